@@ -1,0 +1,116 @@
+"""Build the base-image layer from a lock and its downloaded `.deb`s: a sandboxed, deterministic step.
+
+    python -m omi_plugin.base_images.build_layer --lock LOCK.json --debs DIR --out OUTDIR
+
+`DIR` holds each locked package under the basename of its `url`. Every one is checked against the lock's size and
+sha256 before it is read. The result is one uncompressed tar layer, streamed to `OUTDIR/blobs/sha256/<hex>` while
+hashing, and `OUTDIR/layer.json` describing it (canonical JSON):
+
+    {"diff_id": "sha256:…", "digest": "sha256:…", "media_type": "application/vnd.oci.image.layer.v1.tar",
+     "packages": [{"name": "base-files", "version": "12.4+deb12u8"}, ...], "size": 41234432}
+
+The layer bytes depend only on the lock and the `.deb` contents: no clocks, umask, user, path or Python version
+reach them (the tar writer fixes mtimes, owners and ordering; package files keep only their mode bits).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+import tempfile
+import time
+from typing import Dict, List, Optional, Sequence
+
+from omi_plugin.base_images.deb import Deb, DebError, read_deb
+from omi_plugin.base_images.layout import LayoutError, index_entries, merge_packages
+from omi_plugin.base_images.lock import Lock, LockError, canonical_json, load_lock, locked_packages
+from omi_plugin.base_images.rootfs import apply, rootfs_entries
+from omi_plugin.oci.tar import LayerError, LayerInfo, write_layer
+
+LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
+CHUNK = 1 << 20
+
+
+class BuildError(RuntimeError):
+    """The inputs do not match the lock or cannot be laid out; the message says which file and why."""
+
+
+def verify_debs(lock: Lock, lock_path: str, debs_dir: str) -> Dict[str, str]:
+    """{package name: path} after checking every locked `.deb` is present with the pinned size and sha256."""
+    paths = {}
+    for package in locked_packages(lock):
+        path = os.path.join(debs_dir, package.filename)
+        if not os.path.isfile(path):
+            raise BuildError(f"{path}: missing; it is pinned by {lock_path} ({package.name} {package.version})")
+        size = os.path.getsize(path)
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(CHUNK), b""):
+                digest.update(chunk)
+        if size != package.size or digest.hexdigest() != package.sha256:
+            raise BuildError(f"{path}: sha256 {digest.hexdigest()} ({size} bytes) does not match {lock_path}, which "
+                             f"pins {package.name} {package.version} at sha256 {package.sha256} ({package.size} bytes)")
+        paths[package.name] = path
+    return paths
+
+
+def read_packages(lock: Lock, paths: Dict[str, str], spool_dir: str) -> List[Deb]:
+    debs = []
+    for package in locked_packages(lock):
+        deb = read_deb(paths[package.name], spool_dir)
+        if deb.name != package.name or deb.version != package.version:
+            raise BuildError(f"{paths[package.name]}: contains {deb.name} {deb.version}, but the lock says "
+                             f"{package.name} {package.version}")
+        debs.append(deb)
+    return debs
+
+
+def build_layer(lock_path: str, debs_dir: str, out_dir: str) -> Dict[str, object]:
+    """Verify, lay out and write the layer; returns the layer record also written to `OUTDIR/layer.json`."""
+    lock = load_lock(lock_path)
+    paths = verify_debs(lock, lock_path, debs_dir)
+    blobs = os.path.join(out_dir, "blobs", "sha256")
+    os.makedirs(blobs, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="omi-debs-") as spool:
+        debs = read_packages(lock, paths, spool)
+        files = index_entries(merge_packages(debs))
+        entries = apply(files, rootfs_entries(files, debs, lock.suite))
+        partial = os.path.join(out_dir, "layer.tar.partial")
+        with open(partial, "wb") as out:
+            info: LayerInfo = write_layer(entries, out)
+    blob = os.path.join(blobs, info.digest.split(":", 1)[1])
+    os.replace(partial, blob)
+    record: Dict[str, object] = {
+        "digest": info.digest,
+        "diff_id": info.digest,  # uncompressed: the layer digest is its diff_id
+        "size": info.size,
+        "media_type": LAYER_MEDIA_TYPE,
+        "packages": [{"name": d.name, "version": d.version} for d in debs],
+    }
+    with open(os.path.join(out_dir, "layer.json"), "w", encoding="utf-8", newline="\n") as f:
+        f.write(canonical_json(record))
+    return record
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m omi_plugin.base_images.build_layer", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lock", required=True, help="the lock file")
+    parser.add_argument("--debs", required=True, help="directory holding the locked .deb files")
+    parser.add_argument("--out", required=True, help="output directory (blobs/sha256/<hex> and layer.json)")
+    args = parser.parse_args(argv)
+    start = time.monotonic()
+    try:
+        record = build_layer(args.lock, args.debs, args.out)
+    except (LockError, BuildError, DebError, LayoutError, LayerError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"{record['digest']} {record['size']} bytes, {len(record['packages'])} packages "  # type: ignore[arg-type]
+          f"in {time.monotonic() - start:.1f}s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
