@@ -1,0 +1,1 @@
+"""omi: reproducible, daemonless OCI images for ML models, as a Pants plugin."""

@@ -1,0 +1,182 @@
+"""`pants package` for `omi_model`: the OCI image layout, the ModelPack artifact and the JSON build record.
+
+Each layer is its own cacheable process (base, runtime dependencies, each model file, the model record, app code),
+so a retrained model re-runs one process and a code change never re-hashes the weights.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+from pants.backend.python.util_rules.pex import Pex, PexLayout
+from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
+from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
+from pants.engine.addresses import Address, AddressInput
+from pants.engine.fs import AddPrefix, CreateDigest, Digest, DigestSubset, FileContent, MergeDigests, PathGlobs
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.unions import UnionRule
+from pants.util.logging import LogLevel
+
+from omi_plugin.oci import canonical_json
+from omi_plugin.oci.layout import blob_path, oci_layout_bytes
+from omi_plugin.omi_image import APP_DIR, SITE_PACKAGES_DIR, assemble, build_record, model_layer_path
+from omi_plugin.subsystem import OmiSubsystem
+from omi_plugin.target_types import (
+    BaseImageField,
+    ExtraTagsField,
+    HttpPortField,
+    ModelYamlSourceField,
+    OmiModelOutputPathField,
+    OmiSpecVersionField,
+    RepositoryField,
+)
+from omi_plugin.util_rules.debian_base import BaseImage, BaseImageRequest
+from omi_plugin.util_rules.layers import BuildLayerRequest, BuiltLayer
+from omi_plugin.util_rules.model_inputs import ModelInputs, ModelInputsRequest
+
+logger = logging.getLogger(__name__)
+
+PEX_DIR = "runtime.pex"
+# Parts of a packed PEX that only its own bootstrap needs: the image starts Python directly.
+PEX_BOOTSTRAP = (".deps", ".bootstrap", "__pex__", "__main__.py", "PEX-INFO")
+
+
+@dataclass(frozen=True)
+class OmiModelFieldSet(PackageFieldSet):
+    required_fields = (ModelYamlSourceField,)
+
+    model_yaml: ModelYamlSourceField
+    base_image: BaseImageField
+    repository: RepositoryField
+    extra_tags: ExtraTagsField
+    http_port: HttpPortField
+    omi_spec: OmiSpecVersionField
+    output_path: OmiModelOutputPathField
+
+
+@dataclass(frozen=True)
+class OmiImageRequest:
+    field_set: OmiModelFieldSet
+
+
+@dataclass(frozen=True)
+class OmiImage:
+    """A packaged model image: the layout digests and the build record, before placement under dist/."""
+
+    layout: Digest  # OCI image layout at the root
+    modelpack_layout: Digest
+    record_json: str
+    summary: str
+
+
+@rule(desc="Build an OMI model image", level=LogLevel.DEBUG)
+async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiImage:
+    fs = request.field_set
+    inputs = await Get(ModelInputs, ModelInputsRequest(fs.address))
+    metadata = inputs.metadata
+
+    base_spec = fs.base_image.value or omi.default_base_image
+    base_address = await Get(Address, AddressInput, AddressInput.parse(
+        base_spec, relative_to=fs.address.spec_path, description_of_origin=f"{fs.address} base_image"))
+    base, pex = await MultiGet(
+        Get(BaseImage, BaseImageRequest(base_address)),
+        Get(Pex, PexFromTargetsRequest(
+            inputs.python_addresses,
+            output_filename=PEX_DIR,
+            internal_only=False,
+            layout=PexLayout.PACKED,
+            description=f"Resolve the runtime of {fs.address}",
+        )),
+    )
+
+    deps_input, app_input = await MultiGet(
+        Get(Digest, DigestSubset(pex.digest, PathGlobs([f"{PEX_DIR}/.deps/**"]))),
+        Get(Digest, DigestSubset(pex.digest, PathGlobs([f"{PEX_DIR}/**", *(f"!{PEX_DIR}/{p}" for p in PEX_BOOTSTRAP),
+                                                         *(f"!{PEX_DIR}/{p}/**" for p in PEX_BOOTSTRAP)]))),
+    )
+    record_digest = await Get(Digest, CreateDigest([FileContent("omi-model.json", metadata.record_json())]))
+    layer_requests = [
+        BuildLayerRequest.of({
+            "created_by": "omi: third-party Python packages",
+            "zips": [{"src": f"{PEX_DIR}/.deps", "dest": SITE_PACKAGES_DIR.lstrip("/"),
+                      "skip": [".layout.json", ".prefix/"]}],
+        }, deps_input, f"Layer: Python dependencies of {fs.address}"),
+        *(BuildLayerRequest.of({
+            "created_by": f"omi: model file {f.relpath}",
+            "files": [{"src": f.sandbox_path, "dest": model_layer_path(metadata, f.relpath)}],
+        }, f.digest, f"Layer: model file {f.sandbox_path}") for f in inputs.files),
+        BuildLayerRequest.of({
+            "created_by": "omi: model record omi-model.json",
+            "files": [{"src": "omi-model.json", "dest": model_layer_path(metadata, "omi-model.json")}],
+        }, record_digest, f"Layer: model record of {fs.address}"),
+        BuildLayerRequest.of({
+            "created_by": "omi: application code",
+            "trees": [{"src": PEX_DIR, "dest": APP_DIR.lstrip("/"), "exclude": list(PEX_BOOTSTRAP)}],
+        }, app_input, f"Layer: application code of {fs.address}"),
+    ]
+    built = await MultiGet(Get(BuiltLayer, BuildLayerRequest, r) for r in layer_requests)
+    deps_layer, model_layers, record_layer, app_layer = built[0], built[1:-2], built[-2], built[-1]
+
+    assembled = assemble(
+        metadata, base.config, base.layers,
+        runtime_layers=[deps_layer.layer, app_layer.layer],
+        model_layers=[(f.relpath, b.layer) for f, b in zip(inputs.files, model_layers)],
+        record_layer=record_layer.layer,
+        http_port=fs.http_port.value or "8080",
+        spec_version=fs.omi_spec.value or "1.0",
+        extra_tags=fs.extra_tags.value or (),
+    )
+    json_blobs = await Get(Digest, CreateDigest([
+        FileContent("oci-layout", oci_layout_bytes()),
+        FileContent("index.json", assembled.index_json),
+        FileContent(blob_path(assembled.config.descriptor.digest), assembled.config.data),
+        FileContent(blob_path(assembled.manifest.descriptor.digest), assembled.manifest.data),
+    ]))
+    modelpack_json = await Get(Digest, CreateDigest([
+        FileContent("oci-layout", oci_layout_bytes()),
+        FileContent("index.json", assembled.modelpack_index_json),
+        FileContent(blob_path(assembled.modelpack_config.descriptor.digest), assembled.modelpack_config.data),
+        FileContent(blob_path(assembled.modelpack_manifest.descriptor.digest), assembled.modelpack_manifest.data),
+    ]))
+    layout, modelpack_layout = await MultiGet(
+        Get(Digest, MergeDigests([base.blobs, *(b.blobs for b in built), json_blobs])),
+        Get(Digest, MergeDigests([*(b.blobs for b in model_layers), record_layer.blobs, modelpack_json])),
+    )
+    output_base = fs.output_path.value_or_default(file_ending=None)
+    repository = (fs.repository.value or omi.default_repository).replace("{name}", metadata.name)
+    record = build_record(
+        assembled, repository=repository, interfaces=metadata.interfaces, layout=f"{output_base}.oci",
+        modelpack_layout=f"{output_base}.modelpack.oci", base=base.config, metadata=metadata,
+    )
+    summary = f"{repository}:{assembled.tags[0]}@{assembled.manifest.descriptor.digest}"
+    return OmiImage(layout, modelpack_layout, canonical_json.dumps_pretty(record), summary)
+
+
+@rule(desc="Package an OMI model image", level=LogLevel.DEBUG)
+async def package_omi_model(field_set: OmiModelFieldSet) -> BuiltPackage:
+    image = await Get(OmiImage, OmiImageRequest(field_set))
+    output_base = field_set.output_path.value_or_default(file_ending=None)
+    record_path = f"{output_base}.omi.json"
+    placed = await MultiGet(
+        Get(Digest, AddPrefix(image.layout, f"{output_base}.oci")),
+        Get(Digest, AddPrefix(image.modelpack_layout, f"{output_base}.modelpack.oci")),
+        Get(Digest, CreateDigest([FileContent(record_path, image.record_json.encode())])),
+    )
+    digest = await Get(Digest, MergeDigests(placed))
+    record = json.loads(image.record_json)
+    return BuiltPackage(digest, (
+        BuiltPackageArtifact(f"{output_base}.oci", extra_log_lines=(
+            f"    image: {image.summary}",
+            f"    tags: {', '.join(record['tags'])}; interfaces: {', '.join(record['interfaces'])}",
+        )),
+        BuiltPackageArtifact(f"{output_base}.modelpack.oci", extra_log_lines=(
+            f"    model artifact (ModelPack): {record['model_digest']}",
+        )),
+        BuiltPackageArtifact(record_path),
+    ))
+
+
+def rules():
+    return [*collect_rules(), UnionRule(PackageFieldSet, OmiModelFieldSet)]

@@ -1,0 +1,196 @@
+"""Load and validate `model.yaml` into a `ModelMetadata`, with one-line errors naming file, field and fix.
+
+Pure Python (PyYAML + jsonschema), no Pants imports: the package, check and run goals and the tests all use it.
+"""
+
+from __future__ import annotations
+
+import json
+import pkgutil
+import posixpath
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import jsonschema
+import yaml
+
+from omi_plugin.oci import canonical_json
+from omi_plugin.oci.references import TAG_RE
+
+DEFAULT_INTERFACES = ("kfserving.v1", "kfserving.v2", "modzy.v2")
+SERVED_INTERFACES = frozenset(DEFAULT_INTERFACES)
+
+DEFAULT_INPUTS = ({"name": "input", "datatype": "BYTES", "shape": [-1]},)
+DEFAULT_OUTPUTS = ({"name": "output", "datatype": "BYTES", "shape": [-1]},)
+
+
+class ModelYamlError(ValueError):
+    """One problem in a model.yaml: `<file>: <field>: <what is wrong> (<how to fix>)`."""
+
+    def __init__(self, file: str, field: str, problem: str, fix: str) -> None:
+        self.file, self.field, self.problem, self.fix = file, field, problem, fix
+        super().__init__(f"{file}: {field}: {problem} ({fix})")
+
+
+def _schema() -> Dict[str, Any]:
+    data = pkgutil.get_data("omi_plugin.metadata", "model.schema.json")
+    assert data is not None
+    return json.loads(data)
+
+
+def _field_path(path: Sequence[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _explain(error: jsonschema.ValidationError) -> Tuple[str, str, str]:
+    """(field, problem, fix) for a schema violation, in words a model author can act on."""
+    field = _field_path(list(error.absolute_path))
+    validator, value = error.validator, error.validator_value
+    if validator == "required":
+        missing = re.findall(r"'([^']+)' is a required property", error.message)
+        name = missing[0] if missing else "?"
+        where = f"{field}.{name}" if error.absolute_path else name
+        return where, "is required", f"add `{name}:` to the file"
+    if validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        allowed = ", ".join(sorted(error.schema.get("properties", {})))
+        where = f"{field}.{extra[0]}" if error.absolute_path else (extra[0] if extra else field)
+        return where, "unknown field", f"remove it or use one of: {allowed}"
+    if validator == "enum":
+        return field, f"{error.instance!r} is not allowed", "use one of: " + ", ".join(map(str, value))
+    if validator == "pattern":
+        return field, f"{error.instance!r} has the wrong form", f"it must match {value}"
+    if validator == "type":
+        return field, f"expected {value}, got {type(error.instance).__name__}", f"write a {value} here"
+    if validator in ("minItems", "minLength", "minProperties"):
+        return field, "is empty", "give at least one value"
+    if validator == "uniqueItems":
+        return field, "has duplicate entries", "list each value once"
+    return field, error.message, "see `pants help omi_model` for the model.yaml format"
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """A validated model.yaml with defaults applied. `record` is what the image carries as omi-model.json."""
+
+    source_file: str
+    record: Mapping[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.record["name"])
+
+    @property
+    def version(self) -> str:
+        return str(self.record["version"])
+
+    @property
+    def run_id(self) -> str:
+        return str(self.record["run_id"])
+
+    @property
+    def files(self) -> List[str]:
+        return list(self.record["files"])
+
+    @property
+    def interfaces(self) -> List[str]:
+        return list(self.record["interfaces"])
+
+    @property
+    def model_dir(self) -> str:
+        return posixpath.dirname(self.source_file)
+
+    def record_json(self) -> bytes:
+        return canonical_json.dumps(dict(self.record)) + b"\n"
+
+
+def parse_yaml(text: str, file: str) -> Dict[str, Any]:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(top level)"
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ModelYamlError(file, where, f"malformed YAML: {problem}", "fix the YAML syntax") from None
+    if not isinstance(data, dict):
+        raise ModelYamlError(file, "(top level)", "expected a mapping of fields",
+                             "start the file with `name: ...`, `version: ...`")
+    return data
+
+
+def validate_tag(tag: str, file: str, field: str) -> None:
+    if tag == "latest":
+        raise ModelYamlError(file, field, "'latest' is not allowed as a tag (OMI requires the model's origin id)",
+                             "use the model's run id from its model registry")
+    if not TAG_RE.match(tag):
+        raise ModelYamlError(file, field, f"{tag!r} is not a valid OCI tag",
+                             "use letters, digits, '_', '.', '-' (max 128, not starting with '.' or '-')")
+
+
+def mlmodel_run_id(text: str, file: str) -> str:
+    """The `run_id` of an MLflow `MLmodel` file."""
+    data = parse_yaml(text, file)
+    run_id = data.get("run_id")
+    if not isinstance(run_id, str) or not run_id:
+        raise ModelYamlError(file, "run_id", "missing in the MLmodel file",
+                             "log the model from an MLflow run, or set run_id in model.yaml")
+    return run_id
+
+
+def load_model_yaml(text: str, file: str, *, mlmodel_text: Optional[str] = None) -> ModelMetadata:
+    """Validate model.yaml text. `mlmodel_text` is the content of the file named by `run_id_from`, if any."""
+    data = parse_yaml(text, file)
+    errors = sorted(jsonschema.Draft7Validator(_schema()).iter_errors(data),
+                    key=lambda e: (list(map(str, e.absolute_path)), e.validator))
+    if errors:
+        raise ModelYamlError(file, *_explain(errors[0]))
+    validate_model(data, file)
+    record: Dict[str, Any] = dict(data)
+    if "run_id_from" in data:
+        if "run_id" in data:
+            raise ModelYamlError(file, "run_id_from", "both run_id and run_id_from are set", "keep one of them")
+        if mlmodel_text is None:
+            raise ModelYamlError(file, "run_id_from", f"{data['run_id_from']} was not found",
+                                 "add the MLmodel file next to model.yaml or fix the path")
+        record["run_id"] = mlmodel_run_id(mlmodel_text, posixpath.join(posixpath.dirname(file),
+                                                                      data["run_id_from"]))
+        del record["run_id_from"]
+    elif "run_id" not in data:
+        raise ModelYamlError(file, "run_id", "is required (the image tag is the model's origin id)",
+                             "add `run_id: <id in your model registry>` or `run_id_from: MLmodel`")
+    validate_tag(str(record["run_id"]), file, "run_id")
+    record.setdefault("interfaces", list(DEFAULT_INTERFACES))
+    record.setdefault("inputs", [dict(t) for t in DEFAULT_INPUTS])
+    record.setdefault("outputs", [dict(t) for t in DEFAULT_OUTPUTS])
+    return ModelMetadata(file, record)
+
+
+def validate_model(data: Mapping[str, Any], file: str) -> None:
+    """Rules a JSON schema cannot express."""
+    for i, path in enumerate(data["files"]):
+        clean = posixpath.normpath(path)
+        if path.startswith("/") or clean == ".." or clean.startswith("../"):
+            raise ModelYamlError(file, f"files[{i}]", f"{path!r} points outside the model directory",
+                                 "list files relative to model.yaml, inside its directory")
+    if data["format"] == "custom" and "handler" not in data:
+        raise ModelYamlError(file, "handler", "is required when format is custom",
+                             "add `handler: your_package.module:HandlerClass`")
+    for i, interface in enumerate(data.get("interfaces", [])):
+        if interface not in SERVED_INTERFACES:
+            raise ModelYamlError(file, f"interfaces[{i}]", f"{interface!r} is an OMI interface omi_runtime does not serve",
+                                 "use kfserving.v1, kfserving.v2 or modzy.v2")
+    for kind in ("inputs", "outputs"):
+        names = [t["name"] for t in data.get(kind, [])]
+        for i, name in enumerate(names):
+            if names.index(name) != i:
+                raise ModelYamlError(file, f"{kind}[{i}].name", f"{name!r} is declared twice", "give each tensor a unique name")
+    input_names = {t["name"] for t in data.get("inputs", [])}
+    for i, sample in enumerate(data.get("samples", [])):
+        for name in sample["inputs"]:
+            if input_names and name not in input_names:
+                raise ModelYamlError(file, f"samples[{i}].inputs.{name}", "is not a declared input",
+                                     "use one of: " + ", ".join(sorted(input_names)))

@@ -1,0 +1,195 @@
+"""What makes an OCI image an OMI model image: env, labels, annotations, the ModelPack artifact and the record.
+
+Pure functions from (model metadata, base, layers) to JSON blobs; the Pants rules only move digests around them.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from omi_plugin.metadata.model_yaml import ModelMetadata
+from omi_plugin.oci import media_types as mt
+from omi_plugin.oci.descriptor import Blob, Descriptor
+from omi_plugin.oci.image import Layer, RuntimeConfig, build_config, build_index, build_manifest
+
+MODELS_DIR = "/models"
+APP_DIR = "/opt/omi/app"
+SITE_PACKAGES_DIR = "/opt/omi/site-packages"
+NONROOT_USER = "65532:65532"
+# Preference order for the container's default INTERFACE/PROTOCOL among the declared pairs.
+DEFAULT_INTERFACE_ORDER = ("kfserving.v2", "kfserving.v1", "modzy.v2")
+
+
+@dataclass(frozen=True)
+class BaseImageConfig:
+    """What a base contributes besides its layers."""
+
+    name: str
+    manifest_digest: str
+    runtime: RuntimeConfig
+    python: str
+
+
+@dataclass(frozen=True)
+class AssembledImage:
+    config: Blob
+    manifest: Blob
+    index_json: bytes
+    modelpack_config: Blob
+    modelpack_manifest: Blob
+    modelpack_index_json: bytes
+    tags: Tuple[str, ...]
+    layers: Tuple[Layer, ...]
+
+
+def model_layer_path(metadata: ModelMetadata, relpath: str) -> str:
+    return posixpath.join(MODELS_DIR.lstrip("/"), metadata.name, relpath)
+
+
+def default_interface(interfaces: Sequence[str]) -> Tuple[str, str]:
+    for candidate in DEFAULT_INTERFACE_ORDER:
+        if candidate in interfaces:
+            interface, protocol = candidate.split(".")
+            return interface, protocol
+    interface, protocol = interfaces[0].split(".")
+    return interface, protocol
+
+
+def omi_labels(metadata: ModelMetadata, spec_version: str, http_port: str) -> Dict[str, str]:
+    """The OMI labels, in the 1.0 form or the 1.1 form."""
+    if spec_version == "1.0":
+        return {mt.OMI_INTERFACES: json.dumps(metadata.interfaces, separators=(",", ":"))}
+    by_interface: Dict[str, List[str]] = {}
+    for pair in metadata.interfaces:
+        interface, protocol = pair.split(".")
+        by_interface.setdefault(interface, []).append(protocol)
+    return {
+        mt.OMI_INTERFACES: json.dumps(list(by_interface), separators=(",", ":")),
+        mt.OMI_PROTOCOLS: json.dumps(list(by_interface.values()), separators=(",", ":")),
+        mt.OMI_PORT: http_port,
+        mt.OMI_MODEL_NAME: metadata.name,
+    }
+
+
+def oci_annotations(metadata: ModelMetadata, base: BaseImageConfig) -> Dict[str, str]:
+    record = metadata.record
+    out = {
+        mt.ANNOTATION_TITLE: metadata.name,
+        "org.opencontainers.image.version": metadata.version,
+        "org.opencontainers.image.revision": metadata.run_id,
+        mt.ANNOTATION_BASE_NAME: base.name,
+        mt.ANNOTATION_BASE_DIGEST: base.manifest_digest,
+    }
+    if record.get("description"):
+        out["org.opencontainers.image.description"] = str(record["description"])
+    if record.get("licenses"):
+        out["org.opencontainers.image.licenses"] = " AND ".join(record["licenses"])
+    if record.get("authors"):
+        out["org.opencontainers.image.authors"] = ", ".join(record["authors"])
+    if record.get("source"):
+        out["org.opencontainers.image.source"] = str(record["source"])
+    return out
+
+
+def runtime_config(metadata: ModelMetadata, base: BaseImageConfig, http_port: str,
+                   labels: Mapping[str, str]) -> RuntimeConfig:
+    interface, protocol = default_interface(metadata.interfaces)
+    env = base.runtime.with_env([
+        ("PYTHONPATH", f"{APP_DIR}:{SITE_PACKAGES_DIR}"),
+        ("PYTHONDONTWRITEBYTECODE", "1"),
+        ("PYTHONUNBUFFERED", "1"),
+        ("OMI_MODELS_DIR", MODELS_DIR),
+        ("INTERFACE", interface),
+        ("PROTOCOL", protocol),
+        ("HTTP_PORT", http_port),
+        ("MODEL_NAME", metadata.name),
+    ]).env
+    return RuntimeConfig(
+        user=NONROOT_USER,
+        env=env,
+        entrypoint=(base.python, "-m", "omi_runtime"),
+        working_dir="/tmp",
+        exposed_ports=(f"{http_port}/tcp",),
+        labels=dict(labels),
+        stop_signal="SIGTERM",
+    )
+
+
+def modelpack_config(metadata: ModelMetadata, layers: Sequence[Layer]) -> Blob:
+    record = metadata.record
+    descriptor: Dict[str, Any] = {"name": metadata.name, "version": metadata.version, "revision": metadata.run_id}
+    if record.get("authors"):
+        descriptor["authors"] = list(record["authors"])
+    if record.get("licenses"):
+        descriptor["licenses"] = list(record["licenses"])
+    if record.get("description"):
+        descriptor["description"] = str(record["description"])
+    if record.get("source"):
+        descriptor["sourceURL"] = str(record["source"])
+    config = {
+        "descriptor": descriptor,
+        "config": {"format": str(record["format"])},
+        "modelfs": {"type": "layers", "diffIds": [layer.diff_id for layer in layers]},
+    }
+    return Blob.of_json(mt.MODELPACK_CONFIG, config)
+
+
+def modelpack_layer(layer: Layer, path_in_image: str, media_type: str) -> Descriptor:
+    """The same blob as the image's model layer, typed and annotated for ModelPack clients."""
+    file_metadata = {"name": posixpath.basename(path_in_image), "mode": 0o644, "uid": 0, "gid": 0,
+                     "size": 0, "mtime": "1970-01-01T00:00:00Z", "typeflag": 48}
+    return Descriptor(media_type, layer.descriptor.digest, layer.descriptor.size, {
+        mt.ANNOTATION_MODEL_FILEPATH: path_in_image,
+        mt.ANNOTATION_MODEL_FILE_METADATA: json.dumps(file_metadata, sort_keys=True, separators=(",", ":")),
+        mt.ANNOTATION_MODEL_FILE_MEDIATYPE_UNTESTED: "true",
+        mt.ANNOTATION_TITLE: posixpath.basename(path_in_image),
+    })
+
+
+def assemble(metadata: ModelMetadata, base: BaseImageConfig, base_layers: Sequence[Layer],
+             runtime_layers: Sequence[Layer], model_layers: Sequence[Tuple[str, Layer]], record_layer: Layer,
+             *, http_port: str, spec_version: str, extra_tags: Sequence[str]) -> AssembledImage:
+    """Image = base + runtime deps + model files + model record + app code; ModelPack = model files + record."""
+    labels = omi_labels(metadata, spec_version, http_port)
+    annotations = {**oci_annotations(metadata, base), **labels}
+    deps_layers, app_layers = runtime_layers[:-1], runtime_layers[-1:]
+    layers = [*base_layers, *deps_layers, *(layer for _, layer in model_layers), record_layer, *app_layers]
+    config = build_config(layers, runtime_config(metadata, base, http_port, annotations))
+    manifest = build_manifest(config.descriptor, [layer.descriptor for layer in layers], annotations=annotations)
+    tags = (metadata.run_id, *[t for t in extra_tags if t != metadata.run_id])
+    index_json = build_index([(manifest.descriptor, tags)])
+
+    record_path = model_layer_path(metadata, "omi-model.json")
+    mp_layers = [modelpack_layer(layer, model_layer_path(metadata, rel), mt.MODELPACK_WEIGHT_TAR)
+                 for rel, layer in model_layers]
+    mp_layers.append(modelpack_layer(record_layer, record_path, mt.MODELPACK_WEIGHT_CONFIG_TAR))
+    mp_config = modelpack_config(metadata, [*(layer for _, layer in model_layers), record_layer])
+    mp_manifest = build_manifest(mp_config.descriptor, mp_layers, artifact_type=mt.MODELPACK_ARTIFACT,
+                                 annotations={mt.ANNOTATION_TITLE: metadata.name,
+                                              "org.opencontainers.image.version": metadata.version,
+                                              "org.opencontainers.image.revision": metadata.run_id})
+    mp_index = build_index([(mp_manifest.descriptor, tuple(f"{t}-model" for t in tags))])
+    return AssembledImage(config, manifest, index_json, mp_config, mp_manifest, mp_index, tags, tuple(layers))
+
+
+def build_record(assembled: AssembledImage, *, repository: str, interfaces: Sequence[str], layout: str,
+                 modelpack_layout: str, base: BaseImageConfig,
+                 metadata: ModelMetadata) -> Dict[str, Any]:
+    """The JSON build record written next to the layout: what deploy tooling needs without parsing OCI."""
+    return {
+        "image_digest": assembled.manifest.descriptor.digest,
+        "model_digest": assembled.modelpack_manifest.descriptor.digest,
+        "config_digest": assembled.config.descriptor.digest,
+        "tags": list(assembled.tags),
+        "repository": repository,
+        "interfaces": list(interfaces),
+        "layout": layout,
+        "modelpack_layout": modelpack_layout,
+        "model": {"name": metadata.name, "version": metadata.version, "run_id": metadata.run_id},
+        "base": {"name": base.name, "digest": base.manifest_digest},
+        "layers": [{"digest": l.descriptor.digest, "size": l.descriptor.size, "media_type": l.descriptor.media_type,
+                    "created_by": l.created_by} for l in assembled.layers],
+    }

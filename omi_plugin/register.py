@@ -1,0 +1,19 @@
+"""Pants backend entry point for omi: registers the targets and rules."""
+
+from omi_plugin.goals import package
+from omi_plugin.target_types import OmiDebianBaseTarget, OmiModelTarget
+from omi_plugin.util_rules import debian_base, layers, model_inputs, sandbox_tools
+
+
+def target_types():
+    return [OmiModelTarget, OmiDebianBaseTarget]
+
+
+def rules():
+    return [
+        *sandbox_tools.rules(),
+        *layers.rules(),
+        *debian_base.rules(),
+        *model_inputs.rules(),
+        *package.rules(),
+    ]

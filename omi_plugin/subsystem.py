@@ -1,0 +1,30 @@
+"""The `[omi]` options: where the runtime comes from, default base image and repository naming."""
+
+from __future__ import annotations
+
+from pants.option.option_types import StrOption
+from pants.option.subsystem import Subsystem
+from pants.util.strutil import help_text
+
+
+class OmiSubsystem(Subsystem):
+    options_scope = "omi"
+    help = "Options for building Open Model Interface (OMI) model images with `omi_model` targets."
+
+    runtime = StrOption(
+        default="omi_runtime",
+        help=help_text(
+            """
+            Address of the Python target that provides the `omi_runtime` server. It is added to every model's
+            runtime layers and started as `python -m omi_runtime`.
+            """
+        ),
+    )
+    default_base_image = StrOption(
+        default="3rdparty/debian:python3.11-bookworm",
+        help="Address of the base image target used by `omi_model` targets that set no `base_image`.",
+    )
+    default_repository = StrOption(
+        default="{name}",
+        help="Repository name for targets that set no `repository`; `{name}` is the model name from model.yaml.",
+    )

@@ -1,0 +1,214 @@
+"""The `omi_model` and `omi_debian_base` targets: their fields, help text and field-level validation."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from pants.core.goals.package import OutputPathField
+from pants.engine.addresses import Address
+from pants.engine.target import (
+    COMMON_TARGET_FIELDS,
+    Dependencies,
+    InvalidFieldException,
+    MultipleSourcesField,
+    SingleSourceField,
+    StringField,
+    StringSequenceField,
+    Target,
+)
+from pants.util.strutil import help_text
+
+from omi_plugin.oci.references import REPOSITORY_RE, TAG_RE
+
+
+class ModelYamlSourceField(SingleSourceField):
+    alias = "model_yaml"
+    required = False
+    default = "model.yaml"
+    expected_file_extensions = (".yaml", ".yml")
+    help = help_text(
+        """
+        The model's `model.yaml`: name, version, run id (the image tag), format, model files, tensors,
+        interfaces and smoke-test samples. Its JSON schema ships with the plugin
+        (`omi_plugin/metadata/model.schema.json`). Example:
+
+            name: digits
+            version: 1.0.0
+            run_id: 6f1c2d0e            # the model's id in its registry (e.g. an MLflow run id)
+            format: sklearn             # sklearn | onnx | custom
+            files: [model.joblib]       # relative to model.yaml, bundled under /models/<name>/
+            inputs:  [{name: input-0, datatype: FP32, shape: [-1, 64]}]
+            outputs: [{name: predict, datatype: INT64, shape: [-1]}]
+            interfaces: [kfserving.v1, kfserving.v2, modzy.v2]
+        """
+    )
+
+
+class ModelFilesField(MultipleSourcesField):
+    alias = "model_files"
+    default = ()
+    help = help_text(
+        """
+        Model files in this directory, as globs (e.g. `["model.joblib"]`). Files can also come from `file` or
+        `resource` targets in `dependencies`, including `http_source` downloads pinned by sha256. Every file named
+        in model.yaml's `files` must be provided one of these ways.
+        """
+    )
+
+
+class OmiModelDependenciesField(Dependencies):
+    help = help_text(
+        """
+        Python code and requirements the model's handler needs (they go into the runtime layers), and `file` /
+        `resource` targets that provide model files (they become model layers). The runtime itself
+        (`[omi].runtime`) is always added.
+        """
+    )
+
+
+class BaseImageField(StringField):
+    alias = "base_image"
+    help = help_text(
+        """
+        Address of the base image target (an `omi_debian_base`). Defaults to `[omi].default_base_image`.
+        """
+    )
+
+
+class RepositoryField(StringField):
+    alias = "repository"
+    help = help_text(
+        """
+        Repository name of the image in a registry, e.g. `models/digits`. `{name}` is replaced by the model name
+        from model.yaml. Defaults to `[omi].default_repository`.
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
+        value = super().compute_value(raw_value, address)
+        if value is not None:
+            if not REPOSITORY_RE.match(value.replace("{name}", "x")):
+                raise InvalidFieldException(
+                    f"{address}: repository: {value!r} is not a valid repository name "
+                    "(use lowercase path components like `team/model-name`)"
+                )
+        return value
+
+
+class ExtraTagsField(StringSequenceField):
+    alias = "extra_tags"
+    default = ()
+    help = help_text(
+        """
+        Tags to add besides the model's run id (which is always the first tag). `latest` is refused: OMI images are
+        referenced by the model's origin id.
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value, address):  # type: ignore[no-untyped-def]
+        value = super().compute_value(raw_value, address)
+        for tag in value or ():
+            if tag == "latest":
+                raise InvalidFieldException(
+                    f"{address}: extra_tags: 'latest' is not allowed (OMI images are tagged with the model's "
+                    "run id; name a version instead)"
+                )
+            if not TAG_RE.match(tag):
+                raise InvalidFieldException(
+                    f"{address}: extra_tags: {tag!r} is not a valid OCI tag (use letters, digits, '_', '.', '-'; "
+                    "at most 128 characters, not starting with '.' or '-')"
+                )
+        return value
+
+
+class OmiSpecVersionField(StringField):
+    alias = "omi_spec"
+    default = "1.0"
+    valid_choices = ("1.0", "1.1")
+    help = help_text(
+        """
+        Which OMI spec's labels to write. `1.0`: `ml.openmodel.interfaces=["kfserving.v1",...]`. `1.1` adds
+        `ml.openmodel.protocols`, `ml.openmodel.port` and `ml.openml.model_name` and uses the 1.1 interfaces form.
+        """
+    )
+
+
+class HttpPortField(StringField):
+    alias = "http_port"
+    default = "8080"
+    help = "The default `HTTP_PORT` of the image (the container can override it at start-up)."
+
+    @classmethod
+    def compute_value(cls, raw_value, address):  # type: ignore[no-untyped-def]
+        value = super().compute_value(raw_value, address)
+        if value is not None and not (value.isdigit() and 0 < int(value) < 65536):
+            raise InvalidFieldException(f"{address}: http_port: {value!r} is not a TCP port (use 1-65535)")
+        return value
+
+
+class OmiModelOutputPathField(OutputPathField):
+    help = help_text(
+        """
+        Where the OCI image layout is written, relative to `--distdir`, without extension: the layout goes to
+        `<output_path>.oci/`, the build record to `<output_path>.omi.json` and the ModelPack artifact to
+        `<output_path>.modelpack.oci/`. Defaults to `<path.with.dots>/<target name>`.
+        """
+    )
+
+
+class OmiModelTarget(Target):
+    alias = "omi_model"
+    core_fields = (
+        *COMMON_TARGET_FIELDS,
+        ModelYamlSourceField,
+        ModelFilesField,
+        OmiModelDependenciesField,
+        BaseImageField,
+        RepositoryField,
+        ExtraTagsField,
+        HttpPortField,
+        OmiSpecVersionField,
+        OmiModelOutputPathField,
+    )
+    help = help_text(
+        """
+        An ML model packaged as an Open Model Interface (OMI) container image.
+
+        `pants package` writes a reproducible OCI image layout (same sources, same digest, on any machine) with the
+        model files, the runtime and its dependencies as separate layers on a pinned base, tagged with the model's
+        run id, plus a CNCF ModelPack artifact over the same model blobs and a JSON build record.
+        `pants run` serves the model locally. Example BUILD:
+
+            omi_model(
+                name="digits",
+                model_files=["model.joblib"],
+                repository="examples/digits",
+            )
+        """
+    )
+
+
+class DebianLockfileField(SingleSourceField):
+    alias = "lockfile"
+    expected_file_extensions = (".json",)
+    help = help_text(
+        """
+        A lock file of Debian packages (name, version, URL, sha256, size), written by
+        `pants run omi_plugin/base_images/generate_lock.py -- ...`.
+        """
+    )
+
+
+class OmiDebianBaseTarget(Target):
+    alias = "omi_debian_base"
+    core_fields = (*COMMON_TARGET_FIELDS, DebianLockfileField)
+    help = help_text(
+        """
+        A distroless-style base image assembled from pinned Debian packages: every `.deb` in the lock file is
+        downloaded (verified by sha256), unpacked without running any package manager or maintainer script, and
+        written as one normalised layer with a non-root user (65532), `/tmp`, CA certificates and dpkg status
+        records for scanners.
+        """
+    )

@@ -1,0 +1,114 @@
+"""Base images from `omi_debian_base` targets: download the locked .debs (verified) and build the base layer."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from dataclasses import dataclass
+from typing import Tuple
+
+from pants.engine.addresses import Address
+from pants.engine.fs import (
+    AddPrefix,
+    CreateDigest,
+    Digest,
+    DigestContents,
+    DigestSubset,
+    DownloadFile,
+    FileContent,
+    MergeDigests,
+    PathGlobs,
+    RemovePrefix,
+)
+from pants.engine.internals.native_engine import FileDigest
+from pants.engine.process import Process, ProcessResult
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.target import HydratedSources, HydrateSourcesRequest, WrappedTarget, WrappedTargetRequest
+from pants.util.logging import LogLevel
+
+from omi_plugin.oci import media_types
+from omi_plugin.oci.descriptor import Descriptor
+from omi_plugin.oci.image import Layer, RuntimeConfig, build_config, build_manifest
+from omi_plugin.omi_image import BaseImageConfig
+from omi_plugin.target_types import DebianLockfileField
+from omi_plugin.util_rules.sandbox_tools import ToolProcessRequest
+
+_OUT = "__base_out"
+PYTHON = "/usr/bin/python3.11"
+BASE_ENV = (
+    ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+    ("LANG", "C.UTF-8"),
+    ("HOME", "/home/nonroot"),
+    ("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt"),
+)
+
+
+class BaseImageError(Exception):
+    """A base image cannot be built (bad lock file, a pinned package gone from the mirror, ...)."""
+
+
+@dataclass(frozen=True)
+class BaseImageRequest:
+    address: Address
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    config: BaseImageConfig
+    layers: Tuple[Layer, ...]
+    blobs: Digest
+
+
+@rule(desc="Build a Debian base image layer", level=LogLevel.DEBUG)
+async def debian_base_image(request: BaseImageRequest) -> BaseImage:
+    wrapped = await Get(WrappedTarget, WrappedTargetRequest(request.address, description_of_origin="base_image"))
+    target = wrapped.target
+    if not target.has_field(DebianLockfileField):
+        raise BaseImageError(f"{request.address}: is a `{target.alias}`, not an `omi_debian_base` target "
+                             "(point base_image at an omi_debian_base target)")
+    sources = await Get(HydratedSources, HydrateSourcesRequest(target[DebianLockfileField]))
+    lock_contents = await Get(DigestContents, Digest, sources.snapshot.digest)
+    lock_path = lock_contents[0].path
+    try:
+        lock = json.loads(lock_contents[0].content)
+        packages = [(p["name"], p["url"], p["sha256"], int(p["size"])) for p in lock["packages"]]
+    except (ValueError, KeyError, TypeError) as e:
+        raise BaseImageError(f"{request.address}: {lock_path}: malformed lock file ({e}); regenerate it with "
+                             "`pants run omi_plugin/base_images/generate_lock.py -- ...`") from None
+
+    downloads = await MultiGet(
+        Get(Digest, DownloadFile(url, FileDigest(sha256, size))) for _, url, sha256, size in packages
+    )
+    debs = await Get(Digest, AddPrefix(await Get(Digest, MergeDigests(downloads)), "debs"))
+    lock_digest = await Get(Digest, CreateDigest([FileContent("lock.json", lock_contents[0].content)]))
+    inputs = await Get(Digest, MergeDigests([debs, lock_digest]))
+    process = await Get(Process, ToolProcessRequest(
+        module="omi_plugin.base_images.build_layer",
+        args=("--lock", "lock.json", "--debs", "debs", "--out", _OUT),
+        input_digest=inputs,
+        description=f"Assemble base layer from {len(packages)} Debian packages ({request.address})",
+        output_directories=(_OUT,),
+        level=LogLevel.INFO,
+    ))
+    result = await Get(ProcessResult, Process, process)
+    descriptor_digest, blobs_subset = await MultiGet(
+        Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{_OUT}/layer.json"]))),
+        Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{_OUT}/blobs/**"]))),
+    )
+    contents, blobs = await MultiGet(
+        Get(DigestContents, Digest, descriptor_digest), Get(Digest, RemovePrefix(blobs_subset, _OUT))
+    )
+    info = json.loads(contents[0].content)
+    layer = Layer(Descriptor(info.get("media_type", media_types.LAYER_TAR), info["digest"], int(info["size"])),
+                  info.get("diff_id", info["digest"]),
+                  f"omi_debian_base {posixpath.basename(lock_path)}: {len(packages)} packages")
+    runtime = RuntimeConfig(user="65532:65532", env=BASE_ENV, cmd=(PYTHON,), working_dir="/home/nonroot")
+    config = build_config([layer], runtime)
+    manifest = build_manifest(config.descriptor, [layer.descriptor])
+    base = BaseImageConfig(name=str(request.address), manifest_digest=manifest.descriptor.digest,
+                           runtime=runtime, python=PYTHON)
+    return BaseImage(base, (layer,), blobs)
+
+
+def rules():
+    return collect_rules()

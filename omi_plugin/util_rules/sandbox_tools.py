@@ -1,0 +1,75 @@
+"""Runs the plugin's pure-Python tools (layer writer, .deb unpacker, checker) as sandboxed, cacheable processes.
+
+The tools' own source files are the process input, so a change to them re-runs exactly the affected steps, and the
+same processes can run on a remote executor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from typing import Iterable, Tuple
+
+from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
+from pants.engine.fs import CreateDigest, Digest, FileContent, MergeDigests
+from pants.engine.process import Process
+from pants.engine.rules import Get, collect_rules, rule
+from pants.util.logging import LogLevel
+
+# Packages the sandboxed tools import; none of them imports Pants.
+TOOL_PACKAGES = ("omi_plugin", "omi_plugin.oci", "omi_plugin.base_images", "omi_plugin.metadata")
+_DATA_SUFFIXES = (".py", ".json")
+
+
+@dataclass(frozen=True)
+class OmiTools:
+    digest: Digest
+
+
+@dataclass(frozen=True)
+class ToolProcessRequest:
+    """Run `python -m <module> <args>` in a sandbox with the tools and `input_digest`."""
+
+    module: str
+    args: Tuple[str, ...]
+    input_digest: Digest
+    description: str
+    output_directories: Tuple[str, ...] = ()
+    output_files: Tuple[str, ...] = ()
+    level: LogLevel = LogLevel.DEBUG
+
+
+def _package_files(package: str) -> Iterable[FileContent]:
+    root = package.replace(".", "/")
+    for entry in resources.files(package).iterdir():  # type: ignore[attr-defined]
+        name = entry.name
+        if entry.is_file() and name.endswith(_DATA_SUFFIXES) and not name.endswith("_test.py"):
+            yield FileContent(f"{root}/{name}", entry.read_bytes())
+
+
+@rule
+async def omi_tools() -> OmiTools:
+    files = [fc for package in TOOL_PACKAGES for fc in _package_files(package)]
+    # The package __init__ may grow Pants-facing code later; the sandbox needs only a namespace marker.
+    files = [fc for fc in files if fc.path != "omi_plugin/__init__.py"]
+    files.append(FileContent("omi_plugin/__init__.py", b""))
+    return OmiTools(await Get(Digest, CreateDigest(sorted(files, key=lambda f: f.path))))
+
+
+@rule
+async def tool_process(request: ToolProcessRequest, tools: OmiTools, python: PythonBuildStandaloneBinary) -> Process:
+    input_digest = await Get(Digest, MergeDigests([tools.digest, request.input_digest]))
+    return Process(
+        argv=(python.path, "-m", request.module, *request.args),
+        input_digest=input_digest,
+        description=request.description,
+        output_directories=request.output_directories,
+        output_files=request.output_files,
+        env={"PYTHONPATH": ".", "PYTHONHASHSEED": "0", "LC_ALL": "C.UTF-8", "TZ": "UTC"},
+        append_only_caches=python.APPEND_ONLY_CACHES,
+        level=request.level,
+    )
+
+
+def rules():
+    return collect_rules()
