@@ -1,0 +1,80 @@
+"""The handler API: how omi_runtime talks to a model's code.
+
+A handler is any class with a no-argument constructor and some of these methods (subclassing `Handler` is
+optional; it only documents the shape):
+
+- `load(self, context: ModelContext) -> None` (optional): called once, in a worker thread, before any request.
+  `context.model_dir` is the model's directory; `context.path(rel)` resolves one of its declared `files`.
+- Tensor-oriented: `predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]`, keyed by the declared
+  input/output names. Arrays carry the declared datatypes (BYTES: object arrays of `bytes`; BF16: float32).
+  Outputs not returned are an error; extra keys are ignored; values are cast to the declared datatype.
+- `explain(self, inputs: dict[str, np.ndarray]) -> Any` (optional): JSON-able explanations (numpy allowed),
+  served by KServe v1 `:explain`.
+- Bytes-oriented (Chassis style): `process(self, items: Sequence[Mapping[str, bytes]]) -> Sequence[Mapping[str,
+  bytes]]`: one mapping per input item keyed by file name (`input` unless declared), one result per item keyed by
+  output file name (`results.json` unless declared). A result may be an Exception instance to fail only that
+  item. Used by modzy.v2, by kfserving.v1 (base64 instances) and by kfserving.v2 (a BYTES tensor, one element
+  per item) when the handler has no `predict`. With both methods, modzy.v2 uses `process`, the rest `predict`.
+- `batchable = True` (class attribute, optional): inputs have a leading batch dimension and rows are independent,
+  so the server may concatenate concurrent requests (up to `max_batch_size` rows) into one `predict` call.
+
+Raise `omi_runtime.errors.BadRequest` for inputs the model rejects; ValueError/TypeError are treated the same;
+any other exception is a model failure (HTTP 500 / INTERNAL).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from omi_runtime.metadata import ModelMetadata
+
+
+@dataclass(frozen=True)
+class ModelContext:
+    """What a handler gets at load time."""
+
+    model_dir: Path
+    metadata: ModelMetadata
+
+    def path(self, relative: str) -> Path:
+        return self.model_dir / relative
+
+    def first_file(self, suffixes: Sequence[str] = ()) -> Path:
+        """The first declared file with one of the suffixes (or the first file at all)."""
+        files = self.metadata.files
+        if not files:
+            raise FileNotFoundError(f"model {self.metadata.name} declares no files")
+        for rel in files:
+            if not suffixes or rel.lower().endswith(tuple(suffixes)):
+                return self.path(rel)
+        return self.path(files[0])
+
+
+class Handler:
+    """Optional base class; see the module docstring for the methods omi_runtime looks for."""
+
+    batchable: bool = False
+
+    def load(self, context: ModelContext) -> None:
+        pass
+
+    def predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    # `explain` and `process` are looked up with getattr; define them only when supported.
+
+
+def has_method(handler: object, name: str) -> bool:
+    attr = getattr(handler, name, None)
+    if not callable(attr):
+        return False
+    # The base class's predict is a placeholder, not an implementation.
+    return getattr(type(handler), name, None) is not getattr(Handler, name, object())
+
+
+BytesItems = Sequence[Mapping[str, bytes]]
+Explanation = Any

@@ -1,0 +1,53 @@
+"""Built-in handler for scikit-learn models saved with joblib or pickle (format: sklearn).
+
+Inputs: the first declared input is X (several inputs are concatenated column-wise, in declared order).
+Outputs map to estimator methods by name (`predict`, `predict_proba`, `predict_log_proba`, `decision_function`,
+`transform`, `score_samples`; aliases `label(s)` -> predict, `probabilities`/`proba`/`scores` -> predict_proba);
+other names fall back by position: first output -> predict, second -> predict_proba.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from omi_runtime.handlers.base import Handler, ModelContext
+
+_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function", "transform", "score_samples")
+_ALIASES = {"label": "predict", "labels": "predict", "probabilities": "predict_proba", "proba": "predict_proba",
+            "scores": "predict_proba"}
+_BY_POSITION = ("predict", "predict_proba")
+
+
+class SklearnHandler(Handler):
+    batchable = True
+
+    def __init__(self) -> None:
+        self.model: Any = None
+        self.input_names: list[str] = []
+        self.plan: list[tuple[str, str]] = []  # (output name, estimator method)
+
+    def load(self, context: ModelContext) -> None:
+        import joblib  # joblib.load also reads plain pickles
+
+        path = context.first_file((".joblib", ".pkl", ".pickle", ".sav"))
+        self.model = joblib.load(path)
+        self.input_names = [t.name for t in context.metadata.inputs]
+        self.plan = []
+        for index, spec in enumerate(context.metadata.outputs):
+            method = spec.name if spec.name in _METHODS else _ALIASES.get(spec.name)
+            if method is None:
+                if index >= len(_BY_POSITION):
+                    raise ValueError(f"output {spec.name!r}: name it after an estimator method ({', '.join(_METHODS)})")
+                method = _BY_POSITION[index]
+            if not callable(getattr(self.model, method, None)):
+                raise ValueError(f"output {spec.name!r}: {type(self.model).__name__} has no method {method}()")
+            self.plan.append((spec.name, method))
+
+    def predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if len(self.input_names) == 1:
+            x = inputs[self.input_names[0]]
+        else:
+            x = np.concatenate([inputs[n].reshape(len(inputs[n]), -1) for n in self.input_names], axis=1)
+        return {name: np.asarray(getattr(self.model, method)(x)) for name, method in self.plan}

@@ -1,0 +1,104 @@
+"""Process lifecycle: read settings, pick the model, start the chosen transport, drain and exit on SIGTERM.
+
+Start-up errors (environment, model directory, undeclared interface, port in use, model load failure for the
+KServe interfaces) print ONE line on stderr and exit non-zero, without a traceback. Modzy loads the model on
+the first Status/Run call instead, as its platform expects. Transport modules are imported only when chosen,
+so a REST server never pays for gRPC and vice versa.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from omi_runtime.errors import ConfigError
+from omi_runtime.logs import log
+from omi_runtime.metadata import ModelMetadata, find_model_dir, load_metadata
+from omi_runtime.settings import Settings, check_declared, settings_from_env
+
+# In-flight requests get this long to finish after SIGTERM or Modzy Shutdown.
+DRAIN_SECONDS = 10.0
+EXIT_CONFIG = 2
+EXIT_LOAD = 1
+
+
+class LoadFailed(Exception):
+    pass
+
+
+def _fatal(message: str) -> None:
+    log("startup_failed", level="error", error=message)
+    sys.stderr.write(f"omi_runtime: error: {message}\n")
+    sys.stderr.flush()
+
+
+def main() -> int:
+    started = time.monotonic()
+    try:
+        settings = settings_from_env(os.environ)
+        model_dir = find_model_dir(settings.models_dir, settings.model_name)
+        metadata = load_metadata(model_dir)
+        check_declared(settings, metadata.interfaces, metadata.name)
+    except ConfigError as e:
+        _fatal(str(e))
+        return EXIT_CONFIG
+    try:
+        return asyncio.run(serve(settings, metadata, model_dir, started))
+    except ConfigError as e:
+        _fatal(str(e))
+        return EXIT_CONFIG
+    except LoadFailed as e:
+        _fatal(str(e))
+        return EXIT_LOAD
+    except KeyboardInterrupt:
+        return 0
+
+
+async def serve(settings: Settings, metadata: ModelMetadata, model_dir: Path, started: float) -> int:
+    from omi_runtime.dataplane import DataPlane, ModelRuntime
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    model = ModelRuntime(metadata, model_dir)
+    dataplane = DataPlane([model])
+    if settings.interface == "kfserving" and not await model.load():
+        raise LoadFailed(f"model {metadata.name} failed to load: {model.load_error}")
+
+    if settings.pair == "kfserving.v1":
+        from omi_runtime.transports import kserve_v1_rest
+
+        transport = kserve_v1_rest.create_server(settings, dataplane)
+    elif settings.pair == "kfserving.v2":
+        from omi_runtime.transports import kserve_v2_grpc
+        from omi_runtime.transports.grpc_server import GrpcServer
+
+        transport = GrpcServer(settings, kserve_v2_grpc.add_services(dataplane))
+    else:
+        from omi_runtime.transports import modzy_v2_grpc
+        from omi_runtime.transports.grpc_server import GrpcServer
+
+        transport = GrpcServer(settings, modzy_v2_grpc.add_services(dataplane, model, stop.set))
+
+    await transport.start()
+    if hasattr(transport, "set_serving"):
+        await transport.set_serving(True)
+    log("ready", interface=settings.interface, protocol=settings.protocol, port=settings.port, host=settings.host,
+        model=metadata.name, version=metadata.version, model_loaded=model.ready,
+        ready_seconds=round(time.monotonic() - started, 3), pid=os.getpid())
+
+    await stop.wait()
+    log("stopping", drain_seconds=DRAIN_SECONDS)
+    try:
+        await asyncio.wait_for(transport.stop(DRAIN_SECONDS), DRAIN_SECONDS + 2)
+    except asyncio.TimeoutError:
+        log("stop_timeout", level="warning")
+    model.close()
+    log("stopped")
+    return 0
