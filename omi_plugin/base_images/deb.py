@@ -197,7 +197,7 @@ def read_deb(deb_path: str, spool_dir: str) -> Deb:
         try:
             with _decompressor(data_name, label)(raw) as decompressed, open(spool, "wb") as out:
                 shutil.copyfileobj(decompressed, out, 1 << 20)
-        except (lzma.LZMAError, OSError, EOFError) as e:
+        except Exception as e:  # each decompressor has its own error types (LZMAError, BadGzipFile, ZstdError)
             raise DebError(f"{label}: cannot decompress {data_name} ({e})") from None
     try:
         with tarfile.open(spool, mode="r:") as tar:

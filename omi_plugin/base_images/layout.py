@@ -144,8 +144,9 @@ def merge_packages(debs: Sequence[Deb]) -> List[Entry]:
             elif not _same(previous.entry, entry):
                 raise LayoutError(f"{entry.path} is shipped by both {previous.package} and {deb.name} with different "
                                   f"content; they cannot be installed together")
+    used = {path.split("/", 2)[1] for path in owners if path.startswith("usr/")}
     for top in MERGED_USR_DIRS:
-        if top in ALWAYS_LINKED or f"usr/{top}" in owners:
+        if top in ALWAYS_LINKED or top in used:
             owners[top] = _Owner(Entry.symlink(top, f"usr/{top}"), "(merged /usr)")
     return [owners[p].entry for p in sorted(owners)]
 
