@@ -94,7 +94,7 @@ def ar_members(stream: BinaryIO, label: str) -> List[Tuple[str, int, int]]:
     """[(name, offset, size)] of the members of an `ar` archive."""
     if stream.read(len(AR_MAGIC)) != AR_MAGIC:
         raise DebError(f"{label}: not a .deb (no ar archive header)")
-    members = []
+    members: List[Tuple[str, int, int]] = []
     while True:
         header = stream.read(_AR_HEADER)
         if not header:
