@@ -95,7 +95,7 @@ class ServerProcess:
     """`python -m omi_runtime` as a real subprocess; stdout JSON lines are collected by a thread."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.port = int(env["HTTP_PORT"]) if "HTTP_PORT" in env else None
+        self.port = int(env["HTTP_PORT"]) if env.get("HTTP_PORT", "").isdigit() else None
         full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONDONTWRITEBYTECODE": "1",
                     "OMI_HOST": "127.0.0.1", **env}
         self.proc = subprocess.Popen([sys.executable, "-m", "omi_runtime"], env=full_env, cwd=str(REPO_ROOT),

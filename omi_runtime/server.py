@@ -38,6 +38,9 @@ def _fatal(message: str) -> None:
 
 def main() -> int:
     started = time.monotonic()
+    # gRPC's C core would print its own multi-line diagnostics on stderr (e.g. on a busy port); this server
+    # reports such failures itself, in one line. Set GRPC_VERBOSITY to see them anyway.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     try:
         settings = settings_from_env(os.environ)
         model_dir = find_model_dir(settings.models_dir, settings.model_name)

@@ -35,8 +35,8 @@ class GrpcServer:
         address = f"{settings.host}:{settings.port}"
         try:
             bound = self.server.add_insecure_port(address)
-        except RuntimeError as e:
-            raise ConfigError(f"cannot listen on {address} (HTTP_PORT): {e}") from None
+        except RuntimeError:
+            raise ConfigError(f"cannot listen on {address} (HTTP_PORT): address in use or not permitted") from None
         if not bound:
             raise ConfigError(f"cannot listen on {address} (HTTP_PORT): port in use or not permitted")
 

@@ -1,0 +1,113 @@
+"""Process-level behaviour: start-up errors are one clean line, SIGTERM drains and exits 0, logs are JSON."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+import requests
+
+from omi_runtime.conftest import ServerProcess, free_port, write_model
+
+
+def _fail(env: dict[str, str]) -> tuple[int, str]:
+    server = ServerProcess(env)
+    try:
+        code = server.proc.wait(60)
+    finally:
+        server.kill()
+    return code, server.proc.stderr.read()
+
+
+@pytest.mark.parametrize("env, needle", [
+    ({"INTERFACE": "triton", "PROTOCOL": "v2"}, "INTERFACE='triton' is not supported: use one of kfserving, kserve, modzy"),
+    ({"PROTOCOL": "v2"}, "INTERFACE is not set"),
+    ({"INTERFACE": "kfserving", "PROTOCOL": "v3"}, "PROTOCOL='v3' is not supported: use one of v1, v2"),
+    ({"INTERFACE": "modzy", "PROTOCOL": "v1"}, "modzy.v1"),
+    ({"INTERFACE": "kfserving", "PROTOCOL": "v2", "HTTP_PORT": "http"}, "HTTP_PORT='http'"),
+    ({"INTERFACE": "kfserving", "PROTOCOL": "v2", "MODEL_NAME": "other"}, "MODEL_NAME=other is not bundled: use one of"),
+    ({"INTERFACE": "kfserving", "PROTOCOL": "v2", "OMI_MAX_MESSAGE_BYTES": "lots"}, "OMI_MAX_MESSAGE_BYTES"),
+    ({"INTERFACE": "kfserving", "PROTOCOL": "v2", "OMI_MODELS_DIR": "/nonexistent"}, "OMI_MODELS_DIR"),
+])
+def test_startup_errors_are_one_line(digits_sklearn, env, needle):
+    models_dir, _ = digits_sklearn
+    code, stderr = _fail({"OMI_MODELS_DIR": str(models_dir), "HTTP_PORT": str(free_port()), **env})
+    assert code != 0
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert needle in lines[0] and "Traceback" not in stderr
+
+
+def test_undeclared_pair_is_refused(tmp_path, digits_sklearn):
+    models_dir, _ = digits_sklearn
+    source = models_dir / "digits"
+    doc = json.loads((source / "omi-model.json").read_text())
+    doc["interfaces"] = ["kfserving.v2", "modzy.v2"]
+    write_model(tmp_path, doc, {"model.joblib": (source / "model.joblib").read_bytes()})
+    code, stderr = _fail({"OMI_MODELS_DIR": str(tmp_path), "HTTP_PORT": str(free_port()),
+                          "INTERFACE": "kfserving", "PROTOCOL": "v1"})
+    assert code != 0 and len(stderr.strip().splitlines()) == 1
+    assert "kfserving.v1 is not declared by model digits: use one of kfserving.v2, modzy.v2" in stderr
+
+
+def test_model_name_selects_among_several(tmp_path, digits_sklearn, start_server):
+    models_dir, _ = digits_sklearn
+    source = models_dir / "digits"
+    for name in ("alpha", "beta"):
+        doc = json.loads((source / "omi-model.json").read_text())
+        write_model(tmp_path, dict(doc, name=name), {"model.joblib": (source / "model.joblib").read_bytes()})
+    code, stderr = _fail({"OMI_MODELS_DIR": str(tmp_path), "HTTP_PORT": str(free_port()),
+                          "INTERFACE": "kfserving", "PROTOCOL": "v1"})
+    assert code != 0 and "MODEL_NAME is unset and 2 models are bundled: set it to one of alpha, beta" in stderr
+    server = start_server(tmp_path, INTERFACE="kfserving", PROTOCOL="v1", MODEL_NAME="beta")
+    assert requests.get(f"http://127.0.0.1:{server.port}/v1/models").json() == {"models": ["beta"]}
+
+
+def test_load_failure_exits_non_zero(custom_models):
+    code, stderr = _fail({"OMI_MODELS_DIR": str(custom_models["broken"]), "HTTP_PORT": str(free_port()),
+                          "INTERFACE": "kfserving", "PROTOCOL": "v2"})
+    assert code == 1 and len(stderr.strip().splitlines()) == 1
+    assert "model broken failed to load: RuntimeError: weights are corrupt" in stderr
+
+
+def test_port_in_use(digits_sklearn, start_server):
+    models_dir, _ = digits_sklearn
+    first = start_server(models_dir, INTERFACE="kfserving", PROTOCOL="v1")
+    for protocol in ("v1", "v2"):
+        code, stderr = _fail({"OMI_MODELS_DIR": str(models_dir), "HTTP_PORT": str(first.port),
+                              "INTERFACE": "kfserving", "PROTOCOL": protocol})
+        assert code != 0 and len(stderr.strip().splitlines()) == 1 and "cannot listen" in stderr, stderr
+
+
+def test_ready_line_and_sigterm_drains(custom_models, start_server):
+    server = start_server(custom_models["slow"], INTERFACE="kfserving", PROTOCOL="v1")
+    ready = server.event("ready")
+    assert {k: ready[k] for k in ("interface", "protocol", "port", "model")} == {
+        "interface": "kfserving", "protocol": "v1", "port": server.port, "model": "slow"}
+    assert ready["model_loaded"] is True and ready["ready_seconds"] > 0
+    results = {}
+
+    def call():  # a 1.5 s request in flight when SIGTERM arrives
+        results["reply"] = requests.post(f"http://127.0.0.1:{server.port}/v1/models/slow:predict",
+                                         json={"instances": [1.5]}, timeout=30)
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    assert server.terminate() == 0
+    assert time.monotonic() - started < 12
+    thread.join(10)
+    assert results["reply"].status_code == 200 and results["reply"].json() == {"predictions": [1.5]}
+    assert server.event("stopped") is not None
+    for line in server.lines:
+        json.loads(line)  # every stdout line is one JSON object
+
+
+def test_sigterm_grpc_exits_zero(digits_sklearn, start_server):
+    models_dir, _ = digits_sklearn
+    for interface in ("kfserving", "modzy"):
+        server = start_server(models_dir, INTERFACE=interface, PROTOCOL="v2")
+        assert server.terminate() == 0
