@@ -12,7 +12,7 @@ class OmiSubsystem(Subsystem):
     help = "Options for building Open Model Interface (OMI) model images with `omi_model` targets."
 
     runtime = StrOption(
-        default="omi_runtime",
+        default="omi_runtime:lib",
         help=help_text(
             """
             Address of the Python target that provides the `omi_runtime` server. It is added to every model's

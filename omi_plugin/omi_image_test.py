@@ -1,0 +1,67 @@
+import json
+
+from omi_plugin.metadata.model_yaml import load_model_yaml
+from omi_plugin.oci import media_types as mt
+from omi_plugin.oci.descriptor import Descriptor, sha256_digest
+from omi_plugin.oci.image import Layer, RuntimeConfig
+from omi_plugin.omi_image import BaseImageConfig, assemble
+
+METADATA = load_model_yaml(
+    "name: digits\nversion: '1'\nrun_id: run-7\nformat: sklearn\nfiles: [model.joblib]\n"
+    "interfaces: [kfserving.v2, modzy.v2]\nlicenses: [MIT]\n",
+    "ex/model.yaml",
+)
+BASE = BaseImageConfig("base", sha256_digest(b"base-manifest"), RuntimeConfig(env=(("PATH", "/usr/bin"),)),
+                       "/usr/bin/python3.11")
+
+
+def _layer(name: str) -> Layer:
+    digest = sha256_digest(name.encode())
+    return Layer(Descriptor(mt.LAYER_TAR, digest, len(name)), digest, name)
+
+
+def _assemble(spec: str = "1.0", extra_tags=()):
+    return assemble(METADATA, BASE, [_layer("base")], runtime_layers=[_layer("deps"), _layer("app")],
+                    model_layers=[("model.joblib", _layer("model"))], record_layer=_layer("record"),
+                    http_port="9000", spec_version=spec, extra_tags=extra_tags)
+
+
+def test_image_carries_omi_contract() -> None:
+    image = _assemble(extra_tags=["v1", "run-7"])
+    manifest = json.loads(image.manifest.data)
+    config = json.loads(image.config.data)
+    assert manifest["annotations"][mt.OMI_INTERFACES] == '["kfserving.v2","modzy.v2"]'
+    assert config["config"]["Labels"][mt.OMI_INTERFACES] == '["kfserving.v2","modzy.v2"]'
+    env = dict(e.split("=", 1) for e in config["config"]["Env"])
+    assert env["INTERFACE"] == "kfserving" and env["PROTOCOL"] == "v2" and env["HTTP_PORT"] == "9000"
+    assert env["MODEL_NAME"] == "digits" and env["PATH"] == "/usr/bin"
+    assert config["config"]["User"] == "65532:65532"
+    assert config["config"]["ExposedPorts"] == {"9000/tcp": {}}
+    assert manifest["annotations"][mt.ANNOTATION_BASE_DIGEST] == BASE.manifest_digest
+    assert [l["digest"] for l in manifest["layers"]] == [_layer(n).descriptor.digest
+                                                         for n in ("base", "deps", "model", "record", "app")]
+    assert image.tags == ("run-7", "v1")
+
+
+def test_tags_do_not_change_digests() -> None:
+    assert _assemble().manifest.descriptor == _assemble(extra_tags=["other"]).manifest.descriptor
+
+
+def test_modelpack_shares_model_blobs() -> None:
+    image = _assemble()
+    manifest = json.loads(image.modelpack_manifest.data)
+    assert manifest["artifactType"] == mt.MODELPACK_ARTIFACT
+    assert manifest["config"]["mediaType"] == mt.MODELPACK_CONFIG
+    assert [l["digest"] for l in manifest["layers"]] == [_layer("model").descriptor.digest,
+                                                         _layer("record").descriptor.digest]
+    assert manifest["layers"][0]["annotations"][mt.ANNOTATION_MODEL_FILEPATH] == "models/digits/model.joblib"
+    config = json.loads(image.modelpack_config.data)
+    assert config["modelfs"]["diffIds"] == [l["digest"] for l in manifest["layers"]]
+    assert config["descriptor"]["revision"] == "run-7"
+
+
+def test_omi_1_1_labels() -> None:
+    labels = json.loads(_assemble("1.1").config.data)["config"]["Labels"]
+    assert labels[mt.OMI_INTERFACES] == '["kfserving","modzy"]'
+    assert labels[mt.OMI_PROTOCOLS] == '[["v2"],["v2"]]'
+    assert labels[mt.OMI_PORT] == "9000" and labels[mt.OMI_MODEL_NAME] == "digits"

@@ -1,0 +1,92 @@
+"""Fixtures for end-to-end tests: clones of the repository, real Pants runs, and cleanup of what they start."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Optional, Sequence
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class PantsResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+class Clone:
+    """A copy of the repository's tracked and new files at another path, where Pants runs for real."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def pants(self, *args: str, env: Optional[Dict[str, str]] = None, umask: Optional[int] = None,
+              check: bool = True, timeout: int = 1500) -> PantsResult:
+        full_env = {**os.environ, **(env or {})}
+        full_env.pop("PANTS_BUILDROOT_OVERRIDE", None)
+        preexec = (lambda: os.umask(umask)) if umask is not None else None
+        proc = subprocess.run(
+            ["./pants", "--no-pantsd", "--no-dynamic-ui", *args], cwd=self.root, env=full_env, text=True,
+            capture_output=True, timeout=timeout, preexec_fn=preexec,
+        )
+        result = PantsResult(proc.returncode, proc.stdout, proc.stderr)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"pants {' '.join(args)} failed ({proc.returncode}):\n{result.output[-6000:]}")
+        return result
+
+    def record(self, target_path: str, name: str) -> Dict:
+        path = self.root / "dist" / f"{target_path.replace('/', '.')}" / f"{name}.omi.json"
+        return json.loads(path.read_text())
+
+    def layout(self, target_path: str, name: str) -> Path:
+        return self.root / "dist" / target_path.replace("/", ".") / f"{name}.oci"
+
+    def write(self, relpath: str, content: str) -> None:
+        path = self.root / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+
+
+def make_clone(dest: Path) -> Clone:
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                           check=True, capture_output=True).stdout.decode().split("\0")
+    for rel in filter(None, files):
+        src = REPO / rel
+        if not src.exists():
+            continue
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target)
+    return Clone(dest)
+
+
+@pytest.fixture(scope="session")
+def clone_factory(tmp_path_factory):
+    def make(name: str) -> Clone:
+        return make_clone(tmp_path_factory.mktemp(name))
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def packaged_clone(clone_factory) -> Clone:
+    """One clone with `pants package examples::` done, shared by the tests that only read its output."""
+    clone = clone_factory("clone-a")
+    clone.pants("package", "examples::")
+    return clone
+
+
+def run(argv: Sequence[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(list(argv), check=True, capture_output=True, text=True, **kwargs)

@@ -1,0 +1,83 @@
+"""`pants package` of the examples: layouts that independent OCI tools accept, and reproducible digests."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+
+from conftest import Clone, run
+
+DIGITS = ("examples/digits", "digits")
+
+
+def test_layout_and_record(packaged_clone: Clone) -> None:
+    record = packaged_clone.record(*DIGITS)
+    assert record["image_digest"].startswith("sha256:") and record["model_digest"].startswith("sha256:")
+    assert record["tags"][0] == "digits-lr-20261123-d227f2f2"
+    assert record["repository"] == "examples/digits"
+    assert record["interfaces"] == ["kfserving.v1", "kfserving.v2", "modzy.v2"]
+    layout = packaged_clone.layout(*DIGITS)
+    index = json.loads((layout / "index.json").read_text())
+    assert [m["digest"] for m in index["manifests"]] == [record["image_digest"]]
+    assert (layout / "blobs" / "sha256" / record["image_digest"].split(":")[1]).exists()
+
+
+def test_package_prints_the_digest(packaged_clone: Clone) -> None:
+    result = packaged_clone.pants("package", "examples/digits:digits")
+    assert packaged_clone.record(*DIGITS)["image_digest"] in result.output
+
+
+def test_skopeo_and_umoci_accept_the_layout(packaged_clone: Clone, tmp_path) -> None:
+    layout = packaged_clone.layout(*DIGITS)
+    record = packaged_clone.record(*DIGITS)
+    inspect = json.loads(run(["skopeo", "inspect", f"oci:{layout}:{record['tags'][0]}"]).stdout)
+    assert inspect["Digest"] == record["image_digest"]
+    assert json.loads(inspect["Labels"]["ml.openmodel.interfaces"]) == record["interfaces"]
+    bundle = tmp_path / "bundle"
+    run(["umoci", "unpack", "--rootless", "--image", f"{layout}:{record['tags'][0]}", str(bundle)])
+    rootfs = bundle / "rootfs"
+    assert (rootfs / "models/digits/model.joblib").stat().st_size > 0
+    assert (rootfs / "models/digits/omi-model.json").exists()
+    assert (rootfs / "opt/omi/app/omi_runtime/__main__.py").exists()
+    assert (rootfs / "usr/bin/python3.11").exists()
+
+
+def test_podman_loads_the_layout(packaged_clone: Clone) -> None:
+    layout = packaged_clone.layout(*DIGITS)
+    record = packaged_clone.record(*DIGITS)
+    image_id = run(["podman", "pull", "-q", f"oci:{layout}"]).stdout.strip()
+    digest = run(["podman", "image", "inspect", "--format", "{{.Digest}}", image_id]).stdout.strip()
+    assert digest == record["image_digest"]
+
+
+def test_model_artifact_shares_model_blobs(packaged_clone: Clone) -> None:
+    record = packaged_clone.record(*DIGITS)
+    root = packaged_clone.root / "dist"
+    image_layers = {l["digest"] for l in record["layers"]}
+    mp = root / record["modelpack_layout"]
+    manifest = json.loads((mp / "blobs/sha256" / record["model_digest"].split(":")[1]).read_text())
+    assert manifest["artifactType"] == "application/vnd.cncf.model.manifest.v1+json"
+    assert {l["digest"] for l in manifest["layers"]} <= image_layers
+    model_layer = next(l for l in manifest["layers"] if l["mediaType"].startswith("application/vnd.cncf.model.weight.v1"))
+    with tarfile.open(mp / "blobs/sha256" / model_layer["digest"].split(":")[1]) as tar:
+        assert "models/digits/model.joblib" in tar.getnames()
+
+
+def test_same_digest_in_another_clone_with_other_umask_tz_and_no_cache(packaged_clone: Clone, clone_factory) -> None:
+    other = clone_factory("clone-b-at-another-path")
+    other.pants("--no-local-cache", "package", "examples/digits:digits", umask=0o077,
+                env={"TZ": "Pacific/Kiritimati", "LANG": "C", "SOURCE_DATE_EPOCH": "1234567890"})
+    assert other.record(*DIGITS)["image_digest"] == packaged_clone.record(*DIGITS)["image_digest"]
+    assert other.record(*DIGITS)["model_digest"] == packaged_clone.record(*DIGITS)["model_digest"]
+
+
+def test_changing_only_the_model_changes_only_its_layer(packaged_clone: Clone, clone_factory) -> None:
+    other = clone_factory("clone-c-retrained")
+    model = other.root / "examples/digits/model.joblib"
+    model.write_bytes(model.read_bytes() + b"\0retrained")
+    other.pants("package", "examples/digits:digits")
+    before, after = packaged_clone.record(*DIGITS), other.record(*DIGITS)
+    assert before["image_digest"] != after["image_digest"]
+    changed = [(a["created_by"], b["created_by"]) for a, b in zip(before["layers"], after["layers"])
+               if a["digest"] != b["digest"]]
+    assert changed == [("omi: model file model.joblib", "omi: model file model.joblib")]
