@@ -111,3 +111,29 @@ def test_sigterm_grpc_exits_zero(digits_sklearn, start_server):
     for interface in ("kfserving", "modzy"):
         server = start_server(models_dir, INTERFACE=interface, PROTOCOL="v2")
         assert server.terminate() == 0
+
+
+def test_heavy_modules_are_imported_lazily(digits_sklearn):
+    """A sklearn model served over gRPC never imports onnxruntime or aiohttp; REST never imports grpc."""
+    import subprocess
+    import sys
+
+    from omi_runtime.conftest import REPO_ROOT
+
+    models_dir, _ = digits_sklearn
+    script = (
+        "import asyncio, sys\n"
+        "from pathlib import Path\n"
+        "from omi_runtime.dataplane import ModelRuntime\n"
+        "from omi_runtime.metadata import load_metadata\n"
+        "import omi_runtime.transports.kserve_v2_grpc, omi_runtime.transports.modzy_v2_grpc\n"
+        f"d = Path({str(models_dir / 'digits')!r})\n"
+        "assert asyncio.run(ModelRuntime(load_metadata(d), d).load())\n"
+        "print(sorted(m for m in ('onnxruntime', 'aiohttp', 'skl2onnx') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    rest = subprocess.run([sys.executable, "-c", "import sys, omi_runtime.server, "
+                           "omi_runtime.transports.kserve_v1_rest; print('grpc' in sys.modules)"],
+                          cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    assert rest.stdout.strip() == "False"
