@@ -26,6 +26,7 @@ from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import HydratedSources, HydrateSourcesRequest, WrappedTarget, WrappedTargetRequest
 from pants.util.logging import LogLevel
 
+from omi_plugin.base_images.lock import LockError, parse_lock, stale_package_message
 from omi_plugin.oci import media_types
 from omi_plugin.oci.descriptor import Descriptor
 from omi_plugin.oci.image import Layer, RuntimeConfig, build_config, build_manifest
@@ -70,15 +71,20 @@ async def debian_base_image(request: BaseImageRequest) -> BaseImage:
     lock_contents = await Get(DigestContents, Digest, sources.snapshot.digest)
     lock_path = lock_contents[0].path
     try:
-        lock = json.loads(lock_contents[0].content)
-        packages = [(p["name"], p["url"], p["sha256"], int(p["size"])) for p in lock["packages"]]
-    except (ValueError, KeyError, TypeError) as e:
-        raise BaseImageError(f"{request.address}: {lock_path}: malformed lock file ({e}); regenerate it with "
-                             "`pants run omi_plugin/base_images/generate_lock.py -- ...`") from None
+        lock = parse_lock(lock_contents[0].content.decode("utf-8", errors="replace"), lock_path)
+    except LockError as e:
+        raise BaseImageError(f"{request.address}: {e}") from None
+    packages = lock.packages
 
-    downloads = await MultiGet(
-        Get(Digest, DownloadFile(url, FileDigest(sha256, size))) for _, url, sha256, size in packages
-    )
+    try:
+        downloads = await MultiGet(
+            Get(Digest, DownloadFile(p.url, FileDigest(p.sha256, p.size))) for p in packages
+        )
+    except Exception as e:  # the engine reports a failed download as a bare exception with the URL in it
+        gone = next((p for p in packages if p.url in str(e)), None)
+        if gone is None:
+            raise
+        raise BaseImageError(f"{request.address}: {stale_package_message(lock_path, gone)} ({_first_line(e)})") from None
     debs = await Get(Digest, AddPrefix(await Get(Digest, MergeDigests(downloads)), "debs"))
     lock_digest = await Get(Digest, CreateDigest([FileContent("lock.json", lock_contents[0].content)]))
     inputs = await Get(Digest, MergeDigests([debs, lock_digest]))
@@ -108,6 +114,11 @@ async def debian_base_image(request: BaseImageRequest) -> BaseImage:
     base = BaseImageConfig(name=str(request.address), manifest_digest=manifest.descriptor.digest,
                            runtime=runtime, python=PYTHON)
     return BaseImage(base, (layer,), blobs)
+
+
+def _first_line(error: Exception) -> str:
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return lines[-1].strip() if lines else type(error).__name__
 
 
 def rules():
