@@ -1,0 +1,80 @@
+"""Every rule the checker enforces, by stable id: what `pants check` users look up when a line names one.
+
+Ids never change meaning; retired rules keep their number. 1xx: model.yaml and inputs, 2xx: OCI image layout,
+3xx: ModelPack artifact, 4xx: live smoke test, 9xx: the checker itself.
+"""
+
+from __future__ import annotations
+
+from typing import Dict
+
+RULES: Dict[str, str] = {
+    # Metadata (model.yaml, model files, target fields)
+    "OMI100": "model.yaml is readable YAML and a mapping of fields",
+    "OMI101": "model.yaml matches its schema (omi_plugin/metadata/model.schema.json); every error is reported",
+    "OMI102": "every file listed in `files` is present among the model files",
+    "OMI103": "every model file is non-empty",
+    "OMI104": "every declared interface is an OMI string: kfserving.v1, kfserving.v2, modzy.v1, modzy.v2",
+    "OMI105": "declared interfaces include the OMI 1.0 minimum, kfserving.v2 and modzy.v2",
+    "OMI106": "every declared interface is one omi_runtime serves (kfserving.v1, kfserving.v2, modzy.v2)",
+    "OMI107": "a run id is present (`run_id`, or `run_id_from` naming a readable MLflow MLmodel file)",
+    "OMI108": "the run id is a valid OCI tag",
+    "OMI109": "the run id is not `latest`",
+    "OMI110": "the repository name is a valid OCI repository path",
+    "OMI111": "the handler is importable: built-in format module, or custom `pkg.mod:Class` among the sources",
+    "OMI112": "model files stay inside the model directory",
+    "OMI113": "tensor names are unique among inputs and among outputs",
+    "OMI114": "samples name only declared inputs and outputs",
+    # OCI image layout (also applied to the ModelPack layout where marked *)
+    "OMI200": "* the directory is an OCI image layout (oci-layout version 1.0.0, index.json)",
+    "OMI201": "* index.json matches the image-spec image-index schema",
+    "OMI202": "* every manifest matches the image-spec image-manifest schema",
+    "OMI203": "the image config matches the image-spec config schema",
+    "OMI204": "* every referenced blob is present in blobs/sha256",
+    "OMI205": "* every blob's sha256 matches its descriptor's digest",
+    "OMI206": "* every blob's size matches its descriptor's size",
+    "OMI207": "manifest, config and layer media types are the OCI image ones",
+    "OMI208": "rootfs.diff_ids has one entry per layer, each the sha256 of the uncompressed layer",
+    "OMI209": "the manifest annotation ml.openmodel.interfaces is a JSON list equal to the declared interfaces",
+    "OMI210": "the config label ml.openmodel.interfaces is a JSON list equal to the declared interfaces",
+    "OMI211": "Env sets INTERFACE, PROTOCOL, HTTP_PORT, MODEL_NAME consistent with the model and its interfaces",
+    "OMI212": "ExposedPorts contains <HTTP_PORT>/tcp",
+    "OMI213": "the container runs as a non-root User",
+    "OMI214": "* no ref name in index.json is `latest`",
+    "OMI215": "* index.json carries at least one ref name (tag), each a valid OCI tag",
+    "OMI216": "the run id (origin id) is among the image's tags",
+    "OMI217": "OMI 1.1: ml.openmodel.protocols lists each interface's protocols, indexed like interfaces",
+    "OMI218": "OMI 1.1: ml.openmodel.port equals HTTP_PORT",
+    "OMI219": "OMI 1.1: ml.openml.model_name equals the model name",
+    # ModelPack artifact
+    "OMI301": "the ModelPack config matches the model-spec v0.0.7 config schema (date-times really checked)",
+    "OMI302": "config.paramSize matches ^\\d+(\\.\\d)?[QqTtBbMmKk]$",
+    "OMI303": "every modelfs.diffIds entry is a sha256 digest",
+    "OMI304": "modelfs.diffIds has one entry per layer, in layer order, each the uncompressed layer's sha256",
+    "OMI305": "every layer carries the org.cncf.model.filepath annotation",
+    "OMI306": "every layer media type is a ModelPack one (weight, weight.config, doc, code, dataset)",
+    "OMI307": "artifactType and config media type are the ModelPack ones",
+    "OMI308": "every ModelPack layer is the same blob as one of the image's layers",
+    "OMI309": "every model file of model.yaml is a layer of the artifact (by its filepath annotation)",
+    # Live smoke test
+    "OMI401": "the runtime starts and becomes ready within the time limit for each declared interface",
+    "OMI402": "health/readiness endpoints answer ready",
+    "OMI403": "each sample is accepted and answered",
+    "OMI404": "responses carry the declared outputs: names, datatypes, shapes",
+    "OMI405": "responses equal the sample's expected outputs",
+    "OMI406": "gRPC server reflection lists the interface's service and methods",
+    "OMI407": "Modzy Status, Run and Shutdown behave as the Modzy v2 contract says",
+    # The checker itself
+    "OMI900": "the checker hit an unexpected error (a bug in the checker or an unreadable input)",
+}
+
+
+def describe(rule: str) -> str:
+    return RULES.get(rule, "unknown rule")
+
+
+def markdown_table() -> str:
+    """The rule list for docs: `| id | rule |` rows."""
+    rows = ["| id | rule |", "|---|---|"]
+    rows.extend(f"| {rule} | {text.replace('|', '/')} |" for rule, text in RULES.items())
+    return "\n".join(rows)

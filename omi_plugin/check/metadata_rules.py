@@ -1,0 +1,218 @@
+"""Metadata rules (OMI1xx): model.yaml, the model files it lists, the run id, repository and handler.
+
+Unlike `load_model_yaml`, which stops at the first problem (right for `package`), every problem is reported.
+Schema errors are explained by model_yaml's own `_explain`, so `check` and `package` word them identically.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from omi_plugin.check import schemas
+from omi_plugin.check.expectations import Expectations
+from omi_plugin.check.violation import Collector, Violation
+from omi_plugin.metadata import model_yaml
+from omi_plugin.metadata.model_yaml import DEFAULT_INPUTS, DEFAULT_INTERFACES, DEFAULT_OUTPUTS, ModelYamlError
+from omi_plugin.oci.references import REPOSITORY_RE, TAG_RE
+
+# The OMI 1.0 spec's permitted strings, and the two every compliant image must implement.
+OMI_INTERFACES = ("kfserving.v1", "kfserving.v2", "modzy.v1", "modzy.v2")
+OMI_MINIMUM = ("kfserving.v2", "modzy.v2")
+BUILTIN_HANDLER_MODULES = {"sklearn": "omi_runtime.handlers.sklearn", "onnx": "omi_runtime.handlers.onnx"}
+# The distribution spec caps repository names (with the registry host) at 255 characters.
+MAX_REPOSITORY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class MetadataInputs:
+    """What the metadata rules look at. Optional parts skip the rules that need them when None."""
+
+    file: str  # model.yaml's path as users know it (e.g. examples/digits/model.yaml)
+    text: str
+    model_files: Optional[Mapping[str, int]] = None  # path relative to model.yaml's directory -> size in bytes
+    repository: Optional[str] = None
+    source_files: Optional[Sequence[str]] = None  # Python sources shipped with the image, source-root relative
+    mlmodel_text: Optional[str] = None  # content of the `run_id_from` file, when model.yaml names one
+    spec_version: str = "1.0"
+
+
+@dataclass(frozen=True)
+class MetadataResult:
+    violations: List[Violation]
+    data: Optional[Dict[str, Any]]
+    expectations: Expectations = field(default_factory=Expectations)
+
+
+def check_metadata(target: str, inputs: MetadataInputs) -> MetadataResult:
+    """Run every OMI1xx rule; also derive what the image and the artifact must agree with."""
+    out = Collector(target, inputs.file)
+    try:
+        data = model_yaml.parse_yaml(inputs.text, inputs.file)
+    except ModelYamlError as e:
+        out.add("OMI100", e.field, e.problem, e.fix)
+        _check_repository(out, inputs.repository)
+        return MetadataResult(out.violations, None, Expectations(spec_version=inputs.spec_version))
+    _check_schema(out, data)
+    _check_files(out, data, inputs.model_files)
+    _check_interfaces(out, data)
+    run_id = _check_run_id(out, data, inputs)
+    _check_repository(out, inputs.repository)
+    _check_handler(out, data, inputs.source_files, inputs.model_files)
+    _check_tensors_and_samples(out, data)
+    return MetadataResult(out.violations, data,
+                          Expectations.from_model_yaml(data, run_id, inputs.spec_version))
+
+
+def _check_schema(out: Collector, data: Mapping[str, Any]) -> None:
+    for error in schemas.model_yaml_errors(data):
+        path = list(error.absolute_path)
+        # OMI104 explains a non-OMI interface string better than the schema's enum message.
+        if len(path) == 2 and path[0] == "interfaces" and error.validator == "enum":
+            continue
+        out.add("OMI101", *model_yaml._explain(error))
+
+
+def _strings(value: Any) -> List[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _check_files(out: Collector, data: Mapping[str, Any], model_files: Optional[Mapping[str, int]]) -> None:
+    present = {posixpath.normpath(k): v for k, v in (model_files or {}).items()}
+    for i, path in enumerate(data.get("files") or []):
+        if not isinstance(path, str) or not path:
+            continue  # the schema rule reports it
+        clean = posixpath.normpath(path)
+        if path.startswith("/") or clean == ".." or clean.startswith("../"):
+            out.add("OMI112", f"files[{i}]", f"{path!r} points outside the model directory",
+                    "list files relative to model.yaml, inside its directory")
+            continue
+        if model_files is None:
+            continue
+        if clean not in present:
+            out.add("OMI102", f"files[{i}]", f"{path!r} is not among the target's model files",
+                    "add it to the omi_model target's `model_files` or fix the path in model.yaml")
+        elif present[clean] <= 0:
+            out.add("OMI103", f"files[{i}]", f"{path!r} is empty (0 bytes)",
+                    "point at the real model file; an empty file cannot be loaded")
+
+
+def _check_interfaces(out: Collector, data: Mapping[str, Any]) -> None:
+    interfaces = data.get("interfaces", list(DEFAULT_INTERFACES))
+    if not isinstance(interfaces, list):
+        return  # the schema rule reports the type
+    for i, interface in enumerate(interfaces):
+        if interface not in OMI_INTERFACES:
+            out.add("OMI104", f"interfaces[{i}]", f"{interface!r} is not an OMI interface string",
+                    "use one of: " + ", ".join(OMI_INTERFACES))
+        elif interface not in model_yaml.SERVED_INTERFACES:
+            out.add("OMI106", f"interfaces[{i}]", f"{interface!r} is an OMI interface omi_runtime does not serve",
+                    "use kfserving.v1, kfserving.v2 or modzy.v2")
+    for required in OMI_MINIMUM:
+        if required not in interfaces:
+            out.add("OMI105", "interfaces", f"{required} is missing (OMI 1.0 requires kfserving.v2 and modzy.v2)",
+                    f"add {required} to `interfaces`")
+
+
+def _check_run_id(out: Collector, data: Mapping[str, Any], inputs: MetadataInputs) -> Optional[str]:
+    run_id = data.get("run_id")
+    if "run_id_from" in data:
+        if "run_id" in data:
+            out.add("OMI107", "run_id_from", "both run_id and run_id_from are set", "keep one of them")
+        elif isinstance(data["run_id_from"], str):
+            mlmodel = posixpath.join(posixpath.dirname(inputs.file), data["run_id_from"])
+            if inputs.mlmodel_text is None:
+                out.add("OMI107", "run_id_from", f"{data['run_id_from']} was not found",
+                        "add the MLmodel file next to model.yaml or fix the path")
+            else:
+                try:
+                    run_id = model_yaml.mlmodel_run_id(inputs.mlmodel_text, mlmodel)
+                except ModelYamlError as e:
+                    out.add("OMI107", e.field, e.problem, e.fix, where=e.file)
+    elif "run_id" not in data:
+        out.add("OMI107", "run_id", "is required (the image tag is the model's origin id)",
+                "add `run_id: <id in your model registry>` or `run_id_from: MLmodel`")
+    if not isinstance(run_id, str) or not run_id:
+        return None
+    field_name = "run_id" if "run_id" in data else "run_id_from"
+    if run_id == "latest":
+        out.add("OMI109", field_name, "'latest' is not allowed as a tag (OMI requires the model's origin id)",
+                "use the model's run id from its model registry")
+    elif not TAG_RE.match(run_id):
+        out.add("OMI108", field_name, f"{run_id!r} is not a valid OCI tag",
+                "use letters, digits, '_', '.', '-' (max 128, not starting with '.' or '-')")
+    return run_id
+
+
+def _check_repository(out: Collector, repository: Optional[str]) -> None:
+    if repository is None:
+        return
+    if not REPOSITORY_RE.match(repository) or len(repository) > MAX_REPOSITORY_LENGTH:
+        out.add("OMI110", "repository", f"{repository!r} is not a valid OCI repository name",
+                "use lowercase path components of [a-z0-9] joined by '.', '_', '__' or '-', separated by '/'",
+                where="BUILD")
+
+
+def _module_files(module: str) -> List[str]:
+    base = module.replace(".", "/")
+    return [f"{base}.py", f"{base}/__init__.py"]
+
+
+def _has_module(module: str, files: Sequence[str]) -> bool:
+    """Module present among source-root-relative paths (or, leniently, as a path suffix)."""
+    wanted = _module_files(module)
+    return any(f in wanted or any(f.endswith("/" + w) for w in wanted) for f in files)
+
+
+def _check_handler(out: Collector, data: Mapping[str, Any], source_files: Optional[Sequence[str]],
+                   model_files: Optional[Mapping[str, int]]) -> None:
+    fmt, handler = data.get("format"), data.get("handler")
+    if fmt == "custom" and handler is None:
+        out.add("OMI111", "handler", "is required when format is custom",
+                "add `handler: your_package.module:HandlerClass`")
+        return
+    if source_files is None:
+        return
+    if isinstance(handler, str) and ":" in handler:
+        module = handler.split(":", 1)[0]
+        # omi_runtime imports custom handlers from PYTHONPATH, then from the model directory.
+        if not _has_module(module, list(source_files) + list(model_files or {})):
+            out.add("OMI111", "handler", f"module {module} of {handler!r} is not among the target's sources",
+                    f"add {_module_files(module)[0]} to the omi_model target's dependencies or fix `handler`")
+    elif handler is None and fmt in BUILTIN_HANDLER_MODULES:
+        module = BUILTIN_HANDLER_MODULES[fmt]
+        if not _has_module(module, source_files):
+            out.add("OMI111", "format", f"the built-in {fmt} handler ({module}) is not among the image's sources",
+                    "depend on omi_runtime (the runtime library) from the omi_model target")
+
+
+def _names(tensors: Any, default: Sequence[Mapping[str, Any]]) -> List[str]:
+    if tensors is None:
+        return [t["name"] for t in default]
+    return [t.get("name") for t in tensors if isinstance(t, dict)] if isinstance(tensors, list) else []
+
+
+def _check_tensors_and_samples(out: Collector, data: Mapping[str, Any]) -> None:
+    declared = {"inputs": _names(data.get("inputs"), DEFAULT_INPUTS),
+                "outputs": _names(data.get("outputs"), DEFAULT_OUTPUTS)}
+    for kind, names in declared.items():
+        for i, name in enumerate(names):
+            if name is not None and names.index(name) != i:
+                out.add("OMI113", f"{kind}[{i}].name", f"{name!r} is declared twice", "give each tensor a unique name")
+    samples = data.get("samples")
+    if not isinstance(samples, list):
+        return
+    for i, sample in enumerate(samples):
+        if not isinstance(sample, dict):
+            continue
+        for kind in ("inputs", "outputs"):
+            given = sample.get(kind)
+            if not isinstance(given, dict):
+                continue
+            allowed = {n for n in declared[kind] if isinstance(n, str)}
+            for name in given:
+                if name not in allowed:
+                    singular = kind[:-1]
+                    out.add("OMI114", f"samples[{i}].{kind}.{name}", f"is not a declared {singular}",
+                            "use one of: " + ", ".join(sorted(allowed)))
