@@ -277,7 +277,10 @@ class DataPlane:
         for spec in meta.outputs:
             if spec.name not in raw:
                 raise ModelError(f"predict() returned no output {spec.name!r} (got {', '.join(map(str, raw))})")
-            outputs[spec.name] = codecs.cast(raw[spec.name], spec.datatype, spec.name)
+            try:
+                outputs[spec.name] = codecs.cast(raw[spec.name], spec.datatype, spec.name)
+            except BadRequest as e:  # the model's output, not the request, is wrong
+                raise ModelError(str(e)) from None
         return outputs
 
     async def explain(self, name: str, inputs: Arrays, version: str = "") -> Any:

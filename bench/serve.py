@@ -1,0 +1,267 @@
+"""Serving benchmark: omi_runtime vs MLServer on the same sklearn digits model, same machine, same run.
+
+Measures throughput (req/s) and p50/p99 latency of single-row requests at concurrency 1 and 16 for:
+  kfserving.v2 gRPC ModelInfer (raw FP32)  -- omi vs MLServer
+  v2 REST /v2/models/digits/infer (JSON)   -- omi (kfserving.v1 server) vs MLServer
+  kfserving.v1 REST :predict               -- omi only (MLServer has no v1)
+  modzy.v2 gRPC Run                        -- omi only
+and prints omi/MLServer ratios.
+
+Usage:
+  python bench/serve.py [--seconds 10] [--concurrency 1,16] [--mlserver /path/to/venv/bin/mlserver]
+Run it with a Python that has omi_runtime's requirements (numpy, scikit-learn, grpcio, aiohttp). MLServer is
+optional and lives in its own venv (mlserver==1.7.1, mlserver-sklearn, uvloop==0.21.0, scikit-learn matching the
+one that trains the model); without it only omi_runtime is measured. Both servers run with default settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Awaitable, Callable
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def train(workdir: Path):
+    import joblib
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_digits(return_X_y=True)
+    model = LogisticRegression(max_iter=3000).fit(x, y)
+    omi_dir = workdir / "omi-models" / "digits"
+    omi_dir.mkdir(parents=True)
+    joblib.dump(model, omi_dir / "model.joblib")
+    (omi_dir / "omi-model.json").write_text(json.dumps({
+        "name": "digits", "version": "1", "run_id": "bench", "format": "sklearn", "files": ["model.joblib"],
+        "inputs": [{"name": "input-0", "datatype": "FP32", "shape": [-1, 64]}],
+        "outputs": [{"name": "predict", "datatype": "INT64", "shape": [-1]}],
+        "interfaces": ["kfserving.v1", "kfserving.v2", "modzy.v2"],
+    }))
+    mls_dir = workdir / "mlserver" / "digits"
+    mls_dir.mkdir(parents=True)
+    shutil.copy(omi_dir / "model.joblib", mls_dir / "model.joblib")
+    (mls_dir / "model-settings.json").write_text(json.dumps({
+        "name": "digits", "implementation": "mlserver_sklearn.SKLearnModel",
+        "parameters": {"uri": "./model.joblib", "version": "1"},
+    }))
+    return x[:1].astype("float32")
+
+
+class Server:
+    def __init__(self, cmd: list[str], env: dict[str, str], ready: Callable[[], bool], log: Path) -> None:
+        self.log = open(log, "wb")
+        self.proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        deadline = time.monotonic() + 120
+        while not ready():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise SystemExit(f"server {cmd[:3]} did not start; see {log}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+
+def http_ok(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+    return check
+
+
+def grpc_ready(port: int, modzy: bool = False) -> Callable[[], bool]:
+    def check() -> bool:
+        import grpc
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+                if modzy:
+                    health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=1)
+                    return True
+                from omi_runtime.grpc_stubs import grpc_predict_v2_pb2 as pb, grpc_predict_v2_pb2_grpc as pbg
+
+                return pbg.GRPCInferenceServiceStub(ch).ServerReady(pb.ServerReadyRequest(), timeout=1).ready
+        except grpc.RpcError:
+            return False
+    return check
+
+
+async def measure(call: Callable[[], Awaitable[None]], concurrency: int, seconds: float) -> dict[str, float]:
+    for _ in range(20):  # warm-up
+        await call()
+    latencies: list[float] = []
+    end = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        while time.perf_counter() < end:
+            t = time.perf_counter()
+            await call()
+            latencies.append(time.perf_counter() - t)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {"rps": len(latencies) / elapsed, "p50": latencies[len(latencies) // 2] * 1e3,
+            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1e3}
+
+
+def grpc_infer_call(port: int, row):
+    import grpc
+    from omi_runtime.grpc_stubs import grpc_predict_v2_pb2 as pb, grpc_predict_v2_pb2_grpc as pbg
+
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    stub = pbg.GRPCInferenceServiceStub(channel)
+    request = pb.ModelInferRequest(model_name="digits")
+    request.inputs.add(name="input-0", datatype="FP32", shape=[1, 64])
+    request.raw_input_contents.append(row.tobytes())
+
+    async def call() -> None:
+        await stub.ModelInfer(request)
+    return call, channel.close
+
+
+def modzy_run_call(port: int, row):
+    import grpc
+    from omi_runtime.grpc_stubs import modzy_model_v2_pb2 as pb, modzy_model_v2_pb2_grpc as pbg
+
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    stub = pbg.ModzyModelStub(channel)
+    request = pb.RunRequest(inputs=[pb.InputItem(input={"input": json.dumps(row.tolist()).encode()})])
+
+    async def call() -> None:
+        reply = await stub.Run(request)
+        assert reply.outputs[0].success
+    return call, channel.close
+
+
+def rest_call(url: str, body: dict):
+    import aiohttp
+
+    session: list[aiohttp.ClientSession] = []
+    payload = json.dumps(body).encode()
+
+    async def call() -> None:
+        if not session:
+            session.append(aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)))
+        async with session[0].post(url, data=payload, headers={"Content-Type": "application/json"}) as r:
+            assert r.status == 200, await r.text()
+            await r.read()
+
+    async def close() -> None:
+        if session:
+            await session[0].close()
+    return call, close
+
+
+def run_case(make, concurrency: list[int], seconds: float) -> dict[int, dict[str, float]]:
+    async def go():
+        call, close = make()
+        try:
+            return {c: await measure(call, c, seconds) for c in concurrency}
+        finally:
+            await close()
+    return asyncio.run(go())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", default="1,16")
+    parser.add_argument("--mlserver", default=shutil.which("mlserver"), help="mlserver executable (optional)")
+    args = parser.parse_args()
+    levels = [int(c) for c in args.concurrency.split(",")]
+    workdir = Path(tempfile.mkdtemp(prefix="omi-bench-"))
+    row = train(workdir)
+    v2_body = {"inputs": [{"name": "input-0", "shape": [1, 64], "datatype": "FP32", "data": row.ravel().tolist()}]}
+    results: dict[tuple[str, str], dict[int, dict[str, float]]] = {}
+    omi_env = {"OMI_MODELS_DIR": str(workdir / "omi-models"), "OMI_HOST": "127.0.0.1",
+               "PYTHONPATH": str(REPO_ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+    omi_cmd = [sys.executable, "-m", "omi_runtime"]
+
+    def omi(interface: str, protocol: str, ready_for) -> tuple[Server, int]:
+        port = free_port()
+        env = {**omi_env, "INTERFACE": interface, "PROTOCOL": protocol, "HTTP_PORT": str(port)}
+        return Server(omi_cmd, env, ready_for(port), workdir / f"omi-{interface}-{protocol}.log"), port
+
+    server, port = omi("kfserving", "v2", grpc_ready)
+    try:
+        results[("kfserving.v2 gRPC", "omi")] = run_case(lambda: grpc_infer_call(port, row), levels, args.seconds)
+    finally:
+        server.stop()
+    server, port = omi("kfserving", "v1", lambda p: http_ok(f"http://127.0.0.1:{p}/v2/health/ready"))
+    try:
+        base = f"http://127.0.0.1:{port}"
+        results[("v2 REST infer", "omi")] = run_case(
+            lambda: rest_call(f"{base}/v2/models/digits/infer", v2_body), levels, args.seconds)
+        results[("kfserving.v1 REST", "omi")] = run_case(
+            lambda: rest_call(f"{base}/v1/models/digits:predict", {"instances": row.tolist()}), levels, args.seconds)
+    finally:
+        server.stop()
+    server, port = omi("modzy", "v2", lambda p: grpc_ready(p, modzy=True))
+    try:
+        results[("modzy.v2 gRPC", "omi")] = run_case(lambda: modzy_run_call(port, row), levels, args.seconds)
+    finally:
+        server.stop()
+
+    if args.mlserver:
+        http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()
+        (workdir / "mlserver" / "settings.json").write_text(json.dumps({
+            "http_port": http_port, "grpc_port": grpc_port, "metrics_port": metrics_port, "host": "127.0.0.1"}))
+        server = Server([args.mlserver, "start", str(workdir / "mlserver")], {},
+                        http_ok(f"http://127.0.0.1:{http_port}/v2/models/digits/ready"), workdir / "mlserver.log")
+        try:
+            results[("kfserving.v2 gRPC", "mlserver")] = run_case(
+                lambda: grpc_infer_call(grpc_port, row), levels, args.seconds)
+            results[("v2 REST infer", "mlserver")] = run_case(
+                lambda: rest_call(f"http://127.0.0.1:{http_port}/v2/models/digits/infer", v2_body), levels,
+                args.seconds)
+        finally:
+            server.stop()
+
+    print(f"{'interface':<20} {'server':<9} {'conc':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'omi/mls req/s':>14}")
+    for (interface, name), by_level in results.items():
+        for level, r in by_level.items():
+            ratio = ""
+            other = results.get((interface, "mlserver"))
+            if name == "omi" and other:
+                ratio = f"{r['rps'] / other[level]['rps']:.2f}x"
+            print(f"{interface:<20} {name:<9} {level:>4} {r['rps']:>8.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} {ratio:>14}")
+    shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
