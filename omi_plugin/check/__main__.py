@@ -1,0 +1,94 @@
+"""CLI of the static checker (what `pants check` runs in its sandbox, on CPython 3.9):
+
+    python -m omi_plugin.check --target ADDR --model-yaml PATH [--model-files-json F] [--layout DIR]
+        [--modelpack-layout DIR] [--omi-spec 1.0|1.1] [--repository R] [--source-files-json F] [--rule-ids]
+    python -m omi_plugin.check --list-rules
+
+Prints every violation on its own line, then a summary line. Exit 0: compliant; 1: violations; 2: bad usage.
+`--model-files-json` holds {"relative/path": size, ...}; `--source-files-json` a list of source-root-relative
+Python files shipped in the image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, List, Optional, Sequence
+
+from omi_plugin.check.catalog import RULES
+from omi_plugin.check.checker import SPEC_VERSIONS, CheckRequest, run_checks
+from omi_plugin.check.violation import Violation, summary
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m omi_plugin.check", description="OMI / ModelPack compliance checker")
+    p.add_argument("--target", help="the omi_model target's address, prefixed to every line")
+    p.add_argument("--model-yaml", help="path of the target's model.yaml")
+    p.add_argument("--model-files-json", help='JSON file: {"path relative to model.yaml": size in bytes}')
+    p.add_argument("--layout", help="OCI image layout directory of the serving image")
+    p.add_argument("--modelpack-layout", help="OCI layout directory of the ModelPack artifact")
+    p.add_argument("--omi-spec", default="1.0", choices=SPEC_VERSIONS, help="OMI spec version of the labels")
+    p.add_argument("--repository", help="the target's repository name")
+    p.add_argument("--source-files-json", help="JSON file: list of source-root-relative Python files in the image")
+    p.add_argument("--layout-name", help="name of the image layout in messages (default: its path)")
+    p.add_argument("--modelpack-layout-name", help="name of the ModelPack layout in messages (default: its path)")
+    p.add_argument("--rule-ids", action="store_true", help="append [OMIxxx] to each line")
+    p.add_argument("--list-rules", action="store_true", help="print every rule id and exit")
+    return p
+
+
+def _load_json(path: Optional[str], kind: type, what: str) -> Any:
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except (OSError, ValueError) as e:
+        raise _UsageError(f"{path}: cannot read {what}: {e}") from None
+    if not isinstance(value, kind):
+        raise _UsageError(f"{path}: {what} must be a JSON {kind.__name__}")
+    return value
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.list_rules:
+        for rule, text in RULES.items():
+            print(f"{rule}  {text}")
+        return 0
+    if not args.target or not args.model_yaml:
+        print("omi check: error: --target and --model-yaml are required", file=sys.stderr)
+        return 2
+    try:
+        model_files = _load_json(args.model_files_json, dict, "model files")
+        source_files = _load_json(args.source_files_json, list, "source files")
+    except _UsageError as e:
+        print(f"omi check: error: {e}", file=sys.stderr)
+        return 2
+    request = CheckRequest(
+        target=args.target, model_yaml=args.model_yaml,
+        model_files={str(k): int(v) if isinstance(v, int) else -1 for k, v in model_files.items()}
+        if model_files is not None else None,
+        layout=args.layout, modelpack_layout=args.modelpack_layout, spec_version=args.omi_spec,
+        repository=args.repository, source_files=[str(s) for s in source_files] if source_files is not None else None,
+        layout_name=args.layout_name, modelpack_layout_name=args.modelpack_layout_name)
+    violations: List[Violation] = run_checks(request)
+    for violation in violations:
+        print(violation.line(with_rule=args.rule_ids))
+    print(summary(violations))
+    return 1 if violations else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as e:  # last resort: still one line, never a traceback
+        print(f"omi check: error: OMI900 the checker crashed: {type(e).__name__}: {e}", file=sys.stderr)
+        sys.exit(1)

@@ -1,0 +1,132 @@
+"""ModelPack artifact rules (OMI301-309): the model as an OCI artifact, checked against model-spec v0.0.7.
+
+The upstream config schema is applied as is (with date-time formats really checked); then what it cannot say:
+the paramSize and diffId patterns, one diffId per layer in order, the filepath annotation, ModelPack layer media
+types, the artifact type, and that the artifact's blobs are the very blobs of the serving image's model layers.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Any, Mapping, Optional, Sequence, Set
+
+from omi_plugin.check import schemas
+from omi_plugin.check.blobs import SHA256_DIGEST_RE, UnsupportedCompression
+from omi_plugin.check.expectations import Expectations
+from omi_plugin.check.layout_rules import LayoutScan, ManifestEntry, verify_blob
+from omi_plugin.check.violation import Collector
+from omi_plugin.oci import media_types as mt
+
+PARAM_SIZE_RE = re.compile(r"^\d+(\.\d)?[QqTtBbMmKk]$")
+LAYER_MEDIA_TYPE_RE = re.compile(
+    r"^application/vnd\.cncf\.model\.(weight|weight\.config|doc|code|dataset)\.v1\.(raw|tar|tar\+gzip|tar\+zstd)$")
+MODELS_DIR = "models"
+
+
+def image_layer_digests(image: Optional[LayoutScan]) -> Optional[Set[str]]:
+    """Digests of every layer of every image manifest, or None when there is no image to compare with."""
+    if image is None:
+        return None
+    digests: Set[str] = set()
+    for entry in image.manifests:
+        for layer in (entry.manifest or {}).get("layers") or []:
+            if isinstance(layer, dict) and isinstance(layer.get("digest"), str):
+                digests.add(layer["digest"])
+    return digests
+
+
+def check_modelpack(out: Collector, scan: LayoutScan, expect: Expectations, image: Optional[LayoutScan]) -> None:
+    shared = image_layer_digests(image)
+    for entry in scan.manifests:
+        if entry.manifest is not None:
+            _check_artifact(out, scan, entry, expect, shared, image.name if image else "")
+
+
+def _check_artifact(out: Collector, scan: LayoutScan, entry: ManifestEntry, expect: Expectations,
+                    image_digests: Optional[Set[str]], image_name: str) -> None:
+    manifest, where = entry.manifest or {}, entry.where
+    if manifest.get("artifactType") != mt.MODELPACK_ARTIFACT:
+        out.add("OMI307", "artifactType", f"is {manifest.get('artifactType')!r}, not the ModelPack artifact type",
+                f"set artifactType to {mt.MODELPACK_ARTIFACT}", where=where)
+    config_descriptor = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
+    if config_descriptor.get("mediaType") != mt.MODELPACK_CONFIG:
+        out.add("OMI307", "config.mediaType", f"is {config_descriptor.get('mediaType')!r}, not the ModelPack config "
+                "type", f"use {mt.MODELPACK_CONFIG}", where=where)
+    layers = [layer for layer in manifest.get("layers") or [] if isinstance(layer, dict)]
+    present = [verify_blob(out, scan, layer, where, f"layers[{i}]") for i, layer in enumerate(layers)]
+    _check_layers(out, layers, where, expect, image_digests, image_name)
+    if not verify_blob(out, scan, config_descriptor, where, "config"):
+        return
+    config_where = scan.where("config", str(config_descriptor["digest"]))
+    config = scan.read_json(out, "OMI301", str(config_descriptor["digest"]), config_where)
+    if config is None:
+        return
+    for field_path, problem, fix in schemas.schema_errors(schemas.MODELPACK_CONFIG, config):
+        out.add("OMI301", field_path, problem, fix, where=config_where)
+    model_config = config.get("config") if isinstance(config.get("config"), dict) else {}
+    param_size = model_config.get("paramSize")
+    if isinstance(param_size, str) and not PARAM_SIZE_RE.match(param_size):
+        out.add("OMI302", "config.paramSize", f"{param_size!r} has the wrong form",
+                r"write a number and a unit letter, e.g. 8b or 1.5m (^\d+(\.\d)?[QqTtBbMmKk]$)", where=config_where)
+    _check_diff_ids(out, scan, layers, present, config, config_where)
+
+
+def _check_layers(out: Collector, layers: Sequence[Mapping[str, Any]], where: str, expect: Expectations,
+                  image_digests: Optional[Set[str]], image_name: str) -> None:
+    filepaths = set()
+    for i, layer in enumerate(layers):
+        media_type = layer.get("mediaType")
+        if not isinstance(media_type, str) or not LAYER_MEDIA_TYPE_RE.match(media_type):
+            out.add("OMI306", f"layers[{i}].mediaType", f"{media_type!r} is not a ModelPack layer type",
+                    "use application/vnd.cncf.model.{weight,weight.config,doc,code,dataset}.v1.{raw,tar,tar+gzip,"
+                    "tar+zstd}", where=where)
+        annotations = layer.get("annotations") if isinstance(layer.get("annotations"), dict) else {}
+        filepath = annotations.get(mt.ANNOTATION_MODEL_FILEPATH)
+        if not isinstance(filepath, str) or not filepath:
+            out.add("OMI305", f"layers[{i}].annotations[{mt.ANNOTATION_MODEL_FILEPATH}]", "is missing",
+                    "annotate every layer with the file's path (KitOps and modctl need it)", where=where)
+        else:
+            filepaths.add(posixpath.normpath(filepath))
+        digest = layer.get("digest")
+        if image_digests is not None and isinstance(digest, str) and digest not in image_digests:
+            out.add("OMI308", f"layers[{i}].digest", f"{digest} is not a layer of the image {image_name}",
+                    "build the artifact from the image's model layers so both share the blobs", where=where)
+    if expect.files is None or expect.model_name is None:
+        return
+    for rel in expect.files:
+        path = posixpath.normpath(posixpath.join(MODELS_DIR, expect.model_name, rel))
+        if path not in filepaths:
+            out.add("OMI309", "layers", f"no layer has {mt.ANNOTATION_MODEL_FILEPATH}={path} (model.yaml file {rel})",
+                    "rebuild the artifact with one layer per model file", where=where)
+
+
+def _check_diff_ids(out: Collector, scan: LayoutScan, layers: Sequence[Mapping[str, Any]], present: Sequence[bool],
+                    config: Mapping[str, Any], where: str) -> None:
+    modelfs = config.get("modelfs") if isinstance(config.get("modelfs"), dict) else {}
+    diff_ids = modelfs.get("diffIds")
+    if not isinstance(diff_ids, list):
+        return  # OMI301 reports it
+    for i, diff_id in enumerate(diff_ids):
+        if isinstance(diff_id, str) and not SHA256_DIGEST_RE.match(diff_id):
+            out.add("OMI303", f"modelfs.diffIds[{i}]", f"{diff_id!r} is not a sha256 digest",
+                    "write sha256:<64 lowercase hex>", where=where)
+    if len(diff_ids) != len(layers):
+        out.add("OMI304", "modelfs.diffIds", f"has {len(diff_ids)} entries for {len(layers)} layers",
+                "give one diffId per layer, in layer order", where=where)
+    for i, (layer, diff_id) in enumerate(zip(layers, diff_ids)):
+        if not present[i] or not isinstance(diff_id, str) or not SHA256_DIGEST_RE.match(diff_id):
+            continue
+        try:
+            actual = scan.store.uncompressed(str(layer["digest"]), str(layer.get("mediaType", "")))
+        except UnsupportedCompression as e:
+            out.add("OMI304", f"modelfs.diffIds[{i}]", f"cannot verify: {e}", "use .raw, .tar or .tar+gzip layers",
+                    where=where)
+            continue
+        except (OSError, EOFError) as e:
+            out.add("OMI304", f"modelfs.diffIds[{i}]", f"layer {i} does not decompress: {e}", "rebuild the layer",
+                    where=where)
+            continue
+        if diff_id != actual:
+            out.add("OMI304", f"modelfs.diffIds[{i}]", f"is {diff_id}, but layer {i} uncompressed has sha256 {actual}",
+                    "rebuild the artifact so diffIds follow its layers, in order", where=where)
