@@ -1,0 +1,421 @@
+"""Push an OCI image layout (and its ModelPack / omlmd model artifacts) to a registry repository, safely.
+
+Order: every blob first (skipping those the repository has, mounting those another repository has), then every
+manifest by digest (children before the indexes and artifacts that refer to them), then the referrers fallback
+index, then the tags — model tags first and the image tags last. A push that fails at any point before the tags
+leaves no tag behind, and a tag never names something incomplete.
+
+The model artifact is linked to the image with OCI 1.1's `subject`. That field is part of the artifact manifest's
+bytes, so the layout's artifact manifest is rebuilt (canonical JSON) with the image descriptor as its subject and
+pushed under its new digest. Registries without the referrers API get the tag-schema fallback: tag
+`sha256-<image hex>` naming an image index of the image's referrers.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from omi_plugin.oci import canonical_json, media_types
+from omi_plugin.oci.descriptor import Descriptor, digest_hex, sha256_digest
+from omi_plugin.oci.image import build_manifest
+from omi_plugin.oci.layout import Layout, LayoutError
+from omi_plugin.registry import omlmd
+from omi_plugin.registry.client import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Registry
+from omi_plugin.registry.reference import validate_repository, validate_tag
+
+Log = Callable[[str], None]
+IMAGE, MODEL, OMLMD, INDEX = "image", "model", "omlmd", "index"
+_IMAGE_MANIFESTS = (media_types.MANIFEST, DOCKER_MANIFEST)
+_INDEXES = (media_types.INDEX, DOCKER_MANIFEST_LIST)
+
+
+def stderr_log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"
+
+
+@dataclass(frozen=True)
+class BlobToPush:
+    descriptor: Descriptor
+    path: Optional[str] = None
+    data: Optional[bytes] = None
+
+    def opener(self):
+        if self.path is not None:
+            return lambda: open(self.path, "rb")  # type: ignore[arg-type]
+        return lambda: io.BytesIO(self.data or b"")
+
+
+@dataclass
+class ManifestToPush:
+    role: str
+    data: bytes
+    media_type: str
+    digest: str
+    tags: List[str] = field(default_factory=list)
+    subject: Optional[Descriptor] = None
+    artifact_type: Optional[str] = None
+    annotations: Dict[str, str] = field(default_factory=dict)
+
+    @property
+    def descriptor(self) -> Descriptor:
+        return Descriptor(self.media_type, self.digest, len(self.data))
+
+
+@dataclass
+class PushPlan:
+    blobs: Dict[str, BlobToPush] = field(default_factory=dict)  # digest -> source, in push order
+    manifests: List[ManifestToPush] = field(default_factory=list)  # children before parents
+
+    def add_blob(self, blob: BlobToPush) -> None:
+        self.blobs.setdefault(blob.descriptor.digest, blob)
+
+
+@dataclass
+class BlobStats:
+    uploaded: int = 0
+    uploaded_bytes: int = 0
+    skipped: int = 0
+    skipped_bytes: int = 0
+    mounted: int = 0
+    mounted_bytes: int = 0
+
+    def to_json(self) -> Dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class PushResult:
+    registry: str
+    repository: str
+    image_digest: Optional[str] = None
+    image_tags: List[str] = field(default_factory=list)
+    manifests: List[Dict[str, Any]] = field(default_factory=list)
+    model_digest: Optional[str] = None
+    model_layout_digest: Optional[str] = None
+    model_tags: List[str] = field(default_factory=list)
+    omlmd_digest: Optional[str] = None
+    omlmd_tags: List[str] = field(default_factory=list)
+    referrers: Dict[str, Any] = field(default_factory=dict)
+    blobs: BlobStats = field(default_factory=BlobStats)
+    manifests_pushed: int = 0
+    manifests_skipped: int = 0
+
+    def to_json(self) -> Dict[str, Any]:
+        tags = self.image_tags + self.model_tags + self.omlmd_tags
+        out: Dict[str, Any] = {
+            "registry": self.registry,
+            "repository": self.repository,
+            "tags": tags,
+            "image_digest": self.image_digest,
+            "image_tags": self.image_tags,
+            "image_reference": f"{self.registry}/{self.repository}@{self.image_digest}" if self.image_digest else None,
+            "manifests": self.manifests,
+            "blobs": self.blobs.to_json(),
+            "manifests_pushed": self.manifests_pushed,
+            "manifests_skipped": self.manifests_skipped,
+        }
+        if self.model_digest:
+            out.update(model_digest=self.model_digest, model_layout_digest=self.model_layout_digest,
+                       model_tags=self.model_tags)
+        if self.omlmd_digest:
+            out.update(omlmd_digest=self.omlmd_digest, omlmd_tags=self.omlmd_tags)
+        if self.referrers:
+            out["referrers"] = self.referrers
+        return out
+
+
+# -- planning: what to push, read from layouts (no network) -------------------------------------------------------
+
+def _layout_blob(layout: Layout, descriptor: Descriptor) -> BlobToPush:
+    path = layout.blob_file(descriptor.digest)
+    try:
+        size = os.stat(path).st_size
+    except FileNotFoundError:
+        raise LayoutError(f"{layout.root}: missing blob {descriptor.digest}") from None
+    if size != descriptor.size:
+        raise LayoutError(f"{layout.root}: blob {descriptor.digest} is {size} bytes, its descriptor says "
+                          f"{descriptor.size} (rebuild the layout)")
+    return BlobToPush(descriptor, path=path)
+
+
+def _manifest_json(layout: Layout, descriptor: Descriptor) -> Tuple[bytes, Dict[str, Any]]:
+    data = layout.read_blob(descriptor.digest)
+    if len(data) != descriptor.size or sha256_digest(data) != descriptor.digest:
+        raise LayoutError(f"{layout.root}: manifest blob {descriptor.digest} does not match its digest "
+                          "(rebuild the layout)")
+    try:
+        return data, json.loads(data)
+    except ValueError:
+        raise LayoutError(f"{layout.root}: manifest {descriptor.digest} is not JSON") from None
+
+
+def _plan_manifest(plan: PushPlan, layout: Layout, descriptor: Descriptor, role: str) -> ManifestToPush:
+    """Add a manifest (or index, recursively) and all it references to the plan; children come first."""
+    data, value = _manifest_json(layout, descriptor)
+    media_type = value.get("mediaType") or descriptor.media_type
+    if media_type in _INDEXES:
+        for child in value.get("manifests") or []:
+            _plan_manifest(plan, layout, Descriptor.from_json(child), role)
+        item = ManifestToPush(INDEX if role == IMAGE else role, data, media_type, descriptor.digest)
+    elif media_type in _IMAGE_MANIFESTS:
+        for raw in [value["config"], *(value.get("layers") or [])] if value.get("config") else []:
+            plan.add_blob(_layout_blob(layout, Descriptor.from_json(raw)))
+        item = ManifestToPush(role, data, media_type, descriptor.digest,
+                              artifact_type=value.get("artifactType"),
+                              annotations=dict(value.get("annotations") or {}))
+    else:
+        raise LayoutError(f"{layout.root}: {descriptor.digest} has unsupported media type {media_type!r}")
+    if all(m.digest != item.digest for m in plan.manifests):
+        plan.manifests.append(item)
+    return item
+
+
+def select_manifests(layout: Layout, select: Sequence[str] = ()) -> List[Tuple[Descriptor, List[str]]]:
+    """Top-level manifests of a layout with their ref names, optionally only those named by ref or digest."""
+    chosen: Dict[str, Tuple[Descriptor, List[str]]] = {}
+    for descriptor, ref in layout.manifests():
+        if select and ref not in select and descriptor.digest not in select:
+            continue
+        entry = chosen.setdefault(descriptor.digest, (descriptor, []))
+        if ref:
+            entry[1].append(ref)
+    if not chosen:
+        wanted = f" matching {', '.join(select)}" if select else ""
+        raise LayoutError(f"{layout.root}: index.json lists no manifest{wanted}")
+    return list(chosen.values())
+
+
+def plan_image(plan: PushPlan, layout_dir: str, tags: Sequence[str], select: Sequence[str] = ()) -> List[ManifestToPush]:
+    layout = Layout(layout_dir)
+    top = select_manifests(layout, select)
+    if tags and len(top) > 1:
+        raise LayoutError(f"{layout_dir}: index.json lists {len(top)} manifests; select one to tag "
+                          f"(by ref name or digest), or give no tag to push each under its ref names")
+    items = []
+    for descriptor, refs in top:
+        item = _plan_manifest(plan, layout, descriptor, IMAGE)
+        item.tags = list(tags) if tags else refs
+        items.append(item)
+    return items
+
+
+def plan_modelpack(plan: PushPlan, modelpack_dir: str, subject: Optional[Descriptor],
+                   tags: Sequence[str]) -> Tuple[ManifestToPush, str]:
+    """The layout's model artifact, rebuilt with `subject` set; returns it and the layout's original digest."""
+    layout = Layout(modelpack_dir)
+    (descriptor, refs), *_ = select_manifests(layout)
+    data, value = _manifest_json(layout, descriptor)
+    config = Descriptor.from_json(value["config"])
+    layers = [Descriptor.from_json(layer) for layer in value.get("layers") or []]
+    for blob in (config, *layers):
+        plan.add_blob(_layout_blob(layout, blob))
+    if subject is not None:
+        rebuilt = build_manifest(config, layers, annotations=value.get("annotations") or None,
+                                 artifact_type=value.get("artifactType"), subject=subject)
+        data, digest = rebuilt.data, rebuilt.descriptor.digest
+    else:
+        digest = descriptor.digest
+    item = ManifestToPush(MODEL, data, media_types.MANIFEST, digest, list(tags) or refs, subject,
+                          value.get("artifactType"), dict(value.get("annotations") or {}))
+    plan.manifests.append(item)
+    return item, descriptor.digest
+
+
+def plan_omlmd(plan: PushPlan, modelpack_dir: str, subject: Optional[Descriptor], tags: Sequence[str],
+               staging_dir: str) -> ManifestToPush:
+    artifact = omlmd.build(modelpack_dir, staging_dir, subject)
+    for staged in artifact.blobs:
+        plan.add_blob(BlobToPush(staged.descriptor, path=staged.path, data=staged.data))
+    manifest = artifact.manifest
+    item = ManifestToPush(OMLMD, manifest.data, media_types.MANIFEST, manifest.descriptor.digest, list(tags),
+                          subject, None, omlmd.annotations(artifact.metadata))
+    plan.manifests.append(item)
+    return item
+
+
+# -- execution: talk to the registry --------------------------------------------------------------------------------
+
+class Pusher:
+    """Runs a plan against one repository and keeps the counts for the result."""
+
+    def __init__(self, client: Registry, repository: str, *, mount_from: Sequence[str] = (),
+                 log: Log = stderr_log) -> None:
+        self.client = client
+        self.repository = repository
+        self.mount_from = [r for r in mount_from if r != repository]
+        self.log = log
+        self.stats = BlobStats()
+        self.where = client.where(repository)
+
+    def push_blob(self, blob: BlobToPush) -> None:
+        d = blob.descriptor
+        short = f"blob {d.digest[:19]} {human_bytes(d.size)}"
+        if self.client.blob_size(self.repository, d.digest) is not None:
+            self.stats.skipped += 1
+            self.stats.skipped_bytes += d.size
+            self.log(f"{self.where}: {short} skipped (already present)")
+            return
+        location = None
+        for source in self.mount_from:
+            location = self.client.mount_blob(self.repository, d.digest, source)
+            if location is None:
+                self.stats.mounted += 1
+                self.stats.mounted_bytes += d.size
+                self.log(f"{self.where}: {short} mounted from {source}")
+                return
+            break  # the registry opened an upload session instead: use it rather than opening another
+        self.client.upload_blob(self.repository, d, blob.opener(), location=location)
+        self.stats.uploaded += 1
+        self.stats.uploaded_bytes += d.size
+        self.log(f"{self.where}: {short} uploaded")
+
+    def push_manifest(self, item: ManifestToPush) -> Tuple[bool, Optional[str]]:
+        """Push by digest unless present; returns (pushed, OCI-Subject header of the answer)."""
+        if self.client.manifest_digest(self.repository, item.digest) == item.digest:
+            self.log(f"{self.where}: {item.role} manifest {item.digest[:19]} skipped (already present)")
+            return False, None
+        response = self.client.put_manifest(self.repository, item.digest, item.data, item.media_type)
+        self.log(f"{self.where}: {item.role} manifest {item.digest[:19]} pushed")
+        return True, response.header("OCI-Subject")
+
+    def tag(self, item: ManifestToPush, tag: str) -> None:
+        if self.client.manifest_digest(self.repository, tag) == item.digest:
+            self.log(f"{self.where}: tag {tag} already names {item.digest[:19]}")
+            return
+        self.client.put_manifest(self.repository, tag, item.data, item.media_type)
+        self.log(f"{self.where}: tag {tag} -> {item.digest[:19]}")
+
+    def update_referrers_fallback(self, subject: Descriptor, referrers: Sequence[ManifestToPush]) -> str:
+        """OCI 1.1 tag schema: `sha256-<hex>` names an index of the subject's referrers; merge ours into it."""
+        tag = f"sha256-{digest_hex(subject.digest)}"
+        existing = self.client.get_manifest(self.repository, tag, accept=[media_types.INDEX])
+        entries: List[Dict[str, Any]] = []
+        if existing is not None:
+            try:
+                value = json.loads(existing.data)
+                if value.get("mediaType") == media_types.INDEX:
+                    entries = list(value.get("manifests") or [])
+            except ValueError:
+                entries = []
+        known = {e.get("digest") for e in entries}
+        added = False
+        for item in referrers:
+            if item.digest in known:
+                continue
+            entry: Dict[str, Any] = {"mediaType": item.media_type, "digest": item.digest, "size": len(item.data)}
+            artifact_type = item.artifact_type or json.loads(item.data)["config"]["mediaType"]
+            entry["artifactType"] = artifact_type
+            if item.annotations:
+                entry["annotations"] = item.annotations
+            entries.append(entry)
+            added = True
+        if not added:
+            self.log(f"{self.where}: referrers tag {tag} already lists the artifacts")
+            return tag
+        index = canonical_json.dumps({"schemaVersion": 2, "mediaType": media_types.INDEX, "manifests": entries})
+        self.client.put_manifest(self.repository, tag, index, media_types.INDEX)
+        self.log(f"{self.where}: referrers tag {tag} updated ({len(entries)} referrer(s))")
+        return tag
+
+
+def execute(pusher: Pusher, plan: PushPlan, result: PushResult) -> None:
+    for blob in plan.blobs.values():
+        pusher.push_blob(blob)
+    subject_headers: Dict[str, Optional[str]] = {}
+    for item in plan.manifests:
+        pushed, subject_header = pusher.push_manifest(item)
+        result.manifests_pushed += int(pushed)
+        result.manifests_skipped += int(not pushed)
+        subject_headers[item.digest] = subject_header
+        result.manifests.append({"role": item.role, "digest": item.digest, "media_type": item.media_type,
+                                 "size": len(item.data), "pushed": pushed})
+    referrers = [m for m in plan.manifests if m.subject is not None]
+    if referrers:
+        subject = referrers[0].subject
+        assert subject is not None
+        if any(subject_headers.get(m.digest) == subject.digest for m in referrers) or \
+                pusher.client.referrers(pusher.repository, subject.digest) is not None:
+            result.referrers = {"subject": subject.digest, "api": True}
+        else:
+            tag = pusher.update_referrers_fallback(subject, referrers)
+            result.referrers = {"subject": subject.digest, "api": False, "fallback_tag": tag}
+    # Tags last; the image's tags after the model's, so the tag deploy tooling follows appears only at the very end.
+    order = {MODEL: 0, OMLMD: 1, INDEX: 2, IMAGE: 2}
+    for item in sorted(plan.manifests, key=lambda m: order[m.role]):
+        for tag in item.tags:
+            pusher.tag(item, tag)
+
+
+def push(layout_dir: str, *, registry: str, repository: str, tags: Sequence[str] = (),
+         modelpack_layout: Optional[str] = None, omlmd_flavour: bool = False, insecure: bool = False,
+         mount_from: Sequence[str] = (), select: Sequence[str] = (), expect_digest: Optional[str] = None,
+         client: Optional[Registry] = None, log: Log = stderr_log) -> PushResult:
+    """Push `layout_dir` (and optionally its ModelPack layout, and an omlmd flavour) to `registry/repository`.
+
+    Image tags are `tags` (or the layout's ref names when none are given); the model artifact is tagged
+    `<tag>-model` and the omlmd flavour `<tag>-omlmd`. Raises `RegistryError` or `LayoutError` (one line each).
+    """
+    validate_repository(repository)
+    for tag in tags:
+        validate_tag(tag)
+    if omlmd_flavour and not modelpack_layout:
+        raise LayoutError("the omlmd flavour is built from the ModelPack layout: give it too")
+    plan = PushPlan()
+    images = plan_image(plan, layout_dir, tags, select)
+    if expect_digest and expect_digest not in [m.digest for m in images]:
+        raise LayoutError(f"{layout_dir}: its manifest is {', '.join(m.digest for m in images)}, not the expected "
+                          f"{expect_digest} (the layout and the build record disagree; rebuild)")
+    if (modelpack_layout or omlmd_flavour) and len(images) != 1:
+        raise LayoutError(f"{layout_dir}: the model artifact links to one image; select one of {len(images)}")
+    subject = images[0].descriptor if modelpack_layout else None
+    base_tags = images[0].tags if images else []
+    for tag in base_tags:
+        validate_tag(tag)
+    result = PushResult(registry, repository)
+    result.image_digest = images[0].digest if len(images) == 1 else None
+    result.image_tags = [t for m in images for t in m.tags]
+    own_client = client is None
+    client = client or Registry(registry, insecure=insecure)
+    try:
+        with tempfile.TemporaryDirectory(prefix="omi-push-") as staging:
+            if modelpack_layout:
+                model, layout_digest = plan_modelpack(plan, modelpack_layout, subject,
+                                                      [f"{t}-model" for t in base_tags])
+                result.model_digest, result.model_layout_digest = model.digest, layout_digest
+                result.model_tags = list(model.tags)
+                if omlmd_flavour:
+                    flavour = plan_omlmd(plan, modelpack_layout, subject, [f"{t}-omlmd" for t in base_tags],
+                                         staging)
+                    result.omlmd_digest, result.omlmd_tags = flavour.digest, list(flavour.tags)
+            for item in plan.manifests:
+                for tag in item.tags:
+                    validate_tag(tag)
+            total = sum(b.descriptor.size for b in plan.blobs.values())
+            log(f"{client.where(repository)}: pushing {len(plan.blobs)} blobs ({human_bytes(total)}) and "
+                f"{len(plan.manifests)} manifests")
+            pusher = Pusher(client, repository, mount_from=mount_from, log=log)
+            result.blobs = pusher.stats
+            execute(pusher, plan, result)
+    finally:
+        if own_client:
+            client.close()
+    s = result.blobs
+    log(f"{client.where(repository)}: done: {s.uploaded} blobs uploaded ({human_bytes(s.uploaded_bytes)}), "
+        f"{s.skipped} skipped ({human_bytes(s.skipped_bytes)}), {s.mounted} mounted; image "
+        f"{result.image_digest or '-'}")
+    return result
