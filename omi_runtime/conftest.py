@@ -91,13 +91,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def subprocess_env() -> dict[str, str]:
+    """Environment for a child `python -m omi_runtime`: this process's sys.path, so it sees the same packages
+    whether the tests run from a venv or from a Pants-built PEX."""
+    path = [str(REPO_ROOT)] + [p for p in sys.path if p and Path(p).exists()]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(path)), "PYTHONDONTWRITEBYTECODE": "1"}
+
+
 class ServerProcess:
     """`python -m omi_runtime` as a real subprocess; stdout JSON lines are collected by a thread."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.port = int(env["HTTP_PORT"]) if env.get("HTTP_PORT", "").isdigit() else None
-        full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONDONTWRITEBYTECODE": "1",
-                    "OMI_HOST": "127.0.0.1", **env}
+        full_env = {**subprocess_env(), "OMI_HOST": "127.0.0.1", **env}
         self.proc = subprocess.Popen([sys.executable, "-m", "omi_runtime"], env=full_env, cwd=str(REPO_ROOT),
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []

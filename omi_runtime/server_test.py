@@ -118,7 +118,7 @@ def test_heavy_modules_are_imported_lazily(digits_sklearn):
     import subprocess
     import sys
 
-    from omi_runtime.conftest import REPO_ROOT
+    from omi_runtime.conftest import REPO_ROOT, subprocess_env
 
     models_dir, _ = digits_sklearn
     script = (
@@ -131,9 +131,10 @@ def test_heavy_modules_are_imported_lazily(digits_sklearn):
         "assert asyncio.run(ModelRuntime(load_metadata(d), d).load())\n"
         "print(sorted(m for m in ('onnxruntime', 'aiohttp', 'skl2onnx') if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, env=subprocess_env(), capture_output=True,
+                         text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
     rest = subprocess.run([sys.executable, "-c", "import sys, omi_runtime.server, "
                            "omi_runtime.transports.kserve_v1_rest; print('grpc' in sys.modules)"],
-                          cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+                          cwd=REPO_ROOT, env=subprocess_env(), capture_output=True, text=True, check=True)
     assert rest.stdout.strip() == "False"
