@@ -72,8 +72,8 @@ def _check_manifest(out: Collector, scan: LayoutScan, entry: ManifestEntry, expe
     if expect.run_id and expect.run_id not in entry.refs:
         tags = ", ".join(entry.refs) or "none"
         out.add("OMI216", "manifests[].annotations[org.opencontainers.image.ref.name]",
-                f"the run id {expect.run_id!r} is not among the image's tags ({tags})",
-                "tag the image with the model's run id (OMI origin tag)", where=f"{scan.name}/index.json")
+                f"the run id {expect.run_id!r} is not among the image's tags: {tags}",
+                "tag the image with the model's run id, its OMI origin tag", where=f"{scan.name}/index.json")
 
 
 def _env(entries: Any) -> Dict[str, str]:
@@ -119,7 +119,8 @@ def _json_list(out: Collector, rule: str, values: Mapping[str, Any], key: str, f
                where: str) -> Optional[List[Any]]:
     raw = values.get(key)
     if raw is None:
-        out.add(rule, field_path, "is missing", f"add {key} with a JSON list, as OMI requires", where=where)
+        out.add(rule, field_path, "is missing", f"add {key} with a JSON list, as OMI requires",
+                where=where)
         return None
     try:
         parsed = json.loads(raw) if isinstance(raw, str) else None
@@ -164,7 +165,8 @@ def _check_omi_keys(out: Collector, rule: str, values: Mapping[str, Any], prefix
     names, protocols_expected = _grouped(declared or [])
     if interfaces is not None and declared is not None and sorted(map(str, interfaces)) != sorted(names):
         out.add(rule, key_field, f"declares {_compact(interfaces)} but model.yaml declares {_compact(names)}",
-                "rebuild the image so the label lists exactly the declared interfaces, in the OMI 1.1 form", where=where)
+                "rebuild the image so the label lists exactly the declared interfaces, in the OMI 1.1 form",
+                where=where)
     protocols_field = f"{prefix}[{mt.OMI_PROTOCOLS}]"
     protocols = _json_list(out, "OMI217", values, mt.OMI_PROTOCOLS, protocols_field, where)
     if interfaces is not None and protocols is not None:
@@ -178,7 +180,8 @@ def _check_omi_keys(out: Collector, rule: str, values: Mapping[str, Any], prefix
     port_field = f"{prefix}[{mt.OMI_PORT}]"
     port = values.get(mt.OMI_PORT)
     if port is None:
-        out.add("OMI218", port_field, "is missing", "add the HTTP port as a string, e.g. \"8080\", as OMI 1.1 requires", where=where)
+        out.add("OMI218", port_field, "is missing", "add the HTTP port as a string, e.g. \"8080\", as OMI 1.1 requires",
+                where=where)
     elif env is not None and env.get("HTTP_PORT") and str(port) != env["HTTP_PORT"]:
         out.add("OMI218", port_field, f"is {port!r} but HTTP_PORT is {env['HTTP_PORT']!r}",
                 "make the label and HTTP_PORT agree", where=where)
@@ -194,8 +197,8 @@ def _check_omi_keys(out: Collector, rule: str, values: Mapping[str, Any], prefix
 def _check_env(out: Collector, env: Mapping[str, str], where: str, expect: Expectations) -> None:
     for key in OMI_ENV:
         if not env.get(key):
-            out.add("OMI211", f"config.Env.{key}", "is not set (OMI requires INTERFACE, PROTOCOL, HTTP_PORT, "
-                    "MODEL_NAME)", f"set {key} in the image environment", where=where)
+            out.add("OMI211", f"config.Env.{key}", "is not set; OMI requires INTERFACE, PROTOCOL, HTTP_PORT and "
+                    "MODEL_NAME", f"set {key} in the image environment", where=where)
     interface, protocol = env.get("INTERFACE", ""), env.get("PROTOCOL", "")
     if interface and interface.lower() not in INTERFACE_VALUES:
         out.add("OMI211", "config.Env.INTERFACE", f"{interface!r} is not an OMI interface",
@@ -225,7 +228,7 @@ def _check_ports(out: Collector, runtime: Mapping[str, Any], env: Mapping[str, s
     exposed = runtime.get("ExposedPorts") if isinstance(runtime.get("ExposedPorts"), dict) else {}
     if f"{port}/tcp" not in exposed:
         listed = ", ".join(sorted(exposed)) or "none"
-        out.add("OMI212", "config.ExposedPorts", f"does not contain {port}/tcp (HTTP_PORT); it has {listed}",
+        out.add("OMI212", "config.ExposedPorts", f"does not contain {port}/tcp, the HTTP_PORT; it has {listed}",
                 f"expose {port}/tcp", where=where)
 
 

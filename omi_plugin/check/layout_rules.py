@@ -114,14 +114,14 @@ def _check_refs(out: Collector, index: Mapping[str, Any], where: str) -> None:
         tags += 1
         field_path = f"manifests[{i}].annotations[{mt.ANNOTATION_REF_NAME}]"
         if ref == "latest" or ref.endswith(":latest"):
-            out.add("OMI214", field_path, "the ref name is 'latest' (OMI forbids addressing a model by latest)",
+            out.add("OMI214", field_path, "the ref name is 'latest', which OMI forbids for addressing a model",
                     "tag the image with the model's run id instead", where=where)
         elif not TAG_RE.match(ref.rsplit(":", 1)[-1]):
             out.add("OMI215", field_path, f"{ref!r} is not a valid OCI tag",
                     "use letters, digits, '_', '.', '-' (max 128, not starting with '.' or '-')", where=where)
     if tags == 0:
-        out.add("OMI215", "manifests", "no entry has an org.opencontainers.image.ref.name (the layout has no tag)",
-                "tag the image with the model's run id (set run_id in model.yaml)", where=where)
+        out.add("OMI215", "manifests", "no entry has an org.opencontainers.image.ref.name, so the image has no tag",
+                "tag the image with the model's run id: set run_id in model.yaml", where=where)
 
 
 def _walk_index(out: Collector, scan: LayoutScan, index: Mapping[str, Any], where: str, depth: int,

@@ -71,7 +71,7 @@ def _check_schema(out: Collector, data: Mapping[str, Any]) -> None:
         # OMI104 explains a non-OMI interface string better than the schema's enum message.
         if len(path) == 2 and path[0] == "interfaces" and error.validator == "enum":
             continue
-        out.add("OMI101", *model_yaml._explain(error))
+        out.add("OMI101", *schemas.explain_model_yaml(error))
 
 
 def _strings(value: Any) -> List[str]:
@@ -111,7 +111,7 @@ def _check_interfaces(out: Collector, data: Mapping[str, Any]) -> None:
                     "use kfserving.v1, kfserving.v2 or modzy.v2")
     for required in OMI_MINIMUM:
         if required not in interfaces:
-            out.add("OMI105", "interfaces", f"{required} is missing (OMI 1.0 requires kfserving.v2 and modzy.v2)",
+            out.add("OMI105", "interfaces", f"{required} is missing; OMI 1.0 requires kfserving.v2 and modzy.v2",
                     f"add {required} to `interfaces`")
 
 
@@ -184,7 +184,7 @@ def _check_handler(out: Collector, data: Mapping[str, Any], source_files: Option
         module = BUILTIN_HANDLER_MODULES[fmt]
         if not _has_module(module, source_files):
             out.add("OMI111", "format", f"the built-in {fmt} handler ({module}) is not among the image's sources",
-                    "depend on omi_runtime (the runtime library) from the omi_model target")
+                    "make the omi_model target depend on the omi_runtime library")
 
 
 def _names(tensors: Any, default: Sequence[Mapping[str, Any]]) -> List[str]:

@@ -24,6 +24,10 @@ LAYER_MEDIA_TYPE_RE = re.compile(
 MODELS_DIR = "models"
 
 
+def _shown(value: Any) -> str:
+    return "missing" if value is None else repr(value)
+
+
 def image_layer_digests(image: Optional[LayoutScan]) -> Optional[Set[str]]:
     """Digests of every layer of every image manifest, or None when there is no image to compare with."""
     if image is None:
@@ -47,11 +51,11 @@ def _check_artifact(out: Collector, scan: LayoutScan, entry: ManifestEntry, expe
                     image_digests: Optional[Set[str]], image_name: str) -> None:
     manifest, where = entry.manifest or {}, entry.where
     if manifest.get("artifactType") != mt.MODELPACK_ARTIFACT:
-        out.add("OMI307", "artifactType", f"is {manifest.get('artifactType')!r}, not the ModelPack artifact type",
+        out.add("OMI307", "artifactType", f"is {_shown(manifest.get('artifactType'))}, not the ModelPack artifact type",
                 f"set artifactType to {mt.MODELPACK_ARTIFACT}", where=where)
     config_descriptor = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
     if config_descriptor.get("mediaType") != mt.MODELPACK_CONFIG:
-        out.add("OMI307", "config.mediaType", f"is {config_descriptor.get('mediaType')!r}, not the ModelPack config "
+        out.add("OMI307", "config.mediaType", f"is {_shown(config_descriptor.get('mediaType'))}, not the ModelPack config "
                 "type", f"use {mt.MODELPACK_CONFIG}", where=where)
     layers = [layer for layer in manifest.get("layers") or [] if isinstance(layer, dict)]
     present = [verify_blob(out, scan, layer, where, f"layers[{i}]") for i, layer in enumerate(layers)]
@@ -68,7 +72,7 @@ def _check_artifact(out: Collector, scan: LayoutScan, entry: ManifestEntry, expe
     param_size = model_config.get("paramSize")
     if isinstance(param_size, str) and not PARAM_SIZE_RE.match(param_size):
         out.add("OMI302", "config.paramSize", f"{param_size!r} has the wrong form",
-                r"write a number and a unit letter, e.g. 8b or 1.5m (^\d+(\.\d)?[QqTtBbMmKk]$)", where=config_where)
+                r"write a number and a unit letter, e.g. 8b or 1.5m, matching ^\d+(\.\d)?[QqTtBbMmKk]$", where=config_where)
     _check_diff_ids(out, scan, layers, present, config, config_where)
 
 
@@ -85,7 +89,7 @@ def _check_layers(out: Collector, layers: Sequence[Mapping[str, Any]], where: st
         filepath = annotations.get(mt.ANNOTATION_MODEL_FILEPATH)
         if not isinstance(filepath, str) or not filepath:
             out.add("OMI305", f"layers[{i}].annotations[{mt.ANNOTATION_MODEL_FILEPATH}]", "is missing",
-                    "annotate every layer with the file's path (KitOps and modctl need it)", where=where)
+                    "annotate every layer with the file's path; KitOps and modctl need it", where=where)
         else:
             filepaths.add(posixpath.normpath(filepath))
         digest = layer.get("digest")
@@ -97,7 +101,7 @@ def _check_layers(out: Collector, layers: Sequence[Mapping[str, Any]], where: st
     for rel in expect.files:
         path = posixpath.normpath(posixpath.join(MODELS_DIR, expect.model_name, rel))
         if path not in filepaths:
-            out.add("OMI309", "layers", f"no layer has {mt.ANNOTATION_MODEL_FILEPATH}={path} (model.yaml file {rel})",
+            out.add("OMI309", "layers", f"no layer has {mt.ANNOTATION_MODEL_FILEPATH}={path}, the model file {rel}",
                     "rebuild the artifact with one layer per model file", where=where)
 
 

@@ -103,13 +103,19 @@ def explain_json(error: jsonschema.ValidationError) -> Tuple[str, str, str]:
         return field, f"{error.instance!r} is not a valid {error.validator_value}", _FORMAT_FIXES.get(
             str(error.validator_value), f"write a valid {error.validator_value}")
     if validator_name in ("minimum", "maximum"):
-        return field, f"{error.instance!r} is out of range ({validator_name} {error.validator_value})", \
+        return field, f"{error.instance!r} is out of range, {validator_name} {error.validator_value}", \
             f"use a value {'>=' if validator_name == 'minimum' else '<='} {error.validator_value}"
+    if validator_name == "exclusiveMinimum":
+        return field, f"{error.instance!r} is out of range, it must be above {error.validator_value}", \
+            f"use a value > {error.validator_value}"
+    if validator_name == "type":
+        return field, f"expected {error.validator_value}, got {type(error.instance).__name__}", \
+            f"write {_article(str(error.validator_value))} {error.validator_value} here"
     if validator_name in ("oneOf", "anyOf"):
         types = [str(e.validator_value) for e in error.context or () if e.validator == "type"]
         if types:
             return field, f"expected {' or '.join(types)}, got {type(error.instance).__name__}", \
-                f"write {'an' if types[0][0] in 'aeiou' else 'a'} {' or '.join(types)} here"
+                f"write {_article(types[0])} {' or '.join(types)} here"
     field, problem, fix = model_yaml._explain(error)
     if validator_name == "required":
         fix = f"add the `{field.rsplit('.', 1)[-1]}` field"
@@ -118,6 +124,17 @@ def explain_json(error: jsonschema.ValidationError) -> Tuple[str, str, str]:
     elif validator_name not in ("enum", "pattern", "type", "minItems", "minLength", "minProperties", "uniqueItems"):
         fix = "see the specification this schema comes from"
     return field, problem, fix
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
+def explain_model_yaml(error: jsonschema.ValidationError) -> Tuple[str, str, str]:
+    """model_yaml's own wording, plus the keywords it does not word (ranges, formats)."""
+    if error.validator in ("minimum", "maximum", "exclusiveMinimum", "format"):
+        return explain_json(error)
+    return model_yaml._explain(error)
 
 
 _FORMAT_FIXES = {

@@ -1,0 +1,282 @@
+"""Test support: build a small, valid OMI image layout and ModelPack layout, and tamper with copies of them.
+
+The layouts are assembled with the project's own writer (`omi_plugin.oci` + `omi_image.assemble`) from a few
+tiny files, so the tests never depend on `dist/`. Tampering is data-driven (tests/check_fixtures/*/*.yaml):
+each op edits a JSON document or a blob and, unless told otherwise, re-links digests up to index.json so that
+only the rule under test fires.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from omi_plugin.metadata.model_yaml import ModelMetadata, load_model_yaml
+from omi_plugin.oci import canonical_json
+from omi_plugin.oci import media_types as mt
+from omi_plugin.oci.descriptor import Blob, Descriptor, sha256_digest
+from omi_plugin.oci.image import Layer, RuntimeConfig
+from omi_plugin.oci.layout import oci_layout_bytes
+from omi_plugin.oci.tar import Entry, write_layer
+from omi_plugin.omi_image import BaseImageConfig, assemble, model_layer_path
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FIXTURES_DIR = os.path.join(REPO_ROOT, "tests", "check_fixtures")
+TARGET = "tests/check:tiny"
+MODEL_YAML_PATH = "tests/check/model.yaml"
+IMAGE_NAME = "tiny.oci"
+MODELPACK_NAME = "tiny.modelpack.oci"
+MODEL_YAML = """\
+name: tiny
+version: 1.0.0
+run_id: tiny-run-1
+format: sklearn
+files: [model.joblib, vocab/labels.txt]
+inputs: [{name: x, datatype: FP32, shape: [-1, 2]}]
+outputs: [{name: predict, datatype: INT64, shape: [-1]}]
+interfaces: [kfserving.v1, kfserving.v2, modzy.v2]
+samples:
+  - inputs: {x: [[0, 1]]}
+    outputs: {predict: [1]}
+"""
+MODEL_FILES = {"model.joblib": b"not really a joblib, but bytes all the same\n", "vocab/labels.txt": b"0\n1\n"}
+SOURCE_FILES = ["omi_runtime/__init__.py", "omi_runtime/handlers/__init__.py", "omi_runtime/handlers/sklearn.py"]
+BASE = BaseImageConfig("tests/base", sha256_digest(b"base manifest"),
+                       RuntimeConfig(env=(("PATH", "/usr/bin:/bin"),)), "/usr/bin/python3.11")
+
+
+def metadata(text: str = MODEL_YAML) -> ModelMetadata:
+    return load_model_yaml(text, MODEL_YAML_PATH)
+
+
+def _layer(entries: List[Entry], created_by: str) -> Tuple[Layer, bytes]:
+    buffer = io.BytesIO()
+    info = write_layer(entries, buffer)
+    return Layer(Descriptor(mt.LAYER_TAR, info.digest, info.size), info.digest, created_by), buffer.getvalue()
+
+
+def _write_blob(root: str, data: bytes) -> str:
+    digest = sha256_digest(data)
+    path = os.path.join(root, "blobs", "sha256", digest.split(":", 1)[1])
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+    return digest
+
+
+def _write_layout(root: str, blobs: List[bytes], index_json: bytes) -> None:
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(root, "oci-layout"), "wb") as f:
+        f.write(oci_layout_bytes())
+    with open(os.path.join(root, "index.json"), "wb") as f:
+        f.write(index_json)
+    for data in blobs:
+        _write_blob(root, data)
+
+
+def build_layouts(directory: str, spec_version: str = "1.0") -> Tuple[str, str]:
+    """A valid image layout and ModelPack layout for MODEL_YAML under `directory`; returns their paths."""
+    meta = metadata()
+    base, base_bytes = _layer([Entry.file("etc/os-release", b"ID=tests\n")], "base")
+    deps, deps_bytes = _layer([Entry.file("opt/omi/site-packages/dep.py", b"X = 1\n")], "deps")
+    app, app_bytes = _layer([Entry.file(f"opt/omi/app/{p}", b"# source\n") for p in SOURCE_FILES], "app")
+    model_layers, model_bytes = [], []
+    for rel, data in MODEL_FILES.items():
+        layer, raw = _layer([Entry.file(model_layer_path(meta, rel), data)], f"omi: model file {rel}")
+        model_layers.append((rel, layer))
+        model_bytes.append(raw)
+    record, record_bytes = _layer([Entry.file(model_layer_path(meta, "omi-model.json"), meta.record_json())],
+                                  "omi: model record omi-model.json")
+    image = assemble(meta, BASE, [base], [deps, app], model_layers, record, http_port="8080",
+                     spec_version=spec_version, extra_tags=[])
+    image_dir, modelpack_dir = os.path.join(directory, IMAGE_NAME), os.path.join(directory, MODELPACK_NAME)
+    _write_layout(image_dir, [base_bytes, deps_bytes, *model_bytes, record_bytes, app_bytes, image.config.data,
+                              image.manifest.data], image.index_json)
+    _write_layout(modelpack_dir, [*model_bytes, record_bytes, image.modelpack_config.data,
+                                  image.modelpack_manifest.data], image.modelpack_index_json)
+    return image_dir, modelpack_dir
+
+
+# --- tampering --------------------------------------------------------------------------------------------------
+
+def _blob_path(root: str, digest: str) -> str:
+    return os.path.join(root, "blobs", "sha256", digest.split(":", 1)[1])
+
+
+def _read_json(path: str) -> Any:
+    with open(path, "rb") as f:
+        return json.load(f)
+
+
+def _pointer(path: str) -> List[Any]:
+    return [int(p) if p.isdigit() else p for p in path.split("/") if p != ""]
+
+
+def _set(document: Any, path: str, value: Any) -> None:
+    parts = _pointer(path)
+    for part in parts[:-1]:
+        document = document[part]
+    document[parts[-1]] = value
+
+
+def _delete(document: Any, path: str) -> None:
+    parts = _pointer(path)
+    for part in parts[:-1]:
+        document = document[part]
+    del document[parts[-1]]
+
+
+@dataclass
+class Layouts:
+    """Where the two layouts of one test are, with helpers to find and rewrite their documents."""
+
+    image: str
+    modelpack: str
+
+    def root(self, prefix: str) -> str:
+        return self.modelpack if prefix == "mp_" else self.image
+
+    def manifest_digest(self, prefix: str = "") -> str:
+        return str(_read_json(os.path.join(self.root(prefix), "index.json"))["manifests"][0]["digest"])
+
+    def manifest(self, prefix: str = "") -> Dict[str, Any]:
+        return _read_json(_blob_path(self.root(prefix), self.manifest_digest(prefix)))
+
+    def relink_manifest(self, prefix: str, manifest: Mapping[str, Any]) -> None:
+        """Write a new manifest blob and point every index.json entry at it."""
+        root = self.root(prefix)
+        data = canonical_json.dumps(manifest)
+        old = self.manifest_digest(prefix)
+        new = _write_blob(root, data)
+        if new != old:
+            os.remove(_blob_path(root, old))
+        index_path = os.path.join(root, "index.json")
+        index = _read_json(index_path)
+        for entry in index["manifests"]:
+            if entry["digest"] == old:
+                entry["digest"], entry["size"] = new, len(data)
+        with open(index_path, "wb") as f:
+            f.write(canonical_json.dumps(index))
+
+    def replace_blob(self, prefix: str, field: str, data: bytes, media_type: Optional[str] = None) -> None:
+        """Put `data` where the manifest's `field` (config or layers/N) points, fixing the descriptor."""
+        manifest = self.manifest(prefix)
+        descriptor = manifest
+        for part in _pointer(field):
+            descriptor = descriptor[part]
+        old = descriptor["digest"]
+        new = _write_blob(self.root(prefix), data)
+        if new != old and old not in json.dumps(self.manifest("" if prefix else "mp_")):
+            os.remove(_blob_path(self.root(prefix), old))
+        descriptor["digest"], descriptor["size"] = new, len(data)
+        if media_type:
+            descriptor["mediaType"] = media_type
+        self.relink_manifest(prefix, manifest)
+
+    def blob_of(self, name: str) -> str:
+        """Path of a named blob: config, layers/N, mp_config, mp_layers/N."""
+        prefix = "mp_" if name.startswith("mp_") else ""
+        descriptor: Any = self.manifest(prefix)
+        for part in _pointer(name[len(prefix):]):
+            descriptor = descriptor[part]
+        return _blob_path(self.root(prefix), descriptor["digest"])
+
+
+def apply(layouts: Layouts, op: Mapping[str, Any]) -> None:
+    """One tampering step from a fixture file."""
+    kind = op["op"]
+    if kind == "edit":
+        _edit(layouts, op)
+    elif kind == "flip_byte":
+        path = layouts.blob_of(op["blob"])
+        with open(path, "r+b") as f:
+            f.seek(op.get("offset", 0))
+            byte = f.read(1)
+            f.seek(op.get("offset", 0))
+            f.write(bytes([byte[0] ^ 0xFF]))
+    elif kind == "remove_blob":
+        os.remove(layouts.blob_of(op["blob"]))
+    elif kind == "gzip_layer":
+        prefix = "mp_" if op["blob"].startswith("mp_") else ""
+        field = op["blob"][len(prefix):]
+        with open(layouts.blob_of(op["blob"]), "rb") as f:
+            raw = f.read()
+        media_type = op.get("media_type", mt.LAYER_TAR_GZIP)
+        layouts.replace_blob(prefix, field, gzip.compress(raw, mtime=0), media_type)
+    elif kind == "write_file":
+        root = layouts.root("mp_" if op.get("layout") == "modelpack" else "")
+        with open(os.path.join(root, op["path"]), "w", encoding="utf-8") as f:
+            f.write(op["content"])
+    elif kind == "remove_file":
+        root = layouts.root("mp_" if op.get("layout") == "modelpack" else "")
+        os.remove(os.path.join(root, op["path"]))
+    else:
+        raise ValueError(f"unknown tamper op {kind!r}")
+
+
+def _edit(layouts: Layouts, op: Mapping[str, Any]) -> None:
+    """Edit a JSON document (index, manifest, config, with mp_ prefix for the ModelPack layout)."""
+    target = op["doc"]
+    prefix = "mp_" if target.startswith("mp_") else ""
+    doc_name = target[len(prefix):]
+    root = layouts.root(prefix)
+    if doc_name == "index":
+        path = os.path.join(root, "index.json")
+        document = _read_json(path)
+    elif doc_name == "manifest":
+        document = layouts.manifest(prefix)
+    else:
+        path = layouts.blob_of(target)
+        document = _read_json(path)
+    for pointer, value in (op.get("set") or {}).items():
+        _set(document, pointer, value)
+    for pointer in op.get("delete") or []:
+        _delete(document, pointer)
+    data = canonical_json.dumps(document)
+    if doc_name == "index":
+        with open(path, "wb") as f:
+            f.write(data)
+    elif not op.get("relink", True):
+        # Rewrite in place: the stored bytes no longer match the digest that names them.
+        path = _blob_path(root, layouts.manifest_digest(prefix)) if doc_name == "manifest" else path
+        with open(path, "wb") as f:
+            f.write(data)
+    elif doc_name == "manifest":
+        layouts.relink_manifest(prefix, document)
+    else:
+        layouts.replace_blob(prefix, doc_name, data)
+
+
+def placeholders(layouts: Layouts) -> Dict[str, str]:
+    """Values fixture expectations refer to as {name}, read from the (tampered) layouts."""
+    values = {"target": TARGET, "model_yaml": MODEL_YAML_PATH, "image": IMAGE_NAME, "modelpack": MODELPACK_NAME}
+    for prefix, name in (("", IMAGE_NAME), ("mp_", MODELPACK_NAME)):
+        try:
+            digest = layouts.manifest_digest(prefix)
+            values[f"{prefix}manifest"] = f"{name} manifest {digest[:19]}"
+            manifest = _read_json(_blob_path(layouts.root(prefix), digest))
+            values[f"{prefix}config"] = f"{name} config {manifest['config']['digest'][:19]}"
+            values[f"{prefix}config_digest"] = manifest["config"]["digest"]
+            values[f"{prefix}config_size"] = str(manifest["config"]["size"])
+            config_path = _blob_path(layouts.root(prefix), manifest["config"]["digest"])
+            if os.path.exists(config_path):
+                with open(config_path, "rb") as f:
+                    data = f.read()
+                values[f"{prefix}config_sha"] = "sha256:" + hashlib.sha256(data).hexdigest()
+                values[f"{prefix}config_bytes"] = str(len(data))
+            for i, layer in enumerate(manifest["layers"]):
+                values[f"{prefix}layer{i}"] = layer["digest"]
+                path = _blob_path(layouts.root(prefix), layer["digest"])
+                if os.path.exists(path):
+                    with open(path, "rb") as f:
+                        data = f.read()
+                    values[f"{prefix}layer{i}_sha"] = "sha256:" + hashlib.sha256(data).hexdigest()
+                    values[f"{prefix}layer{i}_size"] = str(len(data))
+        except (OSError, ValueError, KeyError, IndexError):
+            pass  # a fixture that breaks these documents does not refer to them
+    return values
