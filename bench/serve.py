@@ -110,7 +110,8 @@ def grpc_ready(port: int, modzy: bool = False) -> Callable[[], bool]:
                 if modzy:
                     health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=1)
                     return True
-                from omi_runtime.grpc_stubs import grpc_predict_v2_pb2 as pb, grpc_predict_v2_pb2_grpc as pbg
+                from omi_runtime.grpc_stubs import grpc_predict_v2_pb2 as pb
+                from omi_runtime.grpc_stubs import grpc_predict_v2_pb2_grpc as pbg
 
                 return pbg.GRPCInferenceServiceStub(ch).ServerReady(pb.ServerReadyRequest(), timeout=1).ready
         except grpc.RpcError:
@@ -140,7 +141,9 @@ async def measure(call: Callable[[], Awaitable[None]], concurrency: int, seconds
 
 def grpc_infer_call(port: int, row):
     import grpc
-    from omi_runtime.grpc_stubs import grpc_predict_v2_pb2 as pb, grpc_predict_v2_pb2_grpc as pbg
+
+    from omi_runtime.grpc_stubs import grpc_predict_v2_pb2 as pb
+    from omi_runtime.grpc_stubs import grpc_predict_v2_pb2_grpc as pbg
 
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     stub = pbg.GRPCInferenceServiceStub(channel)
@@ -155,7 +158,9 @@ def grpc_infer_call(port: int, row):
 
 def modzy_run_call(port: int, row):
     import grpc
-    from omi_runtime.grpc_stubs import modzy_model_v2_pb2 as pb, modzy_model_v2_pb2_grpc as pbg
+
+    from omi_runtime.grpc_stubs import modzy_model_v2_pb2 as pb
+    from omi_runtime.grpc_stubs import modzy_model_v2_pb2_grpc as pbg
 
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     stub = pbg.ModzyModelStub(channel)
@@ -251,14 +256,16 @@ def main() -> int:
         finally:
             server.stop()
 
-    print(f"{'interface':<20} {'server':<9} {'conc':>4} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'omi/mls req/s':>14}")
+    header = ("interface", "server", "conc", "req/s", "p50 ms", "p99 ms", "omi/mls req/s")
+    print("{:<20} {:<9} {:>4} {:>8} {:>8} {:>8} {:>14}".format(*header))
     for (interface, name), by_level in results.items():
         for level, r in by_level.items():
             ratio = ""
             other = results.get((interface, "mlserver"))
             if name == "omi" and other:
                 ratio = f"{r['rps'] / other[level]['rps']:.2f}x"
-            print(f"{interface:<20} {name:<9} {level:>4} {r['rps']:>8.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} {ratio:>14}")
+            print(f"{interface:<20} {name:<9} {level:>4} {r['rps']:>8.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} "
+                  f"{ratio:>14}")
     shutil.rmtree(workdir, ignore_errors=True)
     return 0
 

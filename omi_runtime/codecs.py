@@ -117,7 +117,7 @@ def shape_matches(shape: Sequence[int], declared: Sequence[int]) -> bool:
     """True if shape fits the declared shape (-1 matches any size). An empty declaration matches scalars only."""
     if len(shape) != len(declared):
         return False
-    return all(d == -1 or d == s for s, d in zip(shape, declared))
+    return all(d == -1 or d == s for s, d in zip(shape, declared, strict=True))
 
 
 # --- BF16 helpers -------------------------------------------------------------------------------------------

@@ -17,8 +17,15 @@ import numpy as np
 
 from omi_runtime import __version__, codecs
 from omi_runtime.batching import Batcher
-from omi_runtime.errors import (BadRequest, ConfigError, InferenceError, ModelError, ModelNotFound, ModelNotReady,
-                                NotSupported)
+from omi_runtime.errors import (
+    BadRequest,
+    ConfigError,
+    InferenceError,
+    ModelError,
+    ModelNotFound,
+    ModelNotReady,
+    NotSupported,
+)
 from omi_runtime.handlers.base import ModelContext, has_method
 from omi_runtime.logs import log
 from omi_runtime.metadata import ModelMetadata

@@ -22,12 +22,14 @@ def _fail(env: dict[str, str]) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("env, needle", [
-    ({"INTERFACE": "triton", "PROTOCOL": "v2"}, "INTERFACE='triton' is not supported: use one of kfserving, kserve, modzy"),
+    ({"INTERFACE": "triton", "PROTOCOL": "v2"},
+     "INTERFACE='triton' is not supported: use one of kfserving, kserve, modzy"),
     ({"PROTOCOL": "v2"}, "INTERFACE is not set"),
     ({"INTERFACE": "kfserving", "PROTOCOL": "v3"}, "PROTOCOL='v3' is not supported: use one of v1, v2"),
     ({"INTERFACE": "modzy", "PROTOCOL": "v1"}, "modzy.v1"),
     ({"INTERFACE": "kfserving", "PROTOCOL": "v2", "HTTP_PORT": "http"}, "HTTP_PORT='http'"),
-    ({"INTERFACE": "kfserving", "PROTOCOL": "v2", "MODEL_NAME": "other"}, "MODEL_NAME=other is not bundled: use one of"),
+    ({"INTERFACE": "kfserving", "PROTOCOL": "v2", "MODEL_NAME": "other"},
+     "MODEL_NAME=other is not bundled: use one of"),
     ({"INTERFACE": "kfserving", "PROTOCOL": "v2", "OMI_MAX_MESSAGE_BYTES": "lots"}, "OMI_MAX_MESSAGE_BYTES"),
     ({"INTERFACE": "kfserving", "PROTOCOL": "v2", "OMI_MODELS_DIR": "/nonexistent"}, "OMI_MODELS_DIR"),
 ])

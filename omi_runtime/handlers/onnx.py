@@ -59,4 +59,4 @@ class OnnxHandler(Handler):
             feed[name] = value.astype(dtype, copy=False) if dtype is not None else value
         names = list(self.outputs.values())
         results = self.session.run(names, feed)
-        return {declared: np.asarray(r) for declared, r in zip(self.outputs, results)}
+        return {declared: np.asarray(r) for declared, r in zip(self.outputs, results, strict=True)}

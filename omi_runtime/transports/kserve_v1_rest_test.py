@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 
-import numpy as np
 import pytest
 import requests
 
@@ -147,7 +146,8 @@ def test_bytes_inputs_as_b64(request, custom_models):
     url = f"http://127.0.0.1:{server.port}/v1/models/echo-contents:predict"
     # The first input of echo-contents is BOOL; keyed instances feed every input.
     instance = {"bool": True, "uint8": 1, "uint16": 2, "uint32": 3, "uint64": 4, "int8": -1, "int16": -2,
-                "int32": -3, "int64": -4, "fp32": 0.5, "fp64": 0.25, "bytes": {"b64": base64.b64encode(b"\xff").decode()}}
+                "int32": -3, "int64": -4, "fp32": 0.5, "fp64": 0.25,
+                "bytes": {"b64": base64.b64encode(b"\xff").decode()}}
     reply = requests.post(url, json={"instances": [instance, instance]})
     assert reply.status_code == 200, reply.text
     assert reply.json() == {"predictions": [True, True]}

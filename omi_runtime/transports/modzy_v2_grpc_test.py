@@ -7,9 +7,9 @@ import json
 import grpc
 import numpy as np
 import pytest
+from google.protobuf import descriptor_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from google.protobuf import descriptor_pb2
 
 from omi_runtime.conftest import spawn
 from omi_runtime.grpc_stubs import modzy_model_v2_pb2 as pb
