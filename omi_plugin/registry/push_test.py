@@ -1,0 +1,211 @@
+"""Push against a real Distribution registry: digests, idempotence, incremental uploads, artifacts, referrers."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from typing import List
+
+import pytest
+
+from omi_plugin.oci import media_types
+from omi_plugin.registry.client import Registry
+from omi_plugin.registry.push import push
+from omi_plugin.registry.testutil import FAST_RETRY, make_image, make_modelpack
+
+SKOPEO = shutil.which("skopeo")
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DIGITS = os.path.join(REPO_ROOT, "dist", "examples.digits")
+
+
+def client(host: str, **kwargs) -> Registry:
+    return Registry(host, load_docker_config=False, retry=FAST_RETRY, **kwargs)
+
+
+def files(n: int, salt: str = "") -> List[dict]:
+    return [{f"layer{i}/file.txt": f"content {i}{salt}\n".encode() * 100} for i in range(n)]
+
+
+def test_push_then_skopeo_sees_same_digest_and_copies_identical_blobs(registry, tmp_path):
+    image = make_image(str(tmp_path / "img"), files(3))
+    lines: List[str] = []
+    result = push(image.root, registry=registry.host, repository="team/app", tags=["v1", "stable"],
+                  client=client(registry.host), log=lines.append)
+    assert result.image_digest == image.manifest.descriptor.digest
+    assert sorted(registry.tags("team/app")) == ["stable", "v1"]
+    assert result.blobs.uploaded == 4 and result.blobs.skipped == 0
+    assert any("uploaded" in line for line in lines)
+    if SKOPEO is None:
+        pytest.skip("skopeo is not installed")
+    inspect = json.loads(subprocess.run([SKOPEO, "inspect", "--tls-verify=false", f"docker://{registry.host}/team/app:v1"],
+                                        check=True, stdout=subprocess.PIPE).stdout)
+    assert inspect["Digest"] == image.manifest.descriptor.digest
+    copy = tmp_path / "copy"
+    subprocess.run([SKOPEO, "copy", "--preserve-digests", "--src-tls-verify=false", f"docker://{registry.host}/team/app:v1",
+                    f"oci:{copy}:v1"], check=True, stdout=subprocess.DEVNULL)
+    original = sorted(os.listdir(os.path.join(image.root, "blobs", "sha256")))
+    copied = sorted(os.listdir(copy / "blobs" / "sha256"))
+    assert copied == original
+    for name in original:
+        with open(os.path.join(image.root, "blobs", "sha256", name), "rb") as a, open(copy / "blobs" / "sha256" / name, "rb") as b:
+            assert a.read() == b.read()
+
+
+def test_republish_uploads_zero_bytes(registry, tmp_path):
+    image = make_image(str(tmp_path / "img"), files(2))
+    first = push(image.root, registry=registry.host, repository="app", tags=["v1"], client=client(registry.host),
+                 log=lambda _: None)
+    again = push(image.root, registry=registry.host, repository="app", tags=["v1"], client=client(registry.host),
+                 log=lambda _: None)
+    assert first.blobs.uploaded_bytes > 0
+    assert again.blobs.uploaded == 0 and again.blobs.uploaded_bytes == 0
+    assert again.blobs.skipped_bytes == first.blobs.uploaded_bytes
+    assert again.manifests_pushed == 0
+
+
+def test_changing_one_layer_uploads_only_that_layer_and_config(registry, tmp_path):
+    layers = files(3)
+    first = make_image(str(tmp_path / "a"), layers)
+    push(first.root, registry=registry.host, repository="app", tags=["v1"], client=client(registry.host),
+         log=lambda _: None)
+    layers[1] = {"layer1/file.txt": b"retrained\n"}
+    second = make_image(str(tmp_path / "b"), layers, tag="v2")
+    lines: List[str] = []
+    result = push(second.root, registry=registry.host, repository="app", tags=["v2"], client=client(registry.host),
+                  log=lines.append)
+    uploaded = {line.split()[2] for line in lines if line.endswith("uploaded")}
+    # The layer changed, so its diff_id in the config changed too: exactly those two blobs travel.
+    assert uploaded == {second.layers[1].descriptor.digest[:19], second.config.descriptor.digest[:19]}
+    assert result.blobs.uploaded_bytes == second.layers[1].descriptor.size + second.config.descriptor.size
+    assert result.blobs.skipped == 2
+
+
+def test_model_artifact_links_to_image_and_referrers_fallback_tag(registry, tmp_path):
+    image = make_image(str(tmp_path / "img"), files(2))
+    layout_model = make_modelpack(str(tmp_path / "mp"), ("model.onnx", b"weights" * 1000))
+    c = client(registry.host)
+    result = push(image.root, registry=registry.host, repository="models/m", tags=["run-1"],
+                  modelpack_layout=str(tmp_path / "mp"), client=c, log=lambda _: None)
+    assert result.image_digest == image.manifest.descriptor.digest
+    assert result.model_layout_digest == layout_model.descriptor.digest
+    assert result.model_digest != layout_model.descriptor.digest  # the subject is part of its bytes
+    artifact = c.get_manifest("models/m", "run-1-model")
+    assert artifact is not None and artifact.digest == result.model_digest
+    value = json.loads(artifact.data)
+    assert value["subject"] == {"mediaType": media_types.MANIFEST, "digest": result.image_digest,
+                                "size": len(image.manifest.data)}
+    assert value["artifactType"] == media_types.MODELPACK_ARTIFACT
+    # Distribution 2.8 has no referrers API: the tag schema fallback names an index of referrers.
+    assert result.referrers["api"] is False
+    fallback = "sha256-" + result.image_digest.split(":")[1]
+    assert fallback in registry.tags("models/m")
+    index = json.loads(c.get_manifest("models/m", fallback).data)
+    assert index["mediaType"] == media_types.INDEX
+    assert [(m["digest"], m["artifactType"]) for m in index["manifests"]] == [
+        (result.model_digest, media_types.MODELPACK_ARTIFACT)]
+    # Re-publishing leaves the fallback index as it was.
+    again = push(image.root, registry=registry.host, repository="models/m", tags=["run-1"],
+                 modelpack_layout=str(tmp_path / "mp"), client=client(registry.host), log=lambda _: None)
+    assert again.blobs.uploaded == 0 and again.manifests_pushed == 0
+    assert c.get_manifest("models/m", fallback).data == json.dumps(index, sort_keys=True,
+                                                                    separators=(",", ":")).encode()
+
+
+def test_omlmd_flavour_is_readable_by_omlmd(registry, tmp_path):
+    pytest.importorskip("omlmd")
+    from omlmd.helpers import Helper
+    from omlmd.provider import OMLMDRegistry
+
+    image = make_image(str(tmp_path / "img"), files(1))
+    make_modelpack(str(tmp_path / "mp"), ("model.onnx", b"onnx-bytes" * 500))
+    result = push(image.root, registry=registry.host, repository="models/m", tags=["run-1"],
+                  modelpack_layout=str(tmp_path / "mp"), omlmd_flavour=True, client=client(registry.host),
+                  log=lambda _: None)
+    assert result.omlmd_tags == ["run-1-omlmd"]
+    out = tmp_path / "pulled"
+    out.mkdir()
+    helper = Helper(OMLMDRegistry(insecure=True))
+    helper.pull(f"{registry.host}/models/m:run-1-omlmd", str(out))
+    assert (out / "model.onnx").read_bytes() == b"onnx-bytes" * 500
+    assert sorted(os.listdir(out)) == ["model.onnx", "model_metadata.omlmd.json", "model_metadata.omlmd.yaml"]
+    config = json.loads(helper.get_config(f"{registry.host}/models/m:run-1-omlmd"))["config"]
+    assert config["name"] == "m" and config["author"] == "a, b" and config["model_format_name"] == "onnx"
+    yaml = pytest.importorskip("yaml")
+    assert yaml.safe_load((out / "model_metadata.omlmd.yaml").read_text()) == config
+    # Both artifacts are referrers of the image.
+    fallback = Registry(registry.host, load_docker_config=False).get_manifest(
+        "models/m", "sha256-" + result.image_digest.split(":")[1])
+    assert {m["digest"] for m in json.loads(fallback.data)["manifests"]} == {result.model_digest,
+                                                                             result.omlmd_digest}
+
+
+def test_chunked_upload_in_several_patches(registry, proxy_factory, tmp_path):
+    proxy = proxy_factory(registry)
+    image = make_image(str(tmp_path / "img"), [{"big.bin": os.urandom(300_000)}])
+    c = client(proxy.host, chunk_size=64 * 1024)
+    result = push(image.root, registry=proxy.host, repository="app", tags=["v1"], client=c, log=lambda _: None)
+    assert result.image_digest == image.manifest.descriptor.digest
+    assert len(proxy.methods("PATCH")) >= 5
+    assert registry.tags("app") == ["v1"]
+
+
+def test_monolithic_fallback_when_patch_is_rejected(registry, proxy_factory, tmp_path):
+    proxy = proxy_factory(registry)
+    proxy.rule = lambda method, path: 405 if method == "PATCH" else None
+    image = make_image(str(tmp_path / "img"), [{"big.bin": os.urandom(200_000)}, {"b": os.urandom(150_000)}])
+    c = client(proxy.host, chunk_size=64 * 1024)
+    result = push(image.root, registry=proxy.host, repository="app", tags=["v1"], client=c, log=lambda _: None)
+    assert result.blobs.uploaded == 3
+    assert len(proxy.methods("PATCH")) == 1  # rejected once, then every blob goes in a single PUT
+    assert c.chunked is False
+    assert registry.tags("app") == ["v1"]
+
+
+def test_cross_repository_mount(registry, tmp_path):
+    base = make_image(str(tmp_path / "base"), files(2))
+    push(base.root, registry=registry.host, repository="base", tags=["b1"], client=client(registry.host),
+         log=lambda _: None)
+    layers = files(2) + [{"app/main.py": b"print('hi')\n"}]
+    app = make_image(str(tmp_path / "app"), layers)
+    result = push(app.root, registry=registry.host, repository="app", tags=["v1"], mount_from=["base"],
+                  client=client(registry.host), log=lambda _: None)
+    assert result.blobs.mounted == 2
+    assert result.blobs.uploaded == 2  # the new layer and the config
+    assert registry.tags("app") == ["v1"]
+
+
+def test_expect_digest_mismatch_is_refused_before_any_upload(registry, tmp_path):
+    from omi_plugin.oci.layout import LayoutError
+
+    image = make_image(str(tmp_path / "img"), files(1))
+    with pytest.raises(LayoutError, match="not the expected"):
+        push(image.root, registry=registry.host, repository="app", tags=["v1"], expect_digest="sha256:" + "0" * 64,
+             client=client(registry.host), log=lambda _: None)
+    assert registry.tags("app") == []
+
+
+@pytest.mark.skipif(not os.path.isdir(os.path.join(DIGITS, "digits.oci")), reason="dist/examples.digits not built")
+def test_push_packaged_digits_example(registry, tmp_path):
+    work = tmp_path / "digits"
+    shutil.copytree(DIGITS, work)  # never touch dist/
+    with open(work / "digits.omi.json") as f:
+        record = json.load(f)
+    tag = record["tags"][0]
+    c = client(registry.host)
+    first = push(str(work / "digits.oci"), registry=registry.host, repository=record["repository"], tags=[tag],
+                 modelpack_layout=str(work / "digits.modelpack.oci"), omlmd_flavour=True,
+                 expect_digest=record["image_digest"], client=c, log=lambda _: None)
+    assert first.image_digest == record["image_digest"]
+    assert first.model_layout_digest == record["model_digest"]
+    # The model blobs are the image's own layers: the artifact adds only its config and the omlmd files.
+    image_bytes = sum(layer["size"] for layer in record["layers"])
+    assert first.blobs.uploaded_bytes < image_bytes + 64 * 1024
+    again = push(str(work / "digits.oci"), registry=registry.host, repository=record["repository"], tags=[tag],
+                 modelpack_layout=str(work / "digits.modelpack.oci"), omlmd_flavour=True, client=c,
+                 log=lambda _: None)
+    assert again.blobs.uploaded_bytes == 0 and again.manifests_pushed == 0
+    assert sorted(registry.tags(record["repository"])) == sorted(
+        [tag, f"{tag}-model", f"{tag}-omlmd", "sha256-" + record["image_digest"].split(":")[1]])
+    print(f"digits: first push uploaded {first.blobs.uploaded_bytes} bytes, re-push {again.blobs.uploaded_bytes}")
