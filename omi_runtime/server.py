@@ -20,8 +20,6 @@ from omi_runtime.logs import log
 from omi_runtime.metadata import ModelMetadata, find_model_dir, load_metadata
 from omi_runtime.settings import Settings, check_declared, settings_from_env
 
-# In-flight requests get this long to finish after SIGTERM or Modzy Shutdown.
-DRAIN_SECONDS = 10.0
 EXIT_CONFIG = 2
 EXIT_LOAD = 1
 
@@ -97,9 +95,10 @@ async def serve(settings: Settings, metadata: ModelMetadata, model_dir: Path, st
         ready_seconds=round(time.monotonic() - started, 3), pid=os.getpid())
 
     await stop.wait()
-    log("stopping", drain_seconds=DRAIN_SECONDS)
+    drain = settings.drain_seconds
+    log("stopping", drain_seconds=drain)
     try:
-        await asyncio.wait_for(transport.stop(DRAIN_SECONDS), DRAIN_SECONDS + 2)
+        await asyncio.wait_for(transport.stop(drain), drain + 2)
     except asyncio.TimeoutError:
         log("stop_timeout", level="warning")
     model.close()

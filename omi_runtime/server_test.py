@@ -140,3 +140,35 @@ def test_heavy_modules_are_imported_lazily(digits_sklearn):
                            "omi_runtime.transports.kserve_v1_rest; print('grpc' in sys.modules)"],
                           cwd=REPO_ROOT, env=subprocess_env(), capture_output=True, text=True, check=True)
     assert rest.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("protocol", ["v1", "v2"])
+def test_shutdown_is_bounded_when_a_request_hangs(custom_models, start_server, protocol):
+    """A model call outlasting the drain period must not keep the process alive."""
+    server = start_server(custom_models["slow"], INTERFACE="kfserving", PROTOCOL=protocol, OMI_DRAIN_SECONDS="1")
+    if protocol == "v1":
+        def call():
+            try:
+                requests.post(f"http://127.0.0.1:{server.port}/v1/models/slow:predict", json={"instances": [30]},
+                              timeout=40)
+            except requests.RequestException:
+                pass
+    else:
+        import numpy as np
+        import tritonclient.grpc as triton
+
+        def call():
+            with triton.InferenceServerClient(url=f"127.0.0.1:{server.port}") as client:
+                tensor = triton.InferInput("x", [1], "FP32")
+                tensor.set_data_from_numpy(np.array([30.0], np.float32))
+                try:
+                    client.infer("slow", [tensor], client_timeout=40)
+                except Exception:
+                    pass
+
+    thread = threading.Thread(target=call, daemon=True)
+    thread.start()
+    time.sleep(1.0)
+    started = time.monotonic()
+    assert server.terminate(timeout=20) == 0
+    assert time.monotonic() - started < 6

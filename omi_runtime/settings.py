@@ -29,6 +29,7 @@ class Settings:
     model_name: str | None
     models_dir: Path
     max_message_bytes: int
+    drain_seconds: float = 10.0
 
     @property
     def pair(self) -> str:
@@ -76,6 +77,16 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         if max_bytes <= 0:
             raise ConfigError(f"OMI_MAX_MESSAGE_BYTES={max_bytes_raw!r} is not valid: use a positive integer "
                               f"number of bytes (default {DEFAULT_MAX_MESSAGE_BYTES})")
+    drain_raw = env.get("OMI_DRAIN_SECONDS", "").strip()
+    drain = 10.0
+    if drain_raw:
+        try:
+            drain = float(drain_raw)
+        except ValueError:
+            drain = -1.0
+        if not 0 <= drain <= 3600:
+            raise ConfigError(f"OMI_DRAIN_SECONDS={drain_raw!r} is not valid: use seconds from 0 to 3600 "
+                              f"(default 10)")
     return Settings(
         interface=interface,
         protocol=protocol,
@@ -84,6 +95,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         model_name=env.get("MODEL_NAME", "").strip() or None,
         models_dir=Path(env.get("OMI_MODELS_DIR", "").strip() or "/models"),
         max_message_bytes=max_bytes,
+        drain_seconds=drain,
     )
 
 
