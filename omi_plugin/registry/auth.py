@@ -67,15 +67,16 @@ def _registry_keys(registry: str) -> List[str]:
     return keys
 
 
-def _run_helper(helper: str, registry: str, config_path: str) -> Optional[Credentials]:
+def _run_helper(helper: str, registry: str, config_path: str, env: Mapping[str, str]) -> Optional[Credentials]:
     program = f"docker-credential-{helper}"
-    if shutil.which(program) is None:
+    executable = shutil.which(program, path=env.get("PATH"))
+    if executable is None:
         raise RegistryError(registry, f"credential helper {program} is not on PATH",
                             f"install it, or remove it from credsStore/credHelpers in {config_path}")
     server = DOCKER_HUB_AUTH_KEY if registry == DOCKER_HUB else registry
     try:
-        done = subprocess.run([program, "get"], input=server.encode(), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, timeout=HELPER_TIMEOUT, check=False)
+        done = subprocess.run([executable, "get"], input=server.encode(), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=HELPER_TIMEOUT, check=False, env=dict(env))
     except subprocess.TimeoutExpired:
         raise RegistryError(registry, f"credential helper {program} did not answer in {HELPER_TIMEOUT:.0f}s",
                             "unlock the keychain or check the helper") from None
@@ -131,7 +132,7 @@ def load_credentials(registry: str, env: Mapping[str, str] = os.environ) -> Opti
     helpers = {_normalize_key(k): v for k, v in (config.get("credHelpers") or {}).items()}
     helper = next((helpers[k] for k in keys if k in helpers), None) or config.get("credsStore")
     if helper:
-        found = _run_helper(str(helper), registry, path)
+        found = _run_helper(str(helper), registry, path, env)
         if found is not None:
             return found
     auths = {_normalize_key(k): v for k, v in (config.get("auths") or {}).items() if isinstance(v, dict)}
