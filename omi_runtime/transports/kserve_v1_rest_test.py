@@ -151,3 +151,13 @@ def test_bytes_inputs_as_b64(request, custom_models):
     reply = requests.post(url, json={"instances": [instance, instance]})
     assert reply.status_code == 200, reply.text
     assert reply.json() == {"predictions": [True, True]}
+
+
+def test_onnx_model_over_v1(request, digits_onnx, digits_data):
+    models_dir, model = digits_onnx
+    x, _ = digits_data
+    server = spawn(request, models_dir, INTERFACE="kfserving", PROTOCOL="v1")
+    reply = requests.post(f"http://127.0.0.1:{server.port}/v1/models/digits-onnx:predict",
+                          json={"instances": x[:8].tolist()})
+    assert reply.status_code == 200, reply.text
+    assert reply.json() == {"predictions": model.predict(x[:8]).tolist()}

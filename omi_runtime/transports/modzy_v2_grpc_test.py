@@ -161,3 +161,15 @@ def test_psc_model_port(request, digits_sklearn):
     channel, stub = _stub(server)
     with channel:
         assert stub.Status(pb.StatusRequest()).status_code == 200
+
+
+def test_onnx_model_over_modzy(request, digits_onnx, digits_data):
+    models_dir, model = digits_onnx
+    x, _ = digits_data
+    server = spawn(request, models_dir, INTERFACE="modzy", PROTOCOL="v2")
+    channel, stub = _stub(server)
+    with channel:
+        reply = stub.Run(pb.RunRequest(inputs=[_item(x[:4].tolist())]))
+    result = json.loads(reply.outputs[0].output["results.json"])
+    assert result["label"] == model.predict(x[:4]).tolist()
+    np.testing.assert_allclose(result["probabilities"], model.predict_proba(x[:4]), atol=1e-4)
