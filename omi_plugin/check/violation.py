@@ -43,13 +43,13 @@ class Collector:
         self.violations.extend(violations)
 
 
-def summary(violations: List[Violation]) -> str:
+def summary(violations: List[Violation], tool: str = "omi check") -> str:
     """Final line of a report: the count and which rules fired, e.g. `2 violations (OMI205 x1, OMI208 x1)`."""
     if not violations:
-        return "omi check: OK, 0 violations"
+        return f"{tool}: OK, 0 violations"
     counts: dict = {}
     for v in violations:
         counts[v.rule or "?"] = counts.get(v.rule or "?", 0) + 1
     rules = ", ".join(f"{rule} x{n}" for rule, n in sorted(counts.items()))
     noun = "violation" if len(violations) == 1 else "violations"
-    return f"omi check: {len(violations)} {noun} ({rules})"
+    return f"{tool}: {len(violations)} {noun} ({rules})"

@@ -1,0 +1,218 @@
+"""Live smoke test (OMI4xx): start the runtime once per declared interface and talk to it like a platform would.
+
+    python -m omi_plugin.check.smoke --models-dir DIR --model NAME --interfaces '["kfserving.v1","modzy.v2"]' \
+        [--target ADDR] [--timeout 180] [--start-timeout 60] [--call-timeout 30] -- python -m omi_runtime
+
+For each interface: pick a free port, start the command with INTERFACE/PROTOCOL/HTTP_PORT/MODEL_NAME and
+OMI_MODELS_DIR set, wait (bounded) until it answers, probe it (`smoke_probes`), and always reap it: the command
+runs in its own process group, which gets SIGTERM, then SIGKILL. Prints one line per violation and a summary;
+exit 1 if any. Needs CPython 3.11 with grpcio, grpcio-reflection, protobuf, numpy (the `runtime` resolve).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from omi_plugin.check import smoke_probes
+from omi_plugin.check.violation import Collector, Violation, summary
+
+INTERFACES = ("kfserving.v1", "kfserving.v2", "modzy.v2")
+TERM_GRACE_SECONDS = 5.0
+POLL_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class SmokeRequest:
+    target: str
+    models_dir: str
+    model: str
+    interfaces: Sequence[str]
+    argv: Sequence[str]
+    env: Mapping[str, str]  # base environment of the runtime (the OMI variables are added per interface)
+    timeout: float = 180.0  # whole smoke test
+    start_timeout: float = 60.0  # per start, until the server answers
+    call_timeout: float = 30.0  # per request
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """The runtime under test, in its own process group so that everything it spawns is reaped with it."""
+
+    def __init__(self, argv: Sequence[str], env: Mapping[str, str]) -> None:
+        self.stderr = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(list(argv), env=dict(env), stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=self.stderr, start_new_session=True)
+
+    def exited(self, timeout: float = 0.0) -> bool:
+        try:
+            self.process.wait(timeout=timeout) if timeout > 0 else None
+        except subprocess.TimeoutExpired:
+            return False
+        return self.process.poll() is not None
+
+    def last_error(self) -> str:
+        self.stderr.seek(0)
+        lines = [line.strip() for line in self.stderr.read().decode("utf-8", "replace").splitlines() if line.strip()]
+        return lines[-1][:300] if lines else "no output on stderr"
+
+    def reap(self) -> None:
+        """SIGTERM the group, then SIGKILL whatever is left; never leaves a process behind."""
+        for sig, grace in ((signal.SIGTERM, TERM_GRACE_SECONDS), (signal.SIGKILL, TERM_GRACE_SECONDS)):
+            try:
+                os.killpg(self.process.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                self.process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                continue
+            if sig == signal.SIGTERM:
+                try:  # children of a process that exited on SIGTERM may still be around
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            break
+        self.stderr.close()
+
+
+def _wait_ready(server: Server, interface: str, port: int, model: str, until: float) -> Optional[str]:
+    """None once the server answers, else why not."""
+    while time.monotonic() < until:
+        if server.exited():
+            return f"exited with code {server.process.returncode} before becoming ready: {server.last_error()}"
+        step = max(0.1, min(1.0, until - time.monotonic()))
+        if interface == "kfserving.v1":
+            if smoke_probes.http_ready(port, model, step):
+                return None
+            time.sleep(POLL_SECONDS)
+        elif smoke_probes.grpc_ready(port, step):
+            return None
+    return "did not become ready in time"
+
+
+def _smoke_one(request: SmokeRequest, model_doc: Mapping[str, Any], interface: str, deadline: float,
+               out: Collector) -> None:
+    port = free_port()
+    name, protocol = interface.split(".")
+    env = {**request.env, "INTERFACE": name, "PROTOCOL": protocol, "HTTP_PORT": str(port),
+           "MODEL_NAME": request.model, "OMI_MODELS_DIR": request.models_dir}
+    env.setdefault("OMI_HOST", "127.0.0.1")
+    started = time.monotonic()
+    try:
+        server = Server(request.argv, env)
+    except OSError as e:
+        out.add("OMI401", "start", f"cannot start {' '.join(request.argv)}: {e}", "pass the runtime command after --")
+        return
+    try:
+        until = min(deadline, started + request.start_timeout)
+        problem = _wait_ready(server, interface, port, request.model, until)
+        if problem is not None:
+            limit = f"{until - started:.0f}s"
+            fix = "see the runtime's error above" if "exited" in problem else f"make it listen on HTTP_PORT within {limit}"
+            out.add("OMI401", "start", problem, fix)
+            return
+        probe = smoke_probes.Probe(model_doc, port, deadline, request.call_timeout, out)
+        if interface == "kfserving.v1":
+            smoke_probes.probe_kfserving_v1(probe)
+        elif interface == "kfserving.v2":
+            smoke_probes.probe_kfserving_v2(probe)
+        else:
+            smoke_probes.probe_modzy_v2(probe, server.exited)
+    finally:
+        server.reap()
+
+
+def load_model_doc(models_dir: str, model: str) -> Dict[str, Any]:
+    with open(os.path.join(models_dir, model, "omi-model.json"), encoding="utf-8") as f:
+        doc = json.load(f)
+    if not isinstance(doc, dict):
+        raise ValueError("expected a JSON object")
+    return doc
+
+
+def run_smoke(request: SmokeRequest) -> List[Violation]:
+    """Every OMI4xx violation for one model, interface by interface, within `request.timeout` overall."""
+    deadline = time.monotonic() + request.timeout
+    out = Collector(request.target, "smoke")
+    try:
+        model_doc = load_model_doc(request.models_dir, request.model)
+    except (OSError, ValueError) as e:
+        out.add("OMI401", "omi-model.json", f"cannot be read: {e}", "pass --models-dir holding <model>/omi-model.json",
+                where=os.path.join(request.models_dir, request.model))
+        return out.violations
+    for interface in request.interfaces:
+        interface_out = Collector(request.target, f"{interface} server")
+        if interface not in INTERFACES:
+            interface_out.add("OMI401", "interface", f"{interface!r} cannot be smoke-tested",
+                              "declare kfserving.v1, kfserving.v2 or modzy.v2")
+        elif time.monotonic() >= deadline:
+            interface_out.add("OMI401", "start", f"not tested: the smoke test's {request.timeout:.0f}s ran out",
+                              "raise the timeout or make start-up faster")
+        else:
+            try:
+                _smoke_one(request, model_doc, interface, deadline, interface_out)
+            except Exception as e:  # one line per problem, never a traceback
+                interface_out.add("OMI900", "(checker)", f"smoke test crashed: {type(e).__name__}: {e}",
+                                  "this is a bug in omi_plugin.check.smoke: report it with this line")
+        out.extend(interface_out.violations)
+    return out.violations
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    command: List[str] = []
+    if "--" in args_list:
+        split = args_list.index("--")
+        args_list, command = args_list[:split], args_list[split + 1:]
+    parser = argparse.ArgumentParser(prog="python -m omi_plugin.check.smoke", description=__doc__.split("\n")[0])
+    parser.add_argument("--models-dir", required=True)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--interfaces", required=True, help='JSON list, e.g. ["kfserving.v2","modzy.v2"]')
+    parser.add_argument("--target", help="prefix of every line (default: the model name)")
+    parser.add_argument("--timeout", type=float, default=180.0)
+    parser.add_argument("--start-timeout", type=float, default=60.0)
+    parser.add_argument("--call-timeout", type=float, default=30.0)
+    parser.add_argument("--rule-ids", action="store_true", help="append [OMIxxx] to each line")
+    args = parser.parse_args(args_list)
+    try:
+        interfaces = json.loads(args.interfaces)
+        if not isinstance(interfaces, list) or not all(isinstance(i, str) for i in interfaces):
+            raise ValueError("not a list of strings")
+    except ValueError as e:
+        print(f"omi smoke: error: --interfaces: {e}", file=sys.stderr)
+        return 2
+    if not command:
+        print("omi smoke: error: give the runtime command after --", file=sys.stderr)
+        return 2
+    violations = run_smoke(SmokeRequest(args.target or args.model, os.path.abspath(args.models_dir), args.model,
+                                        interfaces, command, dict(os.environ), args.timeout, args.start_timeout,
+                                        args.call_timeout))
+    for violation in violations:
+        print(violation.line(with_rule=args.rule_ids))
+    print(summary(violations, "omi smoke"))
+    return 1 if violations else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as e:  # last resort: still one line, never a traceback
+        print(f"omi smoke: error: OMI900 the smoke test crashed: {type(e).__name__}: {e}", file=sys.stderr)
+        sys.exit(1)
