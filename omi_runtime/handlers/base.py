@@ -8,6 +8,7 @@ optional; it only documents the shape):
 - Tensor-oriented: `predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]`, keyed by the declared
   input/output names. Arrays carry the declared datatypes (BYTES: object arrays of `bytes`; BF16: float32).
   Outputs not returned are an error; extra keys are ignored; values are cast to the declared datatype.
+  Input arrays may be read-only views of the request bytes (no copy): copy before modifying them in place.
 - `explain(self, inputs: dict[str, np.ndarray]) -> Any` (optional): JSON-able explanations (numpy allowed),
   served by KServe v1 `:explain`.
 - Bytes-oriented (Chassis style): `process(self, items: Sequence[Mapping[str, bytes]]) -> Sequence[Mapping[str,

@@ -9,6 +9,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from omi_runtime.errors import ConfigError, InferenceError
+from omi_runtime.logs import log
 from omi_runtime.settings import Settings
 
 
@@ -56,4 +57,5 @@ class GrpcServer:
 
 async def abort(context: grpc.aio.ServicerContext, error: InferenceError) -> Any:
     """End an RPC with the status code the error carries (INVALID_ARGUMENT, NOT_FOUND, ...)."""
+    log("request_rejected", level="warning", code=error.grpc_code, error=str(error))
     await context.abort(getattr(grpc.StatusCode, error.grpc_code), str(error))

@@ -38,6 +38,7 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
     try:
         return await handler(request)
     except InferenceError as e:
+        log("request_rejected", level="warning", path=request.path, status=e.http_status, error=str(e))
         return error_response(e.http_status, str(e))
     except web.HTTPException as e:
         if e.status < 400:
