@@ -109,8 +109,24 @@ class ServerProcess:
         self.lines: list[str] = []
         self.events: list[dict[str, Any]] = []
         self._ready = threading.Event()
+        self.stderr_lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+        # Drained continuously so a chatty server can never block on a full pipe.
+        self._err_reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._err_reader.start()
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.stderr_lines.append(line)
+
+    @property
+    def stderr(self) -> str:
+        """Everything written to stderr; complete once the process has exited."""
+        if self.proc.poll() is not None:
+            self._err_reader.join(5)
+        return "".join(self.stderr_lines)
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -128,7 +144,7 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while not self._ready.wait(0.05):
             if self.proc.poll() is not None:
-                raise AssertionError(f"server exited {self.proc.returncode}: {self.proc.stderr.read()}")
+                raise AssertionError(f"server exited {self.proc.returncode}: {self.stderr}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"server not ready in {timeout}s: {''.join(self.lines)}")
         return self

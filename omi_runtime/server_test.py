@@ -18,7 +18,7 @@ def _fail(env: dict[str, str]) -> tuple[int, str]:
         code = server.proc.wait(60)
     finally:
         server.kill()
-    return code, server.proc.stderr.read()
+    return code, server.stderr
 
 
 @pytest.mark.parametrize("env, needle", [
