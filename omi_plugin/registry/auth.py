@@ -21,7 +21,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from omi_plugin.registry.errors import RegistryError
 from omi_plugin.registry.reference import DOCKER_HUB, is_loopback
@@ -186,10 +186,13 @@ class Authenticator:
     """Answers a registry's challenges and then authenticates every later request up front."""
 
     def __init__(self, registry: str, credentials: Optional[Credentials] = None, *, insecure: bool = False,
-                 timeout: float = 60.0, ca_file: Optional[str] = None,
-                 config_path: Optional[str] = None) -> None:
+                 timeout: float = 60.0, ca_file: Optional[str] = None, config_path: Optional[str] = None,
+                 loader: Optional[Callable[[str], Optional[Credentials]]] = None) -> None:
         self.registry = registry
-        self.credentials = credentials
+        self._credentials = credentials
+        # Credentials (and credential helpers, which may prompt or be slow) are looked up only once a registry
+        # asks for them: an open loopback registry never triggers a helper.
+        self._loader = loader if credentials is None else None
         self.insecure = insecure
         self.timeout = timeout
         self.config_path = config_path or docker_config_path()
@@ -200,6 +203,13 @@ class Authenticator:
         if insecure:
             self._tls.check_hostname = False
             self._tls.verify_mode = ssl.CERT_NONE
+
+    @property
+    def credentials(self) -> Optional[Credentials]:
+        if self._loader is not None:
+            loader, self._loader = self._loader, None
+            self._credentials = loader(self.registry)
+        return self._credentials
 
     def headers(self, scopes: Sequence[str]) -> Dict[str, str]:
         if self._scheme == "basic" and self.credentials and self.credentials.username:

@@ -94,10 +94,9 @@ class Registry:
                  load_docker_config: bool = True, retry: RetryPolicy = RetryPolicy(), timeout: float = 60.0,
                  chunk_size: int = DEFAULT_CHUNK_SIZE, ca_file: Optional[str] = None,
                  transport: Optional[Transport] = None) -> None:
-        if credentials is None and load_docker_config:
-            credentials = load_credentials(registry)
         self.name = registry
-        self.auth = Authenticator(registry, credentials, insecure=insecure, timeout=timeout, ca_file=ca_file)
+        self.auth = Authenticator(registry, credentials, insecure=insecure, timeout=timeout, ca_file=ca_file,
+                                  loader=load_credentials if load_docker_config else None)
         self.transport = transport or Transport(registry, insecure=insecure, timeout=timeout, retry=retry,
                                                 auth=self.auth, ca_file=ca_file)
         self.transport.auth = self.auth
@@ -192,12 +191,18 @@ class Registry:
             offset = 0
             while offset < descriptor.size:
                 length = min(self.chunk_size, descriptor.size - offset)
-                reader = _SliceReader(stream, length, hasher)
+                sent: List["hashlib._Hash"] = []
+
+                def body(start: int = offset, size: int = length, before: "hashlib._Hash" = hasher) -> _SliceReader:
+                    # Re-readable: an auth challenge may make the transport send this chunk a second time.
+                    stream.seek(start)
+                    sent.append(before.copy())
+                    return _SliceReader(stream, size, sent[-1])
                 headers = {"Content-Type": "application/octet-stream", "Content-Length": str(length),
                            "Content-Range": f"{offset}-{offset + length - 1}"}
                 try:
                     response = self._request("PATCH", location, repository, [push_scope(repository)],
-                                             headers=headers, body=lambda r=reader: r, retry=False)
+                                             headers=headers, body=body, retry=False)
                 except TransientError as e:
                     raise _RestartUpload(e.what) from None
                 if response.status in _CHUNKED_REJECTED and offset == 0:
@@ -208,6 +213,7 @@ class Registry:
                     raise self._fail(repository, f"uploading a chunk of {descriptor.digest}", response,
                                      "check the registry")
                 location = response.header("Location") or location
+                hasher = sent[-1]
                 offset += length
                 progress(offset)
         if "sha256:" + hasher.hexdigest() != descriptor.digest:

@@ -279,7 +279,15 @@ class Pusher:
                 self.log(f"{self.where}: {short} mounted from {source}")
                 return
             break  # the registry opened an upload session instead: use it rather than opening another
-        self.client.upload_blob(self.repository, d, blob.opener(), location=location)
+        step = max(d.size // 4, 1)
+        next_mark = [step]
+
+        def progress(sent: int) -> None:
+            # A quarter-way line for big blobs, so a long upload visibly moves in CI logs.
+            if d.size >= 64 << 20 and next_mark[0] <= sent < d.size:
+                self.log(f"{self.where}: {short} {human_bytes(sent)} sent")
+                next_mark[0] = (sent // step + 1) * step
+        self.client.upload_blob(self.repository, d, blob.opener(), location=location, progress=progress)
         self.stats.uploaded += 1
         self.stats.uploaded_bytes += d.size
         self.log(f"{self.where}: {short} uploaded")
