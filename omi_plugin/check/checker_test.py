@@ -2,11 +2,11 @@
 
 import json
 import os
-import subprocess
-import sys
+from dataclasses import dataclass
 
 import pytest
 
+from omi_plugin.check import __main__ as cli
 from omi_plugin.check import checker, testutil
 from omi_plugin.check.catalog import RULES, markdown_table
 from omi_plugin.check.checker import CheckRequest, run_checks
@@ -20,9 +20,23 @@ def layouts(tmp_path_factory):
     return testutil.build_layouts(str(tmp_path_factory.mktemp("layouts")))
 
 
-def _cli(*args: str):
-    return subprocess.run([sys.executable, "-m", "omi_plugin.check", *args], cwd=testutil.REPO_ROOT,
-                          capture_output=True, text=True, timeout=120)
+@dataclass
+class _Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def _cli(capsys):
+    """The CLI's main(), in process: a subprocess would not see the test's third-party packages under Pants."""
+
+    def run(*args: str) -> _Result:
+        code = cli.main(list(args))
+        captured = capsys.readouterr()
+        return _Result(code, captured.out, captured.err)
+
+    return run
 
 
 def _write_json(tmp_path, name, value) -> str:
@@ -31,9 +45,10 @@ def _write_json(tmp_path, name, value) -> str:
     return str(path)
 
 
-@pytest.mark.skipif(not os.path.isdir(DIST) or not os.path.isfile(EXAMPLE_YAML), reason="dist/examples.digits not built")
+@pytest.mark.skipif(not os.path.isdir(DIST) or not os.path.isfile(EXAMPLE_YAML),
+                    reason="dist/examples.digits not built")
 @pytest.mark.parametrize("via_cli", [False, True])
-def test_packaged_example_is_compliant(tmp_path, via_cli: bool) -> None:
+def test_packaged_example_is_compliant(tmp_path, via_cli: bool, _cli) -> None:
     model_dir = os.path.dirname(EXAMPLE_YAML)
     files = {"model.joblib": os.path.getsize(os.path.join(model_dir, "model.joblib"))}
     layout, modelpack = os.path.join(DIST, "digits.oci"), os.path.join(DIST, "digits.modelpack.oci")
@@ -47,7 +62,7 @@ def test_packaged_example_is_compliant(tmp_path, via_cli: bool) -> None:
     assert (result.returncode, result.stdout, result.stderr) == (0, "omi check: OK, 0 violations\n", "")
 
 
-def test_cli_reports_every_violation_and_exits_1(tmp_path, layouts) -> None:
+def test_cli_reports_every_violation_and_exits_1(tmp_path, layouts, _cli) -> None:
     model_yaml = tmp_path / "model.yaml"
     model_yaml.write_text(testutil.MODEL_YAML.replace("run_id: tiny-run-1", "run_id: latest"))
     result = _cli("--target", "t:t", "--model-yaml", str(model_yaml), "--model-files-json",
@@ -61,7 +76,7 @@ def test_cli_reports_every_violation_and_exits_1(tmp_path, layouts) -> None:
     assert "Traceback" not in result.stdout + result.stderr
 
 
-def test_cli_without_a_model_yaml_or_layout_never_tracebacks(tmp_path) -> None:
+def test_cli_without_a_model_yaml_or_layout_never_tracebacks(tmp_path, _cli) -> None:
     result = _cli("--target", "t:t", "--model-yaml", str(tmp_path / "absent.yaml"), "--layout",
                   str(tmp_path / "absent.oci"))
     assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
@@ -73,14 +88,14 @@ def test_cli_without_a_model_yaml_or_layout_never_tracebacks(tmp_path) -> None:
         "omi check: 3 violations (OMI100 x1, OMI200 x2)"]
 
 
-def test_cli_usage_errors_exit_2(tmp_path) -> None:
+def test_cli_usage_errors_exit_2(tmp_path, _cli) -> None:
     bad = tmp_path / "files.json"
     bad.write_text("[1]")
     result = _cli("--target", "t:t", "--model-yaml", "m.yaml", "--model-files-json", str(bad))
     assert result.returncode == 2 and result.stderr == f"omi check: error: {bad}: model files must be a JSON dict\n"
 
 
-def test_cli_lists_rules() -> None:
+def test_cli_lists_rules(_cli) -> None:
     result = _cli("--list-rules")
     assert result.returncode == 0 and len(result.stdout.splitlines()) == len(RULES)
     assert markdown_table().count("\n") == len(RULES) + 1

@@ -55,8 +55,9 @@ def _check_artifact(out: Collector, scan: LayoutScan, entry: ManifestEntry, expe
                 f"set artifactType to {mt.MODELPACK_ARTIFACT}", where=where)
     config_descriptor = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
     if config_descriptor.get("mediaType") != mt.MODELPACK_CONFIG:
-        out.add("OMI307", "config.mediaType", f"is {_shown(config_descriptor.get('mediaType'))}, not the ModelPack config "
-                "type", f"use {mt.MODELPACK_CONFIG}", where=where)
+        shown = _shown(config_descriptor.get("mediaType"))
+        out.add("OMI307", "config.mediaType", f"is {shown}, not the ModelPack config type",
+                f"use {mt.MODELPACK_CONFIG}", where=where)
     layers = [layer for layer in manifest.get("layers") or [] if isinstance(layer, dict)]
     present = [verify_blob(out, scan, layer, where, f"layers[{i}]") for i, layer in enumerate(layers)]
     _check_layers(out, layers, where, expect, image_digests, image_name)
@@ -72,7 +73,8 @@ def _check_artifact(out: Collector, scan: LayoutScan, entry: ManifestEntry, expe
     param_size = model_config.get("paramSize")
     if isinstance(param_size, str) and not PARAM_SIZE_RE.match(param_size):
         out.add("OMI302", "config.paramSize", f"{param_size!r} has the wrong form",
-                r"write a number and a unit letter, e.g. 8b or 1.5m, matching ^\d+(\.\d)?[QqTtBbMmKk]$", where=config_where)
+                r"write a number and a unit letter, e.g. 8b or 1.5m, matching ^\d+(\.\d)?[QqTtBbMmKk]$",
+                where=config_where)
     _check_diff_ids(out, scan, layers, present, config, config_where)
 
 

@@ -12,7 +12,7 @@ import functools
 import json
 import pkgutil
 import re
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 import jsonschema
 

@@ -123,7 +123,8 @@ def _smoke_one(request: SmokeRequest, model_doc: Mapping[str, Any], interface: s
         problem = _wait_ready(server, interface, port, request.model, until)
         if problem is not None:
             limit = f"{until - started:.0f}s"
-            fix = "see the runtime's error above" if "exited" in problem else f"make it listen on HTTP_PORT within {limit}"
+            fix = "see the runtime's error above" if "exited" in problem \
+                else f"make it listen on HTTP_PORT within {limit}"
             out.add("OMI401", "start", problem, fix)
             return
         probe = smoke_probes.Probe(model_doc, port, deadline, request.call_timeout, out)

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from omi_plugin.metadata.model_yaml import ModelMetadata, load_model_yaml
 from omi_plugin.oci import canonical_json
 from omi_plugin.oci import media_types as mt
-from omi_plugin.oci.descriptor import Blob, Descriptor, sha256_digest
+from omi_plugin.oci.descriptor import Descriptor, sha256_digest
 from omi_plugin.oci.image import Layer, RuntimeConfig
 from omi_plugin.oci.layout import oci_layout_bytes
 from omi_plugin.oci.tar import Entry, write_layer
