@@ -31,6 +31,9 @@ class BaseImageConfig:
     manifest_digest: str
     runtime: RuntimeConfig
     python: str
+    # How to start `python` from the unpacked layers on a build machine (to compile bytecode ahead of time).
+    loader: str = "lib64/ld-linux-x86-64.so.2"
+    library_path: Tuple[str, ...] = ("usr/lib/x86_64-linux-gnu",)
 
 
 @dataclass(frozen=True)
@@ -151,11 +154,13 @@ def modelpack_layer(layer: Layer, path_in_image: str, media_type: str) -> Descri
 
 def assemble(metadata: ModelMetadata, base: BaseImageConfig, base_layers: Sequence[Layer],
              runtime_layers: Sequence[Layer], model_layers: Sequence[Tuple[str, Layer]], record_layer: Layer,
-             *, http_port: str, spec_version: str, extra_tags: Sequence[str]) -> AssembledImage:
+             *, http_port: str, spec_version: str, extra_tags: Sequence[str],
+             app_layer_count: int = 1) -> AssembledImage:
     """Image = base + runtime deps + model files + model record + app code; ModelPack = model files + record."""
     labels = omi_labels(metadata, spec_version, http_port)
     annotations = {**oci_annotations(metadata, base), **labels}
-    deps_layers, app_layers = runtime_layers[:-1], runtime_layers[-1:]
+    # runtime_layers: dependency layers first, then the application layers (code, and its bytecode if any).
+    deps_layers, app_layers = runtime_layers[:-app_layer_count], runtime_layers[-app_layer_count:]
     layers = [*base_layers, *deps_layers, *(layer for _, layer in model_layers), record_layer, *app_layers]
     config = build_config(layers, runtime_config(metadata, base, http_port, annotations))
     manifest = build_manifest(config.descriptor, [layer.descriptor for layer in layers], annotations=annotations)

@@ -1,6 +1,6 @@
 """Pants backend entry point for omi: registers the targets and rules."""
 
-from omi_plugin.goals import package
+from omi_plugin.goals import package, run
 from omi_plugin.target_types import OmiDebianBaseTarget, OmiModelTarget
 from omi_plugin.util_rules import debian_base, layers, model_inputs, sandbox_tools
 
@@ -16,4 +16,5 @@ def rules():
         *debian_base.rules(),
         *model_inputs.rules(),
         *package.rules(),
+        *run.rules(),
     ]

@@ -33,7 +33,7 @@ from omi_plugin.target_types import (
     RepositoryField,
 )
 from omi_plugin.util_rules.debian_base import BaseImage, BaseImageRequest
-from omi_plugin.util_rules.layers import BuildLayerRequest, BuiltLayer
+from omi_plugin.util_rules.layers import BuildLayerRequest, BuiltLayer, CompileBytecodeRequest
 from omi_plugin.util_rules.model_inputs import ModelInputs, ModelInputsRequest
 
 logger = logging.getLogger(__name__)
@@ -118,10 +118,18 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
     ]
     built = await MultiGet(Get(BuiltLayer, BuildLayerRequest, r) for r in layer_requests)
     deps_layer, model_layers, record_layer, app_layer = built[0], built[1:-2], built[-2], built[-1]
+    deps_bytecode, app_bytecode = await MultiGet(
+        Get(BuiltLayer, CompileBytecodeRequest(
+            base.layers, base.blobs, base.config.python, base.config.loader, base.config.library_path, source,
+            f"Compile bytecode: {source.layer.created_by.replace('omi: ', '')} of {fs.address}",
+        ))
+        for source in (deps_layer, app_layer)
+    )
 
     assembled = assemble(
         metadata, base.config, base.layers,
-        runtime_layers=[deps_layer.layer, app_layer.layer],
+        runtime_layers=[deps_layer.layer, deps_bytecode.layer, app_layer.layer, app_bytecode.layer],
+        app_layer_count=2,
         model_layers=[(f.relpath, b.layer) for f, b in zip(inputs.files, model_layers)],
         record_layer=record_layer.layer,
         http_port=fs.http_port.value or "8080",
@@ -141,7 +149,7 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
         FileContent(blob_path(assembled.modelpack_manifest.descriptor.digest), assembled.modelpack_manifest.data),
     ]))
     layout, modelpack_layout = await MultiGet(
-        Get(Digest, MergeDigests([base.blobs, *(b.blobs for b in built), json_blobs])),
+        Get(Digest, MergeDigests([base.blobs, *(b.blobs for b in (*built, deps_bytecode, app_bytecode)), json_blobs])),
         Get(Digest, MergeDigests([*(b.blobs for b in model_layers), record_layer.blobs, modelpack_json])),
     )
     output_base = fs.output_path.value_or_default(file_ending=None)

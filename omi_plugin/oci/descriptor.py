@@ -35,6 +35,10 @@ class Descriptor:
     artifact_type: Optional[str] = None
     platform: Optional[Mapping[str, str]] = None
 
+    def __hash__(self) -> int:
+        # Annotations are a dict; the digest already identifies the content.
+        return hash((self.media_type, self.digest, self.size))
+
     def __post_init__(self) -> None:
         digest_hex(self.digest)
         if self.size < 0:

@@ -44,6 +44,10 @@ class RuntimeConfig:
     labels: Mapping[str, str] = field(default_factory=dict)
     stop_signal: str = ""
 
+    def __hash__(self) -> int:
+        return hash((self.user, self.env, self.entrypoint, self.cmd, self.working_dir, self.exposed_ports,
+                     tuple(sorted(self.labels.items())), self.stop_signal))
+
     def to_json(self) -> Dict[str, Any]:
         out: Dict[str, Any] = {}
         if self.user:

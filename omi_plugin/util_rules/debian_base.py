@@ -32,10 +32,13 @@ from omi_plugin.oci.descriptor import Descriptor
 from omi_plugin.oci.image import Layer, RuntimeConfig, build_config, build_manifest
 from omi_plugin.omi_image import BaseImageConfig
 from omi_plugin.target_types import DebianLockfileField
+from omi_plugin.util_rules.layers import BuiltLayer, CompileBytecodeRequest
 from omi_plugin.util_rules.sandbox_tools import ToolProcessRequest
 
 _OUT = "__base_out"
 PYTHON = "/usr/bin/python3.11"
+LOADER = "lib64/ld-linux-x86-64.so.2"
+LIBRARY_PATH = ("usr/lib/x86_64-linux-gnu",)
 BASE_ENV = (
     ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
     ("LANG", "C.UTF-8"),
@@ -108,12 +111,20 @@ async def debian_base_image(request: BaseImageRequest) -> BaseImage:
     layer = Layer(Descriptor(info.get("media_type", media_types.LAYER_TAR), info["digest"], int(info["size"])),
                   info.get("diff_id", info["digest"]),
                   f"omi_debian_base {posixpath.basename(lock_path)}: {len(packages)} packages")
+    # The standard library's bytecode, compiled by the base's own interpreter: Debian does this in a maintainer
+    # script, which an image assembled without a package manager never runs.
+    bytecode = await Get(BuiltLayer, CompileBytecodeRequest(
+        interpreter_layers=(layer,), interpreter_blobs=blobs, python=PYTHON, loader=LOADER,
+        library_path=LIBRARY_PATH, source=BuiltLayer(layer, blobs),
+        description=f"Compile the standard library of {request.address}",
+    ))
+    layers = (layer, bytecode.layer)
     runtime = RuntimeConfig(user="65532:65532", env=BASE_ENV, cmd=(PYTHON,), working_dir="/home/nonroot")
-    config = build_config([layer], runtime)
-    manifest = build_manifest(config.descriptor, [layer.descriptor])
+    config = build_config(layers, runtime)
+    manifest = build_manifest(config.descriptor, [l.descriptor for l in layers])
     base = BaseImageConfig(name=str(request.address), manifest_digest=manifest.descriptor.digest,
-                           runtime=runtime, python=PYTHON)
-    return BaseImage(base, (layer,), blobs)
+                           runtime=runtime, python=PYTHON, loader=LOADER, library_path=LIBRARY_PATH)
+    return BaseImage(base, layers, await Get(Digest, MergeDigests([blobs, bytecode.blobs])))
 
 
 def _first_line(error: Exception) -> str:

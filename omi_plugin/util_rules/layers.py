@@ -1,14 +1,14 @@
-"""One rule that turns sandbox files into one normalised layer blob, as a cacheable process.
+"""Rules that turn sandbox files into layer blobs, each as one cacheable process.
 
-Model bytes never enter rule memory: the process streams them into the tar and hashes on the way, and the rule
-reads back only the small `layer.json` descriptor.
+Model bytes never enter rule memory: the tool streams them into the tar and hashes on the way, and the rule reads
+back only the small `layer.json` descriptor.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Tuple
 
 from pants.engine.fs import (
     CreateDigest,
@@ -26,9 +26,50 @@ from pants.util.logging import LogLevel
 
 from omi_plugin.oci import canonical_json
 from omi_plugin.oci.image import Layer
+from omi_plugin.oci.layout import blob_path
 from omi_plugin.util_rules.sandbox_tools import ToolProcessRequest
 
+_SPEC = "__layer_spec.json"
 _OUT = "__layer_out"
+
+
+@dataclass(frozen=True)
+class BuiltLayer:
+    layer: Layer
+    blobs: Digest  # `blobs/sha256/<hex>`, ready to merge into a layout
+
+
+@dataclass(frozen=True)
+class LayerToolRequest:
+    """Run `python -m <module> SPEC OUT` where the tool writes `OUT/blobs/sha256/<hex>` and `OUT/layer.json`."""
+
+    module: str
+    spec_json: bytes
+    input_digest: Digest
+    description: str
+
+
+@rule
+async def run_layer_tool(request: LayerToolRequest) -> BuiltLayer:
+    spec_digest = await Get(Digest, CreateDigest([FileContent(_SPEC, request.spec_json)]))
+    inputs = await Get(Digest, MergeDigests([spec_digest, request.input_digest]))
+    process = await Get(Process, ToolProcessRequest(
+        module=request.module,
+        args=(_SPEC, _OUT),
+        input_digest=inputs,
+        description=request.description,
+        output_directories=(_OUT,),
+        level=LogLevel.INFO,
+    ))
+    result = await Get(ProcessResult, Process, process)
+    descriptor_digest, blobs_subset = await MultiGet(
+        Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{_OUT}/layer.json"]))),
+        Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{_OUT}/blobs/**"]))),
+    )
+    contents, blobs = await MultiGet(
+        Get(DigestContents, Digest, descriptor_digest), Get(Digest, RemovePrefix(blobs_subset, _OUT))
+    )
+    return BuiltLayer(Layer.from_json(json.loads(contents[0].content)), blobs)
 
 
 @dataclass(frozen=True)
@@ -44,33 +85,38 @@ class BuildLayerRequest:
         return BuildLayerRequest(canonical_json.dumps(dict(spec)), input_digest, description)
 
 
+@rule
+async def build_layer(request: BuildLayerRequest) -> BuiltLayer:
+    return await Get(BuiltLayer, LayerToolRequest(
+        "omi_plugin.oci.build_layer", request.spec_json, request.input_digest, request.description))
+
+
 @dataclass(frozen=True)
-class BuiltLayer:
-    layer: Layer
-    blobs: Digest  # `blobs/sha256/<hex>`, ready to merge into a layout
+class CompileBytecodeRequest:
+    """Compile the `.py` files of `source` with the interpreter of a base image (its layers and blobs)."""
+
+    interpreter_layers: Tuple[Layer, ...]
+    interpreter_blobs: Digest
+    python: str
+    loader: str
+    library_path: Tuple[str, ...]
+    source: BuiltLayer
+    description: str
 
 
 @rule
-async def build_layer(request: BuildLayerRequest) -> BuiltLayer:
-    spec_digest = await Get(Digest, CreateDigest([FileContent("__layer_spec.json", request.spec_json)]))
-    inputs = await Get(Digest, MergeDigests([spec_digest, request.input_digest]))
-    process = await Get(Process, ToolProcessRequest(
-        module="omi_plugin.oci.build_layer",
-        args=("__layer_spec.json", _OUT),
-        input_digest=inputs,
-        description=request.description,
-        output_directories=(_OUT,),
-        level=LogLevel.INFO,
-    ))
-    result = await Get(ProcessResult, Process, process)
-    descriptor_digest, blobs_subset = await MultiGet(
-        Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{_OUT}/layer.json"]))),
-        Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{_OUT}/blobs/**"]))),
-    )
-    contents, blobs = await MultiGet(
-        Get(DigestContents, Digest, descriptor_digest), Get(Digest, RemovePrefix(blobs_subset, _OUT))
-    )
-    return BuiltLayer(Layer.from_json(json.loads(contents[0].content)), blobs)
+async def compile_bytecode(request: CompileBytecodeRequest) -> BuiltLayer:
+    spec = {
+        "interpreter_layers": [blob_path(layer.descriptor.digest) for layer in request.interpreter_layers],
+        "python": request.python.lstrip("/"),
+        "loader": request.loader,
+        "library_path": list(request.library_path),
+        "source_layer": blob_path(request.source.layer.descriptor.digest),
+        "created_by": "omi: bytecode for " + request.source.layer.created_by.replace("omi: ", ""),
+    }
+    inputs = await Get(Digest, MergeDigests([request.interpreter_blobs, request.source.blobs]))
+    return await Get(BuiltLayer, LayerToolRequest(
+        "omi_plugin.bytecode.compile_layer", canonical_json.dumps(spec), inputs, request.description))
 
 
 def rules():

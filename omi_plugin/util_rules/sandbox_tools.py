@@ -17,7 +17,13 @@ from pants.engine.rules import Get, collect_rules, rule
 from pants.util.logging import LogLevel
 
 # Packages the sandboxed tools import; none of them imports Pants.
-TOOL_PACKAGES = ("omi_plugin", "omi_plugin.oci", "omi_plugin.base_images", "omi_plugin.metadata")
+TOOL_PACKAGES = (
+    "omi_plugin",
+    "omi_plugin.oci",
+    "omi_plugin.base_images",
+    "omi_plugin.metadata",
+    "omi_plugin.bytecode",
+)
 _DATA_SUFFIXES = (".py", ".json")
 
 

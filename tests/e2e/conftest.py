@@ -38,13 +38,16 @@ class Clone:
         full_env.pop("PANTS_BUILDROOT_OVERRIDE", None)
         preexec = (lambda: os.umask(umask)) if umask is not None else None
         proc = subprocess.run(
-            ["./pants", "--no-pantsd", "--no-dynamic-ui", *args], cwd=self.root, env=full_env, text=True,
+            ["./pants", "--no-dynamic-ui", *args], cwd=self.root, env=full_env, text=True,
             capture_output=True, timeout=timeout, preexec_fn=preexec,
         )
         result = PantsResult(proc.returncode, proc.stdout, proc.stderr)
         if check and proc.returncode != 0:
             raise AssertionError(f"pants {' '.join(args)} failed ({proc.returncode}):\n{result.output[-6000:]}")
         return result
+
+    def stop_pantsd(self) -> None:
+        subprocess.run(["pkill", "-f", f"pantsd \\[{self.root}\\]"], check=False)
 
     def record(self, target_path: str, name: str) -> Dict:
         path = self.root / "dist" / f"{target_path.replace('/', '.')}" / f"{name}.omi.json"
@@ -59,25 +62,42 @@ class Clone:
         path.write_text(content)
 
 
-def make_clone(dest: Path) -> Clone:
+def copy_tree(src_root: Path, dest: Path) -> None:
+    """Copy the files git tracks, plus new files it does not ignore, so uncommitted work is tested too."""
     files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
                            check=True, capture_output=True).stdout.decode().split("\0")
     for rel in filter(None, files):
-        src = REPO / rel
+        src = src_root / rel
         if not src.exists():
             continue
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, target)
-    return Clone(dest)
 
 
 @pytest.fixture(scope="session")
-def clone_factory(tmp_path_factory):
-    def make(name: str) -> Clone:
-        return make_clone(tmp_path_factory.mktemp(name))
+def source_snapshot(tmp_path_factory) -> Path:
+    """One snapshot of the sources for the whole session: every clone is made from the same files."""
+    snapshot = tmp_path_factory.mktemp("source-snapshot")
+    copy_tree(REPO, snapshot)
+    return snapshot
 
-    return make
+
+@pytest.fixture(scope="session")
+def clone_factory(tmp_path_factory, source_snapshot):
+    """Clones run Pants with pantsd (a daemon per clone, started by the first command); all are stopped at the end."""
+    clones = []
+
+    def make(name: str) -> Clone:
+        dest = tmp_path_factory.mktemp(name)
+        shutil.copytree(source_snapshot, dest, symlinks=True, dirs_exist_ok=True)
+        clone = Clone(dest)
+        clones.append(clone)
+        return clone
+
+    yield make
+    for clone in clones:
+        clone.stop_pantsd()
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,125 @@
+"""Sandbox entry point: compile the Python sources of one layer into a layer of `__pycache__/*.pyc` files.
+
+    python -m omi_plugin.bytecode.compile_layer SPEC.json OUT_DIR
+
+SPEC: {"interpreter_layers": ["base.tar"], "python": "usr/bin/python3.11", "loader": "lib64/ld-linux-x86-64.so.2",
+       "library_path": ["usr/lib/x86_64-linux-gnu"], "source_layer": "deps.tar", "created_by": "..."}
+
+The compiler is the image's own interpreter, run from the unpacked base layers through their own dynamic loader, so
+the bytecode matches the Python that will import it, and depends on the locked base alone, not on the build
+machine's Python. Hash-based, unchecked `.pyc` files (PEP 552) carry no source mtimes, so they are reproducible,
+and the image's read-only root filesystem never needs a write at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import subprocess
+import sys
+import tarfile
+from typing import Any, Dict, Iterator, List, Mapping
+
+from omi_plugin.oci import canonical_json, media_types
+from omi_plugin.oci.descriptor import Descriptor
+from omi_plugin.oci.image import Layer
+from omi_plugin.oci.layout import blob_path
+from omi_plugin.oci.tar import Entry, write_layer
+
+# Runs inside the image's interpreter. Sorted traversal and a fixed hash seed keep the output byte-stable.
+_COMPILE = r"""
+import compileall, py_compile, sys
+ok = compileall.compile_dir(sys.argv[1], stripdir=sys.argv[1], prependdir="/", quiet=2, workers=1,
+                            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+"""
+
+
+class BytecodeError(RuntimeError):
+    """The interpreter could not be started from the base layers."""
+
+
+def resolve_in_root(root: str, path: str, depth: int = 0) -> str:
+    """Follow symlinks inside an unpacked root filesystem, reading absolute targets relative to `root`."""
+    if depth > 40:
+        raise BytecodeError(f"too many symlinks resolving {path}")
+    parts = [p for p in path.split("/") if p]
+    resolved = ""
+    for i, part in enumerate(parts):
+        candidate = posixpath.join(resolved, part) if resolved else part
+        full = os.path.join(root, candidate)
+        if os.path.islink(full):
+            target = os.readlink(full)
+            base = "" if target.startswith("/") else resolved
+            rest = "/".join(parts[i + 1:])
+            joined = posixpath.normpath(posixpath.join(base, target.lstrip("/"), rest))
+            return resolve_in_root(root, joined, depth + 1)
+        resolved = candidate
+    return resolved
+
+
+def _unpack(layer: str, root: str, only_python: bool) -> None:
+    with tarfile.open(layer) as archive:
+        for member in archive:
+            if only_python and not (member.isfile() and member.name.endswith(".py")):
+                continue
+            if member.isdev():
+                continue
+            archive.extract(member, root, set_attrs=False)
+
+
+def _pyc_entries(stage: str) -> Iterator[Entry]:
+    for dirpath, _, files in os.walk(stage):
+        if os.path.basename(dirpath) != "__pycache__":
+            continue
+        for name in files:
+            if name.endswith(".pyc"):
+                full = os.path.join(dirpath, name)
+                yield Entry.file(os.path.relpath(full, stage).replace(os.sep, "/"), full, mode=0o644)
+
+
+def compile_layer(spec: Mapping[str, Any], out_dir: str, work: str) -> Layer:
+    rootfs, stage = os.path.join(work, "rootfs"), os.path.join(work, "stage")
+    os.makedirs(rootfs), os.makedirs(stage)
+    for layer in spec["interpreter_layers"]:
+        _unpack(layer, rootfs, only_python=False)
+    _unpack(spec["source_layer"], stage, only_python=True)
+
+    loader = os.path.join(rootfs, resolve_in_root(rootfs, spec["loader"]))
+    python = os.path.join(rootfs, resolve_in_root(rootfs, spec["python"]))
+    for executable in (loader, python):
+        os.chmod(executable, 0o755)  # unpacked without attributes: only these two need to run
+    library_path = ":".join(os.path.join(rootfs, resolve_in_root(rootfs, p)) for p in spec["library_path"])
+    argv = [loader, "--library-path", library_path, python, "-I", "-S", "-c", _COMPILE, stage]
+    result = subprocess.run(argv, env={"PYTHONHASHSEED": "0", "LC_ALL": "C.UTF-8"}, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise BytecodeError(f"compiling with {spec['python']} from the base image failed: "
+                            f"{(result.stderr or result.stdout).strip()[-2000:]}")
+
+    os.makedirs(os.path.join(out_dir, "blobs", "sha256"), exist_ok=True)
+    partial = os.path.join(out_dir, "layer.tar.partial")
+    with open(partial, "wb") as out:
+        info = write_layer(_pyc_entries(stage), out)
+    os.replace(partial, os.path.join(out_dir, blob_path(info.digest)))
+    layer = Layer(Descriptor(media_types.LAYER_TAR, info.digest, info.size), info.digest, str(spec.get("created_by", "")))
+    with open(os.path.join(out_dir, "layer.json"), "wb") as f:
+        f.write(canonical_json.dumps(layer.to_json()))
+    return layer
+
+
+def main(argv: List[str]) -> int:
+    if len(argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    with open(argv[0], "rb") as f:
+        spec: Dict[str, Any] = json.load(f)
+    try:
+        compile_layer(spec, argv[1], work="__bytecode_work")
+    except BytecodeError as e:
+        print(f"omi: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,86 @@
+"""`pants run` for `omi_model`: serve the model locally with the same runtime and environment variables as the image.
+
+The model files and `omi-model.json` are laid out as in the image (`<chroot>/models/<name>/`), and the runtime runs
+from a venv PEX built from the same dependencies. `INTERFACE`, `PROTOCOL`, `HTTP_PORT` and `MODEL_NAME` set in the
+calling shell override the image defaults, as they would with `podman run -e`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pants.backend.python.target_types import EntryPoint
+from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
+from pants.backend.python.util_rules.pex import PexRequest, VenvPex, VenvPexRequest
+from pants.backend.python.util_rules.pex_environment import PexEnvironment, PythonExecutable
+from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
+from pants.core.goals.run import RunFieldSet, RunInSandboxBehavior, RunRequest
+from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
+from pants.engine.fs import AddPrefix, CreateDigest, Digest, FileContent, MergeDigests, RemovePrefix
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.util.logging import LogLevel
+
+from omi_plugin.omi_image import default_interface
+from omi_plugin.target_types import HttpPortField, ModelYamlSourceField
+from omi_plugin.util_rules.model_inputs import ModelInputs, ModelInputsRequest
+
+OMI_ENV = ("INTERFACE", "PROTOCOL", "HTTP_PORT", "MODEL_NAME", "PSC_MODEL_PORT", "OMI_MAX_MESSAGE_BYTES")
+
+
+@dataclass(frozen=True)
+class OmiModelRunFieldSet(RunFieldSet):
+    required_fields = (ModelYamlSourceField,)
+    run_in_sandbox_behavior = RunInSandboxBehavior.RUN_REQUEST_HERMETIC
+
+    model_yaml: ModelYamlSourceField
+    http_port: HttpPortField
+
+
+@rule(desc="Prepare to serve an OMI model locally", level=LogLevel.DEBUG)
+async def run_omi_model(field_set: OmiModelRunFieldSet, pex_env: PexEnvironment) -> RunRequest:
+    inputs = await Get(ModelInputs, ModelInputsRequest(field_set.address))
+    metadata = inputs.metadata
+    model_root = f"models/{metadata.name}"
+
+    pex_request = await Get(PexRequest, PexFromTargetsRequest(
+        inputs.python_addresses,
+        output_filename="omi-runtime.pex",
+        internal_only=True,
+        main=EntryPoint("omi_runtime"),
+        description=f"Build the runtime of {field_set.address}",
+    ))
+    environment = pex_env.in_sandbox(working_directory=None)
+    venv_pex, python, user_env = await MultiGet(
+        Get(VenvPex, VenvPexRequest(pex_request, environment)),
+        Get(PythonExecutable, InterpreterConstraints, pex_request.interpreter_constraints),
+        Get(EnvironmentVars, EnvironmentVarsRequest(OMI_ENV)),
+    )
+
+    relocated = await MultiGet(
+        Get(Digest, RemovePrefix(f.digest, f.sandbox_path[: -len(f.relpath)].rstrip("/")))
+        if f.sandbox_path != f.relpath else Get(Digest, MergeDigests([f.digest]))
+        for f in inputs.files
+    )
+    record = await Get(Digest, CreateDigest([FileContent("omi-model.json", metadata.record_json())]))
+    models = await Get(Digest, AddPrefix(await Get(Digest, MergeDigests([*relocated, record])), model_root))
+    digest = await Get(Digest, MergeDigests([venv_pex.digest, models]))
+
+    interface, protocol = default_interface(metadata.interfaces)
+    defaults = {"INTERFACE": interface, "PROTOCOL": protocol, "HTTP_PORT": field_set.http_port.value or "8080",
+                "MODEL_NAME": metadata.name}
+    omi_env = {**defaults, **{k: v for k, v in user_env.items() if v}}
+    return RunRequest(
+        digest=digest,
+        args=[f"{{chroot}}/{venv_pex.pex.argv0}"],
+        extra_env={
+            **environment.environment_dict(python=python),
+            **omi_env,
+            "OMI_MODELS_DIR": "{chroot}/models",
+            "PYTHONUNBUFFERED": "1",
+        },
+        append_only_caches={**environment.append_only_caches, **(venv_pex.append_only_caches or {})},
+    )
+
+
+def rules():
+    return [*collect_rules(), *OmiModelRunFieldSet.rules()]
