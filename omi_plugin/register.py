@@ -1,6 +1,6 @@
 """Pants backend entry point for omi: registers the targets and rules."""
 
-from omi_plugin.goals import package, run
+from omi_plugin.goals import check, package, publish, run
 from omi_plugin.target_types import OmiDebianBaseTarget, OmiModelTarget
 from omi_plugin.util_rules import debian_base, layers, model_inputs, sandbox_tools
 
@@ -17,4 +17,6 @@ def rules():
         *model_inputs.rules(),
         *package.rules(),
         *run.rules(),
+        *check.rules(),
+        *publish.rules(),
     ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pants.option.option_types import StrOption
+from pants.option.option_types import DictOption, StrOption
 from pants.option.subsystem import Subsystem
 from pants.util.strutil import help_text
 
@@ -23,6 +23,20 @@ class OmiSubsystem(Subsystem):
     default_base_image = StrOption(
         default="3rdparty/debian:python3.11-bookworm",
         help="Address of the base image target used by `omi_model` targets that set no `base_image`.",
+    )
+    registries = DictOption[dict](
+        help=help_text(
+            """
+            Registries to publish to, by alias, e.g.
+            `{"local": {"address": "127.0.0.1:5000", "default": true}, "prod": {"address": "registry.example.com"}}`.
+            `insecure: true` allows plain HTTP for a non-loopback registry (loopback always may use it).
+            Credentials come from the Docker config (`DOCKER_CONFIG` or `~/.docker/config.json`).
+            """
+        ),
+    )
+    smoke_checker = StrOption(
+        default="omi_plugin/check:smoke",
+        help="Address of the Python target providing `omi_plugin.check.smoke`, run by `pants check` for live tests.",
     )
     default_repository = StrOption(
         default="{name}",

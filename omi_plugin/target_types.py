@@ -8,6 +8,7 @@ from pants.core.goals.package import OutputPathField
 from pants.engine.addresses import Address
 from pants.engine.target import (
     COMMON_TARGET_FIELDS,
+    BoolField,
     Dependencies,
     InvalidFieldException,
     MultipleSourcesField,
@@ -148,6 +149,23 @@ class HttpPortField(StringField):
         return value
 
 
+class OmiRegistriesField(StringSequenceField):
+    alias = "registries"
+    default = ("<all default registries>",)
+    help = help_text(
+        """
+        Registries `pants publish` pushes to: addresses (`registry.example.com`, `127.0.0.1:5000`) or `@alias`es of
+        `[omi].registries`. By default, every registry marked `"default": true` there.
+        """
+    )
+
+
+class SkipPushField(BoolField):
+    alias = "skip_push"
+    default = False
+    help = "If true, `pants publish` skips this model."
+
+
 class OmiModelOutputPathField(OutputPathField):
     help = help_text(
         """
@@ -170,6 +188,8 @@ class OmiModelTarget(Target):
         ExtraTagsField,
         HttpPortField,
         OmiSpecVersionField,
+        OmiRegistriesField,
+        SkipPushField,
         OmiModelOutputPathField,
     )
     help = help_text(

@@ -16,13 +16,13 @@ from pants.backend.python.util_rules.pex_environment import PexEnvironment, Pyth
 from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
 from pants.core.goals.run import RunFieldSet, RunInSandboxBehavior, RunRequest
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
-from pants.engine.fs import AddPrefix, CreateDigest, Digest, FileContent, MergeDigests, RemovePrefix
+from pants.engine.fs import Digest, MergeDigests
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.logging import LogLevel
 
 from omi_plugin.omi_image import default_interface
 from omi_plugin.target_types import HttpPortField, ModelYamlSourceField
-from omi_plugin.util_rules.model_inputs import ModelInputs, ModelInputsRequest
+from omi_plugin.util_rules.model_inputs import ModelInputs, ModelInputsRequest, ModelsDirectory
 
 OMI_ENV = ("INTERFACE", "PROTOCOL", "HTTP_PORT", "MODEL_NAME", "PSC_MODEL_PORT", "OMI_MAX_MESSAGE_BYTES")
 
@@ -40,7 +40,6 @@ class OmiModelRunFieldSet(RunFieldSet):
 async def run_omi_model(field_set: OmiModelRunFieldSet, pex_env: PexEnvironment) -> RunRequest:
     inputs = await Get(ModelInputs, ModelInputsRequest(field_set.address))
     metadata = inputs.metadata
-    model_root = f"models/{metadata.name}"
 
     pex_request = await Get(PexRequest, PexFromTargetsRequest(
         inputs.python_addresses,
@@ -56,14 +55,8 @@ async def run_omi_model(field_set: OmiModelRunFieldSet, pex_env: PexEnvironment)
         Get(EnvironmentVars, EnvironmentVarsRequest(OMI_ENV)),
     )
 
-    relocated = await MultiGet(
-        Get(Digest, RemovePrefix(f.digest, f.sandbox_path[: -len(f.relpath)].rstrip("/")))
-        if f.sandbox_path != f.relpath else Get(Digest, MergeDigests([f.digest]))
-        for f in inputs.files
-    )
-    record = await Get(Digest, CreateDigest([FileContent("omi-model.json", metadata.record_json())]))
-    models = await Get(Digest, AddPrefix(await Get(Digest, MergeDigests([*relocated, record])), model_root))
-    digest = await Get(Digest, MergeDigests([venv_pex.digest, models]))
+    models = await Get(ModelsDirectory, ModelInputs, inputs)
+    digest = await Get(Digest, MergeDigests([venv_pex.digest, models.digest]))
 
     interface, protocol = default_interface(metadata.interfaces)
     defaults = {"INTERFACE": interface, "PROTOCOL": protocol, "HTTP_PORT": field_set.http_port.value or "8080",
@@ -75,7 +68,7 @@ async def run_omi_model(field_set: OmiModelRunFieldSet, pex_env: PexEnvironment)
         extra_env={
             **environment.environment_dict(python=python),
             **omi_env,
-            "OMI_MODELS_DIR": "{chroot}/models",
+            "OMI_MODELS_DIR": f"{{chroot}}/{models.path}",
             "PYTHONUNBUFFERED": "1",
         },
         append_only_caches={**environment.append_only_caches, **(venv_pex.append_only_caches or {})},

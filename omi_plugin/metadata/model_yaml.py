@@ -80,6 +80,9 @@ class ModelMetadata:
     source_file: str
     record: Mapping[str, Any]
 
+    def __hash__(self) -> int:  # `record` is a dict; its canonical JSON identifies it
+        return hash((self.source_file, self.record_json()))
+
     @property
     def name(self) -> str:
         return str(self.record["name"])

@@ -65,7 +65,7 @@ class RunningRegistry:
 
 def _start_registry(tmp: str, htpasswd: Optional[str] = None) -> RunningRegistry:
     if REGISTRY_BIN is None:
-        pytest.skip("docker-registry (Debian package docker-registry) is not installed")
+        pytest.fail("docker-registry is not installed: run tests/install-system-deps.sh")
     os.makedirs(tmp, exist_ok=True)
     storage = os.path.join(tmp, "storage")
     port = free_port()
@@ -121,7 +121,7 @@ USER, PASSWORD = "omi-user", "s3cret-Pa55word"
 @pytest.fixture
 def auth_registry(tmp_path) -> Iterator[RunningRegistry]:
     if shutil.which("htpasswd") is None:
-        pytest.skip("htpasswd (apache2-utils) is not installed")
+        pytest.fail("htpasswd is not installed: run tests/install-system-deps.sh")
     root = tmp_path / "registry"
     root.mkdir()
     entry = subprocess.run(["htpasswd", "-Bbn", USER, PASSWORD], check=True, stdout=subprocess.PIPE).stdout

@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 from pants.core.target_types import FileSourceField, ResourceSourceField
 from pants.engine.addresses import Address, AddressInput, Addresses
-from pants.engine.fs import Digest, DigestContents, DigestEntries, DigestSubset, FileEntry, PathGlobs, Snapshot
+from pants.engine.fs import (
+    AddPrefix,
+    CreateDigest,
+    Digest,
+    DigestContents,
+    DigestEntries,
+    DigestSubset,
+    FileContent,
+    FileEntry,
+    MergeDigests,
+    PathGlobs,
+    RemovePrefix,
+    Snapshot,
+)
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import (
     DependenciesRequest,
@@ -20,7 +33,7 @@ from pants.engine.target import (
     WrappedTargetRequest,
 )
 
-from omi_plugin.metadata.model_yaml import ModelMetadata, ModelYamlError, load_model_yaml
+from omi_plugin.metadata.model_yaml import ModelMetadata, ModelYamlError, load_model_yaml, parse_yaml
 from omi_plugin.subsystem import OmiSubsystem
 from omi_plugin.target_types import ModelFilesField, ModelYamlSourceField, OmiModelDependenciesField
 
@@ -49,8 +62,28 @@ class ModelInputsRequest:
     address: Address
 
 
-@rule(desc="Read model.yaml and collect model files")
-async def model_inputs(request: ModelInputsRequest, omi: OmiSubsystem) -> ModelInputs:
+@dataclass(frozen=True)
+class ModelSources:
+    """An omi_model's raw inputs, collected without judging them (the checker reports what is wrong)."""
+
+    address: Address
+    yaml_path: str
+    yaml_text: str
+    mlmodel_text: Optional[str]
+    available: Tuple[Tuple[str, str, Digest, int], ...]  # (relpath, sandbox path, single-file digest, size)
+    python_addresses: Addresses  # handler code and requirements, plus the runtime
+
+    def sizes(self) -> Dict[str, int]:
+        return {rel: size for rel, _, _, size in self.available}
+
+
+@dataclass(frozen=True)
+class ModelSourcesRequest:
+    address: Address
+
+
+@rule(desc="Collect model.yaml and model files")
+async def model_sources(request: ModelSourcesRequest, omi: OmiSubsystem) -> ModelSources:
     address = request.address
     wrapped = await Get(WrappedTarget, WrappedTargetRequest(address, description_of_origin="omi_model"))
     target = wrapped.target
@@ -64,58 +97,88 @@ async def model_inputs(request: ModelInputsRequest, omi: OmiSubsystem) -> ModelI
     model_dir = posixpath.dirname(yaml_content.path)
 
     mlmodel_text = None
-    try:
-        run_id_from = _run_id_from(yaml_text, yaml_content.path)
-        if run_id_from:
-            mlmodel_path = posixpath.normpath(posixpath.join(model_dir, run_id_from))
-            found = await Get(DigestContents, PathGlobs([mlmodel_path]))
-            mlmodel_text = found[0].content.decode("utf-8", errors="replace") if found else None
-        metadata = load_model_yaml(yaml_text, yaml_content.path, mlmodel_text=mlmodel_text)
-    except ModelYamlError as e:
-        raise OmiModelError(f"{address}: {e}") from None
+    run_id_from = _run_id_from(yaml_text)
+    if run_id_from:
+        found = await Get(DigestContents, PathGlobs([posixpath.normpath(posixpath.join(model_dir, run_id_from))]))
+        mlmodel_text = found[0].content.decode("utf-8", errors="replace") if found else None
 
     file_targets = [t for t in dependencies if t.has_field(FileSourceField) or t.has_field(ResourceSourceField)]
     python_targets = [t for t in dependencies if t not in file_targets]
     dep_sources = await MultiGet(
         Get(HydratedSources, HydrateSourcesRequest(t[SourcesField])) for t in file_targets
     )
-    available: Dict[str, Tuple[str, Snapshot]] = {}
+    candidates: Dict[str, Tuple[str, Snapshot]] = {}
     for path in own_files.snapshot.files:
-        available[posixpath.relpath(path, model_dir)] = (path, own_files.snapshot)
+        candidates[posixpath.relpath(path, model_dir)] = (path, own_files.snapshot)
     for t, hydrated in zip(file_targets, dep_sources):
         for path in hydrated.snapshot.files:
-            available.setdefault(posixpath.relpath(path, t.address.spec_path), (path, hydrated.snapshot))
+            candidates.setdefault(posixpath.relpath(path, t.address.spec_path), (path, hydrated.snapshot))
+    ordered = sorted(candidates.items())
+    subsets = await MultiGet(
+        Get(Digest, DigestSubset(snapshot.digest, PathGlobs([path]))) for _, (path, snapshot) in ordered
+    )
+    entries = await MultiGet(Get(DigestEntries, Digest, d) for d in subsets)
+    available = []
+    for (rel, (path, _)), subset, entry in zip(ordered, subsets, entries):
+        sizes = [e.file_digest.serialized_bytes_length for e in entry if isinstance(e, FileEntry)]
+        available.append((rel, path, subset, sizes[0] if sizes else 0))
 
-    wanted = []
+    runtime = await Get(Address, AddressInput, AddressInput.parse(omi.runtime, description_of_origin="[omi].runtime"))
+    python_addresses = Addresses(sorted({*(t.address for t in python_targets), runtime}))
+    return ModelSources(address, yaml_content.path, yaml_text, mlmodel_text, tuple(available), python_addresses)
+
+
+@rule(desc="Read model.yaml and collect model files")
+async def model_inputs(request: ModelInputsRequest) -> ModelInputs:
+    sources = await Get(ModelSources, ModelSourcesRequest(request.address))
+    address = sources.address
+    try:
+        metadata = load_model_yaml(sources.yaml_text, sources.yaml_path, mlmodel_text=sources.mlmodel_text)
+    except ModelYamlError as e:
+        raise OmiModelError(f"{address}: {e}") from None
+
+    available = {rel: (path, digest, size) for rel, path, digest, size in sources.available}
+    files = []
     for i, rel in enumerate(metadata.files):
         rel = posixpath.normpath(rel)
         if rel not in available:
             raise OmiModelError(
-                f"{address}: {yaml_content.path}: files[{i}]: model file {rel!r} is not provided "
+                f"{address}: {sources.yaml_path}: files[{i}]: model file {rel!r} is not provided "
                 f"(add it to `model_files` of the target, or depend on a `file`/`http_source` target that provides it)"
             )
-        wanted.append((i, rel, *available[rel]))
-    subsets = await MultiGet(
-        Get(Digest, DigestSubset(snapshot.digest, PathGlobs([path]))) for _, _, path, snapshot in wanted
-    )
-    entries = await MultiGet(Get(DigestEntries, Digest, d) for d in subsets)
-    files = []
-    for (i, rel, path, _), subset, entry in zip(wanted, subsets, entries):
-        sizes = [e.file_digest.serialized_bytes_length for e in entry if isinstance(e, FileEntry)]
-        if not sizes or sizes[0] == 0:
+        path, digest, size = available[rel]
+        if size == 0:
             raise OmiModelError(f"{address}: {path}: files[{i}]: model file is empty "
                                 "(export the trained model again)")
-        files.append(ModelFile(rel, subset, path))
-
-    runtime = await Get(Address, AddressInput, AddressInput.parse(omi.runtime, description_of_origin="[omi].runtime"))
-    python_addresses = Addresses(sorted({*(t.address for t in python_targets), runtime}))
-    return ModelInputs(address, metadata, tuple(files), python_addresses)
+        files.append(ModelFile(rel, digest, path))
+    return ModelInputs(address, metadata, tuple(files), sources.python_addresses)
 
 
-def _run_id_from(text: str, file: str) -> str:
-    from omi_plugin.metadata.model_yaml import parse_yaml
+@dataclass(frozen=True)
+class ModelsDirectory:
+    """The models as the runtime expects them: `models/<name>/omi-model.json` plus the model files."""
 
-    value = parse_yaml(text, file).get("run_id_from")
+    digest: Digest
+    path: str = "models"
+
+
+@rule(desc="Lay out the model directory")
+async def models_directory(inputs: ModelInputs) -> ModelsDirectory:
+    relocated = await MultiGet(
+        Get(Digest, RemovePrefix(f.digest, f.sandbox_path[: -len(f.relpath)].rstrip("/")))
+        if f.sandbox_path != f.relpath else Get(Digest, MergeDigests([f.digest]))
+        for f in inputs.files
+    )
+    record = await Get(Digest, CreateDigest([FileContent("omi-model.json", inputs.metadata.record_json())]))
+    merged = await Get(Digest, MergeDigests([*relocated, record]))
+    return ModelsDirectory(await Get(Digest, AddPrefix(merged, f"models/{inputs.metadata.name}")))
+
+
+def _run_id_from(text: str) -> str:
+    try:
+        value = parse_yaml(text, "model.yaml").get("run_id_from")
+    except ModelYamlError:
+        return ""  # reported when the file is validated
     return value if isinstance(value, str) else ""
 
 

@@ -23,6 +23,8 @@ TOOL_PACKAGES = (
     "omi_plugin.base_images",
     "omi_plugin.metadata",
     "omi_plugin.bytecode",
+    "omi_plugin.registry",
+    "omi_plugin.check",
 )
 _DATA_SUFFIXES = (".py", ".json")
 
@@ -46,11 +48,18 @@ class ToolProcessRequest:
 
 
 def _package_files(package: str) -> Iterable[FileContent]:
-    root = package.replace(".", "/")
-    for entry in resources.files(package).iterdir():  # type: ignore[attr-defined]
-        name = entry.name
-        if entry.is_file() and name.endswith(_DATA_SUFFIXES) and not name.endswith("_test.py"):
-            yield FileContent(f"{root}/{name}", entry.read_bytes())
+    """The package's modules and data files, data subdirectories (e.g. JSON schemas) included."""
+
+    def walk(entry, path: str) -> Iterable[FileContent]:  # type: ignore[no-untyped-def]
+        for child in entry.iterdir():
+            name = child.name
+            if child.is_dir():
+                if name != "__pycache__" and not (child / "__init__.py").is_file():
+                    yield from walk(child, f"{path}/{name}")
+            elif name.endswith(_DATA_SUFFIXES) and not name.endswith("_test.py"):
+                yield FileContent(f"{path}/{name}", child.read_bytes())
+
+    yield from walk(resources.files(package), package.replace(".", "/"))  # type: ignore[attr-defined]
 
 
 @rule

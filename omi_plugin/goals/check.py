@@ -1,0 +1,143 @@
+"""`pants check` for `omi_model`: OMI and ModelPack compliance, reported as one line per violation.
+
+Three passes per target, each a sandboxed process: the static checker over model.yaml and the model files, the same
+checker over the packaged image and ModelPack layouts (reusing the package rule's output), and a live smoke test
+that starts the runtime once per declared interface and sends the model's sample requests.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import List
+
+from pants.backend.python.target_types import EntryPoint
+from pants.backend.python.util_rules.pex import VenvPex, VenvPexProcess
+from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
+from pants.backend.python.util_rules.pex import PexRequest, VenvPexRequest
+from pants.backend.python.util_rules.pex_environment import PexEnvironment
+from pants.backend.python.util_rules.python_sources import PythonSourceFilesRequest, StrippedPythonSourceFiles
+from pants.core.goals.check import CheckRequest, CheckResult, CheckResults
+from pants.engine.addresses import Address, AddressInput, Addresses
+from pants.engine.fs import AddPrefix, CreateDigest, Digest, FileContent, MergeDigests
+from pants.engine.process import FallibleProcessResult, Process, ProcessCacheScope
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.target import TransitiveTargets, TransitiveTargetsRequest
+from pants.engine.unions import UnionRule
+from pants.util.logging import LogLevel
+
+from omi_plugin.goals.package import OmiImage, OmiImageRequest, OmiModelFieldSet
+from omi_plugin.subsystem import OmiSubsystem
+from omi_plugin.util_rules.model_inputs import ModelInputs, ModelInputsRequest, ModelSources, ModelSourcesRequest, ModelsDirectory
+from omi_plugin.util_rules.sandbox_tools import ToolProcessRequest
+
+TOOL_NAME = "omi"
+
+
+class OmiCheckRequest(CheckRequest):
+    field_set_type = OmiModelFieldSet
+    tool_name = TOOL_NAME
+
+
+@dataclass(frozen=True)
+class OmiTargetCheck:
+    field_set: OmiModelFieldSet
+
+
+@dataclass(frozen=True)
+class OmiTargetCheckResult:
+    exit_code: int
+    output: str
+
+
+def _static_args(fs: OmiModelFieldSet, sources: ModelSources, with_image: bool, repository: str) -> List[str]:
+    args = ["--target", str(fs.address), "--model-yaml", sources.yaml_path, "--model-files-json", "__model_files.json",
+            "--omi-spec", fs.omi_spec.value or "1.0", "--repository", repository,
+            "--source-files-json", "__source_files.json"]
+    if with_image:
+        args += ["--layout", "__image.oci", "--layout-name", "image", "--modelpack-layout", "__modelpack.oci",
+                 "--modelpack-layout-name", "model artifact"]
+    return args
+
+
+@rule(desc="Check an OMI model target", level=LogLevel.DEBUG)
+async def check_omi_target(request: OmiTargetCheck, omi: OmiSubsystem, pex_env: PexEnvironment) -> OmiTargetCheckResult:
+    fs = request.field_set
+    sources = await Get(ModelSources, ModelSourcesRequest(fs.address))
+    transitive = await Get(TransitiveTargets, TransitiveTargetsRequest(sources.python_addresses))
+    stripped = await Get(StrippedPythonSourceFiles, PythonSourceFilesRequest(transitive.closure))
+    inputs_json = await Get(Digest, CreateDigest([
+        FileContent("__model_files.json", json.dumps(sources.sizes(), sort_keys=True).encode()),
+        FileContent("__source_files.json", json.dumps(sorted(stripped.stripped_source_files.snapshot.files)).encode()),
+        FileContent(sources.yaml_path, sources.yaml_text.encode("utf-8")),
+    ]))
+    repository = (fs.repository.value or omi.default_repository)
+
+    # The image is only built when the metadata is sound; otherwise the static pass alone says what is wrong.
+    image = None
+    build_error = ""
+    try:
+        image = await Get(OmiImage, OmiImageRequest(fs))
+    except Exception as e:  # noqa: BLE001 - any build failure becomes a check failure with its message
+        build_error = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+    if image is not None:
+        repository = json.loads(image.record_json)["repository"]
+        layouts = await MultiGet(Get(Digest, AddPrefix(image.layout, "__image.oci")),
+                                 Get(Digest, AddPrefix(image.modelpack_layout, "__modelpack.oci")))
+        static_input = await Get(Digest, MergeDigests([inputs_json, *layouts]))
+    else:
+        static_input = inputs_json
+    process = await Get(Process, ToolProcessRequest(
+        module="omi_plugin.check",
+        args=tuple(_static_args(fs, sources, image is not None, repository)),
+        input_digest=static_input,
+        description=f"omi check (static): {fs.address}",
+    ))
+    static = await Get(FallibleProcessResult, Process, process)
+    output = static.stdout.decode() + static.stderr.decode()
+    exit_code = static.exit_code
+    if image is None:
+        if exit_code == 0:
+            exit_code, output = 1, f"{fs.address}: package: {build_error}\n" + output
+        return OmiTargetCheckResult(exit_code, output)
+
+    # Live smoke test: the runtime, from the same dependencies as the image, once per declared interface.
+    inputs = await Get(ModelInputs, ModelInputsRequest(fs.address))
+    checker = await Get(Address, AddressInput, AddressInput.parse(omi.smoke_checker, description_of_origin="[omi].smoke_checker"))
+    pex_request = await Get(PexRequest, PexFromTargetsRequest(
+        Addresses(sorted({*inputs.python_addresses, checker})),
+        output_filename="omi-smoke.pex",
+        internal_only=True,
+        main=EntryPoint("omi_plugin.check.smoke"),
+        description=f"Build the smoke test runtime of {fs.address}",
+    ))
+    venv_pex, models = await MultiGet(
+        Get(VenvPex, VenvPexRequest(pex_request, pex_env.in_sandbox(working_directory=None))),
+        Get(ModelsDirectory, ModelInputs, inputs),
+    )
+    smoke = await Get(FallibleProcessResult, VenvPexProcess(
+        venv_pex,
+        argv=("--models-dir", models.path, "--model", inputs.metadata.name, "--target", str(fs.address),
+              "--interfaces", json.dumps(inputs.metadata.interfaces), "--", venv_pex.python.argv0, "-m", "omi_runtime"),
+        input_digest=models.digest,
+        description=f"omi check (smoke test of {', '.join(inputs.metadata.interfaces)}): {fs.address}",
+        level=LogLevel.DEBUG,
+        timeout_seconds=600,
+        cache_scope=ProcessCacheScope.SUCCESSFUL,
+    ))
+    output += smoke.stdout.decode() + smoke.stderr.decode()
+    return OmiTargetCheckResult(max(exit_code, smoke.exit_code), output)
+
+
+@rule(desc="Check OMI compliance", level=LogLevel.DEBUG)
+async def check_omi(request: OmiCheckRequest) -> CheckResults:
+    results = await MultiGet(Get(OmiTargetCheckResult, OmiTargetCheck(fs)) for fs in request.field_sets)
+    return CheckResults(
+        [CheckResult(r.exit_code, r.output, "", partition_description=str(fs.address))
+         for fs, r in zip(request.field_sets, results)],
+        checker_name=TOOL_NAME,
+    )
+
+
+def rules():
+    return [*collect_rules(), UnionRule(CheckRequest, OmiCheckRequest)]

@@ -1,0 +1,129 @@
+"""`pants publish` for `omi_model`: push the packaged image and its ModelPack artifact to each registry.
+
+The push itself is `python -m omi_plugin.registry push`: every blob first (skipping what the registry has), the
+manifests by digest, the tags last, and the pushed digest is checked against the build record's `image_digest`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Dict, List, Tuple
+
+from pants.core.goals.package import BuiltPackage
+from pants.core.goals.publish import PublishFieldSet, PublishOutputData, PublishPackages, PublishProcesses, PublishRequest
+from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
+from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
+from pants.engine.fs import Digest, DigestContents, DigestSubset, MergeDigests, PathGlobs
+from pants.engine.process import InteractiveProcess
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.util.logging import LogLevel
+
+from omi_plugin.subsystem import OmiSubsystem
+from omi_plugin.target_types import (
+    ExtraTagsField,
+    ModelYamlSourceField,
+    OmiModelOutputPathField,
+    OmiRegistriesField,
+    RepositoryField,
+    SkipPushField,
+)
+from omi_plugin.util_rules.sandbox_tools import OmiTools
+
+DEFAULT_REGISTRIES = "<all default registries>"
+
+
+class PublishOmiModelRequest(PublishRequest):
+    pass
+
+
+@dataclass(frozen=True)
+class PublishOmiModelFieldSet(PublishFieldSet):
+    publish_request_type = PublishOmiModelRequest
+    required_fields = (ModelYamlSourceField,)
+
+    registries: OmiRegistriesField
+    repository: RepositoryField
+    extra_tags: ExtraTagsField
+    skip_push: SkipPushField
+    output_path: OmiModelOutputPathField
+
+    def get_output_data(self) -> PublishOutputData:
+        return PublishOutputData({"publisher": "omi", **super().get_output_data()})
+
+
+class RegistryConfigError(ValueError):
+    pass
+
+
+def select_registries(field_values: Tuple[str, ...], configured: Dict[str, Any], address: str) -> List[Tuple[str, bool]]:
+    """(address, insecure) for each registry the target publishes to."""
+    chosen: List[Tuple[str, bool]] = []
+    for value in field_values:
+        if value == DEFAULT_REGISTRIES:
+            chosen += [(c["address"], bool(c.get("insecure", False))) for c in configured.values() if c.get("default")]
+        elif value.startswith("@"):
+            alias = value[1:]
+            if alias not in configured:
+                raise RegistryConfigError(
+                    f"{address}: registries: unknown registry alias {value!r} (define it in [omi].registries; "
+                    f"known: {', '.join(sorted(configured)) or 'none'})")
+            chosen.append((configured[alias]["address"], bool(configured[alias].get("insecure", False))))
+        else:
+            chosen.append((value, False))
+    return sorted(set(chosen))
+
+
+@rule(desc="Prepare to publish an OMI model image", level=LogLevel.DEBUG)
+async def publish_omi_model(request: PublishOmiModelRequest, omi: OmiSubsystem, tools: OmiTools,
+                            python: PythonBuildStandaloneBinary) -> PublishProcesses:
+    fs = request.field_set
+    address = str(fs.address)
+    output_base = fs.output_path.value_or_default(file_ending=None)
+    package: BuiltPackage = request.packages[0]
+    record_digest = await Get(Digest, DigestSubset(package.digest, PathGlobs([f"{output_base}.omi.json"])))
+    record = json.loads((await Get(DigestContents, Digest, record_digest))[0].content)
+    names = lambda registry: tuple(f"{registry}/{record['repository']}:{tag}" for tag in record["tags"])  # noqa: E731
+
+    if fs.skip_push.value:
+        return PublishProcesses([PublishPackages(names=names("<registry>"), description=f"(by `skip_push` on {address})")])
+    try:
+        registries = select_registries(tuple(fs.registries.value or ()), dict(omi.registries), address)
+    except RegistryConfigError as e:
+        raise RegistryConfigError(str(e)) from None
+    if not registries:
+        return PublishProcesses([PublishPackages(
+            names=names("<no registry>"),
+            description="(no registry: set `registries` on the target or a default in [omi].registries)")])
+
+    env_vars, inputs = await MultiGet(
+        Get(EnvironmentVars, EnvironmentVarsRequest(["DOCKER_CONFIG", "HOME", "PATH", "OMI_REGISTRY_DEBUG"])),
+        Get(Digest, MergeDigests([tools.digest, package.digest])),
+    )
+    env = {"PYTHONPATH": ".", **{k: v for k, v in env_vars.items() if v}}
+    processes = []
+    for registry, insecure in registries:
+        argv = [python.path, "-m", "omi_plugin.registry", "push",
+                "--layout", f"{output_base}.oci", "--modelpack-layout", f"{output_base}.modelpack.oci",
+                "--registry", registry, "--repository", record["repository"],
+                "--expect-digest", record["image_digest"], "--omlmd",
+                *(arg for tag in record["tags"] for arg in ("--tag", tag))]
+        if insecure:
+            argv.append("--insecure")
+        processes.append(PublishPackages(
+            names=names(registry),
+            process=InteractiveProcess(argv=argv, env=env, input_digest=inputs, run_in_workspace=False),
+            description=f"{registry}/{record['repository']}@{record['image_digest']}",
+            data=PublishOutputData({
+                "registry": registry,
+                "repository": record["repository"],
+                "tags": tuple(record["tags"]),
+                "image_digest": record["image_digest"],
+                "model_digest": record["model_digest"],
+            }),
+        ))
+    return PublishProcesses(processes)
+
+
+def rules():
+    return [*collect_rules(), *PublishOmiModelFieldSet.rules()]

@@ -1,0 +1,38 @@
+"""`pants publish` to a real Distribution registry on loopback: digests match, re-publishing uploads nothing."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from conftest import Clone, run
+from omi_plugin.registry.testutil import registry  # noqa: F401 - pytest fixture
+
+DIGITS = ("examples/digits", "digits")
+
+
+def _publish(clone: Clone, address: str, tmp_path, name: str):
+    out = tmp_path / f"{name}.json"
+    result = clone.pants("publish", "examples/digits:digits", f"--publish-output={out}",
+                         env={"PANTS_OMI_REGISTRIES": json.dumps({"local": {"address": address, "default": True}})})
+    return result, json.loads(out.read_text())
+
+
+def test_publish_then_republish(packaged_clone: Clone, registry, tmp_path) -> None:  # noqa: F811
+    record = packaged_clone.record(*DIGITS)
+    first, published = _publish(packaged_clone, registry.address, tmp_path, "first")
+    entry = published[0]
+    assert entry["published"] is True, first.output[-3000:]
+    assert entry["image_digest"] == record["image_digest"]
+    assert entry["registry"] == registry.address and entry["repository"] == "examples/digits"
+
+    ref = f"docker://{registry.address}/examples/digits:{record['tags'][0]}"
+    inspected = json.loads(run(["skopeo", "inspect", "--tls-verify=false", ref]).stdout)
+    assert inspected["Digest"] == record["image_digest"]
+    tags = json.loads(run(["skopeo", "list-tags", "--tls-verify=false", f"docker://{registry.address}/examples/digits"]).stdout)
+    assert record["tags"][0] in tags["Tags"] and f"{record['tags'][0]}-model" in tags["Tags"]
+    assert "latest" not in tags["Tags"]
+
+    again, _ = _publish(packaged_clone, registry.address, tmp_path, "again")
+    done = [line for line in again.output.splitlines() if ": done: " in line]
+    assert done and all(re.search(r"done: 0 blobs uploaded", line) for line in done), again.output[-3000:]
