@@ -29,7 +29,7 @@ from pants.util.logging import LogLevel
 from omi_plugin.goals.package import OmiImage, OmiImageRequest, OmiModelFieldSet
 from omi_plugin.subsystem import OmiSubsystem
 from omi_plugin.util_rules.model_inputs import ModelInputs, ModelInputsRequest, ModelSources, ModelSourcesRequest, ModelsDirectory
-from omi_plugin.util_rules.sandbox_tools import ToolProcessRequest
+from omi_plugin.util_rules.sandbox_tools import CHECK_TOOLS, ToolProcessRequest
 
 TOOL_NAME = "omi"
 
@@ -88,6 +88,7 @@ async def check_omi_target(request: OmiTargetCheck, omi: OmiSubsystem, pex_env: 
     else:
         static_input = inputs_json
     process = await Get(Process, ToolProcessRequest(
+        packages=CHECK_TOOLS,
         module="omi_plugin.check",
         args=tuple(_static_args(fs, sources, image is not None, repository)),
         input_digest=static_input,

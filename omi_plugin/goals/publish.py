@@ -28,7 +28,7 @@ from omi_plugin.target_types import (
     RepositoryField,
     SkipPushField,
 )
-from omi_plugin.util_rules.sandbox_tools import OmiTools
+from omi_plugin.util_rules.sandbox_tools import REGISTRY_TOOLS, OmiTools, OmiToolsRequest
 
 DEFAULT_REGISTRIES = "<all default registries>"
 
@@ -75,7 +75,7 @@ def select_registries(field_values: Tuple[str, ...], configured: Dict[str, Any],
 
 
 @rule(desc="Prepare to publish an OMI model image", level=LogLevel.DEBUG)
-async def publish_omi_model(request: PublishOmiModelRequest, omi: OmiSubsystem, tools: OmiTools,
+async def publish_omi_model(request: PublishOmiModelRequest, omi: OmiSubsystem,
                             python: PythonBuildStandaloneBinary) -> PublishProcesses:
     fs = request.field_set
     address = str(fs.address)
@@ -96,10 +96,11 @@ async def publish_omi_model(request: PublishOmiModelRequest, omi: OmiSubsystem, 
             names=names("<no registry>"),
             description="(no registry: set `registries` on the target or a default in [omi].registries)")])
 
-    env_vars, inputs = await MultiGet(
+    env_vars, tools = await MultiGet(
         Get(EnvironmentVars, EnvironmentVarsRequest(["DOCKER_CONFIG", "HOME", "PATH", "OMI_REGISTRY_DEBUG"])),
-        Get(Digest, MergeDigests([tools.digest, package.digest])),
+        Get(OmiTools, OmiToolsRequest(REGISTRY_TOOLS)),
     )
+    inputs = await Get(Digest, MergeDigests([tools.digest, package.digest]))
     env = {"PYTHONPATH": ".", **{k: v for k, v in env_vars.items() if v}}
     processes = []
     for registry, insecure in registries:

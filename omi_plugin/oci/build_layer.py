@@ -18,7 +18,7 @@ import json
 import os
 import sys
 import zipfile
-from typing import Any, Dict, Iterator, List, Mapping
+from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Mapping
 
 from omi_plugin.oci import canonical_json, media_types
 from omi_plugin.oci.descriptor import Descriptor
@@ -59,7 +59,29 @@ def _tree_entries(src: str, dest: str, exclude: List[str], uid: int, gid: int) -
                 yield Entry.file(path, full, mode=_file_mode(full), uid=uid, gid=gid)
 
 
-def _zip_entries(src: str, dest: str, skip: List[str], uid: int, gid: int) -> Iterator[Entry]:
+class _OpenZips:
+    """Archives stay open while the layer is written: reopening a wheel for each member re-reads its whole
+    central directory, which is quadratic for packages with thousands of files."""
+
+    def __init__(self) -> None:
+        self._open: Dict[str, zipfile.ZipFile] = {}
+
+    def opener(self, archive_path: str, member: str) -> Callable[[], BinaryIO]:
+        def open_member() -> BinaryIO:
+            archive = self._open.get(archive_path)
+            if archive is None:
+                archive = self._open[archive_path] = zipfile.ZipFile(archive_path)
+            return archive.open(member)  # type: ignore[return-value]
+
+        return open_member
+
+    def close(self) -> None:
+        for archive in self._open.values():
+            archive.close()
+        self._open.clear()
+
+
+def _zip_entries(src: str, dest: str, skip: List[str], uid: int, gid: int, zips: _OpenZips) -> Iterator[Entry]:
     """Unpack every zip under `src` (e.g. a packed PEX's installed wheels) into `dest`."""
     for name in sorted(os.listdir(src)):
         archive_path = os.path.join(src, name)
@@ -73,28 +95,11 @@ def _zip_entries(src: str, dest: str, skip: List[str], uid: int, gid: int) -> It
                 yield Entry.directory(path, uid=uid, gid=gid)
                 continue
             executable = (info.external_attr >> 16) & 0o111
-            yield Entry.file(path, _zip_opener(archive_path, info.filename), size=info.file_size,
+            yield Entry.file(path, zips.opener(archive_path, info.filename), size=info.file_size,
                              mode=0o755 if executable else 0o644, uid=uid, gid=gid)
 
 
-def _zip_opener(archive_path: str, member: str):  # type: ignore[no-untyped-def]
-    def open_member():  # type: ignore[no-untyped-def]
-        archive = zipfile.ZipFile(archive_path)
-        stream = archive.open(member)
-        # Close the archive together with the member stream.
-        original_close = stream.close
-
-        def close() -> None:
-            original_close()
-            archive.close()
-
-        stream.close = close  # type: ignore[method-assign]
-        return stream
-
-    return open_member
-
-
-def entries_from_spec(spec: Mapping[str, Any]) -> Iterator[Entry]:
+def entries_from_spec(spec: Mapping[str, Any], zips: _OpenZips) -> Iterator[Entry]:
     uid, gid = int(spec.get("uid", 0)), int(spec.get("gid", 0))
     for item in spec.get("files", []):
         yield Entry.file(item["dest"], item["src"], mode=_file_mode(item["src"]), uid=uid, gid=gid)
@@ -103,14 +108,18 @@ def entries_from_spec(spec: Mapping[str, Any]) -> Iterator[Entry]:
     for item in spec.get("trees", []):
         yield from _tree_entries(item["src"], item["dest"], list(item.get("exclude", [])), uid, gid)
     for item in spec.get("zips", []):
-        yield from _zip_entries(item["src"], item["dest"], list(item.get("skip", [])), uid, gid)
+        yield from _zip_entries(item["src"], item["dest"], list(item.get("skip", [])), uid, gid, zips)
 
 
 def build(spec: Mapping[str, Any], out_dir: str) -> Layer:
     os.makedirs(os.path.join(out_dir, "blobs", "sha256"), exist_ok=True)
     partial = os.path.join(out_dir, "layer.tar.partial")
-    with open(partial, "wb") as out:
-        info = write_layer(entries_from_spec(spec), out)
+    zips = _OpenZips()
+    try:
+        with open(partial, "wb") as out:
+            info = write_layer(entries_from_spec(spec, zips), out)
+    finally:
+        zips.close()
     descriptor = Descriptor(media_types.LAYER_TAR, info.digest, info.size)
     os.replace(partial, os.path.join(out_dir, blob_path(info.digest)))
     layer = Layer(descriptor, info.digest, str(spec.get("created_by", "")))

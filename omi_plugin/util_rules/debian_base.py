@@ -33,7 +33,7 @@ from omi_plugin.oci.image import Layer, RuntimeConfig, build_config, build_manif
 from omi_plugin.omi_image import BaseImageConfig
 from omi_plugin.target_types import DebianLockfileField
 from omi_plugin.util_rules.layers import BuiltLayer, CompileBytecodeRequest
-from omi_plugin.util_rules.sandbox_tools import ToolProcessRequest
+from omi_plugin.util_rules.sandbox_tools import BASE_IMAGE_TOOLS, ToolProcessRequest
 
 _OUT = "__base_out"
 PYTHON = "/usr/bin/python3.11"
@@ -92,6 +92,7 @@ async def debian_base_image(request: BaseImageRequest) -> BaseImage:
     lock_digest = await Get(Digest, CreateDigest([FileContent("lock.json", lock_contents[0].content)]))
     inputs = await Get(Digest, MergeDigests([debs, lock_digest]))
     process = await Get(Process, ToolProcessRequest(
+        packages=BASE_IMAGE_TOOLS,
         module="omi_plugin.base_images.build_layer",
         args=("--lock", "lock.json", "--debs", "debs", "--out", _OUT),
         input_digest=inputs,

@@ -27,7 +27,7 @@ from pants.util.logging import LogLevel
 from omi_plugin.oci import canonical_json
 from omi_plugin.oci.image import Layer
 from omi_plugin.oci.layout import blob_path
-from omi_plugin.util_rules.sandbox_tools import ToolProcessRequest
+from omi_plugin.util_rules.sandbox_tools import BYTECODE_TOOLS, LAYER_TOOLS, ToolProcessRequest
 
 _SPEC = "__layer_spec.json"
 _OUT = "__layer_out"
@@ -43,6 +43,7 @@ class BuiltLayer:
 class LayerToolRequest:
     """Run `python -m <module> SPEC OUT` where the tool writes `OUT/blobs/sha256/<hex>` and `OUT/layer.json`."""
 
+    packages: Tuple[str, ...]
     module: str
     spec_json: bytes
     input_digest: Digest
@@ -54,6 +55,7 @@ async def run_layer_tool(request: LayerToolRequest) -> BuiltLayer:
     spec_digest = await Get(Digest, CreateDigest([FileContent(_SPEC, request.spec_json)]))
     inputs = await Get(Digest, MergeDigests([spec_digest, request.input_digest]))
     process = await Get(Process, ToolProcessRequest(
+        packages=request.packages,
         module=request.module,
         args=(_SPEC, _OUT),
         input_digest=inputs,
@@ -88,7 +90,7 @@ class BuildLayerRequest:
 @rule
 async def build_layer(request: BuildLayerRequest) -> BuiltLayer:
     return await Get(BuiltLayer, LayerToolRequest(
-        "omi_plugin.oci.build_layer", request.spec_json, request.input_digest, request.description))
+        LAYER_TOOLS, "omi_plugin.oci.build_layer", request.spec_json, request.input_digest, request.description))
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ async def compile_bytecode(request: CompileBytecodeRequest) -> BuiltLayer:
     }
     inputs = await Get(Digest, MergeDigests([request.interpreter_blobs, request.source.blobs]))
     return await Get(BuiltLayer, LayerToolRequest(
-        "omi_plugin.bytecode.compile_layer", canonical_json.dumps(spec), inputs, request.description))
+        BYTECODE_TOOLS, "omi_plugin.bytecode.compile_layer", canonical_json.dumps(spec), inputs, request.description))
 
 
 def rules():

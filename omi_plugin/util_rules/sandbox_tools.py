@@ -16,17 +16,19 @@ from pants.engine.process import Process
 from pants.engine.rules import Get, collect_rules, rule
 from pants.util.logging import LogLevel
 
-# Packages the sandboxed tools import; none of them imports Pants.
-TOOL_PACKAGES = (
-    "omi_plugin",
-    "omi_plugin.oci",
-    "omi_plugin.base_images",
-    "omi_plugin.metadata",
-    "omi_plugin.bytecode",
-    "omi_plugin.registry",
-    "omi_plugin.check",
-)
+# Tool packages by what they need, so that a change to one tool re-runs only its own processes (editing the checker
+# must not invalidate every cached image layer). None of them imports Pants.
+LAYER_TOOLS = ("omi_plugin.oci",)
+BYTECODE_TOOLS = ("omi_plugin.oci", "omi_plugin.bytecode")
+BASE_IMAGE_TOOLS = ("omi_plugin.oci", "omi_plugin.base_images")
+CHECK_TOOLS = ("omi_plugin.oci", "omi_plugin.metadata", "omi_plugin.check")
+REGISTRY_TOOLS = ("omi_plugin.oci", "omi_plugin.registry")
 _DATA_SUFFIXES = (".py", ".json")
+
+
+@dataclass(frozen=True)
+class OmiToolsRequest:
+    packages: Tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,9 @@ class OmiTools:
 
 @dataclass(frozen=True)
 class ToolProcessRequest:
-    """Run `python -m <module> <args>` in a sandbox with the tools and `input_digest`."""
+    """Run `python -m <module> <args>` in a sandbox with the tool `packages` and `input_digest`."""
 
+    packages: Tuple[str, ...]
     module: str
     args: Tuple[str, ...]
     input_digest: Digest
@@ -63,8 +66,8 @@ def _package_files(package: str) -> Iterable[FileContent]:
 
 
 @rule
-async def omi_tools() -> OmiTools:
-    files = [fc for package in TOOL_PACKAGES for fc in _package_files(package)]
+async def omi_tools(request: OmiToolsRequest) -> OmiTools:
+    files = [fc for package in request.packages for fc in _package_files(package)]
     # The package __init__ may grow Pants-facing code later; the sandbox needs only a namespace marker.
     files = [fc for fc in files if fc.path != "omi_plugin/__init__.py"]
     files.append(FileContent("omi_plugin/__init__.py", b""))
@@ -72,7 +75,8 @@ async def omi_tools() -> OmiTools:
 
 
 @rule
-async def tool_process(request: ToolProcessRequest, tools: OmiTools, python: PythonBuildStandaloneBinary) -> Process:
+async def tool_process(request: ToolProcessRequest, python: PythonBuildStandaloneBinary) -> Process:
+    tools = await Get(OmiTools, OmiToolsRequest(request.packages))
     input_digest = await Get(Digest, MergeDigests([tools.digest, request.input_digest]))
     return Process(
         argv=(python.path, "-m", request.module, *request.args),
