@@ -14,7 +14,7 @@ DIGITS = ("examples/digits", "digits")
 def _publish(clone: Clone, address: str, tmp_path, name: str):
     out = tmp_path / f"{name}.json"
     result = clone.pants("publish", "examples/digits:digits", f"--publish-output={out}",
-                         env={"PANTS_OMI_REGISTRIES": json.dumps({"local": {"address": address, "default": True}})})
+                         env={"PANTS_OMI_REGISTRIES": repr({"local": {"address": address, "default": True}})})
     return result, json.loads(out.read_text())
 
 
