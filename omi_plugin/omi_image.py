@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import posixpath
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 from omi_plugin.metadata.model_yaml import ModelMetadata
 from omi_plugin.oci import media_types as mt

@@ -4,10 +4,7 @@
 
 `DIR` holds each locked package under the basename of its `url`. Every one is checked against the lock's size and
 sha256 before it is read. The result is one uncompressed tar layer, streamed to `OUTDIR/blobs/sha256/<hex>` while
-hashing, and `OUTDIR/layer.json` describing it (canonical JSON):
-
-    {"diff_id": "sha256:…", "digest": "sha256:…", "media_type": "application/vnd.oci.image.layer.v1.tar",
-     "packages": [{"name": "base-files", "version": "12.4+deb12u8"}, ...], "size": 41234432}
+hashing, and `OUTDIR/layer.json` describing it (see omi_plugin/oci/layer_output.py).
 
 The layer bytes depend only on the lock and the `.deb` contents: no clocks, umask, user, path or Python version
 reach them (the tar writer fixes mtimes, owners and ordering; package files keep only their mode bits).
@@ -25,11 +22,12 @@ from typing import Dict, List, Optional, Sequence
 
 from omi_plugin.base_images.deb import Deb, DebError, read_deb
 from omi_plugin.base_images.layout import LayoutError, index_entries, merge_packages
-from omi_plugin.base_images.lock import Lock, LockError, canonical_json, load_lock, locked_packages
+from omi_plugin.base_images.lock import Lock, LockError, load_lock, locked_packages
 from omi_plugin.base_images.rootfs import apply, rootfs_entries
-from omi_plugin.oci.tar import LayerError, LayerInfo, write_layer
+from omi_plugin.oci.image import Layer
+from omi_plugin.oci.layer_output import write_layer_output
+from omi_plugin.oci.tar import LayerError
 
-LAYER_MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
 CHUNK = 1 << 20
 
 
@@ -67,31 +65,16 @@ def read_packages(lock: Lock, paths: Dict[str, str], spool_dir: str) -> List[Deb
     return debs
 
 
-def build_layer(lock_path: str, debs_dir: str, out_dir: str) -> Dict[str, object]:
-    """Verify, lay out and write the layer; returns the layer record also written to `OUTDIR/layer.json`."""
+def build_layer(lock_path: str, debs_dir: str, out_dir: str) -> Layer:
+    """Verify, lay out and write the layer (`OUTDIR/blobs/sha256/<hex>` and `OUTDIR/layer.json`)."""
     lock = load_lock(lock_path)
     paths = verify_debs(lock, lock_path, debs_dir)
-    blobs = os.path.join(out_dir, "blobs", "sha256")
-    os.makedirs(blobs, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="omi-debs-") as spool:
         debs = read_packages(lock, paths, spool)
         files = index_entries(merge_packages(debs))
         entries = apply(files, rootfs_entries(files, debs, lock.suite))
-        partial = os.path.join(out_dir, "layer.tar.partial")
-        with open(partial, "wb") as out:
-            info: LayerInfo = write_layer(entries, out)
-    blob = os.path.join(blobs, info.digest.split(":", 1)[1])
-    os.replace(partial, blob)
-    record: Dict[str, object] = {
-        "digest": info.digest,
-        "diff_id": info.digest,  # uncompressed: the layer digest is its diff_id
-        "size": info.size,
-        "media_type": LAYER_MEDIA_TYPE,
-        "packages": [{"name": d.name, "version": d.version} for d in debs],
-    }
-    with open(os.path.join(out_dir, "layer.json"), "w", encoding="utf-8", newline="\n") as f:
-        f.write(canonical_json(record))
-    return record
+        created_by = f"omi_debian_base {os.path.basename(lock_path)}: {len(debs)} packages"
+        return write_layer_output(entries, out_dir, created_by)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -107,7 +90,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (LockError, BuildError, DebError, LayoutError, LayerError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"{record['digest']} {record['size']} bytes, {len(record['packages'])} packages "  # type: ignore[arg-type]
+    print(f"{record.descriptor.digest} {record.descriptor.size} bytes ({record.created_by}) "
           f"in {time.monotonic() - start:.1f}s", file=sys.stderr)
     return 0
 

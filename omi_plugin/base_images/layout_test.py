@@ -3,8 +3,14 @@ from __future__ import annotations
 import pytest
 
 from omi_plugin.base_images.deb import read_deb
-from omi_plugin.base_images.layout import LayoutError, is_kept, merge_packages, merged_usr_path, package_entries, \
-    read_entry
+from omi_plugin.base_images.layout import (
+    LayoutError,
+    is_kept,
+    merge_packages,
+    merged_usr_path,
+    package_entries,
+    read_entry,
+)
 from omi_plugin.base_images.synthetic import Member, make_deb
 from omi_plugin.oci.tar import DIR, FILE, HARDLINK, SYMLINK
 

@@ -29,6 +29,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Tuple
 
+from omi_plugin.oci.canonical_json import dumps_pretty
+
 LOCK_FORMAT = 1
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
@@ -101,8 +103,8 @@ class Lock:
 
 
 def canonical_json(value: Any) -> str:
-    """The one serialisation used for locks and layer records: sorted keys, 2-space indent, trailing newline."""
-    return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    """Locks and layer records are human-facing JSON: the project's one pretty form."""
+    return dumps_pretty(value)
 
 
 def dump_lock(lock: Lock) -> str:

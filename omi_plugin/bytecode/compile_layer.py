@@ -21,11 +21,9 @@ import sys
 import tarfile
 from typing import Any, Dict, Iterator, List, Mapping
 
-from omi_plugin.oci import canonical_json, media_types
-from omi_plugin.oci.descriptor import Descriptor
 from omi_plugin.oci.image import Layer
-from omi_plugin.oci.layout import blob_path
-from omi_plugin.oci.tar import Entry, write_layer
+from omi_plugin.oci.layer_output import write_layer_output
+from omi_plugin.oci.tar import Entry
 
 # Runs inside the image's interpreter. Sorted traversal and a fixed hash seed keep the output byte-stable.
 _COMPILE = r"""
@@ -96,15 +94,7 @@ def compile_layer(spec: Mapping[str, Any], out_dir: str, work: str) -> Layer:
         raise BytecodeError(f"compiling with {spec['python']} from the base image failed: "
                             f"{(result.stderr or result.stdout).strip()[-2000:]}")
 
-    os.makedirs(os.path.join(out_dir, "blobs", "sha256"), exist_ok=True)
-    partial = os.path.join(out_dir, "layer.tar.partial")
-    with open(partial, "wb") as out:
-        info = write_layer(_pyc_entries(stage), out)
-    os.replace(partial, os.path.join(out_dir, blob_path(info.digest)))
-    layer = Layer(Descriptor(media_types.LAYER_TAR, info.digest, info.size), info.digest, str(spec.get("created_by", "")))
-    with open(os.path.join(out_dir, "layer.json"), "wb") as f:
-        f.write(canonical_json.dumps(layer.to_json()))
-    return layer
+    return write_layer_output(_pyc_entries(stage), out_dir, str(spec.get("created_by", "")))
 
 
 def main(argv: List[str]) -> int:

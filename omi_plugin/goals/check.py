@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from typing import List
 
 from pants.backend.python.target_types import EntryPoint
-from pants.backend.python.util_rules.pex import VenvPex, VenvPexProcess
-from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
-from pants.backend.python.util_rules.pex import PexRequest, VenvPexRequest
+from pants.backend.python.util_rules.pex import PexRequest, VenvPex, VenvPexProcess, VenvPexRequest
 from pants.backend.python.util_rules.pex_environment import PexEnvironment
+from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
 from pants.backend.python.util_rules.python_sources import PythonSourceFilesRequest, StrippedPythonSourceFiles
 from pants.core.goals.check import CheckRequest, CheckResult, CheckResults
-from pants.engine.addresses import Address, AddressInput, Addresses
+from pants.engine.addresses import Address, Addresses, AddressInput
 from pants.engine.fs import AddPrefix, CreateDigest, Digest, FileContent, MergeDigests
 from pants.engine.process import FallibleProcessResult, Process, ProcessCacheScope
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
@@ -28,7 +27,13 @@ from pants.util.logging import LogLevel
 
 from omi_plugin.goals.package import OmiImage, OmiImageRequest, OmiModelFieldSet
 from omi_plugin.subsystem import OmiSubsystem
-from omi_plugin.util_rules.model_inputs import ModelInputs, ModelInputsRequest, ModelSources, ModelSourcesRequest, ModelsDirectory
+from omi_plugin.util_rules.model_inputs import (
+    ModelInputs,
+    ModelInputsRequest,
+    ModelsDirectory,
+    ModelSources,
+    ModelSourcesRequest,
+)
 from omi_plugin.util_rules.sandbox_tools import CHECK_TOOLS, ToolProcessRequest
 
 TOOL_NAME = "omi"

@@ -20,11 +20,9 @@ import sys
 import zipfile
 from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Mapping
 
-from omi_plugin.oci import canonical_json, media_types
-from omi_plugin.oci.descriptor import Descriptor
 from omi_plugin.oci.image import Layer
-from omi_plugin.oci.layout import blob_path
-from omi_plugin.oci.tar import Entry, write_layer
+from omi_plugin.oci.layer_output import write_layer_output
+from omi_plugin.oci.tar import Entry
 
 
 def _file_mode(path: str) -> int:
@@ -112,20 +110,11 @@ def entries_from_spec(spec: Mapping[str, Any], zips: _OpenZips) -> Iterator[Entr
 
 
 def build(spec: Mapping[str, Any], out_dir: str) -> Layer:
-    os.makedirs(os.path.join(out_dir, "blobs", "sha256"), exist_ok=True)
-    partial = os.path.join(out_dir, "layer.tar.partial")
     zips = _OpenZips()
     try:
-        with open(partial, "wb") as out:
-            info = write_layer(entries_from_spec(spec, zips), out)
+        return write_layer_output(entries_from_spec(spec, zips), out_dir, str(spec.get("created_by", "")))
     finally:
         zips.close()
-    descriptor = Descriptor(media_types.LAYER_TAR, info.digest, info.size)
-    os.replace(partial, os.path.join(out_dir, blob_path(info.digest)))
-    layer = Layer(descriptor, info.digest, str(spec.get("created_by", "")))
-    with open(os.path.join(out_dir, "layer.json"), "wb") as f:
-        f.write(canonical_json.dumps(layer.to_json()))
-    return layer
 
 
 def main(argv: List[str]) -> int:

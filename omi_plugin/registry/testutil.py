@@ -26,7 +26,7 @@ import pytest
 from omi_plugin.oci import media_types
 from omi_plugin.oci.descriptor import Blob, Descriptor
 from omi_plugin.oci.image import Layer, RuntimeConfig, build_config, build_index, build_manifest
-from omi_plugin.oci.layout import blob_path, oci_layout_bytes
+from omi_plugin.oci.layout import oci_layout_bytes
 from omi_plugin.oci.tar import Entry, write_layer
 from omi_plugin.registry.transport import RetryPolicy
 

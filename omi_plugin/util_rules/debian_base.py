@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import posixpath
 from dataclasses import dataclass
 from typing import Tuple
@@ -13,29 +12,22 @@ from pants.engine.fs import (
     CreateDigest,
     Digest,
     DigestContents,
-    DigestSubset,
     DownloadFile,
     FileContent,
     MergeDigests,
-    PathGlobs,
-    RemovePrefix,
 )
 from pants.engine.internals.native_engine import FileDigest
-from pants.engine.process import Process, ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import HydratedSources, HydrateSourcesRequest, WrappedTarget, WrappedTargetRequest
 from pants.util.logging import LogLevel
 
 from omi_plugin.base_images.lock import LockError, parse_lock, stale_package_message
-from omi_plugin.oci import media_types
-from omi_plugin.oci.descriptor import Descriptor
 from omi_plugin.oci.image import Layer, RuntimeConfig, build_config, build_manifest
 from omi_plugin.omi_image import BaseImageConfig
 from omi_plugin.target_types import DebianLockfileField
-from omi_plugin.util_rules.layers import BuiltLayer, CompileBytecodeRequest
-from omi_plugin.util_rules.sandbox_tools import BASE_IMAGE_TOOLS, ToolProcessRequest
+from omi_plugin.util_rules.layers import LAYER_OUT, BuiltLayer, CompileBytecodeRequest, LayerToolRequest
+from omi_plugin.util_rules.sandbox_tools import BASE_IMAGE_TOOLS
 
-_OUT = "__base_out"
 PYTHON = "/usr/bin/python3.11"
 LOADER = "lib64/ld-linux-x86-64.so.2"
 LIBRARY_PATH = ("usr/lib/x86_64-linux-gnu",)
@@ -89,29 +81,15 @@ async def debian_base_image(request: BaseImageRequest) -> BaseImage:
             raise
         raise BaseImageError(f"{request.address}: {stale_package_message(lock_path, gone)} ({_first_line(e)})") from None
     debs = await Get(Digest, AddPrefix(await Get(Digest, MergeDigests(downloads)), "debs"))
-    lock_digest = await Get(Digest, CreateDigest([FileContent("lock.json", lock_contents[0].content)]))
+    lock_name = posixpath.basename(lock_path)  # the layer's history names the lock file
+    lock_digest = await Get(Digest, CreateDigest([FileContent(lock_name, lock_contents[0].content)]))
     inputs = await Get(Digest, MergeDigests([debs, lock_digest]))
-    process = await Get(Process, ToolProcessRequest(
-        packages=BASE_IMAGE_TOOLS,
-        module="omi_plugin.base_images.build_layer",
-        args=("--lock", "lock.json", "--debs", "debs", "--out", _OUT),
-        input_digest=inputs,
-        description=f"Assemble base layer from {len(packages)} Debian packages ({request.address})",
-        output_directories=(_OUT,),
-        level=LogLevel.INFO,
+    built = await Get(BuiltLayer, LayerToolRequest(
+        BASE_IMAGE_TOOLS, "omi_plugin.base_images.build_layer",
+        ("--lock", lock_name, "--debs", "debs", "--out", LAYER_OUT), inputs,
+        f"Assemble base layer from {len(packages)} Debian packages ({request.address})",
     ))
-    result = await Get(ProcessResult, Process, process)
-    descriptor_digest, blobs_subset = await MultiGet(
-        Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{_OUT}/layer.json"]))),
-        Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{_OUT}/blobs/**"]))),
-    )
-    contents, blobs = await MultiGet(
-        Get(DigestContents, Digest, descriptor_digest), Get(Digest, RemovePrefix(blobs_subset, _OUT))
-    )
-    info = json.loads(contents[0].content)
-    layer = Layer(Descriptor(info.get("media_type", media_types.LAYER_TAR), info["digest"], int(info["size"])),
-                  info.get("diff_id", info["digest"]),
-                  f"omi_debian_base {posixpath.basename(lock_path)}: {len(packages)} packages")
+    layer, blobs = built.layer, built.blobs
     # The standard library's bytecode, compiled by the base's own interpreter: Debian does this in a maintainer
     # script, which an image assembled without a package manager never runs.
     bytecode = await Get(BuiltLayer, CompileBytecodeRequest(

@@ -26,11 +26,12 @@ from pants.util.logging import LogLevel
 
 from omi_plugin.oci import canonical_json
 from omi_plugin.oci.image import Layer
+from omi_plugin.oci.layer_output import LAYER_JSON
 from omi_plugin.oci.layout import blob_path
 from omi_plugin.util_rules.sandbox_tools import BYTECODE_TOOLS, LAYER_TOOLS, ToolProcessRequest
 
 _SPEC = "__layer_spec.json"
-_OUT = "__layer_out"
+LAYER_OUT = "__layer_out"  # the tools' OUT directory (see omi_plugin/oci/layer_output.py)
 
 
 @dataclass(frozen=True)
@@ -41,35 +42,33 @@ class BuiltLayer:
 
 @dataclass(frozen=True)
 class LayerToolRequest:
-    """Run `python -m <module> SPEC OUT` where the tool writes `OUT/blobs/sha256/<hex>` and `OUT/layer.json`."""
+    """Run `python -m <module> <args>`, a tool that writes `LAYER_OUT/blobs/sha256/<hex>` and `LAYER_OUT/layer.json`."""
 
     packages: Tuple[str, ...]
     module: str
-    spec_json: bytes
+    args: Tuple[str, ...]
     input_digest: Digest
     description: str
 
 
 @rule
 async def run_layer_tool(request: LayerToolRequest) -> BuiltLayer:
-    spec_digest = await Get(Digest, CreateDigest([FileContent(_SPEC, request.spec_json)]))
-    inputs = await Get(Digest, MergeDigests([spec_digest, request.input_digest]))
     process = await Get(Process, ToolProcessRequest(
         packages=request.packages,
         module=request.module,
-        args=(_SPEC, _OUT),
-        input_digest=inputs,
+        args=request.args,
+        input_digest=request.input_digest,
         description=request.description,
-        output_directories=(_OUT,),
+        output_directories=(LAYER_OUT,),
         level=LogLevel.INFO,
     ))
     result = await Get(ProcessResult, Process, process)
     descriptor_digest, blobs_subset = await MultiGet(
-        Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{_OUT}/layer.json"]))),
-        Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{_OUT}/blobs/**"]))),
+        Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{LAYER_OUT}/{LAYER_JSON}"]))),
+        Get(Digest, DigestSubset(result.output_digest, PathGlobs([f"{LAYER_OUT}/blobs/**"]))),
     )
     contents, blobs = await MultiGet(
-        Get(DigestContents, Digest, descriptor_digest), Get(Digest, RemovePrefix(blobs_subset, _OUT))
+        Get(DigestContents, Digest, descriptor_digest), Get(Digest, RemovePrefix(blobs_subset, LAYER_OUT))
     )
     return BuiltLayer(Layer.from_json(json.loads(contents[0].content)), blobs)
 
@@ -89,8 +88,10 @@ class BuildLayerRequest:
 
 @rule
 async def build_layer(request: BuildLayerRequest) -> BuiltLayer:
+    spec = await Get(Digest, CreateDigest([FileContent(_SPEC, request.spec_json)]))
+    inputs = await Get(Digest, MergeDigests([spec, request.input_digest]))
     return await Get(BuiltLayer, LayerToolRequest(
-        LAYER_TOOLS, "omi_plugin.oci.build_layer", request.spec_json, request.input_digest, request.description))
+        LAYER_TOOLS, "omi_plugin.oci.build_layer", (_SPEC, LAYER_OUT), inputs, request.description))
 
 
 @dataclass(frozen=True)
@@ -116,9 +117,10 @@ async def compile_bytecode(request: CompileBytecodeRequest) -> BuiltLayer:
         "source_layer": blob_path(request.source.layer.descriptor.digest),
         "created_by": "omi: bytecode for " + request.source.layer.created_by.replace("omi: ", ""),
     }
-    inputs = await Get(Digest, MergeDigests([request.interpreter_blobs, request.source.blobs]))
+    spec_digest = await Get(Digest, CreateDigest([FileContent(_SPEC, canonical_json.dumps(spec))]))
+    inputs = await Get(Digest, MergeDigests([spec_digest, request.interpreter_blobs, request.source.blobs]))
     return await Get(BuiltLayer, LayerToolRequest(
-        BYTECODE_TOOLS, "omi_plugin.bytecode.compile_layer", canonical_json.dumps(spec), inputs, request.description))
+        BYTECODE_TOOLS, "omi_plugin.bytecode.compile_layer", (_SPEC, LAYER_OUT), inputs, request.description))
 
 
 def rules():

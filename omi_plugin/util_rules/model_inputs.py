@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
 from pants.core.target_types import FileSourceField, ResourceSourceField
-from pants.engine.addresses import Address, AddressInput, Addresses
+from pants.engine.addresses import Address, Addresses, AddressInput
 from pants.engine.fs import (
     AddPrefix,
     CreateDigest,

@@ -6,6 +6,7 @@ import json
 import re
 
 from conftest import Clone, run
+
 from omi_plugin.registry.testutil import registry  # noqa: F401 - pytest fixture
 
 DIGITS = ("examples/digits", "digits")
@@ -20,19 +21,19 @@ def _publish(clone: Clone, address: str, tmp_path, name: str):
 
 def test_publish_then_republish(packaged_clone: Clone, registry, tmp_path) -> None:  # noqa: F811
     record = packaged_clone.record(*DIGITS)
-    first, published = _publish(packaged_clone, registry.address, tmp_path, "first")
+    first, published = _publish(packaged_clone, registry.host, tmp_path, "first")
     entry = published[0]
     assert entry["published"] is True, first.output[-3000:]
     assert entry["image_digest"] == record["image_digest"]
-    assert entry["registry"] == registry.address and entry["repository"] == "examples/digits"
+    assert entry["registry"] == registry.host and entry["repository"] == "examples/digits"
 
-    ref = f"docker://{registry.address}/examples/digits:{record['tags'][0]}"
+    ref = f"docker://{registry.host}/examples/digits:{record['tags'][0]}"
     inspected = json.loads(run(["skopeo", "inspect", "--tls-verify=false", ref]).stdout)
     assert inspected["Digest"] == record["image_digest"]
-    tags = json.loads(run(["skopeo", "list-tags", "--tls-verify=false", f"docker://{registry.address}/examples/digits"]).stdout)
+    tags = json.loads(run(["skopeo", "list-tags", "--tls-verify=false", f"docker://{registry.host}/examples/digits"]).stdout)
     assert record["tags"][0] in tags["Tags"] and f"{record['tags'][0]}-model" in tags["Tags"]
     assert "latest" not in tags["Tags"]
 
-    again, _ = _publish(packaged_clone, registry.address, tmp_path, "again")
+    again, _ = _publish(packaged_clone, registry.host, tmp_path, "again")
     done = [line for line in again.output.splitlines() if ": done: " in line]
     assert done and all(re.search(r"done: 0 blobs uploaded", line) for line in done), again.output[-3000:]

@@ -1,0 +1,140 @@
+"""The packaged image under podman: read-only root, non-root user, each OMI interface with a real client."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.request
+import uuid
+
+import grpc
+import numpy as np
+import pytest
+import tritonclient.grpc as triton
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from conftest import Clone, run
+from omi_runtime.grpc_stubs import modzy_model_v2_pb2 as modzy_pb2
+from omi_runtime.grpc_stubs import modzy_model_v2_pb2_grpc as modzy_grpc
+
+PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager=cgroupfs"]
+RUN_FLAGS = ["--rm", "--read-only", "--net=host", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"]
+ZERO = [0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 11, 8, 0, 0, 4, 12, 0, 0, 8, 8, 0,
+        0, 5, 8, 0, 0, 9, 8, 0, 0, 4, 11, 0, 1, 12, 7, 0, 0, 2, 14, 5, 10, 12, 0, 0, 0, 0, 6, 13, 10, 0, 0, 0]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def image(packaged_clone: Clone) -> str:
+    layout = packaged_clone.layout("examples/digits", "digits")
+    return run(["podman", "pull", "-q", f"oci:{layout}"]).stdout.strip()
+
+
+class Container:
+    def __init__(self, image: str, env: dict) -> None:
+        self.name = f"omi-e2e-{uuid.uuid4().hex[:8]}"
+        args = [arg for k, v in env.items() for arg in ("-e", f"{k}={v}")]
+        run([*PODMAN, "run", "-d", "--name", self.name, *RUN_FLAGS, *args, image])
+
+    def logs(self) -> str:
+        return subprocess.run(["podman", "logs", self.name], capture_output=True, text=True).stdout
+
+    def stop(self) -> None:
+        subprocess.run([*PODMAN, "stop", "-t", "10", self.name], capture_output=True)
+        subprocess.run(["podman", "rm", "-f", self.name], capture_output=True)
+
+
+def wait_for(check, timeout: float = 60.0):
+    """Call `check` until it returns a truthy value without raising."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+            last = f"{check} returned {value!r}"
+        except Exception as e:  # noqa: BLE001 - the server is still starting
+            last = e
+        time.sleep(0.25)
+    raise AssertionError(f"not ready in {timeout}s: {last}")
+
+
+def container_gone(name: str) -> bool:
+    listed = subprocess.run(["podman", "ps", "-a", "--filter", f"name={name}", "--format", "{{.Names}}"],
+                            capture_output=True, text=True).stdout.split()
+    return name not in listed
+
+
+def test_base_python_works_as_non_root(image: str) -> None:
+    out = run([*PODMAN, "run", *RUN_FLAGS, "--entrypoint", "/usr/bin/python3.11", image, "-c",
+               "import os, ssl, sqlite3, json; print(os.getuid(), ssl.OPENSSL_VERSION.split()[0])"]).stdout.split()
+    assert out == ["65532", "OpenSSL"]
+
+
+def test_kfserving_v1_rest(image: str) -> None:
+    port = free_port()
+    container = Container(image, {"INTERFACE": "kfserving", "PROTOCOL": "v1", "HTTP_PORT": port})
+    try:
+        def predict():
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models/digits:predict",
+                                             data=json.dumps({"instances": [ZERO]}).encode(), method="POST")
+            return json.loads(urllib.request.urlopen(request, timeout=5).read())
+
+        assert wait_for(predict) == {"predictions": [0]}
+        models = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=5).read())
+        assert models == {"models": ["digits"]}
+    finally:
+        container.stop()
+
+
+def test_kfserving_v2_grpc_with_triton_client(image: str) -> None:
+    port = free_port()
+    container = Container(image, {"INTERFACE": "kserve", "PROTOCOL": "v2", "HTTP_PORT": port})
+    try:
+        client = triton.InferenceServerClient(f"127.0.0.1:{port}")
+        wait_for(lambda: client.is_model_ready("digits"))
+        tensor = triton.InferInput("input-0", [2, 64], "FP32")
+        tensor.set_data_from_numpy(np.array([ZERO, ZERO], dtype=np.float32))
+        result = client.infer("digits", [tensor], request_id="e2e-1")
+        assert result.as_numpy("predict").tolist() == [0, 0]
+        assert result.get_response().id == "e2e-1"
+        metadata = client.get_model_metadata("digits")
+        assert [(t.name, t.datatype, list(t.shape)) for t in metadata.inputs] == [("input-0", "FP32", [-1, 64])]
+    finally:
+        container.stop()
+
+
+def test_modzy_v2_grpc_status_run_shutdown(image: str) -> None:
+    port = free_port()
+    container = Container(image, {"INTERFACE": "modzy", "PROTOCOL": "v2", "HTTP_PORT": port})
+    try:
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        stub = modzy_grpc.ModzyModelStub(channel)
+        status = wait_for(lambda: stub.Status(modzy_pb2.StatusRequest(), timeout=5))
+        assert status.status_code == 200 and status.message == "Model Initialized Successfully."
+        good = modzy_pb2.InputItem(input={"input": json.dumps([ZERO]).encode()})
+        bad = modzy_pb2.InputItem(input={"input": b"not json"})
+        response = stub.Run(modzy_pb2.RunRequest(inputs=[good, bad, good]), timeout=10)
+        assert [item.success for item in response.outputs] == [True, False, True]
+        assert json.loads(response.outputs[0].output["results.json"]) == {"predict": [0]}
+        assert response.outputs[1].output["error"]
+
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        answers = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        services = {s.name for answer in answers for s in answer.list_services_response.service}
+        assert "ModzyModel" in services
+
+        shutdown = stub.Shutdown(modzy_pb2.ShutdownRequest(), timeout=10)
+        assert shutdown.status_code == 200 and shutdown.message == "Model Shutdown Successfully."
+        # The process exits after answering, and --rm removes the stopped container.
+        assert wait_for(lambda: container_gone(container.name), timeout=30)
+    finally:
+        container.stop()
