@@ -232,3 +232,65 @@ class OmiDebianBaseTarget(Target):
         records for scanners.
         """
     )
+
+
+class OciImageReferenceField(StringField):
+    alias = "image"
+    required = True
+    help = help_text(
+        """
+        The base image, pinned by digest: `registry.example.com/team/python@sha256:<64 hex>`. A tag alone is refused,
+        since what it names can change between builds; `name:tag@sha256:...` is accepted (the digest wins).
+        """
+    )
+
+    @classmethod
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> str:
+        value = super().compute_value(raw_value, address)
+        if value is None or "@sha256:" not in value or len(value.rsplit("@sha256:", 1)[1]) != 64:
+            raise InvalidFieldException(
+                f"{address}: image: {value!r} is not pinned by digest (pin the base by digest: "
+                "registry/repo@sha256:<64 hex digits>; `skopeo inspect docker://registry/repo:tag` prints it)"
+            )
+        return value
+
+
+class InsecureRegistryField(BoolField):
+    alias = "insecure"
+    default = False
+    help = "Allow plain HTTP to a registry that is not on loopback (loopback registries may always use it)."
+
+
+class BasePythonField(StringField):
+    alias = "python"
+    default = "/usr/bin/python3.11"
+    help = "Absolute path of the CPython 3.11 interpreter in the base image (e.g. `/usr/local/bin/python3.11`)."
+
+
+class BaseLibraryPathField(StringSequenceField):
+    alias = "library_path"
+    default = ("usr/lib/x86_64-linux-gnu", "usr/local/lib")
+    help = help_text(
+        """
+        Directories of the base image (relative to its root) holding the interpreter's shared libraries: used to run
+        the base's own Python at build time to compile bytecode.
+        """
+    )
+
+
+class OmiOciBaseTarget(Target):
+    alias = "omi_oci_base"
+    core_fields = (*COMMON_TARGET_FIELDS, OciImageReferenceField, InsecureRegistryField, BasePythonField,
+                   BaseLibraryPathField)
+    help = help_text(
+        """
+        A base image pulled from a registry by digest, every blob verified against its sha256 while it streams.
+        Credentials come from the Docker config (`DOCKER_CONFIG` or `~/.docker/config.json`). Example:
+
+            omi_oci_base(
+                name="python-slim",
+                image="registry.example.com/base/python@sha256:...",
+                python="/usr/local/bin/python3.11",
+            )
+        """
+    )

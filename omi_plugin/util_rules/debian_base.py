@@ -1,4 +1,5 @@
-"""Base images from `omi_debian_base` targets: download the locked .debs (verified) and build the base layer."""
+"""Base images: `omi_debian_base` (download the locked .debs, verified, and build the base layer) and the entry
+point for every kind of base, dispatching `omi_oci_base` targets to the pull rule."""
 
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ from pants.util.logging import LogLevel
 from omi_plugin.base_images.lock import LockError, parse_lock, stale_package_message
 from omi_plugin.oci.image import Layer, RuntimeConfig, build_config, build_manifest
 from omi_plugin.omi_image import BaseImageConfig
-from omi_plugin.target_types import DebianLockfileField
+from omi_plugin.target_types import DebianLockfileField, OciImageReferenceField
 from omi_plugin.util_rules.layers import LAYER_OUT, BuiltLayer, CompileBytecodeRequest, LayerToolRequest
+from omi_plugin.util_rules.oci_base import PulledBase, PulledBaseRequest
 from omi_plugin.util_rules.sandbox_tools import BASE_IMAGE_TOOLS
 
 PYTHON = "/usr/bin/python3.11"
@@ -59,9 +61,12 @@ class BaseImage:
 async def debian_base_image(request: BaseImageRequest) -> BaseImage:
     wrapped = await Get(WrappedTarget, WrappedTargetRequest(request.address, description_of_origin="base_image"))
     target = wrapped.target
+    if target.has_field(OciImageReferenceField):
+        pulled = await Get(PulledBase, PulledBaseRequest(target))
+        return BaseImage(pulled.config, pulled.layers, pulled.blobs)
     if not target.has_field(DebianLockfileField):
-        raise BaseImageError(f"{request.address}: is a `{target.alias}`, not an `omi_debian_base` target "
-                             "(point base_image at an omi_debian_base target)")
+        raise BaseImageError(f"{request.address}: is a `{target.alias}`, not a base image "
+                             "(point base_image at an omi_debian_base or omi_oci_base target)")
     sources = await Get(HydratedSources, HydrateSourcesRequest(target[DebianLockfileField]))
     lock_contents = await Get(DigestContents, Digest, sources.snapshot.digest)
     lock_path = lock_contents[0].path

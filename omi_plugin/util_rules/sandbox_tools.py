@@ -48,6 +48,7 @@ class ToolProcessRequest:
     output_directories: Tuple[str, ...] = ()
     output_files: Tuple[str, ...] = ()
     level: LogLevel = LogLevel.DEBUG
+    extra_env: Tuple[Tuple[str, str], ...] = ()
 
 
 def _package_files(package: str) -> Iterable[FileContent]:
@@ -84,7 +85,7 @@ async def tool_process(request: ToolProcessRequest, python: PythonBuildStandalon
         description=request.description,
         output_directories=request.output_directories,
         output_files=request.output_files,
-        env={"PYTHONPATH": ".", "PYTHONHASHSEED": "0", "LC_ALL": "C.UTF-8", "TZ": "UTC"},
+        env={"PYTHONPATH": ".", "PYTHONHASHSEED": "0", "LC_ALL": "C.UTF-8", "TZ": "UTC", **dict(request.extra_env)},
         append_only_caches=python.APPEND_ONLY_CACHES,
         level=request.level,
     )

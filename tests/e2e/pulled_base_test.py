@@ -1,0 +1,51 @@
+"""A base image pulled by digest from a loopback registry (`omi_oci_base`), and a tag-only base refused."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import REPO, Clone
+from omi_plugin.registry.testutil import registry  # noqa: F401 - pytest fixture
+
+DIGITS = ("examples/digits", "digits")
+
+
+def _push_as_base(clone: Clone, host: str) -> str:
+    """Push the packaged digits image to the registry: any image with Python 3.11 can serve as a base."""
+    layout = clone.layout(*DIGITS)
+    result = subprocess.run([sys.executable, "-m", "omi_plugin.registry", "push", "--layout", str(layout),
+                             "--registry", host, "--repository", "bases/python", "--tag", "v1"],
+                            cwd=REPO, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)["image_digest"]
+
+
+def test_model_on_a_base_pulled_by_digest(packaged_clone: Clone, clone_factory, registry) -> None:  # noqa: F811
+    digest = _push_as_base(packaged_clone, registry.host)
+    clone = clone_factory("clone-pulled-base")
+    clone.write("examples/digits/BUILD", (clone.root / "examples/digits/BUILD").read_text() + f'''
+omi_oci_base(name="pulled", image="{registry.host}/bases/python@{digest}")
+
+omi_model(name="digits-on-pulled", model_files=["model.joblib"], base_image=":pulled")
+''')
+    clone.pants("package", "examples/digits:digits-on-pulled")
+    record = clone.record("examples/digits", "digits-on-pulled")
+    base_record = packaged_clone.record(*DIGITS)
+    assert record["base"] == {"name": f"{registry.host}/bases/python", "digest": digest}
+    base_layers = [layer["digest"] for layer in base_record["layers"]]
+    assert [layer["digest"] for layer in record["layers"][: len(base_layers)]] == base_layers
+
+
+def test_tag_only_base_is_refused(clone_factory, registry) -> None:  # noqa: F811
+    clone = clone_factory("clone-tag-base")
+    clone.write("examples/digits/BUILD", (clone.root / "examples/digits/BUILD").read_text() + f'''
+omi_oci_base(name="tagged", image="{registry.host}/bases/python:v1")
+
+omi_model(name="digits-on-tag", model_files=["model.joblib"], base_image=":tagged")
+''')
+    result = clone.pants("package", "examples/digits:digits-on-tag", check=False)
+    assert result.returncode != 0
+    assert (f"examples/digits:tagged: image: '{registry.host}/bases/python:v1' is not pinned by digest "
+            "(pin the base by digest") in result.output, result.output[-3000:]
+    assert "Traceback (most recent call last)" not in result.output
