@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import Clone
 
@@ -51,3 +53,21 @@ def test_one_line_error_and_no_artifact(bad_clone: Clone, case: str) -> None:
     assert lines, f"expected {expected!r} in:\n{result.output[-3000:]}"
     assert "Traceback (most recent call last)" not in result.output
     assert not (bad_clone.root / "dist" / f"bad.{case}").exists()
+
+
+def test_stale_debian_lock_says_how_to_refresh(bad_clone: Clone) -> None:
+    lock = json.loads((bad_clone.root / "3rdparty/debian/python3.11-bookworm.lock.json").read_text())
+    gone = lock["packages"][0]
+    gone["url"] = gone["url"].rsplit("/", 1)[0] + f"/{gone['name']}_0.0-gone_amd64.deb"
+    bad_clone.write("bad/stale-lock/stale.lock.json", json.dumps(lock, indent=2))
+    bad_clone.write("bad/stale-lock/model.yaml", MODEL_YAML)
+    bad_clone.write("bad/stale-lock/model.joblib", "not really a model")
+    bad_clone.write("bad/stale-lock/BUILD", 'omi_debian_base(name="stale", lockfile="stale.lock.json")\n'
+                                            'omi_model(name="broken", model_files=["*.joblib"], base_image=":stale")\n')
+    result = bad_clone.pants("package", "bad/stale-lock:broken", check=False)
+    assert result.returncode != 0
+    expected = (f"bad/stale-lock:stale: bad/stale-lock/stale.lock.json: the pinned Debian package {gone['name']} "
+                f"{gone['version']} ({gone['url']}) is no longer on the mirror")
+    assert expected in result.output, result.output[-3000:]
+    assert "python -m omi_plugin.base_images.generate_lock --refresh bad/stale-lock/stale.lock.json" in result.output
+    assert "Traceback (most recent call last)" not in result.output
