@@ -13,9 +13,9 @@ import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as triton
+from conftest import Clone, run
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from conftest import Clone, run
 from omi_runtime.grpc_stubs import modzy_model_v2_pb2 as modzy_pb2
 from omi_runtime.grpc_stubs import modzy_model_v2_pb2_grpc as modzy_grpc
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from conftest import REPO, Clone
+
 from omi_plugin.registry.testutil import registry  # noqa: F401 - pytest fixture
 
 DIGITS = ("examples/digits", "digits")
