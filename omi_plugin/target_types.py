@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Iterable, Optional, Tuple
 
 from pants.core.goals.package import OutputPathField
 from pants.engine.addresses import Address
@@ -71,7 +71,8 @@ class BaseImageField(StringField):
     alias = "base_image"
     help = help_text(
         """
-        Address of the base image target (an `omi_debian_base`). Defaults to `[omi].default_base_image`.
+        Address of the base image target: an `omi_debian_base` (pinned Debian packages) or an `omi_oci_base`
+        (pulled by digest). Defaults to `[omi].default_base_image`.
         """
     )
 
@@ -108,7 +109,7 @@ class ExtraTagsField(StringSequenceField):
     )
 
     @classmethod
-    def compute_value(cls, raw_value, address):  # type: ignore[no-untyped-def]
+    def compute_value(cls, raw_value: Optional[Iterable[str]], address: Address) -> Optional[Tuple[str, ...]]:
         value = super().compute_value(raw_value, address)
         for tag in value or ():
             if tag == "latest":
@@ -142,7 +143,7 @@ class HttpPortField(StringField):
     help = "The default `HTTP_PORT` of the image (the container can override it at start-up)."
 
     @classmethod
-    def compute_value(cls, raw_value, address):  # type: ignore[no-untyped-def]
+    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
         value = super().compute_value(raw_value, address)
         if value is not None and not (value.isdigit() and 0 < int(value) < 65536):
             raise InvalidFieldException(f"{address}: http_port: {value!r} is not a TCP port (use 1-65535)")
