@@ -1,17 +1,24 @@
-"""Serving benchmark: omi_runtime vs MLServer on the same sklearn digits model, same machine, same run.
+"""Serving benchmark: omi_runtime vs MLServer and Chassis on the same sklearn digits model, same machine, same run.
 
 Measures throughput (req/s) and p50/p99 latency of single-row requests at concurrency 1 and 16 for:
   kfserving.v2 gRPC ModelInfer (raw FP32)  -- omi vs MLServer
   v2 REST /v2/models/digits/infer (JSON)   -- omi (kfserving.v1 server) vs MLServer
   kfserving.v1 REST :predict               -- omi only (MLServer has no v1)
-  modzy.v2 gRPC Run                        -- omi only
-and prints omi/MLServer ratios.
+  modzy.v2 gRPC Run                        -- omi vs Chassis 1.5's OMI server (chassis.server.omi)
+and prints omi/baseline ratios of req/s, p50 and p99 (req/s above 1 and latencies below 1 favour omi).
 
 Usage:
   python bench/serve.py [--seconds 10] [--concurrency 1,16] [--mlserver /path/to/venv/bin/mlserver]
-Run it with a Python that has omi_runtime's requirements (numpy, scikit-learn, grpcio, aiohttp). MLServer is
-optional and lives in its own venv (mlserver==1.7.1, mlserver-sklearn, uvloop==0.21.0, scikit-learn matching the
-one that trains the model); without it only omi_runtime is measured. Both servers run with default settings.
+                        [--chassis /path/to/chassis-venv/bin/python]
+Run it with a Python that has omi_runtime's requirements (numpy, scikit-learn, grpcio, aiohttp). The baselines are
+optional and live in their own venvs; without them only omi_runtime is measured:
+  MLServer: mlserver==1.7.1, mlserver-sklearn, uvloop==0.21.0, scikit-learn matching the one that trains the model.
+  Chassis:  chassisml==1.5.*, protobuf<5, the same scikit-learn, numpy. The build context is made with
+            ChassisModel(process_fn).prepare_context() and served by chassis.server.omi.server.serve() from that
+            directory, as the image's entrypoint.py does (bound to 127.0.0.1 instead of 0.0.0.0). process_fn does
+            what omi's built-in sklearn handler does for modzy.v2: JSON list of rows -> float32 array -> predict ->
+            results.json {"predict": [...]}; the model is the same joblib file omi serves.
+All servers run with default settings (Chassis logs two INFO lines per Run call, as it does in its image).
 """
 
 from __future__ import annotations
@@ -68,10 +75,11 @@ def train(workdir: Path):
 
 
 class Server:
-    def __init__(self, cmd: list[str], env: dict[str, str], ready: Callable[[], bool], log: Path) -> None:
+    def __init__(self, cmd: list[str], env: dict[str, str], ready: Callable[[], bool], log: Path,
+                 cwd: Path | None = None) -> None:
         self.log = open(log, "wb")
         self.proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, cwd=cwd)
         deadline = time.monotonic() + 120
         while not ready():
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -156,6 +164,65 @@ def grpc_infer_call(port: int, row):
     return call, channel.close
 
 
+def modzy_status(port: int, row) -> bytes:
+    """Status (loads the model; Chassis answers Run only after it), then one Run; returns its results.json."""
+    import grpc
+
+    from omi_runtime.grpc_stubs import modzy_model_v2_pb2 as pb
+    from omi_runtime.grpc_stubs import modzy_model_v2_pb2_grpc as pbg
+
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = pbg.ModzyModelStub(channel)
+        status = stub.Status(pb.StatusRequest(), timeout=60)
+        assert status.status_code == 200, status
+        reply = stub.Run(pb.RunRequest(inputs=[pb.InputItem(input={"input": json.dumps(row.tolist()).encode()})]),
+                         timeout=60)
+        assert reply.outputs and reply.outputs[0].success, reply
+        return reply.outputs[0].output["results.json"]
+
+
+# Run by the Chassis venv's Python: argv = model file, empty build-context directory.
+CHASSIS_PREPARE = """
+import json, sys
+import joblib
+import numpy as np
+from chassis.builder import BuildOptions
+from chassisml import ChassisModel
+
+model = joblib.load(sys.argv[1])
+
+
+def process(item):
+    x = np.asarray(json.loads(item["input"]), dtype=np.float32)
+    return {"results.json": json.dumps({"predict": model.predict(x).tolist()}, separators=(",", ":")).encode()}
+
+
+chassis_model = ChassisModel(process)
+chassis_model.metadata.model_name = "digits"
+chassis_model.metadata.model_version = "1"
+chassis_model.metadata.add_input(key="input", accepted_media_types=["application/json"], max_size="10M")
+chassis_model.metadata.add_output(key="results.json", media_type="application/json", max_size="1M")
+chassis_model.prepare_context(BuildOptions(base_dir=sys.argv[2], server="omi"))
+"""
+
+# Run by the Chassis venv's Python in the build context: Chassis's own serve(), listening on 127.0.0.1 only.
+CHASSIS_SERVE = """
+import asyncio
+import grpclib.server
+from chassis.server.omi import server
+
+start = grpclib.server.Server.start
+
+
+async def start_on_loopback(self, host=None, port=None, **kwargs):
+    return await start(self, "127.0.0.1", port, **kwargs)
+
+
+grpclib.server.Server.start = start_on_loopback
+asyncio.run(server.serve())
+"""
+
+
 def modzy_run_call(port: int, row):
     import grpc
 
@@ -206,6 +273,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", default="1,16")
     parser.add_argument("--mlserver", default=shutil.which("mlserver"), help="mlserver executable (optional)")
+    parser.add_argument("--chassis", help="Python of a venv with chassisml 1.5 (optional)")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     workdir = Path(tempfile.mkdtemp(prefix="omi-bench-"))
@@ -237,9 +305,27 @@ def main() -> int:
         server.stop()
     server, port = omi("modzy", "v2", lambda p: grpc_ready(p, modzy=True))
     try:
+        omi_result = modzy_status(port, row)
         results[("modzy.v2 gRPC", "omi")] = run_case(lambda: modzy_run_call(port, row), levels, args.seconds)
     finally:
         server.stop()
+
+    if args.chassis:
+        context = workdir / "chassis"
+        context.mkdir()
+        subprocess.run([args.chassis, "-c", CHASSIS_PREPARE, str(workdir / "omi-models" / "digits" / "model.joblib"),
+                        str(context)], check=True, stdout=subprocess.DEVNULL, timeout=300)
+        port = free_port()
+        server = Server([args.chassis, "-c", CHASSIS_SERVE], {"PSC_MODEL_PORT": str(port)},
+                        grpc_ready(port, modzy=True), workdir / "chassis.log", cwd=context)
+        try:
+            chassis_result = modzy_status(port, row)
+            if chassis_result != omi_result:
+                raise SystemExit(f"modzy.v2 results differ: omi {omi_result!r}, Chassis {chassis_result!r}")
+            results[("modzy.v2 gRPC", "chassis")] = run_case(lambda: modzy_run_call(port, row), levels,
+                                                             args.seconds)
+        finally:
+            server.stop()
 
     if args.mlserver:
         http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()
@@ -256,16 +342,18 @@ def main() -> int:
         finally:
             server.stop()
 
-    header = ("interface", "server", "conc", "req/s", "p50 ms", "p99 ms", "omi/mls req/s")
-    print("{:<20} {:<9} {:>4} {:>8} {:>8} {:>8} {:>14}".format(*header))
+    header = ("interface", "server", "conc", "req/s", "p50 ms", "p99 ms", "omi/base:", "req/s", "p50", "p99")
+    print("{:<20} {:<9} {:>4} {:>8} {:>8} {:>8}  {:<9} {:>6} {:>6} {:>6}".format(*header))
     for (interface, name), by_level in results.items():
         for level, r in by_level.items():
-            ratio = ""
-            other = results.get((interface, "mlserver"))
-            if name == "omi" and other:
-                ratio = f"{r['rps'] / other[level]['rps']:.2f}x"
-            print(f"{interface:<20} {name:<9} {level:>4} {r['rps']:>8.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} "
-                  f"{ratio:>14}")
+            ratios = ""
+            base = next((b for b in ("mlserver", "chassis") if (interface, b) in results), None)
+            if name == "omi" and base:
+                other = results[(interface, base)][level]
+                ratios = (f"{base:<9} {r['rps'] / other['rps']:>5.2f}x {r['p50'] / other['p50']:>5.2f}x "
+                          f"{r['p99'] / other['p99']:>5.2f}x")
+            print(f"{interface:<20} {name:<9} {level:>4} {r['rps']:>8.0f} {r['p50']:>8.2f} {r['p99']:>8.2f}  "
+                  f"{ratios}".rstrip())
     shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
