@@ -1,12 +1,12 @@
 """Pants backend entry point for omi: registers the targets and rules."""
 
 from omi_plugin.goals import check, package, publish, run
-from omi_plugin.target_types import OmiDebianBaseTarget, OmiModelTarget, OmiOciBaseTarget
+from omi_plugin.target_types import OmiDebianBaseTarget, OmiModelTarget, OmiOciArchiveBaseTarget, OmiOciBaseTarget
 from omi_plugin.util_rules import debian_base, layers, model_inputs, oci_base, sandbox_tools
 
 
 def target_types():
-    return [OmiModelTarget, OmiDebianBaseTarget, OmiOciBaseTarget]
+    return [OmiModelTarget, OmiDebianBaseTarget, OmiOciBaseTarget, OmiOciArchiveBaseTarget]
 
 
 def rules():

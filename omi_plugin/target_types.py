@@ -295,3 +295,27 @@ class OmiOciBaseTarget(Target):
             )
         """
     )
+
+
+class OciArchiveSourceField(SingleSourceField):
+    alias = "source"
+    expected_file_extensions = (".tar",)
+    help = help_text(
+        """
+        An OCI layout archive (`skopeo copy docker://registry/repo@sha256:... oci-archive:base.tar`). Every blob is
+        verified against its digest when it is unpacked.
+        """
+    )
+
+
+class OmiOciArchiveBaseTarget(Target):
+    alias = "omi_oci_archive_base"
+    core_fields = (*COMMON_TARGET_FIELDS, OciArchiveSourceField, BasePythonField, BaseLibraryPathField)
+    help = help_text(
+        """
+        A base image read from a local OCI layout archive (a tar of an OCI image layout, as `skopeo` and `podman`
+        write with `oci-archive:`), for teams that vendor their base or work offline. Example:
+
+            omi_oci_archive_base(name="base", source="python-base.oci.tar", python="/usr/local/bin/python3.11")
+        """
+    )

@@ -25,9 +25,9 @@ from pants.util.logging import LogLevel
 from omi_plugin.base_images.lock import LockError, parse_lock, stale_package_message
 from omi_plugin.oci.image import Layer, RuntimeConfig, build_config, build_manifest
 from omi_plugin.omi_image import BaseImageConfig
-from omi_plugin.target_types import DebianLockfileField, OciImageReferenceField
+from omi_plugin.target_types import DebianLockfileField, OciArchiveSourceField, OciImageReferenceField
 from omi_plugin.util_rules.layers import LAYER_OUT, BuiltLayer, CompileBytecodeRequest, LayerToolRequest
-from omi_plugin.util_rules.oci_base import PulledBase, PulledBaseRequest
+from omi_plugin.util_rules.oci_base import ArchiveBaseRequest, ExternalBase, PulledBaseRequest
 from omi_plugin.util_rules.sandbox_tools import BASE_IMAGE_TOOLS
 
 PYTHON = "/usr/bin/python3.11"
@@ -62,11 +62,14 @@ async def debian_base_image(request: BaseImageRequest) -> BaseImage:
     wrapped = await Get(WrappedTarget, WrappedTargetRequest(request.address, description_of_origin="base_image"))
     target = wrapped.target
     if target.has_field(OciImageReferenceField):
-        pulled = await Get(PulledBase, PulledBaseRequest(target))
-        return BaseImage(pulled.config, pulled.layers, pulled.blobs)
+        external = await Get(ExternalBase, PulledBaseRequest(target))
+        return BaseImage(external.config, external.layers, external.blobs)
+    if target.has_field(OciArchiveSourceField):
+        external = await Get(ExternalBase, ArchiveBaseRequest(target))
+        return BaseImage(external.config, external.layers, external.blobs)
     if not target.has_field(DebianLockfileField):
-        raise BaseImageError(f"{request.address}: is a `{target.alias}`, not a base image "
-                             "(point base_image at an omi_debian_base or omi_oci_base target)")
+        raise BaseImageError(f"{request.address}: is a `{target.alias}`, not a base image (point base_image at an "
+                             "omi_debian_base, omi_oci_base or omi_oci_archive_base target)")
     sources = await Get(HydratedSources, HydrateSourcesRequest(target[DebianLockfileField]))
     lock_contents = await Get(DigestContents, Digest, sources.snapshot.digest)
     lock_path = lock_contents[0].path

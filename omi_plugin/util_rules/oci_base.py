@@ -1,20 +1,24 @@
-"""Base images from `omi_oci_base` targets: pulled by digest from a registry, verified blob by blob.
+"""Base images from existing OCI images: pulled by digest (`omi_oci_base`) or read from a layout archive
+(`omi_oci_archive_base`), verified blob by blob either way.
 
-The pull is a sandboxed process whose cache key is the digest-pinned reference, so it runs once per base; the
-layers keep their bytes (and compression), the config contributes the environment, and the manifest digest is
-recorded as the image's `org.opencontainers.image.base.digest`.
+Both end as an OCI layout in a digest, turned into a base by one rule: the layers keep their bytes (and
+compression), the config contributes the environment, and the manifest digest is recorded as the image's
+`org.opencontainers.image.base.digest`. The pull is a sandboxed process whose cache key is the digest-pinned
+reference, so it runs once per base.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Tuple
 
+from pants.engine.addresses import Address
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import EMPTY_DIGEST, Digest, DigestContents, DigestSubset, PathGlobs, RemovePrefix
 from pants.engine.process import FallibleProcessResult, Process
 from pants.engine.rules import Get, collect_rules, rule
-from pants.engine.target import Target
+from pants.engine.target import HydratedSources, HydrateSourcesRequest, Target
 from pants.util.logging import LogLevel
 
 from omi_plugin.oci import media_types
@@ -22,8 +26,14 @@ from omi_plugin.oci.descriptor import Descriptor
 from omi_plugin.oci.image import Layer, RuntimeConfig, parse_env
 from omi_plugin.oci.layout import blob_path
 from omi_plugin.omi_image import BaseImageConfig
-from omi_plugin.target_types import BaseLibraryPathField, BasePythonField, InsecureRegistryField, OciImageReferenceField
-from omi_plugin.util_rules.sandbox_tools import REGISTRY_TOOLS, ToolProcessRequest
+from omi_plugin.target_types import (
+    BaseLibraryPathField,
+    BasePythonField,
+    InsecureRegistryField,
+    OciArchiveSourceField,
+    OciImageReferenceField,
+)
+from omi_plugin.util_rules.sandbox_tools import LAYER_TOOLS, REGISTRY_TOOLS, ToolProcessRequest
 
 _PULLED = "__pulled"
 # Docker schema 2 layer types have OCI twins with the same bytes.
@@ -43,14 +53,28 @@ class PulledBaseRequest:
 
 
 @dataclass(frozen=True)
-class PulledBase:
+class ArchiveBaseRequest:
+    target: Target
+
+
+@dataclass(frozen=True)
+class ExternalBase:
     config: BaseImageConfig
-    layers: tuple
+    layers: Tuple[Layer, ...]
     blobs: Digest
 
 
+@dataclass(frozen=True)
+class BaseFromLayoutRequest:
+    layout: Digest  # an OCI image layout at the root
+    name: str
+    address: Address
+    python: str
+    library_path: Tuple[str, ...]
+
+
 @rule(desc="Pull a base image by digest", level=LogLevel.DEBUG)
-async def pull_base_image(request: PulledBaseRequest) -> PulledBase:
+async def pull_base_image(request: PulledBaseRequest) -> ExternalBase:
     target = request.target
     reference = target[OciImageReferenceField].value
     args = ["pull", "--reference", reference, "--out", _PULLED]
@@ -72,9 +96,42 @@ async def pull_base_image(request: PulledBaseRequest) -> PulledBase:
         message = (result.stderr.decode().strip().splitlines() or ["pull failed"])[-1]
         raise PullBaseError(f"{target.address}: image: {message}")
     layout = await Get(Digest, RemovePrefix(result.output_digest, _PULLED))
+    return await Get(ExternalBase, BaseFromLayoutRequest(
+        layout, reference.rsplit("@", 1)[0], target.address, target[BasePythonField].value or "/usr/bin/python3.11",
+        tuple(target[BaseLibraryPathField].value or ())))
 
+
+@rule(desc="Read a base image from an OCI layout archive", level=LogLevel.DEBUG)
+async def archive_base_image(request: ArchiveBaseRequest) -> ExternalBase:
+    target = request.target
+    sources = await Get(HydratedSources, HydrateSourcesRequest(target[OciArchiveSourceField]))
+    archive = sources.snapshot.files[0]
+    process = await Get(Process, ToolProcessRequest(
+        packages=LAYER_TOOLS,
+        module="omi_plugin.oci.archive",
+        args=(archive, _PULLED),
+        input_digest=sources.snapshot.digest,
+        description=f"Unpack and verify {archive}",
+        output_directories=(_PULLED,),
+    ))
+    result = await Get(FallibleProcessResult, Process, process)
+    if result.exit_code != 0:
+        message = (result.stderr.decode().strip().splitlines() or ["unpacking failed"])[-1]
+        raise PullBaseError(f"{target.address}: source: {message[len('error: '):] if message.startswith('error: ') else message}")
+    layout = await Get(Digest, RemovePrefix(result.output_digest, _PULLED))
+    return await Get(ExternalBase, BaseFromLayoutRequest(
+        layout, archive, target.address, target[BasePythonField].value or "/usr/bin/python3.11",
+        tuple(target[BaseLibraryPathField].value or ())))
+
+
+@rule(desc="Read a base image layout", level=LogLevel.DEBUG)
+async def base_from_layout(request: BaseFromLayoutRequest) -> ExternalBase:
+    layout = request.layout
     index_digest = await Get(Digest, DigestSubset(layout, PathGlobs(["index.json"])))
     index = json.loads((await Get(DigestContents, Digest, index_digest))[0].content)
+    if len(index.get("manifests", [])) != 1:
+        raise PullBaseError(f"{request.address}: the base layout lists {len(index.get('manifests', []))} manifests "
+                            "(a base must hold exactly one image)")
     manifest_descriptor = Descriptor.from_json(index["manifests"][0])
     manifest_blob = await Get(Digest, DigestSubset(layout, PathGlobs([blob_path(manifest_descriptor.digest)])))
     manifest = json.loads((await Get(DigestContents, Digest, manifest_blob))[0].content)
@@ -83,11 +140,11 @@ async def pull_base_image(request: PulledBaseRequest) -> PulledBase:
 
     diff_ids = config.get("rootfs", {}).get("diff_ids", [])
     if len(diff_ids) != len(manifest["layers"]):
-        raise PullBaseError(f"{target.address}: image: config has {len(diff_ids)} diff_ids for "
+        raise PullBaseError(f"{request.address}: the base config has {len(diff_ids)} diff_ids for "
                             f"{len(manifest['layers'])} layers (the base image is malformed)")
     layers = tuple(
         Layer(Descriptor(_DOCKER_TO_OCI.get(l["mediaType"], l["mediaType"]), l["digest"], int(l["size"])), diff_id,
-              f"base {reference.rsplit('@', 1)[0]}")
+              f"base {request.name}")
         for l, diff_id in zip(manifest["layers"], diff_ids)
     )
     runtime_json = config.get("config") or {}
@@ -97,12 +154,9 @@ async def pull_base_image(request: PulledBaseRequest) -> PulledBase:
         working_dir=str(runtime_json.get("WorkingDir", "")),
     )
     blobs = await Get(Digest, DigestSubset(layout, PathGlobs([blob_path(l.descriptor.digest) for l in layers])))
-    base = BaseImageConfig(
-        name=reference.rsplit("@", 1)[0], manifest_digest=manifest_descriptor.digest, runtime=runtime,
-        python=target[BasePythonField].value or "/usr/bin/python3.11",
-        library_path=tuple(target[BaseLibraryPathField].value or ()),
-    )
-    return PulledBase(base, layers, blobs)
+    base = BaseImageConfig(name=request.name, manifest_digest=manifest_descriptor.digest, runtime=runtime,
+                           python=request.python, library_path=request.library_path)
+    return ExternalBase(base, layers, blobs)
 
 
 def rules():

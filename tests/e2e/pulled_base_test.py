@@ -1,10 +1,12 @@
-"""A base image pulled by digest from a loopback registry (`omi_oci_base`), and a tag-only base refused."""
+"""Bases from outside: pulled by digest from a loopback registry (`omi_oci_base`), a tag-only base refused, and
+a vendored OCI layout archive (`omi_oci_archive_base`)."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import tarfile
 
 from conftest import REPO, Clone
 
@@ -50,3 +52,20 @@ omi_model(name="digits-on-tag", model_files=["model.joblib"], base_image=":tagge
     assert (f"examples/digits:tagged: image: '{registry.host}/bases/python:v1' is not pinned by digest "
             "(pin the base by digest") in result.output, result.output[-3000:]
     assert "Traceback (most recent call last)" not in result.output
+
+
+def test_model_on_a_base_from_an_oci_archive(packaged_clone: Clone, clone_factory) -> None:
+    clone = clone_factory("clone-archive-base")
+    record = packaged_clone.record(*DIGITS)
+    archive = clone.root / "examples/digits/base.oci.tar"
+    subprocess.run(["skopeo", "copy", f"oci:{packaged_clone.layout(*DIGITS)}:{record['tags'][0]}",
+                    f"oci-archive:{archive}"], check=True, capture_output=True)
+    with tarfile.open(archive) as tar:
+        digest = json.load(tar.extractfile("index.json"))["manifests"][0]["digest"]
+    clone.write("examples/digits/BUILD", (clone.root / "examples/digits/BUILD").read_text() + '''
+omi_oci_archive_base(name="vendored", source="base.oci.tar")
+
+omi_model(name="digits-on-archive", model_files=["model.joblib"], base_image=":vendored")
+''')
+    clone.pants("package", "examples/digits:digits-on-archive")
+    assert clone.record("examples/digits", "digits-on-archive")["base"]["digest"] == digest
