@@ -36,7 +36,7 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def bad_clone(clone_factory) -> Clone:
-    clone = clone_factory("clone-bad-input")
+    clone = clone_factory("clone-bad-input", pantsd=True)
     for case, (model_yaml, build, _) in CASES.items():
         clone.write(f"bad/{case}/model.yaml", model_yaml)
         clone.write(f"bad/{case}/BUILD", build)

@@ -31,8 +31,9 @@ class PantsResult:
 class Clone:
     """A copy of the repository's tracked and new files at another path, where Pants runs for real."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, pantsd: bool) -> None:
         self.root = root
+        self.pantsd = pantsd  # worth it for clones that run many commands; one-shot clones leave no daemon
 
     def pants(self, *args: str, env: Optional[Dict[str, str]] = None, umask: Optional[int] = None,
               check: bool = True, timeout: int = 1500) -> PantsResult:
@@ -40,7 +41,8 @@ class Clone:
         full_env.pop("PANTS_BUILDROOT_OVERRIDE", None)
         preexec = (lambda: os.umask(umask)) if umask is not None else None
         proc = subprocess.run(
-            ["./pants", "--no-dynamic-ui", *args], cwd=self.root, env=full_env, text=True,
+            ["./pants", "--no-dynamic-ui", *([] if self.pantsd else ["--no-pantsd"]), *args], cwd=self.root,
+            env=full_env, text=True,
             capture_output=True, timeout=timeout, preexec_fn=preexec,
         )
         result = PantsResult(proc.returncode, proc.stdout, proc.stderr)
@@ -87,13 +89,13 @@ def source_snapshot(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def clone_factory(tmp_path_factory, source_snapshot):
-    """Clones run Pants with pantsd (a daemon per clone, started by the first command); all are stopped at the end."""
+    """Fresh copies of the sources; daemons of clones that use pantsd are stopped at the end."""
     clones = []
 
-    def make(name: str) -> Clone:
+    def make(name: str, pantsd: bool = False) -> Clone:
         dest = tmp_path_factory.mktemp(name)
         shutil.copytree(source_snapshot, dest, symlinks=True, dirs_exist_ok=True)
-        clone = Clone(dest)
+        clone = Clone(dest, pantsd)
         clones.append(clone)
         return clone
 
@@ -105,7 +107,7 @@ def clone_factory(tmp_path_factory, source_snapshot):
 @pytest.fixture(scope="session")
 def packaged_clone(clone_factory) -> Clone:
     """One clone with `pants package examples::` done, shared by the tests that only read its output."""
-    clone = clone_factory("clone-a")
+    clone = clone_factory("clone-a", pantsd=True)
     clone.pants("package", "examples::")
     return clone
 
