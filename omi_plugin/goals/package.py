@@ -32,7 +32,7 @@ from omi_plugin.target_types import (
     OmiSpecVersionField,
     RepositoryField,
 )
-from omi_plugin.util_rules.debian_base import BaseImage, BaseImageRequest
+from omi_plugin.util_rules.base_image import BaseImage, BaseImageRequest
 from omi_plugin.util_rules.layers import BuildLayerRequest, BuiltLayer, CompileBytecodeRequest
 from omi_plugin.util_rules.model_inputs import ModelInputs, ModelInputsRequest
 

@@ -4,10 +4,7 @@ point for every kind of base, dispatching `omi_oci_base` targets to the pull rul
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass
-from typing import Tuple
 
-from pants.engine.addresses import Address
 from pants.engine.fs import (
     AddPrefix,
     CreateDigest,
@@ -23,11 +20,12 @@ from pants.engine.target import HydratedSources, HydrateSourcesRequest, WrappedT
 from pants.util.logging import LogLevel
 
 from omi_plugin.base_images.lock import LockError, parse_lock, stale_package_message
-from omi_plugin.oci.image import Layer, RuntimeConfig, build_config, build_manifest
+from omi_plugin.oci.image import RuntimeConfig, build_config, build_manifest
 from omi_plugin.omi_image import BaseImageConfig
 from omi_plugin.target_types import DebianLockfileField, OciArchiveSourceField, OciImageReferenceField
+from omi_plugin.util_rules.base_image import BaseImage, BaseImageError, BaseImageRequest
 from omi_plugin.util_rules.layers import LAYER_OUT, BuiltLayer, CompileBytecodeRequest, LayerToolRequest
-from omi_plugin.util_rules.oci_base import ArchiveBaseRequest, ExternalBase, PulledBaseRequest
+from omi_plugin.util_rules.oci_base import ArchiveBaseRequest, PulledBaseRequest
 from omi_plugin.util_rules.sandbox_tools import BASE_IMAGE_TOOLS
 
 PYTHON = "/usr/bin/python3.11"
@@ -41,32 +39,14 @@ BASE_ENV = (
 )
 
 
-class BaseImageError(Exception):
-    """A base image cannot be built (bad lock file, a pinned package gone from the mirror, ...)."""
-
-
-@dataclass(frozen=True)
-class BaseImageRequest:
-    address: Address
-
-
-@dataclass(frozen=True)
-class BaseImage:
-    config: BaseImageConfig
-    layers: Tuple[Layer, ...]
-    blobs: Digest
-
-
 @rule(desc="Build a Debian base image layer", level=LogLevel.DEBUG)
 async def debian_base_image(request: BaseImageRequest) -> BaseImage:
     wrapped = await Get(WrappedTarget, WrappedTargetRequest(request.address, description_of_origin="base_image"))
     target = wrapped.target
     if target.has_field(OciImageReferenceField):
-        external = await Get(ExternalBase, PulledBaseRequest(target))
-        return BaseImage(external.config, external.layers, external.blobs)
+        return await Get(BaseImage, PulledBaseRequest(target))
     if target.has_field(OciArchiveSourceField):
-        external = await Get(ExternalBase, ArchiveBaseRequest(target))
-        return BaseImage(external.config, external.layers, external.blobs)
+        return await Get(BaseImage, ArchiveBaseRequest(target))
     if not target.has_field(DebianLockfileField):
         raise BaseImageError(f"{request.address}: is a `{target.alias}`, not a base image (point base_image at an "
                              "omi_debian_base, omi_oci_base or omi_oci_archive_base target)")

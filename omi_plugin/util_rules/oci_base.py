@@ -33,6 +33,7 @@ from omi_plugin.target_types import (
     OciArchiveSourceField,
     OciImageReferenceField,
 )
+from omi_plugin.util_rules.base_image import BaseImage, BaseImageError
 from omi_plugin.util_rules.sandbox_tools import LAYER_TOOLS, REGISTRY_TOOLS, ToolProcessRequest
 
 _PULLED = "__pulled"
@@ -41,10 +42,6 @@ _DOCKER_TO_OCI = {
     "application/vnd.docker.image.rootfs.diff.tar.gzip": media_types.LAYER_TAR_GZIP,
     "application/vnd.docker.image.rootfs.diff.tar": media_types.LAYER_TAR,
 }
-
-
-class PullBaseError(Exception):
-    """The base image could not be pulled or is not usable."""
 
 
 @dataclass(frozen=True)
@@ -58,13 +55,6 @@ class ArchiveBaseRequest:
 
 
 @dataclass(frozen=True)
-class ExternalBase:
-    config: BaseImageConfig
-    layers: Tuple[Layer, ...]
-    blobs: Digest
-
-
-@dataclass(frozen=True)
 class BaseFromLayoutRequest:
     layout: Digest  # an OCI image layout at the root
     name: str
@@ -74,7 +64,7 @@ class BaseFromLayoutRequest:
 
 
 @rule(desc="Pull a base image by digest", level=LogLevel.DEBUG)
-async def pull_base_image(request: PulledBaseRequest) -> ExternalBase:
+async def pull_base_image(request: PulledBaseRequest) -> BaseImage:
     target = request.target
     reference = target[OciImageReferenceField].value
     args = ["pull", "--reference", reference, "--out", _PULLED]
@@ -94,15 +84,15 @@ async def pull_base_image(request: PulledBaseRequest) -> ExternalBase:
     result = await Get(FallibleProcessResult, Process, process)
     if result.exit_code != 0:
         message = (result.stderr.decode().strip().splitlines() or ["pull failed"])[-1]
-        raise PullBaseError(f"{target.address}: image: {message}")
+        raise BaseImageError(f"{target.address}: image: {message}")
     layout = await Get(Digest, RemovePrefix(result.output_digest, _PULLED))
-    return await Get(ExternalBase, BaseFromLayoutRequest(
+    return await Get(BaseImage, BaseFromLayoutRequest(
         layout, reference.rsplit("@", 1)[0], target.address, target[BasePythonField].value or "/usr/bin/python3.11",
         tuple(target[BaseLibraryPathField].value or ())))
 
 
 @rule(desc="Read a base image from an OCI layout archive", level=LogLevel.DEBUG)
-async def archive_base_image(request: ArchiveBaseRequest) -> ExternalBase:
+async def archive_base_image(request: ArchiveBaseRequest) -> BaseImage:
     target = request.target
     sources = await Get(HydratedSources, HydrateSourcesRequest(target[OciArchiveSourceField]))
     archive = sources.snapshot.files[0]
@@ -117,20 +107,20 @@ async def archive_base_image(request: ArchiveBaseRequest) -> ExternalBase:
     result = await Get(FallibleProcessResult, Process, process)
     if result.exit_code != 0:
         message = (result.stderr.decode().strip().splitlines() or ["unpacking failed"])[-1]
-        raise PullBaseError(f"{target.address}: source: {message[len('error: '):] if message.startswith('error: ') else message}")
+        raise BaseImageError(f"{target.address}: source: {message[len('error: '):] if message.startswith('error: ') else message}")
     layout = await Get(Digest, RemovePrefix(result.output_digest, _PULLED))
-    return await Get(ExternalBase, BaseFromLayoutRequest(
+    return await Get(BaseImage, BaseFromLayoutRequest(
         layout, archive, target.address, target[BasePythonField].value or "/usr/bin/python3.11",
         tuple(target[BaseLibraryPathField].value or ())))
 
 
 @rule(desc="Read a base image layout", level=LogLevel.DEBUG)
-async def base_from_layout(request: BaseFromLayoutRequest) -> ExternalBase:
+async def base_from_layout(request: BaseFromLayoutRequest) -> BaseImage:
     layout = request.layout
     index_digest = await Get(Digest, DigestSubset(layout, PathGlobs(["index.json"])))
     index = json.loads((await Get(DigestContents, Digest, index_digest))[0].content)
     if len(index.get("manifests", [])) != 1:
-        raise PullBaseError(f"{request.address}: the base layout lists {len(index.get('manifests', []))} manifests "
+        raise BaseImageError(f"{request.address}: the base layout lists {len(index.get('manifests', []))} manifests "
                             "(a base must hold exactly one image)")
     manifest_descriptor = Descriptor.from_json(index["manifests"][0])
     manifest_blob = await Get(Digest, DigestSubset(layout, PathGlobs([blob_path(manifest_descriptor.digest)])))
@@ -140,7 +130,7 @@ async def base_from_layout(request: BaseFromLayoutRequest) -> ExternalBase:
 
     diff_ids = config.get("rootfs", {}).get("diff_ids", [])
     if len(diff_ids) != len(manifest["layers"]):
-        raise PullBaseError(f"{request.address}: the base config has {len(diff_ids)} diff_ids for "
+        raise BaseImageError(f"{request.address}: the base config has {len(diff_ids)} diff_ids for "
                             f"{len(manifest['layers'])} layers (the base image is malformed)")
     layers = tuple(
         Layer(Descriptor(_DOCKER_TO_OCI.get(l["mediaType"], l["mediaType"]), l["digest"], int(l["size"])), diff_id,
@@ -156,7 +146,7 @@ async def base_from_layout(request: BaseFromLayoutRequest) -> ExternalBase:
     blobs = await Get(Digest, DigestSubset(layout, PathGlobs([blob_path(l.descriptor.digest) for l in layers])))
     base = BaseImageConfig(name=request.name, manifest_digest=manifest_descriptor.digest, runtime=runtime,
                            python=request.python, library_path=request.library_path)
-    return ExternalBase(base, layers, blobs)
+    return BaseImage(base, layers, blobs)
 
 
 def rules():
