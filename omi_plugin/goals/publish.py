@@ -93,10 +93,7 @@ async def publish_omi_model(request: PublishOmiModelRequest, omi: OmiSubsystem,
 
     if fs.skip_push.value:
         return PublishProcesses([PublishPackages(names=names("<registry>"), description=f"(by `skip_push` on {address})")])
-    try:
-        registries = select_registries(tuple(fs.registries.value or ()), dict(omi.registries), address)
-    except RegistryConfigError as e:
-        raise RegistryConfigError(str(e)) from None
+    registries = select_registries(tuple(fs.registries.value or ()), dict(omi.registries), address)
     if not registries:
         return PublishProcesses([PublishPackages(
             names=names("<no registry>"),
