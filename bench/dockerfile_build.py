@@ -1,0 +1,326 @@
+"""Build the digits image with omi and with a two-stage Dockerfile under `podman build`, in the same run; print ratios.
+
+    python3 bench/dockerfile_build.py              # --repeats N for the warm measurements, --keep to keep the temp dir
+
+The baseline is what users do today: a pinned requirements file (what pip-compile writes), a build stage that
+`pip install`s it, and a final stage that copies the installed packages, the serving code and the model. Both sides
+build from the same Debian packages: the Dockerfile's base is omi's own base (its Debian layer and its standard
+library bytecode layer, taken from the image omi builds in this run and turned into a local podman image once, before
+any timing: the equivalent of having `python:3.11-slim` pulled already). Both sides install the same distributions
+at the same versions: the requirements file pins every distribution found in omi's third-party layer. pip inside a
+container cannot reach PyPI here (TLS interception, see the project's environment notes), so the wheels are
+downloaded on the host beforehand (not timed) and bind-mounted into the build stage, which runs with no network;
+pip itself runs from its wheel, since Debian's python3.11 has no pip or ensurepip.
+
+What is measured, all in one copy of the repository (tracked and new files, as the end-to-end tests copy it):
+
+- cold: ours is `./pants --no-pantsd --no-local-cache package examples/digits:digits`: every build process runs
+  (base assembly from the locked `.deb` files, pex resolve, every layer and bytecode step) and Pants starts from
+  scratch; the machine's download caches (pip/pex, Pants's store holding the `.deb` files) stay warm. Theirs is
+  `podman build --no-cache`: every step runs; the base image and the wheels are already local. Two cold builds per
+  side, also to compare digests.
+- no-op: the same build again with nothing changed; ours with pantsd running (started by a warm-up build), theirs
+  with podman's layer cache.
+- model-only change: bytes appended to `model.joblib` (the same bytes on both sides), then a rebuild.
+- image size: ours is the sum of the layer sizes in `digits.omi.json` (uncompressed tars); theirs is podman's
+  `.Size` of the built image (uncompressed).
+- digest: ours is `image_digest` from the build record; theirs is the image ID (config digest) and the manifest
+  digest podman reports after each cold build.
+
+Everything it creates is removed at the end: the temp dir, its podman images (found by a label unique to the run,
+which every image of the run inherits from the base) and the pantsd it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+REPO = Path(__file__).resolve().parents[1]
+TARGET = "examples/digits:digits"
+PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager=cgroupfs"]
+BUILD_FLAGS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"]
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+
+DOCKERIGNORE = """**/__pycache__
+**/BUILD
+**/README.md
+**/*_test.py
+**/conftest.py
+"""
+
+BASE_DOCKERFILE = """FROM scratch
+ADD debian-base.tar /
+ADD stdlib-bytecode.tar /
+LABEL omi.bench.run={run_id}
+"""
+
+DOCKERFILE = """# A two-stage build of the digits model server, as users write it today.
+FROM {base} AS build
+RUN --mount=type=bind,source=wheels,target=/wheels ["/usr/bin/python3.11", "/wheels/{pip_wheel}/pip", "install", \
+"--no-index", "--find-links", "/wheels", "--no-cache-dir", "--disable-pip-version-check", "--root-user-action=ignore", \
+"--target", "/opt/omi/site-packages", "-r", "/wheels/requirements.txt"]
+
+FROM {base}
+COPY --from=build /opt/omi/site-packages /opt/omi/site-packages
+COPY omi_runtime /opt/omi/app/omi_runtime
+COPY omi-model.json /models/digits/omi-model.json
+COPY model.joblib /models/digits/model.joblib
+ENV {env}
+LABEL ml.openmodel.interfaces='["kfserving.v1","kfserving.v2","modzy.v2"]'
+EXPOSE 8080
+USER 65532:65532
+WORKDIR /tmp
+ENTRYPOINT ["/usr/bin/python3.11", "-m", "omi_runtime"]
+"""
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def run(argv: List[str], cwd: Optional[Path] = None, env: Optional[Dict[str, str]] = None,
+        check: bool = True) -> Tuple[float, subprocess.CompletedProcess]:
+    start = time.monotonic()
+    proc = subprocess.run(argv, cwd=cwd, env=env, text=True, capture_output=True)
+    elapsed = time.monotonic() - start
+    if check and proc.returncode != 0:
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(argv)}\n{(proc.stdout + proc.stderr)[-6000:]}")
+    return elapsed, proc
+
+
+def copy_repo(dest: Path) -> None:
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                           check=True, capture_output=True).stdout.decode().split("\0")
+    for rel in filter(None, files):
+        if (REPO / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, dest / rel)
+
+
+class Ours:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.env = {k: v for k, v in os.environ.items() if k != "PANTS_BUILDROOT_OVERRIDE"}
+
+    def package(self, *flags: str) -> float:
+        elapsed, _ = run(["./pants", "--no-dynamic-ui", *flags, "package", TARGET], cwd=self.root, env=self.env)
+        return elapsed
+
+    def record(self) -> Dict:
+        return json.loads((self.root / "dist/examples.digits/digits.omi.json").read_text())
+
+    def blob(self, digest: str) -> Path:
+        return self.root / "dist/examples.digits/digits.oci/blobs/sha256" / digest.split(":", 1)[1]
+
+    def config(self) -> Dict:
+        layout = self.root / "dist/examples.digits/digits.oci"
+        index = json.loads((layout / "index.json").read_text())
+        manifest = json.loads(self.blob(index["manifests"][0]["digest"]).read_text())
+        return json.loads(self.blob(manifest["config"]["digest"]).read_text())
+
+    def stop_pantsd(self) -> None:
+        subprocess.run(["pkill", "-f", f"pantsd \\[{self.root}\\]"], check=False)
+
+
+class Theirs:
+    def __init__(self, ctx: Path, run_id: str) -> None:
+        self.ctx = ctx
+        self.run_id = run_id
+        self.base = f"localhost/omi-bench-df-base:{run_id}"
+        self.tag = f"localhost/omi-bench-df:{run_id}"
+
+    def build(self, *flags: str) -> float:
+        elapsed, _ = run([*PODMAN, "build", *BUILD_FLAGS, "--network=none", *flags, "-t", self.tag,
+                          "-f", str(self.ctx / "Dockerfile"), str(self.ctx)])
+        return elapsed
+
+    def inspect(self) -> Dict:
+        _, proc = run([*PODMAN, "image", "inspect", self.tag])
+        return json.loads(proc.stdout)[0]
+
+    def cleanup(self) -> None:
+        _, proc = run(["podman", "images", "-a", "-q", "--no-trunc", "--filter", f"label=omi.bench.run={self.run_id}"],
+                      check=False)
+        ids = sorted(set(proc.stdout.split()))
+        if ids:
+            run(["podman", "rmi", "-f", *ids], check=False)
+        run(["podman", "rmi", "-f", self.base], check=False)
+
+
+def prepare_theirs(ours: Ours, ctx: Path, run_id: str) -> Tuple[Theirs, List[str]]:
+    record, config = ours.record(), ours.config()
+    layers = record["layers"]
+    assert layers[0]["created_by"].startswith("omi_debian_base"), layers[0]
+    assert layers[1]["created_by"].startswith("omi: bytecode for omi_debian_base"), layers[1]
+    third_party = next(layer for layer in layers if layer["created_by"] == "omi: third-party Python packages")
+    ctx.mkdir(parents=True)
+
+    # The pinned requirements: every distribution in omi's third-party layer, at its version.
+    pins = []
+    with tarfile.open(ours.blob(third_party["digest"])) as tar:
+        for name in tar.getnames():
+            parts = name.strip("/").split("/")
+            if len(parts) == 4 and parts[3].endswith(".dist-info"):
+                dist, version = parts[3][: -len(".dist-info")].rsplit("-", 1)
+                pins.append(f"{dist}=={version}")
+    pins = sorted(set(pins))
+    wheels = ctx / "wheels"
+    wheels.mkdir()
+    (wheels / "requirements.txt").write_text("".join(p + "\n" for p in pins))
+
+    # Wheels for CPython 3.11 on glibc x86_64, downloaded on the host (pip in a container fails TLS here).
+    log(f"downloading {len(pins)} pinned wheels and pip on the host")
+    pip_env = {**os.environ, "PIP_CONFIG_FILE": "/dev/null"}
+    dl = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--cert", CA_BUNDLE,
+          "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
+          "--abi", "abi3", "--abi", "none",
+          *[a for p in ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux2014_x86_64", "any")
+            for a in ("--platform", p)], "-d", str(wheels)]
+    run([*dl, "-r", str(wheels / "requirements.txt"), "pip"], env=pip_env)
+    pip_wheel = sorted(p.name for p in wheels.glob("pip-*.whl"))[-1]
+
+    # The base: omi's Debian layer and standard library bytecode, as a local image (the `python:3.11-slim` pulled).
+    shutil.copy(ours.blob(layers[0]["digest"]), ctx / "debian-base.tar")
+    shutil.copy(ours.blob(layers[1]["digest"]), ctx / "stdlib-bytecode.tar")
+    (ctx / "Base.Dockerfile").write_text(BASE_DOCKERFILE.format(run_id=run_id))
+    theirs = Theirs(ctx, run_id)
+    run([*PODMAN, "build", *BUILD_FLAGS, "--network=none", "-t", theirs.base, "-f", str(ctx / "Base.Dockerfile"),
+         str(ctx)])
+    (ctx / "debian-base.tar").unlink()
+    (ctx / "stdlib-bytecode.tar").unlink()
+
+    # Code, model and model record, the same files omi puts in its image.
+    shutil.copytree(ours.root / "omi_runtime", ctx / "omi_runtime",
+                    ignore=shutil.ignore_patterns("__pycache__", "BUILD", "README.md", "*_test.py", "conftest.py"))
+    sys.path.insert(0, str(ours.root))
+    from omi_plugin.metadata.model_yaml import load_model_yaml  # noqa: E402
+
+    model_yaml = ours.root / "examples/digits/model.yaml"
+    (ctx / "omi-model.json").write_bytes(
+        load_model_yaml(model_yaml.read_text(), "examples/digits/model.yaml").record_json())
+    shutil.copy2(ours.root / "examples/digits/model.joblib", ctx / "model.joblib")
+    (ctx / ".dockerignore").write_text(DOCKERIGNORE)
+    env = " \\\n    ".join(json.dumps(e.split("=", 1)[0]) + "=" + json.dumps(e.split("=", 1)[1])
+                           for e in config["config"]["Env"])
+    (ctx / "Dockerfile").write_text(DOCKERFILE.format(base=theirs.base, pip_wheel=pip_wheel, env=env))
+    return theirs, pins
+
+
+def fmt_s(x: float) -> str:
+    return f"{x:.2f} s"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3, help="no-op and model-change rebuilds per side (median)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (copy, build context, Dockerfile)")
+    args = parser.parse_args()
+    if sys.version_info[:2] != (3, 11):
+        log(f"note: wheels are downloaded by this interpreter's pip for CPython 3.11 ({sys.version.split()[0]})")
+
+    tmp = Path(tempfile.mkdtemp(prefix="omi-bench-df-"))
+    run_id = uuid.uuid4().hex[:12]
+    ours = Ours(tmp / "repo")
+    theirs: Optional[Theirs] = None
+    results: Dict[str, Tuple] = {}
+    try:
+        ours.root.mkdir()
+        copy_repo(ours.root)
+
+        # Ours, cold, twice: every process runs, Pants starts from scratch.
+        cold_ours, digests_ours = [], []
+        for i in range(2):
+            log(f"ours: cold build {i + 1}/2 (--no-pantsd --no-local-cache)")
+            cold_ours.append(ours.package("--no-pantsd", "--no-local-cache"))
+            digests_ours.append(ours.record()["image_digest"])
+            log(f"  {fmt_s(cold_ours[-1])} {digests_ours[-1]}")
+        size_ours = sum(layer["size"] for layer in ours.record()["layers"])
+
+        log("theirs: preparing the build context (not timed)")
+        theirs, pins = prepare_theirs(ours, tmp / "ctx", run_id)
+        cold_theirs, ids_theirs, digests_theirs = [], [], []
+        for i in range(2):
+            log(f"theirs: cold build {i + 1}/2 (podman build --no-cache)")
+            cold_theirs.append(theirs.build("--no-cache"))
+            info = theirs.inspect()
+            ids_theirs.append("sha256:" + info["Id"])
+            digests_theirs.append(info.get("Digest", "?"))
+            log(f"  {fmt_s(cold_theirs[-1])} id {ids_theirs[-1]}")
+        size_theirs = int(theirs.inspect()["Size"])
+
+        log("ours: warm-up build, starting pantsd")
+        warmup = ours.package()
+        log(f"  {fmt_s(warmup)}")
+        noop_ours, noop_theirs = [], []
+        for i in range(args.repeats):
+            noop_ours.append(ours.package())
+            noop_theirs.append(theirs.build())
+            log(f"no-op {i + 1}/{args.repeats}: ours {fmt_s(noop_ours[-1])}, theirs {fmt_s(noop_theirs[-1])}")
+
+        model_ours, model_theirs = [], []
+        for i in range(args.repeats):
+            extra = os.urandom(64)
+            for path in (ours.root / "examples/digits/model.joblib", theirs.ctx / "model.joblib"):
+                with open(path, "ab") as f:
+                    f.write(extra)
+            model_ours.append(ours.package())
+            model_theirs.append(theirs.build())
+            log(f"model change {i + 1}/{args.repeats}: ours {fmt_s(model_ours[-1])}, theirs {fmt_s(model_theirs[-1])}")
+        # Sanity: the model change reached both images.
+        assert ours.record()["image_digest"] not in digests_ours
+
+        med = statistics.median
+        rows = [
+            ("cold build (1st)", cold_ours[0], cold_theirs[0]),
+            ("cold build (2nd)", cold_ours[1], cold_theirs[1]),
+            (f"no-op rebuild (median of {args.repeats})", med(noop_ours), med(noop_theirs)),
+            (f"model-only change (median of {args.repeats})", med(model_ours), med(model_theirs)),
+        ]
+        print()
+        print(f"omi vs a two-stage Dockerfile under `podman build`, digits example, {time.strftime('%Y-%m-%d')}, "
+              f"{len(pins)} pinned distributions on both sides")
+        print()
+        print("| measurement | omi | Dockerfile | omi/Dockerfile |")
+        print("|---|---|---|---|")
+        for name, a, b in rows:
+            print(f"| {name} | {fmt_s(a)} | {fmt_s(b)} | {a / b:.2f} |")
+        print(f"| image size (uncompressed) | {size_ours / 1e6:.1f} MB | {size_theirs / 1e6:.1f} MB | "
+              f"{size_ours / size_theirs:.2f} |")
+        same_ours = "identical" if len(set(digests_ours)) == 1 else "different"
+        same_theirs = "identical" if len(set(ids_theirs)) == 1 else "different"
+        print(f"| image digest, two cold builds | {same_ours} | {same_theirs} | |")
+        print()
+        print(f"omi digests:        {' '.join(digests_ours)}")
+        print(f"Dockerfile IDs:     {' '.join(ids_theirs)}")
+        print(f"Dockerfile digests: {' '.join(digests_theirs)}")
+        print(f"all no-op (s):      omi {[round(x, 2) for x in noop_ours]}  Dockerfile "
+              f"{[round(x, 2) for x in noop_theirs]}")
+        print(f"all model (s):      omi {[round(x, 2) for x in model_ours]}  Dockerfile "
+              f"{[round(x, 2) for x in model_theirs]}")
+        print(f"omi warm-up build with pantsd start: {fmt_s(warmup)}")
+        print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        if args.keep:
+            print(f"kept: {tmp}")
+        return 0
+    finally:
+        ours.stop_pantsd()
+        if theirs is not None:
+            theirs.cleanup()
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
