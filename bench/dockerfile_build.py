@@ -234,7 +234,6 @@ def main() -> int:
     run_id = uuid.uuid4().hex[:12]
     ours = Ours(tmp / "repo")
     theirs: Optional[Theirs] = None
-    results: Dict[str, Tuple] = {}
     try:
         ours.root.mkdir()
         copy_repo(ours.root)
