@@ -47,7 +47,8 @@ import uuid
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-REPO = Path(__file__).resolve().parents[1]
+from repo_copy import copy_repo
+
 TARGET = "examples/digits:digits"
 PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager=cgroupfs"]
 BUILD_FLAGS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"]
@@ -98,15 +99,6 @@ def run(argv: List[str], cwd: Optional[Path] = None, env: Optional[Dict[str, str
     if check and proc.returncode != 0:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(argv)}\n{(proc.stdout + proc.stderr)[-6000:]}")
     return elapsed, proc
-
-
-def copy_repo(dest: Path) -> None:
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                           check=True, capture_output=True).stdout.decode().split("\0")
-    for rel in filter(None, files):
-        if (REPO / rel).is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / rel, dest / rel)
 
 
 class Ours:

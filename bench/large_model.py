@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 from typing import Dict, Tuple
 
-REPO = Path(__file__).resolve().parents[1]
+from repo_copy import copy_repo
+
 UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
 MODEL_YAML = """name: big
@@ -50,15 +51,6 @@ def write_random(path: Path, size: int) -> None:
             block = block[: min(len(block), size - written)]
             f.write(block)
             written += len(block)
-
-
-def copy_repo(dest: Path) -> None:
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                           check=True, capture_output=True).stdout.decode().split("\0")
-    for rel in filter(None, files):
-        if (REPO / rel).is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / rel, dest / rel)
 
 
 def descendants(root: int) -> Dict[int, str]:

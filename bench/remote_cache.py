@@ -45,7 +45,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-REPO = Path(__file__).resolve().parents[1]
+from repo_copy import copy_repo
+
 INSTANCE = "omi"
 
 BGD_CONFIG = """\
@@ -94,15 +95,6 @@ COUNTERS = (
     "remote_cache_total_time_saved_ms",
     "remote_store_missing_digest",
 )
-
-
-def copy_repo(dest: Path) -> None:
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                           check=True, capture_output=True).stdout.decode().split("\0")
-    for rel in filter(None, files):
-        if (REPO / rel).is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / rel, dest / rel)
 
 
 def free_port() -> int:
