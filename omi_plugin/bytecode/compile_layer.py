@@ -13,16 +13,15 @@ and the image's read-only root filesystem never needs a write at import time.
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import subprocess
 import sys
 import tarfile
-from typing import Any, Dict, Iterator, List, Mapping
+from typing import Any, Iterator, List, Mapping
 
 from omi_plugin.oci.image import Layer
-from omi_plugin.oci.layer_output import write_layer_output
+from omi_plugin.oci.layer_output import run_spec_tool, write_layer_output
 from omi_plugin.oci.tar import Entry
 
 # Runs inside the image's interpreter. Sorted traversal and a fixed hash seed keep the output byte-stable.
@@ -98,17 +97,8 @@ def compile_layer(spec: Mapping[str, Any], out_dir: str, work: str) -> Layer:
 
 
 def main(argv: List[str]) -> int:
-    if len(argv) != 2:
-        print(__doc__, file=sys.stderr)
-        return 2
-    with open(argv[0], "rb") as f:
-        spec: Dict[str, Any] = json.load(f)
-    try:
-        compile_layer(spec, argv[1], work="__bytecode_work")
-    except BytecodeError as e:
-        print(f"omi: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return run_spec_tool(argv, __doc__ or "", lambda spec, out: compile_layer(spec, out, work="__bytecode_work"),
+                         errors=(BytecodeError,))
 
 
 if __name__ == "__main__":

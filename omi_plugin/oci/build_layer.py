@@ -14,14 +14,13 @@ Modes come from the executable bit only, as Pants digests keep nothing else.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import zipfile
 from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Mapping
 
 from omi_plugin.oci.image import Layer
-from omi_plugin.oci.layer_output import write_layer_output
+from omi_plugin.oci.layer_output import run_spec_tool, write_layer_output
 from omi_plugin.oci.tar import Entry
 
 
@@ -118,13 +117,7 @@ def build(spec: Mapping[str, Any], out_dir: str) -> Layer:
 
 
 def main(argv: List[str]) -> int:
-    if len(argv) != 2:
-        print(__doc__, file=sys.stderr)
-        return 2
-    with open(argv[0], "rb") as f:
-        spec: Dict[str, Any] = json.load(f)
-    build(spec, argv[1])
-    return 0
+    return run_spec_tool(argv, __doc__ or "", build)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,10 @@ The blob is streamed to a partial file and renamed once complete, so a failed to
 
 from __future__ import annotations
 
+import json
 import os
-from typing import Iterable
+import sys
+from typing import Any, Callable, Iterable, List, Mapping, Tuple, Type
 
 from omi_plugin.oci import canonical_json, media_types
 from omi_plugin.oci.descriptor import Descriptor
@@ -33,3 +35,19 @@ def write_layer_output(entries: Iterable[Entry], out_dir: str, created_by: str) 
     with open(os.path.join(out_dir, LAYER_JSON), "wb") as f:
         f.write(canonical_json.dumps(layer.to_json()))
     return layer
+
+
+def run_spec_tool(argv: List[str], usage: str, build: Callable[[Mapping[str, Any], str], Any],
+                  errors: Tuple[Type[Exception], ...] = ()) -> int:
+    """`python -m <tool> SPEC.json OUT_DIR`: the command line shared by the spec-driven layer tools."""
+    if len(argv) != 2:
+        print(usage, file=sys.stderr)
+        return 2
+    with open(argv[0], "rb") as f:
+        spec = json.load(f)
+    try:
+        build(spec, argv[1])
+    except errors as e:
+        print(f"omi: {e}", file=sys.stderr)
+        return 1
+    return 0

@@ -83,8 +83,7 @@ async def pull_base_image(request: PulledBaseRequest) -> BaseImage:
     ))
     result = await Get(FallibleProcessResult, Process, process)
     if result.exit_code != 0:
-        message = (result.stderr.decode().strip().splitlines() or ["pull failed"])[-1]
-        raise BaseImageError(f"{target.address}: image: {message}")
+        raise BaseImageError(f"{target.address}: image: {_last_error_line(result, 'pull failed')}")
     layout = await Get(Digest, RemovePrefix(result.output_digest, _PULLED))
     return await Get(BaseImage, BaseFromLayoutRequest(
         layout, reference.rsplit("@", 1)[0], target.address, target[BasePythonField].value or "/usr/bin/python3.11",
@@ -106,8 +105,7 @@ async def archive_base_image(request: ArchiveBaseRequest) -> BaseImage:
     ))
     result = await Get(FallibleProcessResult, Process, process)
     if result.exit_code != 0:
-        message = (result.stderr.decode().strip().splitlines() or ["unpacking failed"])[-1]
-        raise BaseImageError(f"{target.address}: source: {message[len('error: '):] if message.startswith('error: ') else message}")
+        raise BaseImageError(f"{target.address}: source: {_last_error_line(result, 'unpacking failed')}")
     layout = await Get(Digest, RemovePrefix(result.output_digest, _PULLED))
     return await Get(BaseImage, BaseFromLayoutRequest(
         layout, archive, target.address, target[BasePythonField].value or "/usr/bin/python3.11",
@@ -147,6 +145,12 @@ async def base_from_layout(request: BaseFromLayoutRequest) -> BaseImage:
     base = BaseImageConfig(name=request.name, manifest_digest=manifest_descriptor.digest, runtime=runtime,
                            python=request.python, library_path=request.library_path)
     return BaseImage(base, layers, blobs)
+
+
+def _last_error_line(result: FallibleProcessResult, fallback: str) -> str:
+    lines = result.stderr.decode().strip().splitlines() or [fallback]
+    line = lines[-1]
+    return line[len("error: "):] if line.startswith("error: ") else line
 
 
 def rules():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -110,6 +111,12 @@ def packaged_clone(clone_factory) -> Clone:
     clone = clone_factory("clone-a", pantsd=True)
     clone.pants("package", "examples::")
     return clone
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def run(argv: Sequence[str], **kwargs) -> subprocess.CompletedProcess:
