@@ -1,6 +1,6 @@
 """Build the digits image with omi and with a two-stage Dockerfile under `podman build`, in the same run; print ratios.
 
-    python3 bench/dockerfile_build.py              # --repeats N for the warm measurements, --keep to keep the temp dir
+    python3 bench/dockerfile_build.py --bgd /tmp/bgd-venv   # --repeats N for the warm measurements, --keep the temp dir
 
 The baseline is what users do today: a pinned requirements file (what pip-compile writes), a build stage that
 `pip install`s it, and a final stage that copies the installed packages, the serving code and the model. Both sides
@@ -22,6 +22,12 @@ What is measured, all in one copy of the repository (tracked and new files, as t
 - no-op: the same build again with nothing changed; ours with pantsd running (started by a warm-up build), theirs
   with podman's layer cache.
 - model-only change: bytes appended to `model.joblib` (the same bytes on both sides), then a rebuild.
+- model-only change of a large model (`--large-model`, default 1G, 0 skips it): a random file of that size is added
+  to the model on both sides (listed in model.yaml and `model_files`; a `COPY` as the Dockerfile's last step), built
+  once untimed, then bytes are appended to it before each timed rebuild.
+- fresh CI runner (with `--bgd`, BuildGrid's venv as for `remote_cache.py`): this clone's build populates a remote
+  cache on loopback (not timed), then another clone with an empty local store and empty named caches builds with
+  `--no-pantsd` and the remote cache read-only; compared with their cold build (the mean of their two).
 - image size: ours is the sum of the layer sizes in `digits.omi.json` (uncompressed tars); theirs is podman's
   `.Size` of the built image (uncompressed).
 - digest: ours is `image_digest` from the build record; theirs is the image ID (config digest) and the manifest
@@ -47,6 +53,8 @@ import uuid
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from large_model import parse_size, write_random
+from remote_cache import remote_cache_flags, resolve_bgd, start_buildgrid, stop_group
 from repo_copy import copy_repo
 
 TARGET = "examples/digits:digits"
@@ -210,6 +218,44 @@ def prepare_theirs(ours: Ours, ctx: Path, run_id: str) -> Tuple[Theirs, List[str
     return theirs, pins
 
 
+def add_large_model(ours: Ours, theirs: Theirs, size: int) -> None:
+    """Add a `size`-byte model file, the same bytes on both sides, as the last layer of each image."""
+    model_dir = ours.root / "examples/digits"
+    write_random(model_dir / "weights.bin", size)
+    shutil.copy(model_dir / "weights.bin", theirs.ctx / "weights.bin")
+    model_yaml = model_dir / "model.yaml"
+    model_yaml.write_text(model_yaml.read_text().replace("files: [model.joblib]", "files: [model.joblib, weights.bin]"))
+    build = model_dir / "BUILD"
+    build.write_text(build.read_text().replace('model_files=["model.joblib"]', 'model_files=["model.joblib", "weights.bin"]'))
+    from omi_plugin.metadata.model_yaml import load_model_yaml  # noqa: E402 (sys.path set by prepare_theirs)
+
+    (theirs.ctx / "omi-model.json").write_bytes(load_model_yaml(model_yaml.read_text(), "examples/digits/model.yaml").record_json())
+    dockerfile = theirs.ctx / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace(
+        "COPY model.joblib /models/digits/model.joblib\n",
+        "COPY model.joblib /models/digits/model.joblib\nCOPY weights.bin /models/digits/weights.bin\n"))
+
+
+def fresh_ci_runner(ours: Ours, tmp: Path, bgd: Path) -> Tuple[float, str]:
+    """Populate a loopback remote cache from `ours`, then build in a new clone with empty local caches; (seconds, digest)."""
+    server: Optional[subprocess.Popen] = None
+    (tmp / "bgd").mkdir()
+    try:
+        server, port = start_buildgrid(bgd, tmp / "bgd")
+        log("ours: populating the remote cache from this clone (--no-pantsd, empty local store; not timed)")
+        ours.package("--no-pantsd", f"--local-store-dir={tmp / 'store-populate'}", *remote_cache_flags(port),
+                     "--remote-cache-write")
+        runner = Ours(tmp / "ci-runner")
+        copy_repo(runner.root)
+        log("ours: fresh CI runner: another clone, empty local store and named caches, remote cache read-only")
+        seconds = runner.package("--no-pantsd", f"--local-store-dir={tmp / 'store-ci'}",
+                                 f"--named-caches-dir={tmp / 'named-caches-ci'}", *remote_cache_flags(port),
+                                 "--no-remote-cache-write")
+        return seconds, runner.record()["image_digest"]
+    finally:
+        stop_group(server)
+
+
 def fmt_s(x: float) -> str:
     return f"{x:.2f} s"
 
@@ -218,7 +264,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3, help="no-op and model-change rebuilds per side (median)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (copy, build context, Dockerfile)")
+    parser.add_argument("--large-model", default="1G", help="size of the large model file for the model-only change "
+                        "of a large model (e.g. 1G; 0 skips it)")
+    parser.add_argument("--bgd", help="BuildGrid's `bgd` executable or venv: also measure a fresh CI runner served by "
+                        "a remote cache (see remote_cache.py for the venv)")
     args = parser.parse_args()
+    bgd = resolve_bgd(args.bgd) if args.bgd else None
+    large = parse_size(args.large_model)
     if sys.version_info[:2] != (3, 11):
         log(f"note: wheels are downloaded by this interpreter's pip for CPython 3.11 ({sys.version.split()[0]})")
 
@@ -251,6 +303,12 @@ def main() -> int:
             log(f"  {fmt_s(cold_theirs[-1])} id {ids_theirs[-1]}")
         size_theirs = int(theirs.inspect()["Size"])
 
+        fresh: Optional[float] = None
+        if bgd is not None:
+            fresh, fresh_digest = fresh_ci_runner(ours, tmp, bgd)
+            log(f"  {fmt_s(fresh)} {fresh_digest}")
+            assert fresh_digest == digests_ours[0], (fresh_digest, digests_ours[0])
+
         log("ours: warm-up build, starting pantsd")
         warmup = ours.package()
         log(f"  {fmt_s(warmup)}")
@@ -272,6 +330,22 @@ def main() -> int:
         # Sanity: the model change reached both images.
         assert ours.record()["image_digest"] not in digests_ours
 
+        large_ours, large_theirs = [], []
+        if large:
+            log(f"adding a {args.large_model} model file on both sides; first build of each not timed")
+            add_large_model(ours, theirs, large)
+            ours.package()
+            theirs.build()
+            for i in range(args.repeats):
+                extra = os.urandom(64)
+                for path in (ours.root / "examples/digits/weights.bin", theirs.ctx / "weights.bin"):
+                    with open(path, "ab") as f:
+                        f.write(extra)
+                large_ours.append(ours.package())
+                large_theirs.append(theirs.build())
+                log(f"{args.large_model} model change {i + 1}/{args.repeats}: ours {fmt_s(large_ours[-1])}, "
+                    f"theirs {fmt_s(large_theirs[-1])}")
+
         med = statistics.median
         rows = [
             ("cold build (1st)", cold_ours[0], cold_theirs[0]),
@@ -279,6 +353,12 @@ def main() -> int:
             (f"no-op rebuild (median of {args.repeats})", med(noop_ours), med(noop_theirs)),
             (f"model-only change (median of {args.repeats})", med(model_ours), med(model_theirs)),
         ]
+        if large_ours:
+            rows.append((f"model-only change, {args.large_model} model (median of {args.repeats})", med(large_ours),
+                         med(large_theirs)))
+        if fresh is not None:
+            rows.append(("fresh CI runner, warm remote cache (vs their cold build, mean of 2)", fresh,
+                         statistics.mean(cold_theirs)))
         print()
         print(f"omi vs a two-stage Dockerfile under `podman build`, digits example, {time.strftime('%Y-%m-%d')}, "
               f"{len(pins)} pinned distributions on both sides")
@@ -300,6 +380,9 @@ def main() -> int:
               f"{[round(x, 2) for x in noop_theirs]}")
         print(f"all model (s):      omi {[round(x, 2) for x in model_ours]}  Dockerfile "
               f"{[round(x, 2) for x in model_theirs]}")
+        if large_ours:
+            print(f"all {args.large_model} model (s): omi {[round(x, 2) for x in large_ours]}  Dockerfile "
+                  f"{[round(x, 2) for x in large_theirs]}")
         print(f"omi warm-up build with pantsd start: {fmt_s(warmup)}")
         print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         if args.keep:

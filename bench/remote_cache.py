@@ -189,6 +189,32 @@ def resolve_bgd(path: str) -> Path:
     return candidate
 
 
+def start_buildgrid(bgd: Path, tmp: Path) -> Tuple[subprocess.Popen, int]:
+    """Start BuildGrid (ActionCache, CAS, ByteStream) on loopback with its blobs in `tmp/cas`; stop it with stop_group."""
+    port = free_port()
+    cas_dir = tmp / "cas"
+    cas_dir.mkdir()
+    config = tmp / "bgd.yml"
+    config.write_text(BGD_CONFIG.format(port=port, cas_dir=cas_dir, instance=INSTANCE))
+    server_log = tmp / "bgd-server.log"
+    with open(server_log, "w") as log:
+        server = subprocess.Popen([str(bgd), "server", "start", str(config)], cwd=tmp, stdout=log,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+    print(f"starting BuildGrid {bgd} on 127.0.0.1:{port} ...", flush=True)
+    try:
+        wait_for_port(port, server, server_log)
+    except BaseException:
+        stop_group(server)
+        raise
+    return server, port
+
+
+def remote_cache_flags(port: int) -> List[str]:
+    """Pants flags that read the remote cache at `port` (add --remote-cache-write to populate it)."""
+    return [f"--remote-store-address=grpc://127.0.0.1:{port}", f"--remote-instance-name={INSTANCE}",
+            "--remote-cache-read"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -204,23 +230,12 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="omi-bench-remote-cache-"))
     server: Optional[subprocess.Popen] = None
     try:
-        port = free_port()
+        server, port = start_buildgrid(bgd, tmp)
         cas_dir = tmp / "cas"
-        cas_dir.mkdir()
-        config = tmp / "bgd.yml"
-        config.write_text(BGD_CONFIG.format(port=port, cas_dir=cas_dir, instance=INSTANCE))
-        server_log = tmp / "bgd-server.log"
-        with open(server_log, "w") as log:
-            server = subprocess.Popen([str(bgd), "server", "start", str(config)], cwd=tmp, stdout=log,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
-        print(f"starting BuildGrid {bgd} on 127.0.0.1:{port} ...", flush=True)
-        wait_for_port(port, server, server_log)
-
         clone_a, clone_b = tmp / "clone-a", tmp / "clone-b"
         for clone in (clone_a, clone_b):
             copy_repo(clone)
-        remote = [f"--remote-store-address=grpc://127.0.0.1:{port}", f"--remote-instance-name={INSTANCE}",
-                  "--remote-cache-read"]
+        remote = remote_cache_flags(port)
 
         print(f"A: {args.target}, empty local store, remote cache read+write ...", flush=True)
         time_a, out_a = run_pants(clone_a, [
