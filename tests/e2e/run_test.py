@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -33,10 +34,38 @@ def test_pants_run_serves_kserve_v1(packaged_clone: Clone) -> None:
             except OSError:
                 time.sleep(1)
         assert body == {"predictions": [0]}, proc.stdout.read() if proc.poll() is not None else "server not ready"
+        # Ctrl-C, as a user stops it: Pants interrupts the server (which runs in its own session) and waits for it.
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=60)
+        assert _port_closed_within(port, 30), f"the server still listens on {port} after Ctrl-C of `pants run`"
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
+        if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        _kill_servers_on(port)
+
+
+def _port_closed_within(port: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _kill_servers_on(port: int) -> None:
+    """Leave nothing running even when the test fails: the server is not in the test's process group."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                environ = f.read().split(b"\0")
+        except OSError:
+            continue
+        if f"HTTP_PORT={port}".encode() in environ and b"OMI_MODELS_DIR" in b"\0".join(environ):
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
