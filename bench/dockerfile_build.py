@@ -7,7 +7,9 @@ The baseline is what users do today: a pinned requirements file (what pip-compil
 build from the same Debian packages: the Dockerfile's base is omi's own base (its Debian layer and its standard
 library bytecode layer, taken from the image omi builds in this run and turned into a local podman image once, before
 any timing: the equivalent of having `python:3.11-slim` pulled already). Both sides install the same distributions
-at the same versions: the requirements file pins every distribution found in omi's third-party layer. pip inside a
+at the same versions: the requirements file pins the omi server's distributions for every built-in model format (those
+in omi's third-party layers of the digits and digits-onnx images; a requirements.txt for the server lists them all,
+while omi's digits image carries only the scikit-learn format's). pip inside a
 container cannot reach PyPI here (TLS interception, see the project's environment notes), so the wheels are
 downloaded on the host beforehand (not timed) and bind-mounted into the build stage, which runs with no network;
 pip itself runs from its wheel, since Debian's python3.11 has no pip or ensurepip.
@@ -51,13 +53,14 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from large_model import parse_size, write_random
 from remote_cache import remote_cache_flags, resolve_bgd, start_buildgrid, stop_group
 from repo_copy import copy_repo
 
 TARGET = "examples/digits:digits"
+ONNX_TARGET = "examples/digits_onnx:digits-onnx"
 PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager=cgroupfs"]
 BUILD_FLAGS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"]
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
@@ -118,11 +121,20 @@ class Ours:
         elapsed, _ = run(["./pants", "--no-dynamic-ui", *flags, "package", TARGET], cwd=self.root, env=self.env)
         return elapsed
 
-    def record(self) -> Dict:
-        return json.loads((self.root / "dist/examples.digits/digits.omi.json").read_text())
+    def package_other(self, target: str) -> None:
+        run(["./pants", "--no-dynamic-ui", "--no-pantsd", "package", target], cwd=self.root, env=self.env)
+
+    def record(self, target: str = TARGET) -> Dict:
+        spec_path, name = target.split(":")
+        return json.loads((self.root / "dist" / spec_path.replace("/", ".") / f"{name}.omi.json").read_text())
 
     def blob(self, digest: str) -> Path:
-        return self.root / "dist/examples.digits/digits.oci/blobs/sha256" / digest.split(":", 1)[1]
+        """A blob of any image packaged in this clone (the layouts under dist/ hold the same blob bytes)."""
+        for layout in sorted((self.root / "dist").glob("*/*.oci")):
+            path = layout / "blobs/sha256" / digest.split(":", 1)[1]
+            if path.exists():
+                return path
+        raise FileNotFoundError(digest)
 
     def config(self) -> Dict:
         layout = self.root / "dist/examples.digits/digits.oci"
@@ -159,23 +171,30 @@ class Theirs:
         run(["podman", "rmi", "-f", self.base], check=False)
 
 
-def prepare_theirs(ours: Ours, ctx: Path, run_id: str) -> Tuple[Theirs, List[str]]:
-    record, config = ours.record(), ours.config()
-    layers = record["layers"]
-    assert layers[0]["created_by"].startswith("omi_debian_base"), layers[0]
-    assert layers[1]["created_by"].startswith("omi: bytecode for omi_debian_base"), layers[1]
-    third_party = next(layer for layer in layers if layer["created_by"] == "omi: third-party Python packages")
-    ctx.mkdir(parents=True)
-
-    # The pinned requirements: every distribution in omi's third-party layer, at its version.
+def third_party_pins(blob: Callable[[str], Path], record: Dict) -> List[str]:
+    """`name==version` of every distribution in an omi image's third-party layer."""
+    layer = next(layer for layer in record["layers"] if layer["created_by"] == "omi: third-party Python packages")
     pins = []
-    with tarfile.open(ours.blob(third_party["digest"])) as tar:
+    with tarfile.open(blob(layer["digest"])) as tar:
         for name in tar.getnames():
             parts = name.strip("/").split("/")
             if len(parts) == 4 and parts[3].endswith(".dist-info"):
                 dist, version = parts[3][: -len(".dist-info")].rsplit("-", 1)
                 pins.append(f"{dist}=={version}")
-    pins = sorted(set(pins))
+    return pins
+
+
+def prepare_theirs(ours: Ours, ctx: Path, run_id: str) -> Tuple[Theirs, List[str]]:
+    record, config = ours.record(), ours.config()
+    layers = record["layers"]
+    assert layers[0]["created_by"].startswith("omi_debian_base"), layers[0]
+    assert layers[1]["created_by"].startswith("omi: bytecode for omi_debian_base"), layers[1]
+
+    # The pinned requirements of the omi server for every built-in model format, as a requirements.txt for the server
+    # lists them: the distributions of omi's third-party layers of the digits (sklearn) and digits-onnx (onnx)
+    # images, at their locked versions. omi's digits image itself carries only the sklearn format's.
+    ours.package_other(ONNX_TARGET)
+    pins = sorted({*third_party_pins(ours.blob, record), *third_party_pins(ours.blob, ours.record(ONNX_TARGET))})
     wheels = ctx / "wheels"
     wheels.mkdir()
     (wheels / "requirements.txt").write_text("".join(p + "\n" for p in pins))
@@ -367,7 +386,8 @@ def main() -> int:
         print("|---|---|---|---|")
         for name, a, b in rows:
             print(f"| {name} | {fmt_s(a)} | {fmt_s(b)} | {a / b:.2f} |")
-        print(f"| image size (uncompressed) | {size_ours / 1e6:.1f} MB | {size_theirs / 1e6:.1f} MB | "
+        print(f"| image size, uncompressed (theirs: the server's libraries for every format) | {size_ours / 1e6:.1f} MB | "
+              f"{size_theirs / 1e6:.1f} MB | "
               f"{size_ours / size_theirs:.2f} |")
         same_ours = "identical" if len(set(digests_ours)) == 1 else "different"
         same_theirs = "identical" if len(set(ids_theirs)) == 1 else "different"

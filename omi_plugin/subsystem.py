@@ -1,4 +1,4 @@
-"""The `[omi]` options: where the runtime comes from, default base image and repository naming."""
+"""The `[omi]` options: where the runtime and built-in handlers come from, default base image and repository naming."""
 
 from __future__ import annotations
 
@@ -17,6 +17,16 @@ class OmiSubsystem(Subsystem):
             """
             Address of the Python target that provides the `omi_runtime` server. It is added to every model's
             runtime layers and started as `python -m omi_runtime`.
+            """
+        ),
+    )
+    builtin_handlers = DictOption[str](
+        default={"sklearn": "omi_runtime:sklearn", "onnx": "omi_runtime:onnx"},
+        help=help_text(
+            """
+            Address of the Python target providing the built-in handler of each model `format`, with the libraries
+            it needs. A model that sets no `handler` gets the one for its `format` added to its runtime layers, so
+            an image carries only its own format's libraries (no onnxruntime in a scikit-learn image).
             """
         ),
     )

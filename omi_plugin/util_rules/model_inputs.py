@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
 from pants.core.target_types import FileSourceField, ResourceSourceField
 from pants.engine.addresses import Address, Addresses, AddressInput
@@ -123,8 +123,14 @@ async def model_sources(request: ModelSourcesRequest, omi: OmiSubsystem) -> Mode
         sizes = [e.file_digest.serialized_bytes_length for e in entry if isinstance(e, FileEntry)]
         available.append((rel, path, subset, sizes[0] if sizes else 0))
 
-    runtime = await Get(Address, AddressInput, AddressInput.parse(omi.runtime, description_of_origin="[omi].runtime"))
-    python_addresses = Addresses(sorted({*(t.address for t in python_targets), runtime}))
+    runtime_specs = [(omi.runtime, "[omi].runtime")]
+    handler_spec = _builtin_handler(yaml_text, omi.builtin_handlers)
+    if handler_spec:
+        runtime_specs.append((handler_spec, "[omi].builtin_handlers"))
+    runtime = await MultiGet(
+        Get(Address, AddressInput, AddressInput.parse(spec, description_of_origin=origin)) for spec, origin in runtime_specs
+    )
+    python_addresses = Addresses(sorted({*(t.address for t in python_targets), *runtime}))
     return ModelSources(address, yaml_content.path, yaml_text, mlmodel_text, tuple(available), python_addresses)
 
 
@@ -174,12 +180,24 @@ async def models_directory(inputs: ModelInputs) -> ModelsDirectory:
     return ModelsDirectory(await Get(Digest, AddPrefix(merged, f"models/{inputs.metadata.name}")))
 
 
-def _run_id_from(text: str) -> str:
+def _yaml_string(text: str, field: str) -> str:
+    """One string field of model.yaml, or "" when absent or malformed (reported when the file is validated)."""
     try:
-        value = parse_yaml(text, "model.yaml").get("run_id_from")
+        value = parse_yaml(text, "model.yaml").get(field)
     except ModelYamlError:
-        return ""  # reported when the file is validated
+        return ""
     return value if isinstance(value, str) else ""
+
+
+def _run_id_from(text: str) -> str:
+    return _yaml_string(text, "run_id_from")
+
+
+def _builtin_handler(text: str, builtin_handlers: Mapping[str, str]) -> str:
+    """The address of the built-in handler the model's `format` needs, unless the model brings its own `handler`."""
+    if _yaml_string(text, "handler"):
+        return ""
+    return builtin_handlers.get(_yaml_string(text, "format"), "")
 
 
 def rules():

@@ -1,7 +1,8 @@
 """Handlers: what turns request tensors (or bytes) into predictions for one model.
 
 `create_handler` picks the class: the model's `handler: "pkg.mod:Class"` when set, else the built-in one for its
-`format` (sklearn, onnx). Built-ins import their heavy libraries only in `load`, so start-up stays fast.
+`format` (sklearn, onnx). Built-ins import their heavy libraries only in `load`, so start-up stays fast. Each
+built-in is its own Pants target (`omi_runtime:sklearn`, `omi_runtime:onnx`): an image carries only its format's.
 The handler API itself is documented in `omi_runtime.handlers.base`.
 """
 
@@ -23,11 +24,11 @@ def create_handler(metadata: ModelMetadata, model_dir: Path) -> object:
 
         return import_handler(metadata.handler, model_dir)()
     if metadata.format == "sklearn":
-        from omi_runtime.handlers.sklearn import SklearnHandler
+        from omi_runtime.handlers.sklearn import SklearnHandler  # pants: no-infer-dep
 
         return SklearnHandler()
     if metadata.format == "onnx":
-        from omi_runtime.handlers.onnx import OnnxHandler
+        from omi_runtime.handlers.onnx import OnnxHandler  # pants: no-infer-dep
 
         return OnnxHandler()
     raise ConfigError(f"model {metadata.name}: format {metadata.format!r} needs `handler: \"package.module:Class\"`")
