@@ -8,6 +8,7 @@ import tarfile
 from conftest import Clone, run
 
 DIGITS = ("examples/digits", "digits")
+DIGITS_ONNX = ("examples/digits_onnx", "digits-onnx")
 
 
 def test_layout_and_record(packaged_clone: Clone) -> None:
@@ -20,6 +21,22 @@ def test_layout_and_record(packaged_clone: Clone) -> None:
     index = json.loads((layout / "index.json").read_text())
     assert [m["digest"] for m in index["manifests"]] == [record["image_digest"]]
     assert (layout / "blobs" / "sha256" / record["image_digest"].split(":")[1]).exists()
+
+
+def _site_packages(clone: Clone, target: tuple) -> set:
+    """Top-level names under /opt/omi/site-packages in an image's third-party layer."""
+    record = clone.record(*target)
+    layer = next(layer for layer in record["layers"] if layer["created_by"] == "omi: third-party Python packages")
+    with tarfile.open(clone.layout(*target) / "blobs" / "sha256" / layer["digest"].split(":")[1]) as tar:
+        return {name.split("/")[3] for name in tar.getnames() if name.count("/") >= 3}
+
+
+def test_each_image_carries_only_its_formats_libraries(packaged_clone: Clone) -> None:
+    sklearn_image, onnx_image = _site_packages(packaged_clone, DIGITS), _site_packages(packaged_clone, DIGITS_ONNX)
+    assert {"sklearn", "scipy", "joblib", "grpc", "numpy"} <= sklearn_image
+    assert not {"onnxruntime", "sympy"} & sklearn_image
+    assert {"onnxruntime", "grpc", "numpy"} <= onnx_image
+    assert not {"sklearn", "scipy", "joblib"} & onnx_image
 
 
 def test_package_prints_the_digest(packaged_clone: Clone) -> None:
