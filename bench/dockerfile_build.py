@@ -275,6 +275,21 @@ def fresh_ci_runner(ours: Ours, tmp: Path, bgd: Path) -> Tuple[float, str]:
         stop_group(server)
 
 
+def timed_model_changes(ours: Ours, theirs: Theirs, filename: str, repeats: int, label: str) -> Tuple[List[float], List[float]]:
+    """Append the same 64 random bytes to both copies of a model file, rebuild both; `repeats` times."""
+    ours_times: List[float] = []
+    theirs_times: List[float] = []
+    for i in range(repeats):
+        extra = os.urandom(64)
+        for path in (ours.root / "examples/digits" / filename, theirs.ctx / filename):
+            with open(path, "ab") as f:
+                f.write(extra)
+        ours_times.append(ours.package())
+        theirs_times.append(theirs.build())
+        log(f"{label} {i + 1}/{repeats}: ours {fmt_s(ours_times[-1])}, theirs {fmt_s(theirs_times[-1])}")
+    return ours_times, theirs_times
+
+
 def fmt_s(x: float) -> str:
     return f"{x:.2f} s"
 
@@ -337,33 +352,19 @@ def main() -> int:
             noop_theirs.append(theirs.build())
             log(f"no-op {i + 1}/{args.repeats}: ours {fmt_s(noop_ours[-1])}, theirs {fmt_s(noop_theirs[-1])}")
 
-        model_ours, model_theirs = [], []
-        for i in range(args.repeats):
-            extra = os.urandom(64)
-            for path in (ours.root / "examples/digits/model.joblib", theirs.ctx / "model.joblib"):
-                with open(path, "ab") as f:
-                    f.write(extra)
-            model_ours.append(ours.package())
-            model_theirs.append(theirs.build())
-            log(f"model change {i + 1}/{args.repeats}: ours {fmt_s(model_ours[-1])}, theirs {fmt_s(model_theirs[-1])}")
+        model_ours, model_theirs = timed_model_changes(ours, theirs, "model.joblib", args.repeats, "model change")
         # Sanity: the model change reached both images.
         assert ours.record()["image_digest"] not in digests_ours
 
-        large_ours, large_theirs = [], []
+        large_ours: List[float] = []
+        large_theirs: List[float] = []
         if large:
             log(f"adding a {args.large_model} model file on both sides; first build of each not timed")
             add_large_model(ours, theirs, large)
             ours.package()
             theirs.build()
-            for i in range(args.repeats):
-                extra = os.urandom(64)
-                for path in (ours.root / "examples/digits/weights.bin", theirs.ctx / "weights.bin"):
-                    with open(path, "ab") as f:
-                        f.write(extra)
-                large_ours.append(ours.package())
-                large_theirs.append(theirs.build())
-                log(f"{args.large_model} model change {i + 1}/{args.repeats}: ours {fmt_s(large_ours[-1])}, "
-                    f"theirs {fmt_s(large_theirs[-1])}")
+            large_ours, large_theirs = timed_model_changes(ours, theirs, "weights.bin", args.repeats,
+                                                           f"{args.large_model} model change")
 
         med = statistics.median
         rows = [

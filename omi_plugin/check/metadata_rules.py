@@ -184,7 +184,7 @@ def _check_handler(out: Collector, data: Mapping[str, Any], source_files: Option
         module = BUILTIN_HANDLER_MODULES[fmt]
         if not _has_module(module, source_files):
             out.add("OMI111", "format", f"the built-in {fmt} handler ({module}) is not among the image's sources",
-                    "make the omi_model target depend on the omi_runtime library")
+                    f"point `[omi].builtin_handlers` for {fmt} at the handler's target (default: omi_runtime:{fmt})")
 
 
 def _names(tensors: Any, default: Sequence[Mapping[str, Any]]) -> List[str]:
