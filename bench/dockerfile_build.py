@@ -189,6 +189,7 @@ def prepare_theirs(ours: Ours, ctx: Path, run_id: str) -> Tuple[Theirs, List[str
     layers = record["layers"]
     assert layers[0]["created_by"].startswith("omi_debian_base"), layers[0]
     assert layers[1]["created_by"].startswith("omi: bytecode for omi_debian_base"), layers[1]
+    ctx.mkdir(parents=True)
 
     # The pinned requirements of the omi server for every built-in model format, as a requirements.txt for the server
     # lists them: the distributions of omi's third-party layers of the digits (sklearn) and digits-onnx (onnx)

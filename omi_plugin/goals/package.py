@@ -8,13 +8,24 @@ from __future__ import annotations
 
 import json
 import logging
+import posixpath
 from dataclasses import dataclass
 
 from pants.backend.python.util_rules.pex import Pex, PexLayout
 from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
 from pants.engine.addresses import Address, AddressInput
-from pants.engine.fs import AddPrefix, CreateDigest, Digest, DigestSubset, FileContent, MergeDigests, PathGlobs
+from pants.engine.fs import (
+    AddPrefix,
+    CreateDigest,
+    Digest,
+    DigestSubset,
+    FileContent,
+    MergeDigests,
+    PathGlobs,
+    Snapshot,
+    SymlinkEntry,
+)
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
@@ -162,6 +173,35 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
     return OmiImage(layout, modelpack_layout, canonical_json.dumps_pretty(record), summary)
 
 
+@dataclass(frozen=True)
+class ModelPackInDist:
+    image: OmiImage
+    output_base: str
+
+
+@rule(desc="Place the ModelPack layout next to the image layout", level=LogLevel.DEBUG)
+async def modelpack_in_dist(request: ModelPackInDist) -> Digest:
+    """The ModelPack layout for dist/, its blobs that the image layout also holds being relative symlinks to those.
+
+    Registries store shared blobs once; so does dist/ this way, which matters for multi-GB model files (one copy on
+    disk, one write). Tools reading the layout (skopeo, oras, umoci) follow the links, which resolve as long as the two
+    layouts stay side by side, as `pants package` writes them. `publish` and `check` use the full layout digests.
+    """
+    image, modelpack = await MultiGet(
+        Get(Snapshot, Digest, request.image.layout), Get(Snapshot, Digest, request.image.modelpack_layout)
+    )
+    shared = sorted(p for p in set(image.files) & set(modelpack.files) if p.startswith("blobs/"))
+    image_dir = posixpath.basename(f"{request.output_base}.oci")
+    modelpack_dir = f"{request.output_base}.modelpack.oci"
+    own, links = await MultiGet(
+        Get(Digest, DigestSubset(modelpack.digest, PathGlobs(["**", *(f"!{p}" for p in shared)]))),
+        Get(Digest, CreateDigest([
+            SymlinkEntry(f"{modelpack_dir}/{p}", "../" * (p.count("/") + 1) + f"{image_dir}/{p}") for p in shared
+        ])),
+    )
+    return await Get(Digest, MergeDigests([await Get(Digest, AddPrefix(own, modelpack_dir)), links]))
+
+
 @rule(desc="Package an OMI model image", level=LogLevel.DEBUG)
 async def package_omi_model(field_set: OmiModelFieldSet) -> BuiltPackage:
     image = await Get(OmiImage, OmiImageRequest(field_set))
@@ -169,7 +209,7 @@ async def package_omi_model(field_set: OmiModelFieldSet) -> BuiltPackage:
     record_path = f"{output_base}.omi.json"
     placed = await MultiGet(
         Get(Digest, AddPrefix(image.layout, f"{output_base}.oci")),
-        Get(Digest, AddPrefix(image.modelpack_layout, f"{output_base}.modelpack.oci")),
+        Get(Digest, ModelPackInDist(image, output_base)),
         Get(Digest, CreateDigest([FileContent(record_path, image.record_json.encode())])),
     )
     digest = await Get(Digest, MergeDigests(placed))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tarfile
 
@@ -78,6 +79,14 @@ def test_model_artifact_shares_model_blobs(packaged_clone: Clone) -> None:
     model_layer = next(l for l in manifest["layers"] if l["mediaType"].startswith("application/vnd.cncf.model.weight.v1"))
     with tarfile.open(mp / "blobs/sha256" / model_layer["digest"].split(":")[1]) as tar:
         assert "models/digits/model.joblib" in tar.getnames()
+    # Shared on disk too: the ModelPack layout's layer blobs are relative links into the image layout, and every
+    # blob of the ModelPack layout, links followed, holds the bytes its name promises.
+    image_blobs = packaged_clone.layout(*DIGITS) / "blobs/sha256"
+    for layer in manifest["layers"]:
+        blob = mp / "blobs/sha256" / layer["digest"].split(":")[1]
+        assert blob.is_symlink() and blob.resolve() == (image_blobs / blob.name).resolve()
+    for blob in (mp / "blobs/sha256").iterdir():
+        assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name
 
 
 def test_same_digest_in_another_clone_with_other_umask_tz_and_no_cache(packaged_clone: Clone, clone_factory) -> None:
