@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -10,7 +11,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, Iterator, Optional, Sequence
 
 import pytest
 
@@ -121,3 +122,13 @@ def free_port() -> int:
 
 def run(argv: Sequence[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(list(argv), check=True, capture_output=True, text=True, **kwargs)
+
+
+@contextlib.contextmanager
+def pulled_image(layout: Path) -> Iterator[str]:
+    """`podman pull oci:<layout>` for the duration of a test; then the name podman gave it is removed again."""
+    image_id = run(["podman", "pull", "-q", f"oci:{layout}"]).stdout.strip()
+    try:
+        yield image_id
+    finally:
+        subprocess.run(["podman", "rmi", f"localhost{layout}:latest"], capture_output=True)

@@ -6,7 +6,7 @@ import hashlib
 import json
 import tarfile
 
-from conftest import Clone, run
+from conftest import Clone, pulled_image, run
 
 DIGITS = ("examples/digits", "digits")
 DIGITS_ONNX = ("examples/digits_onnx", "digits-onnx")
@@ -63,8 +63,8 @@ def test_skopeo_and_umoci_accept_the_layout(packaged_clone: Clone, tmp_path) -> 
 def test_podman_loads_the_layout(packaged_clone: Clone) -> None:
     layout = packaged_clone.layout(*DIGITS)
     record = packaged_clone.record(*DIGITS)
-    image_id = run(["podman", "pull", "-q", f"oci:{layout}"]).stdout.strip()
-    digest = run(["podman", "image", "inspect", "--format", "{{.Digest}}", image_id]).stdout.strip()
+    with pulled_image(layout) as image_id:
+        digest = run(["podman", "image", "inspect", "--format", "{{.Digest}}", image_id]).stdout.strip()
     assert digest == record["image_digest"]
 
 

@@ -7,12 +7,13 @@ import subprocess
 import time
 import urllib.request
 import uuid
+from typing import Iterator
 
 import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as triton
-from conftest import Clone, free_port, run
+from conftest import Clone, free_port, pulled_image, run
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from omi_runtime.grpc_stubs import modzy_model_v2_pb2 as modzy_pb2
@@ -25,9 +26,9 @@ ZERO = [0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 11,
 
 
 @pytest.fixture(scope="module")
-def image(packaged_clone: Clone) -> str:
-    layout = packaged_clone.layout("examples/digits", "digits")
-    return run(["podman", "pull", "-q", f"oci:{layout}"]).stdout.strip()
+def image(packaged_clone: Clone) -> Iterator[str]:
+    with pulled_image(packaged_clone.layout("examples/digits", "digits")) as image_id:
+        yield image_id
 
 
 class Container:
