@@ -14,11 +14,10 @@ from omi_plugin.check import schemas
 from omi_plugin.check.expectations import Expectations
 from omi_plugin.check.violation import Collector, Violation
 from omi_plugin.metadata import model_yaml
-from omi_plugin.metadata.model_yaml import DEFAULT_INPUTS, DEFAULT_INTERFACES, DEFAULT_OUTPUTS, ModelYamlError
+from omi_plugin.metadata.model_yaml import DEFAULT_INTERFACES, ModelYamlError
 from omi_plugin.oci.references import REPOSITORY_RE, TAG_RE
 
 # The OMI 1.0 spec's permitted strings, and the two every compliant image must implement.
-OMI_INTERFACES = ("kfserving.v1", "kfserving.v2", "modzy.v1", "modzy.v2")
 OMI_MINIMUM = ("kfserving.v2", "modzy.v2")
 BUILTIN_HANDLER_MODULES = {"sklearn": "omi_runtime.handlers.sklearn", "onnx": "omi_runtime.handlers.onnx"}
 # The distribution spec caps repository names (with the registry host) at 255 characters.
@@ -79,17 +78,17 @@ def _strings(value: Any) -> List[str]:
 
 
 def _check_files(out: Collector, data: Mapping[str, Any], model_files: Optional[Mapping[str, int]]) -> None:
-    present = {posixpath.normpath(k): v for k, v in (model_files or {}).items()}
-    for i, path in enumerate(data.get("files") or []):
-        if not isinstance(path, str) or not path:
-            continue  # the schema rule reports it
+    outside = set()
+    for problem in model_yaml.file_path_problems(data):
+        out.add(problem.rule, problem.field, problem.problem, problem.fix)
+        outside.add(problem.field)
+    if model_files is None:
+        return
+    present = {posixpath.normpath(k): v for k, v in model_files.items()}
+    for i, path in enumerate(_strings(data.get("files"))):
+        if not path or f"files[{i}]" in outside:
+            continue  # the schema rule or OMI112 reports it
         clean = posixpath.normpath(path)
-        if path.startswith("/") or clean == ".." or clean.startswith("../"):
-            out.add("OMI112", f"files[{i}]", f"{path!r} points outside the model directory",
-                    "list files relative to model.yaml, inside its directory")
-            continue
-        if model_files is None:
-            continue
         if clean not in present:
             out.add("OMI102", f"files[{i}]", f"{path!r} is not among the target's model files",
                     "add it to the omi_model target's `model_files` or fix the path in model.yaml")
@@ -99,16 +98,11 @@ def _check_files(out: Collector, data: Mapping[str, Any], model_files: Optional[
 
 
 def _check_interfaces(out: Collector, data: Mapping[str, Any]) -> None:
+    for problem in model_yaml.interface_problems(data):
+        out.add(problem.rule, problem.field, problem.problem, problem.fix)
     interfaces = data.get("interfaces", list(DEFAULT_INTERFACES))
     if not isinstance(interfaces, list):
         return  # the schema rule reports the type
-    for i, interface in enumerate(interfaces):
-        if interface not in OMI_INTERFACES:
-            out.add("OMI104", f"interfaces[{i}]", f"{interface!r} is not an OMI interface string",
-                    "use one of: " + ", ".join(OMI_INTERFACES))
-        elif interface not in model_yaml.SERVED_INTERFACES:
-            out.add("OMI106", f"interfaces[{i}]", f"{interface!r} is an OMI interface omi_runtime does not serve",
-                    "use kfserving.v1, kfserving.v2 or modzy.v2")
     for required in OMI_MINIMUM:
         if required not in interfaces:
             out.add("OMI105", "interfaces", f"{required} is missing; OMI 1.0 requires kfserving.v2 and modzy.v2",
@@ -168,9 +162,10 @@ def _has_module(module: str, files: Sequence[str]) -> bool:
 def _check_handler(out: Collector, data: Mapping[str, Any], source_files: Optional[Sequence[str]],
                    model_files: Optional[Mapping[str, int]]) -> None:
     fmt, handler = data.get("format"), data.get("handler")
-    if fmt == "custom" and handler is None:
-        out.add("OMI111", "handler", "is required when format is custom",
-                "add `handler: your_package.module:HandlerClass`")
+    missing = list(model_yaml.handler_problems(data))
+    for problem in missing:
+        out.add(problem.rule, problem.field, problem.problem, problem.fix)
+    if missing:
         return
     if source_files is None:
         return
@@ -187,32 +182,6 @@ def _check_handler(out: Collector, data: Mapping[str, Any], source_files: Option
                     f"point `[omi].builtin_handlers` for {fmt} at the handler's target (default: omi_runtime:{fmt})")
 
 
-def _names(tensors: Any, default: Sequence[Mapping[str, Any]]) -> List[str]:
-    if tensors is None:
-        return [t["name"] for t in default]
-    return [t.get("name") for t in tensors if isinstance(t, dict)] if isinstance(tensors, list) else []
-
-
 def _check_tensors_and_samples(out: Collector, data: Mapping[str, Any]) -> None:
-    declared = {"inputs": _names(data.get("inputs"), DEFAULT_INPUTS),
-                "outputs": _names(data.get("outputs"), DEFAULT_OUTPUTS)}
-    for kind, names in declared.items():
-        for i, name in enumerate(names):
-            if name is not None and names.index(name) != i:
-                out.add("OMI113", f"{kind}[{i}].name", f"{name!r} is declared twice", "give each tensor a unique name")
-    samples = data.get("samples")
-    if not isinstance(samples, list):
-        return
-    for i, sample in enumerate(samples):
-        if not isinstance(sample, dict):
-            continue
-        for kind in ("inputs", "outputs"):
-            given = sample.get(kind)
-            if not isinstance(given, dict):
-                continue
-            allowed = {n for n in declared[kind] if isinstance(n, str)}
-            for name in given:
-                if name not in allowed:
-                    singular = kind[:-1]
-                    out.add("OMI114", f"samples[{i}].{kind}.{name}", f"is not a declared {singular}",
-                            "use one of: " + ", ".join(sorted(allowed)))
+    for problem in model_yaml.tensor_problems(data):
+        out.add(problem.rule, problem.field, problem.problem, problem.fix)

@@ -10,7 +10,7 @@ import pkgutil
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import jsonschema
 import yaml
@@ -20,6 +20,7 @@ from omi_plugin.oci.references import TAG_RE
 
 DEFAULT_INTERFACES = ("kfserving.v1", "kfserving.v2", "modzy.v2")
 SERVED_INTERFACES = frozenset(DEFAULT_INTERFACES)
+OMI_INTERFACES = ("kfserving.v1", "kfserving.v2", "modzy.v1", "modzy.v2")  # every interface string OMI defines
 
 DEFAULT_INPUTS = ({"name": "input", "datatype": "BYTES", "shape": [-1]},)
 DEFAULT_OUTPUTS = ({"name": "output", "datatype": "BYTES", "shape": [-1]},)
@@ -172,28 +173,78 @@ def load_model_yaml(text: str, file: str, *, mlmodel_text: Optional[str] = None)
     return ModelMetadata(file, record)
 
 
+@dataclass(frozen=True)
+class ModelProblem:
+    """A model.yaml problem a JSON schema cannot express; `rule` is its `pants check` id."""
+
+    rule: str
+    field: str
+    problem: str
+    fix: str
+
+
 def validate_model(data: Mapping[str, Any], file: str) -> None:
-    """Rules a JSON schema cannot express."""
-    for i, path in enumerate(data["files"]):
+    """Raise the first of the rules a JSON schema cannot express (`pants check` reports them all)."""
+    for problem in (*file_path_problems(data), *handler_problems(data), *interface_problems(data),
+                    *tensor_problems(data)):
+        raise ModelYamlError(file, problem.field, problem.problem, problem.fix)
+
+
+# The rules below tolerate data the schema rejects (`pants check` runs them on any model.yaml that parses).
+
+def file_path_problems(data: Mapping[str, Any]) -> Iterator[ModelProblem]:
+    files = data.get("files")
+    for i, path in enumerate(files if isinstance(files, list) else []):
+        if not isinstance(path, str) or not path:
+            continue
         clean = posixpath.normpath(path)
         if path.startswith("/") or clean == ".." or clean.startswith("../"):
-            raise ModelYamlError(file, f"files[{i}]", f"{path!r} points outside the model directory",
-                                 "list files relative to model.yaml, inside its directory")
-    if data["format"] == "custom" and "handler" not in data:
-        raise ModelYamlError(file, "handler", "is required when format is custom",
-                             "add `handler: your_package.module:HandlerClass`")
-    for i, interface in enumerate(data.get("interfaces", [])):
-        if interface not in SERVED_INTERFACES:
-            raise ModelYamlError(file, f"interfaces[{i}]", f"{interface!r} is an OMI interface omi_runtime does not serve",
-                                 "use kfserving.v1, kfserving.v2 or modzy.v2")
-    for kind in ("inputs", "outputs"):
-        names = [t["name"] for t in data.get(kind, [])]
+            yield ModelProblem("OMI112", f"files[{i}]", f"{path!r} points outside the model directory",
+                               "list files relative to model.yaml, inside its directory")
+
+
+def handler_problems(data: Mapping[str, Any]) -> Iterator[ModelProblem]:
+    if data.get("format") == "custom" and data.get("handler") is None:
+        yield ModelProblem("OMI111", "handler", "is required when format is custom",
+                           "add `handler: your_package.module:HandlerClass`")
+
+
+def interface_problems(data: Mapping[str, Any]) -> Iterator[ModelProblem]:
+    interfaces = data.get("interfaces", list(DEFAULT_INTERFACES))
+    for i, interface in enumerate(interfaces if isinstance(interfaces, list) else []):
+        if interface not in OMI_INTERFACES:
+            yield ModelProblem("OMI104", f"interfaces[{i}]", f"{interface!r} is not an OMI interface string",
+                               "use one of: " + ", ".join(OMI_INTERFACES))
+        elif interface not in SERVED_INTERFACES:
+            yield ModelProblem("OMI106", f"interfaces[{i}]", f"{interface!r} is an OMI interface omi_runtime does not serve",
+                               "use kfserving.v1, kfserving.v2 or modzy.v2")
+
+
+def _tensor_names(tensors: Any, default: Sequence[Mapping[str, Any]]) -> List[Any]:
+    if tensors is None:
+        return [t["name"] for t in default]
+    return [t.get("name") for t in tensors if isinstance(t, dict)] if isinstance(tensors, list) else []
+
+
+def tensor_problems(data: Mapping[str, Any]) -> Iterator[ModelProblem]:
+    """Tensor names declared twice, and samples naming tensors that are not declared (the defaults when none are)."""
+    declared = {"inputs": _tensor_names(data.get("inputs"), DEFAULT_INPUTS),
+                "outputs": _tensor_names(data.get("outputs"), DEFAULT_OUTPUTS)}
+    for kind, names in declared.items():
         for i, name in enumerate(names):
-            if names.index(name) != i:
-                raise ModelYamlError(file, f"{kind}[{i}].name", f"{name!r} is declared twice", "give each tensor a unique name")
-    input_names = {t["name"] for t in data.get("inputs", [])}
-    for i, sample in enumerate(data.get("samples", [])):
-        for name in sample["inputs"]:
-            if input_names and name not in input_names:
-                raise ModelYamlError(file, f"samples[{i}].inputs.{name}", "is not a declared input",
-                                     "use one of: " + ", ".join(sorted(input_names)))
+            if name is not None and names.index(name) != i:
+                yield ModelProblem("OMI113", f"{kind}[{i}].name", f"{name!r} is declared twice",
+                                   "give each tensor a unique name")
+    samples = data.get("samples")
+    for i, sample in enumerate(samples if isinstance(samples, list) else []):
+        if not isinstance(sample, dict):
+            continue
+        for kind in ("inputs", "outputs"):
+            given = sample.get(kind)
+            if not isinstance(given, dict):
+                continue
+            allowed = {n for n in declared[kind] if isinstance(n, str)}
+            for name in given:
+                if name not in allowed:
+                    yield ModelProblem("OMI114", f"samples[{i}].{kind}.{name}", f"is not a declared {kind[:-1]}",
+                                       "use one of: " + ", ".join(sorted(allowed)))

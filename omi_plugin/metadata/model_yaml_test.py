@@ -45,6 +45,11 @@ def test_good_file_gets_defaults() -> None:
         (GOOD.replace("[model.joblib]", "[../secret]"), "ex/model.yaml: files[0]: '../secret' points outside"),
         (GOOD.replace("format: sklearn", "format: custom"), "ex/model.yaml: handler: is required when format is custom"),
         (GOOD.replace('version: "1.0"', "version: 1.0"), "ex/model.yaml: version: expected string, got float"),
+        (GOOD.replace("outputs: [{name: y, datatype: INT64, shape: [-1]}]",
+                      "outputs: [{name: y, datatype: INT64, shape: [-1]}, {name: y, datatype: FP32, shape: [-1]}]"),
+         "ex/model.yaml: outputs[1].name: 'y' is declared twice"),
+        (GOOD + "samples: [{name: s, inputs: {x: [[0]]}, outputs: {z: [1]}}]\n",
+         "ex/model.yaml: samples[0].outputs.z: is not a declared output (use one of: y)"),
     ],
 )
 def test_errors_name_file_field_and_fix(text: str, expected: str) -> None:
