@@ -73,20 +73,15 @@ def _check_schema(out: Collector, data: Mapping[str, Any]) -> None:
         out.add("OMI101", *schemas.explain_model_yaml(error))
 
 
-def _strings(value: Any) -> List[str]:
-    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
-
-
 def _check_files(out: Collector, data: Mapping[str, Any], model_files: Optional[Mapping[str, int]]) -> None:
-    outside = set()
     for problem in model_yaml.file_path_problems(data):
         out.add(problem.rule, problem.field, problem.problem, problem.fix)
-        outside.add(problem.field)
     if model_files is None:
         return
     present = {posixpath.normpath(k): v for k, v in model_files.items()}
-    for i, path in enumerate(_strings(data.get("files"))):
-        if not path or f"files[{i}]" in outside:
+    files = data.get("files")
+    for i, path in enumerate(files if isinstance(files, list) else []):
+        if not isinstance(path, str) or not path or model_yaml.points_outside(path):
             continue  # the schema rule or OMI112 reports it
         clean = posixpath.normpath(path)
         if clean not in present:

@@ -5,6 +5,7 @@ Pure Python (PyYAML + jsonschema), no Pants imports: the package, check and run 
 
 from __future__ import annotations
 
+import itertools
 import json
 import pkgutil
 import posixpath
@@ -185,20 +186,23 @@ class ModelProblem:
 
 def validate_model(data: Mapping[str, Any], file: str) -> None:
     """Raise the first of the rules a JSON schema cannot express (`pants check` reports them all)."""
-    for problem in (*file_path_problems(data), *handler_problems(data), *interface_problems(data),
-                    *tensor_problems(data)):
+    for problem in itertools.chain(file_path_problems(data), handler_problems(data), interface_problems(data),
+                                   tensor_problems(data)):
         raise ModelYamlError(file, problem.field, problem.problem, problem.fix)
 
 
 # The rules below tolerate data the schema rejects (`pants check` runs them on any model.yaml that parses).
 
+def points_outside(path: str) -> bool:
+    """A `files` entry that is absolute or climbs out of the model directory."""
+    clean = posixpath.normpath(path)
+    return path.startswith("/") or clean == ".." or clean.startswith("../")
+
+
 def file_path_problems(data: Mapping[str, Any]) -> Iterator[ModelProblem]:
     files = data.get("files")
     for i, path in enumerate(files if isinstance(files, list) else []):
-        if not isinstance(path, str) or not path:
-            continue
-        clean = posixpath.normpath(path)
-        if path.startswith("/") or clean == ".." or clean.startswith("../"):
+        if isinstance(path, str) and path and points_outside(path):
             yield ModelProblem("OMI112", f"files[{i}]", f"{path!r} points outside the model directory",
                                "list files relative to model.yaml, inside its directory")
 

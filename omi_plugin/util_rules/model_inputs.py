@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 from pants.core.target_types import FileSourceField, ResourceSourceField
 from pants.engine.addresses import Address, Addresses, AddressInput
@@ -96,8 +96,9 @@ async def model_sources(request: ModelSourcesRequest, omi: OmiSubsystem) -> Mode
     yaml_text = yaml_content.content.decode("utf-8", errors="replace")
     model_dir = posixpath.dirname(yaml_content.path)
 
+    fields = _yaml_fields(yaml_text)
     mlmodel_text = None
-    run_id_from = _run_id_from(yaml_text)
+    run_id_from = _string(fields, "run_id_from")
     if run_id_from:
         found = await Get(DigestContents, PathGlobs([posixpath.normpath(posixpath.join(model_dir, run_id_from))]))
         mlmodel_text = found[0].content.decode("utf-8", errors="replace") if found else None
@@ -124,7 +125,7 @@ async def model_sources(request: ModelSourcesRequest, omi: OmiSubsystem) -> Mode
         available.append((rel, path, subset, sizes[0] if sizes else 0))
 
     runtime_specs = [(omi.runtime, "[omi].runtime")]
-    handler_spec = _builtin_handler(yaml_text, omi.builtin_handlers)
+    handler_spec = _builtin_handler(fields, omi.builtin_handlers)
     if handler_spec:
         runtime_specs.append((handler_spec, "[omi].builtin_handlers"))
     runtime = await MultiGet(
@@ -180,24 +181,24 @@ async def models_directory(inputs: ModelInputs) -> ModelsDirectory:
     return ModelsDirectory(await Get(Digest, AddPrefix(merged, f"models/{inputs.metadata.name}")))
 
 
-def _yaml_string(text: str, field: str) -> str:
-    """One string field of model.yaml, or "" when absent or malformed (reported when the file is validated)."""
+def _yaml_fields(text: str) -> Mapping[str, Any]:
+    """model.yaml's top-level fields, or none when it does not parse (reported when the file is validated)."""
     try:
-        value = parse_yaml(text, "model.yaml").get(field)
+        return parse_yaml(text, "model.yaml")
     except ModelYamlError:
-        return ""
+        return {}
+
+
+def _string(fields: Mapping[str, Any], name: str) -> str:
+    value = fields.get(name)
     return value if isinstance(value, str) else ""
 
 
-def _run_id_from(text: str) -> str:
-    return _yaml_string(text, "run_id_from")
-
-
-def _builtin_handler(text: str, builtin_handlers: Mapping[str, str]) -> str:
+def _builtin_handler(fields: Mapping[str, Any], builtin_handlers: Mapping[str, str]) -> str:
     """The address of the built-in handler the model's `format` needs, unless the model brings its own `handler`."""
-    if _yaml_string(text, "handler"):
+    if _string(fields, "handler"):
         return ""
-    return builtin_handlers.get(_yaml_string(text, "format"), "")
+    return builtin_handlers.get(_string(fields, "format"), "")
 
 
 def rules():
