@@ -14,11 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, List, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from omi_plugin.check.catalog import RULES
 from omi_plugin.check.checker import SPEC_VERSIONS, CheckRequest, run_checks
-from omi_plugin.check.violation import Violation, summary
+from omi_plugin.check.violation import report, run_cli
 
 
 class _UsageError(Exception):
@@ -77,18 +77,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         layout=args.layout, modelpack_layout=args.modelpack_layout, spec_version=args.omi_spec,
         repository=args.repository, source_files=[str(s) for s in source_files] if source_files is not None else None,
         layout_name=args.layout_name, modelpack_layout_name=args.modelpack_layout_name)
-    violations: List[Violation] = run_checks(request)
-    for violation in violations:
-        print(violation.line(with_rule=args.rule_ids))
-    print(summary(violations))
-    return 1 if violations else 0
+    return report(run_checks(request), "omi check", args.rule_ids)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as e:  # last resort: still one line, never a traceback
-        print(f"omi check: error: OMI900 the checker crashed: {type(e).__name__}: {e}", file=sys.stderr)
-        sys.exit(1)
+    run_cli(main, "omi check", "the checker crashed")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from omi_plugin.check import smoke_probes
-from omi_plugin.check.violation import Collector, Violation, summary
+from omi_plugin.check.violation import Collector, Violation, report, run_cli
 
 INTERFACES = ("kfserving.v1", "kfserving.v2", "modzy.v2")
 TERM_GRACE_SECONDS = 5.0
@@ -203,17 +203,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     violations = run_smoke(SmokeRequest(args.target or args.model, os.path.abspath(args.models_dir), args.model,
                                         interfaces, command, dict(os.environ), args.timeout, args.start_timeout,
                                         args.call_timeout))
-    for violation in violations:
-        print(violation.line(with_rule=args.rule_ids))
-    print(summary(violations, "omi smoke"))
-    return 1 if violations else 0
+    return report(violations, "omi smoke", args.rule_ids)
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as e:  # last resort: still one line, never a traceback
-        print(f"omi smoke: error: OMI900 the smoke test crashed: {type(e).__name__}: {e}", file=sys.stderr)
-        sys.exit(1)
+    run_cli(main, "omi smoke", "the smoke test crashed")

@@ -5,8 +5,9 @@ Standard library only, so both the 3.9 static checker and the 3.11 smoke test ca
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
-from typing import List
+from typing import Callable, List, NoReturn
 
 
 @dataclass(frozen=True)
@@ -53,3 +54,22 @@ def summary(violations: List[Violation], tool: str = "omi check") -> str:
     rules = ", ".join(f"{rule} x{n}" for rule, n in sorted(counts.items()))
     noun = "violation" if len(violations) == 1 else "violations"
     return f"{tool}: {len(violations)} {noun} ({rules})"
+
+
+def report(violations: List[Violation], tool: str, with_rule: bool) -> int:
+    """Print one line per violation and the summary line; return the exit code (1 when anything is wrong)."""
+    for violation in violations:
+        print(violation.line(with_rule=with_rule))
+    print(summary(violations, tool))
+    return 1 if violations else 0
+
+
+def run_cli(main: Callable[[], int], tool: str, crashed: str) -> NoReturn:
+    """Exit with `main()`'s code: Ctrl-C exits 130, and a crash is still one line (OMI900), never a traceback."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as e:  # last resort
+        print(f"{tool}: error: OMI900 {crashed}: {type(e).__name__}: {e}", file=sys.stderr)
+        sys.exit(1)
