@@ -122,9 +122,10 @@ def run_sampled(argv: List[str], cwd: Path) -> Tuple[float, Dict[str, int]]:
     done = threading.Event()
 
     def sample() -> None:
+        daemon = None
         while not done.is_set():
             roots = {proc.pid: "pants client"}
-            daemon = pantsd_pid(cwd)
+            daemon = daemon or pantsd_pid(cwd)  # looked up until found: pgrep is a process of its own
             if daemon:
                 roots[daemon] = "pantsd"
             watched = dict(roots)
