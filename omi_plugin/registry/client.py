@@ -177,8 +177,9 @@ class Registry:
             return
         if is_retryable_status(response.status) or response.status == 404:
             raise _RestartUpload(error_detail(response))
+        body = response.read()
         hint = "the layout's blob does not match its digest; rebuild the layout" \
-            if b"DIGEST_INVALID" in response.read() or b"SIZE_INVALID" in response.read() else "check the registry"
+            if b"DIGEST_INVALID" in body or b"SIZE_INVALID" in body else "check the registry"
         raise self._fail(repository, f"uploading blob {descriptor.digest}", response, hint)
 
     def _upload_monolithic(self, repository: str, location: str, descriptor: Descriptor, opener: Opener) -> None:
