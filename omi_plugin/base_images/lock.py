@@ -32,8 +32,8 @@ from typing import Any, Dict, List, Tuple
 from omi_plugin.oci.canonical_json import dumps_pretty
 
 LOCK_FORMAT = 1
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9+.-]+\Z")
 
 
 class LockError(ValueError):

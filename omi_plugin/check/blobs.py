@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Dict, Optional
 
 CHUNK = 1 << 20
-SHA256_DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+SHA256_DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}\Z")
 # JSON documents (manifests, configs) larger than this are not parsed: registries cap manifests at 4 MiB.
 MAX_JSON_BLOB = 16 << 20
 

@@ -13,9 +13,7 @@ from __future__ import annotations
 import os
 import posixpath
 from dataclasses import dataclass
-from typing import Any, Callable, List, Mapping, Optional, Sequence
-
-import yaml
+from typing import Any, Callable, List, Mapping, Optional, Sequence, Union
 
 from omi_plugin.check.expectations import Expectations
 from omi_plugin.check.image_rules import check_image
@@ -23,6 +21,8 @@ from omi_plugin.check.layout_rules import LayoutScan, scan_layout
 from omi_plugin.check.metadata_rules import MetadataInputs, check_metadata
 from omi_plugin.check.modelpack_rules import check_modelpack
 from omi_plugin.check.violation import Collector, Violation
+from omi_plugin.metadata import model_yaml
+from omi_plugin.metadata.model_yaml import ModelYamlError
 
 SPEC_VERSIONS = ("1.0", "1.1")
 
@@ -40,7 +40,7 @@ class CheckRequest:
     spec_version: str = "1.0"
     repository: Optional[str] = None
     source_files: Optional[Sequence[str]] = None  # source-root-relative Python files shipped in the image
-    mlmodel_text: Optional[str] = None  # content of model.yaml's `run_id_from` file; read from disk when None
+    mlmodel_text: Optional[Union[bytes, str]] = None  # content of model.yaml's `run_id_from` file; read from disk when None
     layout_name: Optional[str] = None  # how to name the layouts in messages (default: the paths)
     modelpack_layout_name: Optional[str] = None
 
@@ -54,32 +54,32 @@ def _guarded(out: Collector, group: str, where: str, fn: Callable[[], Any]) -> A
         return None
 
 
-def _read_text(path: str) -> str:
-    with open(path, encoding="utf-8") as f:
+def _read_bytes(path: str) -> bytes:
+    with open(path, "rb") as f:
         return f.read()
 
 
-def _mlmodel_text(request: CheckRequest, text: str) -> Optional[str]:
+def _mlmodel_text(request: CheckRequest, text: Union[bytes, str]) -> Optional[Union[bytes, str]]:
     """The `run_id_from` file next to model.yaml, when model.yaml names one and it exists on disk."""
     if request.mlmodel_text is not None:
         return request.mlmodel_text
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return None
-    name = data.get("run_id_from") if isinstance(data, dict) else None
+        data = model_yaml.parse_yaml(text, request.model_yaml)
+    except ModelYamlError:
+        return None  # the metadata rules report it
+    name = data.get("run_id_from")
     if not isinstance(name, str):
         return None
     path = os.path.join(os.path.dirname(request.model_yaml), *posixpath.normpath(name).split("/"))
-    return _read_text(path) if os.path.isfile(path) else None
+    return _read_bytes(path) if os.path.isfile(path) else None
 
 
 def _metadata(out: Collector, request: CheckRequest) -> Expectations:
-    text = request.model_yaml_text
+    text: Union[bytes, str, None] = request.model_yaml_text
     if text is None:
         try:
-            text = _read_text(request.model_yaml)
-        except (OSError, UnicodeDecodeError) as e:
+            text = _read_bytes(request.model_yaml)
+        except OSError as e:
             out.add("OMI100", "(file)", f"cannot be read: {getattr(e, 'strerror', None) or e}",
                     "pass the path of the target's model.yaml")
             return Expectations(spec_version=request.spec_version)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from omi_plugin.check import schemas
 from omi_plugin.check.expectations import Expectations
@@ -29,11 +29,11 @@ class MetadataInputs:
     """What the metadata rules look at. Optional parts skip the rules that need them when None."""
 
     file: str  # model.yaml's path as users know it (e.g. examples/digits/model.yaml)
-    text: str
+    text: Union[bytes, str]  # bytes as read: parse_model_yaml refuses what is not UTF-8
     model_files: Optional[Mapping[str, int]] = None  # path relative to model.yaml's directory -> size in bytes
     repository: Optional[str] = None
     source_files: Optional[Sequence[str]] = None  # Python sources shipped with the image, source-root relative
-    mlmodel_text: Optional[str] = None  # content of the `run_id_from` file, when model.yaml names one
+    mlmodel_text: Optional[Union[bytes, str]] = None  # content of the `run_id_from` file, when model.yaml names one
     spec_version: str = "1.0"
 
 
@@ -48,7 +48,7 @@ def check_metadata(target: str, inputs: MetadataInputs) -> MetadataResult:
     """Run every OMI1xx rule; also derive what the image and the artifact must agree with."""
     out = Collector(target, inputs.file)
     try:
-        data = model_yaml.parse_yaml(inputs.text, inputs.file)
+        data = model_yaml.parse_model_yaml(inputs.text, inputs.file)
     except ModelYamlError as e:
         out.add("OMI100", e.field, e.problem, e.fix)
         _check_repository(out, inputs.repository)
@@ -111,7 +111,10 @@ def _check_run_id(out: Collector, data: Mapping[str, Any], inputs: MetadataInput
             out.add("OMI107", "run_id_from", "both run_id and run_id_from are set", "keep one of them")
         elif isinstance(data["run_id_from"], str):
             mlmodel = posixpath.join(posixpath.dirname(inputs.file), data["run_id_from"])
-            if inputs.mlmodel_text is None:
+            if model_yaml.run_id_from_path(inputs.file, data["run_id_from"]) is None:
+                out.add("OMI107", "run_id_from", f"{data['run_id_from']!r} points outside the repository",
+                        "name an MLmodel file inside the repository, relative to model.yaml")
+            elif inputs.mlmodel_text is None:
                 out.add("OMI107", "run_id_from", f"{data['run_id_from']} was not found",
                         "add the MLmodel file next to model.yaml or fix the path")
             else:

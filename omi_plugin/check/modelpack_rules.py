@@ -18,7 +18,7 @@ from omi_plugin.check.layout_rules import LayoutScan, ManifestEntry, verify_blob
 from omi_plugin.check.violation import Collector
 from omi_plugin.oci import media_types as mt
 
-PARAM_SIZE_RE = re.compile(r"^\d+(\.\d)?[QqTtBbMmKk]$")
+PARAM_SIZE_RE = re.compile(r"^\d+(\.\d)?[QqTtBbMmKk]\Z")
 LAYER_MEDIA_TYPE_RE = re.compile(
     r"^application/vnd\.cncf\.model\.(weight|weight\.config|doc|code|dataset)\.v1\.(raw|tar|tar\+gzip|tar\+zstd)$")
 MODELS_DIR = "models"

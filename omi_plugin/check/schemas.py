@@ -24,7 +24,7 @@ IMAGE_INDEX = "image-index-schema.json"
 IMAGE_CONFIG = "config-schema.json"
 MODELPACK_CONFIG = "modelpack-config-schema.json"
 
-_URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s]*$")
+_URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s]*\Z")
 
 
 def _load(name: str) -> Dict[str, Any]:

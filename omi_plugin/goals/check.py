@@ -74,7 +74,7 @@ async def check_omi_target(request: OmiTargetCheck, omi: OmiSubsystem, pex_env: 
     inputs_json = await Get(Digest, CreateDigest([
         FileContent("__model_files.json", json.dumps(sources.sizes(), sort_keys=True).encode()),
         FileContent("__source_files.json", json.dumps(sorted(stripped.stripped_source_files.snapshot.files)).encode()),
-        FileContent(sources.yaml_path, sources.yaml_text.encode("utf-8")),
+        FileContent(sources.yaml_path, sources.yaml_bytes),
     ]))
     repository = (fs.repository.value or omi.default_repository)
 

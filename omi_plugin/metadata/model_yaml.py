@@ -11,17 +11,21 @@ import pkgutil
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import jsonschema
 import yaml
 
+from omi_plugin.metadata import strict_yaml
 from omi_plugin.oci import canonical_json
 from omi_plugin.oci.references import TAG_RE
 
 DEFAULT_INTERFACES = ("kfserving.v1", "kfserving.v2", "modzy.v2")
 SERVED_INTERFACES = frozenset(DEFAULT_INTERFACES)
 OMI_INTERFACES = ("kfserving.v1", "kfserving.v2", "modzy.v1", "modzy.v2")  # every interface string OMI defines
+
+# Fields whose strings are prose or data, where newlines and tabs are the author's own.
+FREE_TEXT_FIELDS = ("description", "samples")
 
 DEFAULT_INPUTS = ({"name": "input", "datatype": "BYTES", "shape": [-1]},)
 DEFAULT_OUTPUTS = ({"name": "output", "datatype": "BYTES", "shape": [-1]},)
@@ -113,18 +117,30 @@ class ModelMetadata:
         return canonical_json.dumps(dict(self.record)) + b"\n"
 
 
-def parse_yaml(text: str, file: str) -> Dict[str, Any]:
+def parse_yaml(data: Union[bytes, str], file: str) -> Dict[str, Any]:
+    """A YAML mapping, read strictly (`strict_yaml`): UTF-8, JSON values, no repeated keys or alias bombs."""
     try:
-        data = yaml.safe_load(text)
+        parsed = strict_yaml.load(data)
+    except strict_yaml.YamlProblem as e:
+        raise ModelYamlError(file, e.where, e.problem, e.fix) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(top level)"
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise ModelYamlError(file, where, f"malformed YAML: {problem}", "fix the YAML syntax") from None
-    if not isinstance(data, dict):
+    if not isinstance(parsed, dict):
         raise ModelYamlError(file, "(top level)", "expected a mapping of fields",
                              "start the file with `name: ...`, `version: ...`")
-    return data
+    return parsed
+
+
+def parse_model_yaml(data: Union[bytes, str], file: str) -> Dict[str, Any]:
+    """model.yaml's fields: `parse_yaml`, and no control characters outside its free-text fields."""
+    parsed = parse_yaml(data, file)
+    found = strict_yaml.control_character_problems(parsed, "", list(FREE_TEXT_FIELDS))
+    if found:
+        raise ModelYamlError(file, found.where, found.problem, found.fix)
+    return parsed
 
 
 def validate_tag(tag: str, file: str, field: str) -> None:
@@ -136,7 +152,13 @@ def validate_tag(tag: str, file: str, field: str) -> None:
                              "use letters, digits, '_', '.', '-' (max 128, not starting with '.' or '-')")
 
 
-def mlmodel_run_id(text: str, file: str) -> str:
+def run_id_from_path(file: str, run_id_from: str) -> Optional[str]:
+    """The repository-relative path `run_id_from` names (relative to model.yaml at `file`), or None outside it."""
+    path = posixpath.normpath(posixpath.join(posixpath.dirname(file), run_id_from))
+    return None if run_id_from.startswith("/") or path == ".." or path.startswith("../") else path
+
+
+def mlmodel_run_id(text: Union[bytes, str], file: str) -> str:
     """The `run_id` of an MLflow `MLmodel` file."""
     data = parse_yaml(text, file)
     run_id = data.get("run_id")
@@ -146,9 +168,9 @@ def mlmodel_run_id(text: str, file: str) -> str:
     return run_id
 
 
-def load_model_yaml(text: str, file: str, *, mlmodel_text: Optional[str] = None) -> ModelMetadata:
-    """Validate model.yaml text. `mlmodel_text` is the content of the file named by `run_id_from`, if any."""
-    data = parse_yaml(text, file)
+def load_model_yaml(text: Union[bytes, str], file: str, *, mlmodel_text: Optional[Union[bytes, str]] = None) -> ModelMetadata:
+    """Validate model.yaml (text or bytes). `mlmodel_text` is the content of the `run_id_from` file, if any."""
+    data = parse_model_yaml(text, file)
     errors = sorted(jsonschema.Draft7Validator(_schema()).iter_errors(data),
                     key=lambda e: (list(map(str, e.absolute_path)), e.validator))
     if errors:
@@ -158,6 +180,9 @@ def load_model_yaml(text: str, file: str, *, mlmodel_text: Optional[str] = None)
     if "run_id_from" in data:
         if "run_id" in data:
             raise ModelYamlError(file, "run_id_from", "both run_id and run_id_from are set", "keep one of them")
+        if run_id_from_path(file, data["run_id_from"]) is None:
+            raise ModelYamlError(file, "run_id_from", f"{data['run_id_from']!r} points outside the repository",
+                                 "name an MLmodel file inside the repository, relative to model.yaml")
         if mlmodel_text is None:
             raise ModelYamlError(file, "run_id_from", f"{data['run_id_from']} was not found",
                                  "add the MLmodel file next to model.yaml or fix the path")

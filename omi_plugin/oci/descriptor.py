@@ -9,7 +9,7 @@ from typing import Any, Dict, Mapping, Optional
 
 from omi_plugin.oci import canonical_json
 
-DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}\Z")
 
 
 class DescriptorError(ValueError):

@@ -33,7 +33,7 @@ from pants.engine.target import (
     WrappedTargetRequest,
 )
 
-from omi_plugin.metadata.model_yaml import ModelMetadata, ModelYamlError, load_model_yaml, parse_yaml
+from omi_plugin.metadata.model_yaml import ModelMetadata, ModelYamlError, load_model_yaml, parse_yaml, run_id_from_path
 from omi_plugin.subsystem import OmiSubsystem
 from omi_plugin.target_types import ModelFilesField, ModelYamlSourceField, OmiModelDependenciesField
 
@@ -68,8 +68,8 @@ class ModelSources:
 
     address: Address
     yaml_path: str
-    yaml_text: str
-    mlmodel_text: Optional[str]
+    yaml_bytes: bytes  # as read: model.yaml's parser refuses what is not UTF-8
+    mlmodel_bytes: Optional[bytes]
     available: Tuple[Tuple[str, str, Digest, int], ...]  # (relpath, sandbox path, single-file digest, size)
     python_addresses: Addresses  # handler code and requirements, plus the runtime
 
@@ -93,15 +93,15 @@ async def model_sources(request: ModelSourcesRequest, omi: OmiSubsystem) -> Mode
         Get(Targets, DependenciesRequest(target[OmiModelDependenciesField])),
     )
     yaml_content = (await Get(DigestContents, Digest, yaml_sources.snapshot.digest))[0]
-    yaml_text = yaml_content.content.decode("utf-8", errors="replace")
     model_dir = posixpath.dirname(yaml_content.path)
 
-    fields = _yaml_fields(yaml_text)
-    mlmodel_text = None
+    fields = _yaml_fields(yaml_content.content)
+    mlmodel_bytes = None
     run_id_from = _string(fields, "run_id_from")
-    if run_id_from:
-        found = await Get(DigestContents, PathGlobs([posixpath.normpath(posixpath.join(model_dir, run_id_from))]))
-        mlmodel_text = found[0].content.decode("utf-8", errors="replace") if found else None
+    mlmodel_path = run_id_from_path(yaml_content.path, run_id_from) if run_id_from else None
+    if mlmodel_path:  # a path outside the repository is reported when model.yaml is validated
+        found = await Get(DigestContents, PathGlobs([mlmodel_path]))
+        mlmodel_bytes = found[0].content if found else None
 
     file_targets = [t for t in dependencies if t.has_field(FileSourceField) or t.has_field(ResourceSourceField)]
     python_targets = [t for t in dependencies if t not in file_targets]
@@ -132,7 +132,8 @@ async def model_sources(request: ModelSourcesRequest, omi: OmiSubsystem) -> Mode
         Get(Address, AddressInput, AddressInput.parse(spec, description_of_origin=origin)) for spec, origin in runtime_specs
     )
     python_addresses = Addresses(sorted({*(t.address for t in python_targets), *runtime}))
-    return ModelSources(address, yaml_content.path, yaml_text, mlmodel_text, tuple(available), python_addresses)
+    return ModelSources(address, yaml_content.path, yaml_content.content, mlmodel_bytes, tuple(available),
+                        python_addresses)
 
 
 @rule(desc="Read model.yaml and collect model files")
@@ -140,7 +141,7 @@ async def model_inputs(request: ModelInputsRequest) -> ModelInputs:
     sources = await Get(ModelSources, ModelSourcesRequest(request.address))
     address = sources.address
     try:
-        metadata = load_model_yaml(sources.yaml_text, sources.yaml_path, mlmodel_text=sources.mlmodel_text)
+        metadata = load_model_yaml(sources.yaml_bytes, sources.yaml_path, mlmodel_text=sources.mlmodel_bytes)
     except ModelYamlError as e:
         raise OmiModelError(f"{address}: {e}") from None
 
@@ -181,10 +182,10 @@ async def models_directory(inputs: ModelInputs) -> ModelsDirectory:
     return ModelsDirectory(await Get(Digest, AddPrefix(merged, f"models/{inputs.metadata.name}")))
 
 
-def _yaml_fields(text: str) -> Mapping[str, Any]:
+def _yaml_fields(data: bytes) -> Mapping[str, Any]:
     """model.yaml's top-level fields, or none when it does not parse (reported when the file is validated)."""
     try:
-        return parse_yaml(text, "model.yaml")
+        return parse_yaml(data, "model.yaml")
     except ModelYamlError:
         return {}
 
