@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import math
 import struct
 from typing import Any, Sequence
@@ -111,6 +112,30 @@ def datatype_of(array: np.ndarray) -> str:
         return _DTYPE_KIND_TO_DATATYPE[array.dtype.newbyteorder("=")]
     except KeyError:
         raise BadRequest(f"arrays of dtype {array.dtype} have no v2 datatype") from None
+
+
+def loads_json(data: bytes, what: str) -> Any:
+    """A JSON document from a request (`what` names it: "request body", "file 'input'"), or BadRequest saying why."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        # The C decoder recurses once per nesting level; past the interpreter's limit it gives up mid-parse.
+        raise BadRequest(f"{what} is nested deeper than the JSON parser allows (at most a few hundred levels; "
+                         "tensors need one level per dimension)") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadRequest(f"{what} is not valid JSON: {e}") from None
+
+
+def as_batch(array: np.ndarray, declared: Sequence[int]) -> np.ndarray:
+    """A single instance of a batched input (declared `[-1, ...]`, sent without the batch dimension) as a batch of one.
+
+    Only when the array is exactly one dimension short of the declaration and fits it without the batch
+    dimension; anything else is left for the shape check to refuse.
+    """
+    if len(declared) >= 1 and declared[0] == -1 and array.ndim == len(declared) - 1 \
+            and shape_matches(array.shape, declared[1:]):
+        return array.reshape((1, *array.shape))
+    return array
 
 
 def shape_matches(shape: Sequence[int], declared: Sequence[int]) -> bool:

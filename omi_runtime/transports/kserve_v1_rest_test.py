@@ -57,6 +57,23 @@ def test_bad_predict_requests(base, body, status, needle):
     assert requests.get(f"{base}/v1/models/digits").json()["ready"] is True
 
 
+DEEP = 100_000  # far past the JSON parser's recursion limit, well under the body size limit
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/v1/models/digits:predict", b'{"instances": ' + b"[" * DEEP + b"]" * DEEP + b"}"),
+    ("/v1/models/digits:predict", b'{"instances": [' + b'{"a":' * DEEP + b"0" + b"}" * DEEP + b"]}"),
+    ("/v1/models/digits:predict", b"[" * DEEP),
+    ("/v2/models/digits/infer", b'{"inputs": [{"name": "input-0", "datatype": "FP32", "shape": [1], "data": '
+                                + b"[" * DEEP + b"]" * DEEP + b"}]}"),
+])
+def test_body_nested_past_the_parser_is_400(base, path, body):
+    reply = requests.post(f"{base}{path}", data=body)
+    assert reply.status_code == 400, reply.text
+    assert "request body is nested deeper than the JSON parser allows" in reply.json()["error"]
+    assert requests.get(f"{base}/v1/models/digits").json()["ready"] is True
+
+
 def test_unknown_model_and_route(base):
     reply = requests.post(f"{base}/v1/models/nope:predict", json={"instances": [[0] * 64]})
     assert reply.status_code == 404 and "nope" in reply.json()["error"]

@@ -8,7 +8,8 @@
 
 Items of bytes handlers go to `process()` as they are. For tensor handlers, each item's file under the first
 input's filename (default `input`) is JSON: a list of rows for the first input, or an object of tensors by input
-name (inputs declaring their own filename may also come in their own file). Results: for each output filename
+name (inputs declaring their own filename may also come in their own file); a single row of an input declared
+`[-1, ...]` (one image, one instance) is served as a batch of one. Results: for each output filename
 (default `results.json`), a JSON object of that file's outputs by name.
 """
 
@@ -60,14 +61,13 @@ def item_to_inputs(meta: ModelMetadata, item: Mapping[str, bytes]) -> dict[str, 
         own = meta.input_filename(index)
         if spec.name not in inputs and own != key and own in item:
             inputs[spec.name] = codecs.decode_json(_load_json(item[own], own), spec.datatype, None, spec.name)
-    return inputs
+    # A Modzy item is naturally one instance (one image, one row): serve it as a batch of one.
+    specs = {spec.name: spec for spec in meta.inputs}
+    return {name: codecs.as_batch(array, specs[name].shape) for name, array in inputs.items()}
 
 
 def _load_json(data: bytes, filename: str) -> Any:
-    try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadRequest(f"file {filename!r} is not valid JSON: {e}") from None
+    return codecs.loads_json(data, f"file {filename!r}")
 
 
 def outputs_to_item(meta: ModelMetadata, outputs: Mapping[str, np.ndarray]) -> dict[str, bytes]:

@@ -84,6 +84,26 @@ def test_bad_items_fail_alone(stub, digits_data):
     assert b"'input'" in reply.outputs[3].output["error"]
 
 
+def test_single_instance_items_are_batches_of_one(stub, digits_sklearn, digits_data):
+    """One row per item, without the batch dimension of the declared [-1, 64], as a user sending one image sends it."""
+    _, model = digits_sklearn
+    x, _ = digits_data
+    reply = stub.Run(pb.RunRequest(inputs=[_item(x[0].tolist()), _item({"input-0": x[1].tolist()}),
+                                           _item(x[2:4].tolist()), _item(x[0].tolist()[:63])]))
+    assert [o.success for o in reply.outputs] == [True, True, True, False]
+    for out, rows in zip(reply.outputs, (x[0:1], x[1:2], x[2:4])):
+        assert json.loads(out.output["results.json"])["predict"] == model.predict(rows).tolist()
+    assert b"shape [63] does not match the declared [-1, 64]" in reply.outputs[3].output["error"]
+
+
+def test_item_nested_past_the_parser_fails_alone(stub, digits_data):
+    x, _ = digits_data
+    deep = pb.InputItem(input={"input": b"[" * 100_000 + b"]" * 100_000})
+    reply = stub.Run(pb.RunRequest(inputs=[deep, _item(x[0].tolist())]))
+    assert [o.success for o in reply.outputs] == [False, True]
+    assert b"file 'input' is nested deeper than the JSON parser allows" in reply.outputs[0].output["error"]
+
+
 def test_empty_run_and_oversized(stub):
     assert len(stub.Run(pb.RunRequest()).outputs) == 0
     with pytest.raises(grpc.RpcError) as e:

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from omi_runtime import codecs
 from omi_runtime.errors import BadRequest, ConfigError, InferenceError
 from omi_runtime.logs import log
 from omi_runtime.settings import Settings
@@ -23,10 +24,7 @@ def error_response(status: int, message: str) -> web.Response:
 
 async def json_body(request: web.Request) -> dict[str, Any]:
     body = await request.read()  # raises 413 beyond client_max_size (OMI_MAX_MESSAGE_BYTES)
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise BadRequest(f"request body is not valid JSON: {e}") from None
+    doc = codecs.loads_json(body, "request body")
     if not isinstance(doc, dict):
         raise BadRequest("request body must be a JSON object")
     return doc
