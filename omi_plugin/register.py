@@ -2,7 +2,7 @@
 
 from omi_plugin.goals import check, package, publish, run
 from omi_plugin.target_types import OmiDebianBaseTarget, OmiModelTarget, OmiOciArchiveBaseTarget, OmiOciBaseTarget
-from omi_plugin.util_rules import debian_base, layers, model_inputs, oci_base, sandbox_tools
+from omi_plugin.util_rules import debian_base, layers, model_inputs, oci_base, sandbox_tools, target_fields
 
 
 def target_types():
@@ -15,6 +15,7 @@ def rules():
         *layers.rules(),
         *debian_base.rules(),
         *oci_base.rules(),
+        *target_fields.rules(),
         *model_inputs.rules(),
         *package.rules(),
         *run.rules(),

@@ -1,8 +1,9 @@
-"""The `omi_model` and `omi_debian_base` targets: their fields, help text and field-level validation."""
+"""The omi targets: their fields, help text, and what makes a field's value wrong (`problem`, checked by rules)."""
 
 from __future__ import annotations
 
-from typing import Iterable, Optional, Tuple
+import posixpath
+from typing import Optional, Tuple, Union
 
 from pants.core.goals.package import OutputPathField
 from pants.engine.addresses import Address
@@ -10,7 +11,6 @@ from pants.engine.target import (
     COMMON_TARGET_FIELDS,
     BoolField,
     Dependencies,
-    InvalidFieldException,
     MultipleSourcesField,
     SingleSourceField,
     StringField,
@@ -20,6 +20,10 @@ from pants.engine.target import (
 from pants.util.strutil import help_text
 
 from omi_plugin.oci.references import REPOSITORY_RE, TAG_RE
+
+# What is wrong with a field's value and how to fix it. Fields accept any well-typed value when BUILD files are
+# parsed (so one bad target cannot break every goal in the repository); the rules refuse it for that target only.
+FieldProblem = Tuple[str, str]
 
 
 class ModelYamlSourceField(SingleSourceField):
@@ -86,16 +90,12 @@ class RepositoryField(StringField):
         """
     )
 
-    @classmethod
-    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
-        value = super().compute_value(raw_value, address)
-        if value is not None:
-            if not REPOSITORY_RE.match(value.replace("{name}", "x")):
-                raise InvalidFieldException(
-                    f"{address}: repository: {value!r} is not a valid repository name "
-                    "(use lowercase path components like `team/model-name`)"
-                )
-        return value
+    @staticmethod
+    def problem(value: Optional[str]) -> Optional[FieldProblem]:
+        if value is not None and not REPOSITORY_RE.match(value.replace("{name}", "x")):
+            return (f"{value!r} is not a valid repository name",
+                    "use lowercase path components like `team/model-name`")
+        return None
 
 
 class ExtraTagsField(StringSequenceField):
@@ -108,46 +108,54 @@ class ExtraTagsField(StringSequenceField):
         """
     )
 
-    @classmethod
-    def compute_value(cls, raw_value: Optional[Iterable[str]], address: Address) -> Optional[Tuple[str, ...]]:
-        value = super().compute_value(raw_value, address)
+    @staticmethod
+    def problem(value: Optional[Tuple[str, ...]]) -> Optional[FieldProblem]:
         for tag in value or ():
             if tag == "latest":
-                raise InvalidFieldException(
-                    f"{address}: extra_tags: 'latest' is not allowed (OMI images are tagged with the model's "
-                    "run id; name a version instead)"
-                )
+                return ("'latest' is not allowed",
+                        "OMI images are tagged with the model's run id; name a version instead")
             if not TAG_RE.match(tag):
-                raise InvalidFieldException(
-                    f"{address}: extra_tags: {tag!r} is not a valid OCI tag (use letters, digits, '_', '.', '-'; "
-                    "at most 128 characters, not starting with '.' or '-')"
-                )
-        return value
+                return (f"{tag!r} is not a valid OCI tag",
+                        "use letters, digits, '_', '.', '-'; at most 128 characters, not starting with '.' or '-'")
+        return None
 
 
 class OmiSpecVersionField(StringField):
     alias = "omi_spec"
     default = "1.0"
-    valid_choices = ("1.0", "1.1")
+    choices = ("1.0", "1.1")
     help = help_text(
         """
-        Which OMI spec's labels to write. `1.0`: `ml.openmodel.interfaces=["kfserving.v1",...]`. `1.1` adds
-        `ml.openmodel.protocols`, `ml.openmodel.port` and `ml.openml.model_name` and uses the 1.1 interfaces form.
+        Which OMI spec's labels to write: `1.0` or `1.1`. `1.0`: `ml.openmodel.interfaces=["kfserving.v1",...]`.
+        `1.1` adds `ml.openmodel.protocols`, `ml.openmodel.port` and `ml.openml.model_name` and uses the 1.1
+        interfaces form.
         """
     )
+
+    @classmethod
+    def problem(cls, value: Optional[str]) -> Optional[FieldProblem]:
+        if value is not None and value not in cls.choices:
+            return f"{value!r} is not an OMI spec version", "use one of: " + ", ".join(cls.choices)
+        return None
 
 
 class HttpPortField(StringField):
     alias = "http_port"
     default = "8080"
-    help = "The default `HTTP_PORT` of the image (the container can override it at start-up)."
+    help = "The default `HTTP_PORT` of the image, e.g. `8080` (the container can override it at start-up)."
 
     @classmethod
-    def compute_value(cls, raw_value: Optional[str], address: Address) -> Optional[str]:
-        value = super().compute_value(raw_value, address)
-        if value is not None and not (value.isdigit() and 0 < int(value) < 65536):
-            raise InvalidFieldException(f"{address}: http_port: {value!r} is not a TCP port (use 1-65535)")
-        return value
+    def compute_value(cls, raw_value: Optional[Union[int, str]], address: Address) -> Optional[str]:
+        # `http_port=8080` is what users write; the environment variable it becomes is a string.
+        if isinstance(raw_value, int) and not isinstance(raw_value, bool):
+            raw_value = str(raw_value)
+        return super().compute_value(raw_value, address)
+
+    @staticmethod
+    def problem(value: Optional[str]) -> Optional[FieldProblem]:
+        if value is not None and not (value.isascii() and value.isdigit() and 0 < int(value) < 65536):
+            return f"{value!r} is not a TCP port", "use 1-65535"
+        return None
 
 
 class OmiRegistriesField(StringSequenceField):
@@ -175,6 +183,16 @@ class OmiModelOutputPathField(OutputPathField):
         `<output_path>.modelpack.oci/`. Defaults to `<path.with.dots>/<target name>`.
         """
     )
+
+    @staticmethod
+    def problem(value: Optional[str]) -> Optional[FieldProblem]:
+        if value is None:
+            return None
+        clean = posixpath.normpath(value)
+        if value.startswith("/") or clean == ".." or clean.startswith("../") or clean == ".":
+            return (f"{value!r} is not a path inside the dist directory",
+                    "give a relative path like `models/digits`, without `..`")
+        return None
 
 
 class OmiModelTarget(Target):
@@ -245,15 +263,14 @@ class OciImageReferenceField(StringField):
         """
     )
 
-    @classmethod
-    def compute_value(cls, raw_value: Optional[str], address: Address) -> str:
-        value = super().compute_value(raw_value, address)
-        if value is None or "@sha256:" not in value or len(value.rsplit("@sha256:", 1)[1]) != 64:
-            raise InvalidFieldException(
-                f"{address}: image: {value!r} is not pinned by digest (pin the base by digest: "
-                "registry/repo@sha256:<64 hex digits>; `skopeo inspect docker://registry/repo:tag` prints it)"
-            )
-        return value
+    @staticmethod
+    def problem(value: Optional[str]) -> Optional[FieldProblem]:
+        hex_digest = (value or "").rsplit("@sha256:", 1)[-1] if "@sha256:" in (value or "") else ""
+        if not (len(hex_digest) == 64 and all(c in "0123456789abcdef" for c in hex_digest)):
+            return (f"{value!r} is not pinned by digest",
+                    "pin the base by digest: registry/repo@sha256:<64 hex digits>; "
+                    "`skopeo inspect docker://registry/repo:tag` prints it")
+        return None
 
 
 class InsecureRegistryField(BoolField):

@@ -35,6 +35,7 @@ from omi_plugin.util_rules.model_inputs import (
     ModelSourcesRequest,
 )
 from omi_plugin.util_rules.sandbox_tools import CHECK_TOOLS, ToolProcessRequest
+from omi_plugin.util_rules.target_fields import TargetFieldProblems, TargetFieldsRequest
 
 TOOL_NAME = "omi"
 
@@ -55,6 +56,13 @@ class OmiTargetCheckResult:
     output: str
 
 
+def one_line_error(address: Address, error: Exception, step: str) -> str:
+    """An exception's own one-line message (ours name their target already), else `<target>: <step>: <last line>`."""
+    text = str(error).strip()
+    last = text.splitlines()[-1].strip() if text else type(error).__name__
+    return last if last.startswith(f"{address}: ") else f"{address}: {step}: {last}"
+
+
 def _static_args(fs: OmiModelFieldSet, sources: ModelSources, with_image: bool, repository: str) -> List[str]:
     args = ["--target", str(fs.address), "--model-yaml", sources.yaml_path, "--model-files-json", "__model_files.json",
             "--omi-spec", fs.omi_spec.value or "1.0", "--repository", repository,
@@ -68,7 +76,10 @@ def _static_args(fs: OmiModelFieldSet, sources: ModelSources, with_image: bool, 
 @rule(desc="Check an OMI model target", level=LogLevel.DEBUG)
 async def check_omi_target(request: OmiTargetCheck, omi: OmiSubsystem, pex_env: PexEnvironment) -> OmiTargetCheckResult:
     fs = request.field_set
-    sources = await Get(ModelSources, ModelSourcesRequest(fs.address))
+    field_problems, sources = await MultiGet(
+        Get(TargetFieldProblems, TargetFieldsRequest(fs.address)),
+        Get(ModelSources, ModelSourcesRequest(fs.address)),
+    )
     transitive = await Get(TransitiveTargets, TransitiveTargetsRequest(sources.python_addresses))
     stripped = await Get(StrippedPythonSourceFiles, PythonSourceFilesRequest(transitive.closure))
     inputs_json = await Get(Digest, CreateDigest([
@@ -80,11 +91,12 @@ async def check_omi_target(request: OmiTargetCheck, omi: OmiSubsystem, pex_env: 
 
     # The image is only built when the metadata is sound; otherwise the static pass alone says what is wrong.
     image = None
-    build_error = ""
-    try:
-        image = await Get(OmiImage, OmiImageRequest(fs))
-    except Exception as e:  # noqa: BLE001 - any build failure becomes a check failure with its message
-        build_error = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+    build_error = "\n".join(field_problems.lines)
+    if not field_problems.lines:
+        try:
+            image = await Get(OmiImage, OmiImageRequest(fs))
+        except Exception as e:  # noqa: BLE001 - any build failure becomes a check failure with its message
+            build_error = one_line_error(fs.address, e, "package")
     if image is not None:
         repository = json.loads(image.record_json)["repository"]
         layouts = await MultiGet(Get(Digest, AddPrefix(image.layout, "__image.oci")),
@@ -103,8 +115,8 @@ async def check_omi_target(request: OmiTargetCheck, omi: OmiSubsystem, pex_env: 
     output = static.stdout.decode() + static.stderr.decode()
     exit_code = static.exit_code
     if image is None:
-        if exit_code == 0:
-            exit_code, output = 1, f"{fs.address}: package: {build_error}\n" + output
+        if exit_code == 0 or field_problems.lines:
+            exit_code, output = 1, f"{build_error}\n" + output
         return OmiTargetCheckResult(exit_code, output)
 
     # Live smoke test: the runtime, from the same dependencies as the image, once per declared interface.
@@ -135,9 +147,23 @@ async def check_omi_target(request: OmiTargetCheck, omi: OmiSubsystem, pex_env: 
     return OmiTargetCheckResult(max(exit_code, smoke.exit_code), output)
 
 
+@dataclass(frozen=True)
+class GuardedTargetCheck:
+    field_set: OmiModelFieldSet
+
+
+@rule(desc="Check an OMI model target, whatever fails", level=LogLevel.DEBUG)
+async def guarded_target_check(request: GuardedTargetCheck) -> OmiTargetCheckResult:
+    """One target's check, its failure of any kind turned into a failed result, so it never stops the others."""
+    try:
+        return await Get(OmiTargetCheckResult, OmiTargetCheck(request.field_set))
+    except Exception as e:  # noqa: BLE001 - `pants check ::` must report every target, whatever broke one
+        return OmiTargetCheckResult(1, one_line_error(request.field_set.address, e, "check") + "\n")
+
+
 @rule(desc="Check OMI compliance", level=LogLevel.DEBUG)
 async def check_omi(request: OmiCheckRequest) -> CheckResults:
-    results = await MultiGet(Get(OmiTargetCheckResult, OmiTargetCheck(fs)) for fs in request.field_sets)
+    results = await MultiGet(Get(OmiTargetCheckResult, GuardedTargetCheck(fs)) for fs in request.field_sets)
     return CheckResults(
         [CheckResult(r.exit_code, r.output, "", partition_description=str(fs.address))
          for fs, r in zip(request.field_sets, results)],

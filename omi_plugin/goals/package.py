@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pants.backend.python.util_rules.pex import Pex, PexLayout
 from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
-from pants.engine.addresses import Address, AddressInput
 from pants.engine.fs import (
     AddPrefix,
     CreateDigest,
@@ -46,6 +45,7 @@ from omi_plugin.target_types import (
 from omi_plugin.util_rules.base_image import BaseImage, BaseImageRequest
 from omi_plugin.util_rules.layers import BuildLayerRequest, BuiltLayer, CompileBytecodeRequest
 from omi_plugin.util_rules.model_inputs import ModelInputs, ModelInputsRequest
+from omi_plugin.util_rules.target_fields import ResolveBaseImageRequest, ResolvedBaseImage
 
 logger = logging.getLogger(__name__)
 
@@ -88,9 +88,9 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
     inputs = await Get(ModelInputs, ModelInputsRequest(fs.address))
     metadata = inputs.metadata
 
-    base_spec = fs.base_image.value or omi.default_base_image
-    base_address = await Get(Address, AddressInput, AddressInput.parse(
-        base_spec, relative_to=fs.address.spec_path, description_of_origin=f"{fs.address} base_image"))
+    base_address = (await Get(ResolvedBaseImage, ResolveBaseImageRequest(
+        fs.address, fs.base_image.value or omi.default_base_image))).address
+    assert base_address is not None, "model_inputs refuses a base_image that does not resolve"
     base, pex = await MultiGet(
         Get(BaseImage, BaseImageRequest(base_address)),
         Get(Pex, PexFromTargetsRequest(

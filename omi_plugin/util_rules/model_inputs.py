@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
@@ -36,6 +37,7 @@ from pants.engine.target import (
 from omi_plugin.metadata.model_yaml import ModelMetadata, ModelYamlError, load_model_yaml, parse_yaml, run_id_from_path
 from omi_plugin.subsystem import OmiSubsystem
 from omi_plugin.target_types import ModelFilesField, ModelYamlSourceField, OmiModelDependenciesField
+from omi_plugin.util_rules.target_fields import TargetFieldProblems, TargetFieldsRequest
 
 
 class OmiModelError(Exception):
@@ -87,11 +89,14 @@ async def model_sources(request: ModelSourcesRequest, omi: OmiSubsystem) -> Mode
     address = request.address
     wrapped = await Get(WrappedTarget, WrappedTargetRequest(address, description_of_origin="omi_model"))
     target = wrapped.target
-    yaml_sources, own_files, dependencies = await MultiGet(
-        Get(HydratedSources, HydrateSourcesRequest(target[ModelYamlSourceField])),
-        Get(HydratedSources, HydrateSourcesRequest(target[ModelFilesField])),
-        Get(Targets, DependenciesRequest(target[OmiModelDependenciesField])),
-    )
+    try:
+        yaml_sources, own_files, dependencies = await MultiGet(
+            Get(HydratedSources, HydrateSourcesRequest(target[ModelYamlSourceField])),
+            Get(HydratedSources, HydrateSourcesRequest(target[ModelFilesField])),
+            Get(Targets, DependenciesRequest(target[OmiModelDependenciesField])),
+        )
+    except Exception as e:  # noqa: BLE001 - Pants words unreadable sources as raw engine errors
+        raise OmiModelError(_unreadable_sources(address, e)) from None
     yaml_content = (await Get(DigestContents, Digest, yaml_sources.snapshot.digest))[0]
     model_dir = posixpath.dirname(yaml_content.path)
 
@@ -138,7 +143,11 @@ async def model_sources(request: ModelSourcesRequest, omi: OmiSubsystem) -> Mode
 
 @rule(desc="Read model.yaml and collect model files")
 async def model_inputs(request: ModelInputsRequest) -> ModelInputs:
-    sources = await Get(ModelSources, ModelSourcesRequest(request.address))
+    field_problems, sources = await MultiGet(
+        Get(TargetFieldProblems, TargetFieldsRequest(request.address)),
+        Get(ModelSources, ModelSourcesRequest(request.address)),
+    )
+    field_problems.raise_first()
     address = sources.address
     try:
         metadata = load_model_yaml(sources.yaml_bytes, sources.yaml_path, mlmodel_text=sources.mlmodel_bytes)
@@ -180,6 +189,25 @@ async def models_directory(inputs: ModelInputs) -> ModelsDirectory:
     record = await Get(Digest, CreateDigest([FileContent("omi-model.json", inputs.metadata.record_json())]))
     merged = await Get(Digest, MergeDigests([*relocated, record]))
     return ModelsDirectory(await Get(Digest, AddPrefix(merged, f"models/{inputs.metadata.name}")))
+
+
+_ABSOLUTE_LINK = re.compile(r'Failed to read link "([^"]+)": Absolute symlink: "([^"]+)"')
+_ESCAPING_GLOB = re.compile(r'Globs may not traverse outside of the buildroot: "([^"]+)"')
+
+
+def _unreadable_sources(address: Address, error: Exception) -> str:
+    """One line for sources Pants cannot read: above all, a symlink out of the repository."""
+    text = str(error)
+    absolute = _ABSOLUTE_LINK.search(text)
+    escaping = _ESCAPING_GLOB.search(text)
+    fix = "copy the file into the repository, or provide it with an `http_source` pinned by sha256"
+    if absolute or escaping:
+        link = absolute.group(1) if absolute else escaping.group(1)  # type: ignore[union-attr]
+        where = link[link.find(f"/{address.spec_path}/") + 1:] if f"/{address.spec_path}/" in link else link
+        pointee = f" ({absolute.group(2)})" if absolute else ""
+        return f"{address}: {where}: model_files: is a symlink to a path outside the repository{pointee} ({fix})"
+    last = next((line.strip() for line in reversed(text.splitlines()) if line.strip()), type(error).__name__)
+    return f"{address}: model_files: cannot read the target's sources: {last}"
 
 
 def _yaml_fields(data: bytes) -> Mapping[str, Any]:

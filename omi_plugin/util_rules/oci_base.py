@@ -35,6 +35,7 @@ from omi_plugin.target_types import (
 )
 from omi_plugin.util_rules.base_image import BaseImage, BaseImageError
 from omi_plugin.util_rules.sandbox_tools import LAYER_TOOLS, REGISTRY_TOOLS, ToolProcessRequest
+from omi_plugin.util_rules.target_fields import TargetFieldProblems, TargetFieldsRequest
 
 _PULLED = "__pulled"
 # Docker schema 2 layer types have OCI twins with the same bytes.
@@ -66,6 +67,7 @@ class BaseFromLayoutRequest:
 @rule(desc="Pull a base image by digest", level=LogLevel.DEBUG)
 async def pull_base_image(request: PulledBaseRequest) -> BaseImage:
     target = request.target
+    (await Get(TargetFieldProblems, TargetFieldsRequest(target.address))).raise_first()
     reference = target[OciImageReferenceField].value
     args = ["pull", "--reference", reference, "--out", _PULLED]
     if target[InsecureRegistryField].value:

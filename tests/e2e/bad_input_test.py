@@ -1,8 +1,16 @@
-"""Bad input to `pants package`: one line naming target, file and field, no traceback, nothing written."""
+"""Bad input to `pants package` and `pants check`: one line naming target, file and field, no traceback, nothing
+written, and a broken target never breaks another.
+
+Every case test writes only its own directory under `bad/` and removes it afterwards, so the one daemon the module
+shares sees exactly one broken target at a time: what a test asserts cannot depend on which other error the
+engine happens to reach first. The monorepo tests then put many broken targets side by side on purpose.
+"""
 
 from __future__ import annotations
 
 import json
+import shutil
+from typing import Dict, Iterator, Tuple
 
 import pytest
 from conftest import Clone
@@ -15,59 +23,220 @@ files: [model.joblib]
 """
 BUILD = 'omi_model(name="broken", model_files=["*.joblib"])\n'
 
-CASES = {
-    "malformed-yaml": (MODEL_YAML + "inputs: [\n", BUILD,
-                       "bad/malformed-yaml:broken: bad/malformed-yaml/model.yaml: line 7, column 1: malformed YAML"),
-    "schema": (MODEL_YAML.replace("format: sklearn", "format: tensorflow"), BUILD,
-               "bad/schema:broken: bad/schema/model.yaml: format: 'tensorflow' is not allowed (use one of: sklearn, onnx, custom)"),
-    "missing-file": (MODEL_YAML.replace("[model.joblib]", "[model.joblib, weights.bin]"), BUILD,
-                     "bad/missing-file:broken: bad/missing-file/model.yaml: files[1]: model file 'weights.bin' is not provided"),
-    "latest": (MODEL_YAML.replace("run-1", "latest"), BUILD,
-               "bad/latest:broken: bad/latest/model.yaml: run_id: 'latest' is not allowed as a tag"),
-    "invalid-tag": (MODEL_YAML.replace("run-1", "'-run/1'"), BUILD,
-                    "bad/invalid-tag:broken: bad/invalid-tag/model.yaml: run_id: '-run/1' is not a valid OCI tag"),
+
+def _build(**fields: str) -> str:
+    extra = "".join(f", {k}={v}" for k, v in fields.items())
+    return f'omi_model(name="broken", model_files=["*.joblib"]{extra})\n'
+
+
+def _yaml(old: str, new: str) -> str:
+    assert old in MODEL_YAML
+    return MODEL_YAML.replace(old, new)
+
+
+def _alias_bomb() -> str:
+    lines = [MODEL_YAML.rstrip("\n"), 'description: "x"', "resources: {}", "l0: &l0 [a, a, a, a, a, a, a, a, a, a]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 7)]
+    return "\n".join(lines) + "\n"
+
+
+# case -> (model.yaml, BUILD, the line `pants package` must print). Files are written as bytes where it matters.
+FILE = "bad/{case}/model.yaml"
+BUILD_FILE = "bad/{case}/BUILD"
+CASES: Dict[str, Tuple[object, str, str]] = {
+    # model.yaml content
+    "malformed-yaml": (MODEL_YAML + "inputs: [\n", BUILD, f"{FILE}: line 7, column 1: malformed YAML"),
+    "schema": (_yaml("format: sklearn", "format: tensorflow"), BUILD,
+               f"{FILE}: format: 'tensorflow' is not allowed (use one of: sklearn, onnx, custom)"),
+    "missing-file": (_yaml("[model.joblib]", "[model.joblib, weights.bin]"), BUILD,
+                     f"{FILE}: files[1]: model file 'weights.bin' is not provided"),
+    "latest": (_yaml("run-1", "latest"), BUILD, f"{FILE}: run_id: 'latest' is not allowed as a tag"),
+    "invalid-tag": (_yaml("run-1", "'-run/1'"), BUILD, f"{FILE}: run_id: '-run/1' is not a valid OCI tag"),
     "unknown-interface": (MODEL_YAML + "interfaces: [kfserving.v2, triton.v2]\n", BUILD,
-                          "bad/unknown-interface:broken: bad/unknown-interface/model.yaml: interfaces[1]: 'triton.v2' is not allowed"),
-    "latest-extra-tag": (MODEL_YAML, 'omi_model(name="broken", model_files=["*.joblib"], extra_tags=["latest"])\n',
-                         "bad/latest-extra-tag:broken: extra_tags: 'latest' is not allowed"),
+                          f"{FILE}: interfaces[1]: 'triton.v2' is not allowed"),
     "empty-model": (MODEL_YAML, BUILD, "bad/empty-model/model.joblib: files[0]: model file is empty"),
+    # keys YAML lets repeat, the last one silently winning
+    "repeated-run-id": (MODEL_YAML + "run_id: run-2\n", BUILD,
+                        f"{FILE}: line 6, column 1: key 'run_id' is repeated (first at line 3, column 1)"),
+    "repeated-format": (MODEL_YAML + "format: onnx\n", BUILD, f"{FILE}: line 6, column 1: key 'format' is repeated"),
+    "repeated-nested-key": (MODEL_YAML + "inputs: [{name: x, datatype: FP32, shape: [-1], datatype: INT64}]\n", BUILD,
+                            f"{FILE}: line 6, column 46: key 'datatype' is repeated"),
+    # anchors and aliases expanding far beyond the file
+    "alias-bomb": (_alias_bomb(), BUILD, f"{FILE}: line 1, column 1: anchors and aliases expand to more than"),
+    "self-alias": (MODEL_YAML + "authors: &a [x, *a]\n", BUILD, f"{FILE}: line 6, column 10: an alias refers to a node"),
+    # other encodings than UTF-8
+    "latin-1": ((MODEL_YAML + "description: modèle entraîné\n").encode("latin-1"), BUILD,
+                f"{FILE}: line 6: is not UTF-8 (byte 0xe8 at offset"),
+    "utf-16": (MODEL_YAML.encode("utf-16"), BUILD, f"{FILE}: line 1: is not UTF-8 (byte 0xff at offset 0)"),
+    "cp1252-quote": ((MODEL_YAML + "description: the “best” model\n").encode("cp1252"), BUILD,
+                     f"{FILE}: line 6: is not UTF-8 (byte 0x93"),
+    # characters a grammar with a lax `$` would let through
+    "run-id-block-newline": (_yaml("run_id: run-1\n", "run_id: |\n  run-1\n"), BUILD,
+                             f"{FILE}: run_id: 'run-1\\n' contains the control character '\\n'"),
+    "name-escaped-newline": (_yaml("name: broken", 'name: "broken\\n"'), BUILD,
+                             f"{FILE}: name: 'broken\\n' contains the control character '\\n'"),
+    "version-tab": (_yaml('version: "1"', 'version: "1\\t"'), BUILD,
+                    f"{FILE}: version: '1\\t' contains the control character '\\t'"),
+    "file-newline": (_yaml("[model.joblib]", '["model.joblib\\n"]'), BUILD,
+                     f"{FILE}: files[0]: 'model.joblib\\n' contains the control character"),
+    # values that used to surface as raw engine errors
+    "run-id-from-outside": (_yaml("run_id: run-1", "run_id_from: ../../../../etc/MLmodel"), BUILD,
+                            f"{FILE}: run_id_from: '../../../../etc/MLmodel' points outside the repository"),
+    "run-id-from-absolute": (_yaml("run_id: run-1", "run_id_from: /etc/MLmodel"), BUILD,
+                             f"{FILE}: run_id_from: '/etc/MLmodel' points outside the repository"),
+    "sample-timestamp-tag": (MODEL_YAML + "samples: [{inputs: {input: [!!timestamp 2024-01-01]}}]\n", BUILD,
+                             f"{FILE}: samples[0].inputs.input[0]: a YAML date is not a JSON value"),
+    "sample-nan": (MODEL_YAML + "samples: [{inputs: {input: [.nan]}}]\n", BUILD,
+                   f"{FILE}: samples[0].inputs.input[0]: nan is not a JSON number"),
+    "binary-value": (MODEL_YAML + "description: !!binary aGVsbG8=\n", BUILD,
+                     f"{FILE}: description: a YAML bytes is not a JSON value"),
+    # BUILD fields: accepted when BUILD files are parsed, refused for this target by the rules
+    "latest-extra-tag": (MODEL_YAML, _build(extra_tags='["latest"]'),
+                         f"{BUILD_FILE}: extra_tags: 'latest' is not allowed"),
+    "extra-tag-newline": (MODEL_YAML, _build(extra_tags='["v1\\n"]'),
+                          f"{BUILD_FILE}: extra_tags: 'v1\\n' is not a valid OCI tag"),
+    "extra-tag-grammar": (MODEL_YAML, _build(extra_tags='[".hidden"]'),
+                          f"{BUILD_FILE}: extra_tags: '.hidden' is not a valid OCI tag"),
+    "repository-uppercase": (MODEL_YAML, _build(repository='"Team/Digits"'),
+                             f"{BUILD_FILE}: repository: 'Team/Digits' is not a valid repository name"),
+    "repository-newline": (MODEL_YAML, _build(repository='"team/digits\\n"'),
+                           f"{BUILD_FILE}: repository: 'team/digits\\n' is not a valid repository name"),
+    "port-range": (MODEL_YAML, _build(http_port='"99999"'), f"{BUILD_FILE}: http_port: '99999' is not a TCP port"),
+    "port-zero-int": (MODEL_YAML, _build(http_port="0"), f"{BUILD_FILE}: http_port: '0' is not a TCP port"),
+    "port-words": (MODEL_YAML, _build(http_port='"http"'), f"{BUILD_FILE}: http_port: 'http' is not a TCP port"),
+    "omi-spec": (MODEL_YAML, _build(omi_spec='"2.0"'),
+                 f"{BUILD_FILE}: omi_spec: '2.0' is not an OMI spec version (use one of: 1.0, 1.1)"),
+    "output-path-escapes": (MODEL_YAML, _build(output_path='"../../outside"'),
+                            f"{BUILD_FILE}: output_path: '../../outside' is not a path inside the dist directory"),
+    "output-path-absolute": (MODEL_YAML, _build(output_path='"/tmp/omi-out"'),
+                             f"{BUILD_FILE}: output_path: '/tmp/omi-out' is not a path inside the dist directory"),
+    "output-path-shared": (MODEL_YAML, _build(output_path='"same"') + _build(output_path='"same"').replace(
+                               'name="broken"', 'name="other"'),
+                           f"{BUILD_FILE}: output_path: 'same' is also the output of bad/output-path-shared:other"),
+    "base-image-missing-name": (MODEL_YAML, _build(base_image='":nope"'),
+                                f"{BUILD_FILE}: base_image: ':nope' does not resolve to a target"),
+    "base-image-missing-dir": (MODEL_YAML, _build(base_image='"//no/such/dir:base"'),
+                               f"{BUILD_FILE}: base_image: '//no/such/dir:base' does not resolve to a target"),
+    "base-image-unpinned": (MODEL_YAML, 'omi_oci_base(name="base", image="registry.example.com/python:3.11")\n'
+                                        + _build(base_image='":base"'),
+                            "bad/base-image-unpinned:base: bad/base-image-unpinned/BUILD: image: "
+                            "'registry.example.com/python:3.11' is not pinned by digest"),
 }
+
+
+def _write_case(clone: Clone, case: str, directory: str = "bad") -> None:
+    model_yaml, build, _ = CASES[case]
+    root = clone.root / directory / case
+    root.mkdir(parents=True)
+    (root / "model.yaml").write_bytes(model_yaml if isinstance(model_yaml, bytes) else str(model_yaml).encode())
+    (root / "BUILD").write_text(build)
+    (root / "model.joblib").write_text("" if case == "empty-model" else "not really a model")
 
 
 @pytest.fixture(scope="module")
 def bad_clone(clone_factory) -> Clone:
-    clone = clone_factory("clone-bad-input", pantsd=True)
-    for case, (model_yaml, build, _) in CASES.items():
-        clone.write(f"bad/{case}/model.yaml", model_yaml)
-        clone.write(f"bad/{case}/BUILD", build)
-        clone.write(f"bad/{case}/model.joblib", "" if case == "empty-model" else "not really a model")
-    return clone
+    return clone_factory("clone-bad-input", pantsd=True)
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_one_line_error_and_no_artifact(bad_clone: Clone, case: str) -> None:
+@pytest.fixture
+def only_case(bad_clone: Clone, request) -> Iterator[str]:
+    """The test's own case, alone under `bad/`, removed again afterwards."""
+    case = request.param
+    _write_case(bad_clone, case)
+    try:
+        yield case
+    finally:
+        shutil.rmtree(bad_clone.root / "bad")
+
+
+def _assert_one_line(output: str, expected: str) -> None:
+    lines = [line for line in output.splitlines() if expected in line]
+    assert lines, f"expected {expected!r} in:\n{output[-3000:]}"
+    assert "Traceback (most recent call last)" not in output
+    for raw in ("IntrinsicError", "TypeError", "ResolveError", "InvalidFieldException"):
+        assert raw not in output, f"raw engine error {raw} in:\n{output[-3000:]}"
+
+
+@pytest.mark.parametrize("only_case", sorted(CASES), indirect=True)
+def test_one_line_error_and_no_artifact(bad_clone: Clone, only_case: str) -> None:
+    case = only_case
     result = bad_clone.pants("package", f"bad/{case}:broken", check=False)
     assert result.returncode != 0
-    expected = CASES[case][2]
-    lines = [line for line in result.output.splitlines() if expected in line]
-    assert lines, f"expected {expected!r} in:\n{result.output[-3000:]}"
-    assert "Traceback (most recent call last)" not in result.output
+    _assert_one_line(result.output, _case_line(case))
     assert not (bad_clone.root / "dist" / f"bad.{case}").exists()
+    assert not list((bad_clone.root / "dist").glob("**/same.*"))
+
+
+def _case_line(case: str, directory: str = "bad") -> str:
+    message = CASES[case][2].replace("bad/{case}", f"{directory}/{case}").replace("{case}", case)
+    prefix = f"{directory}/{case}:base: " if message.startswith(f"{directory}/{case}:base: ") else ""
+    return message if prefix else f"{directory}/{case}:broken: {message}"
+
+
+def test_symlink_out_of_the_repository_is_refused_for_its_target_only(bad_clone: Clone, tmp_path) -> None:
+    outside = tmp_path / "weights.bin"
+    outside.write_text("outside the repository")
+    root = bad_clone.root / "bad" / "symlink-out"
+    try:
+        root.mkdir(parents=True)
+        (root / "model.yaml").write_text(MODEL_YAML)
+        (root / "BUILD").write_text(BUILD)
+        (root / "model.joblib").symlink_to(outside)
+        result = bad_clone.pants("package", "bad/symlink-out:broken", check=False)
+        assert result.returncode != 0
+        _assert_one_line(result.output, "bad/symlink-out:broken: bad/symlink-out/model.joblib: model_files: "
+                                         "is a symlink to a path outside the repository")
+        good = bad_clone.pants("package", "examples/digits:digits", check=False)
+        assert good.returncode == 0, good.output[-3000:]
+    finally:
+        shutil.rmtree(bad_clone.root / "bad", ignore_errors=True)
 
 
 def test_stale_debian_lock_says_how_to_refresh(bad_clone: Clone) -> None:
     lock = json.loads((bad_clone.root / "3rdparty/debian/python3.11-bookworm.lock.json").read_text())
     gone = lock["packages"][0]
     gone["url"] = gone["url"].rsplit("/", 1)[0] + f"/{gone['name']}_0.0-gone_amd64.deb"
-    bad_clone.write("bad/stale-lock/stale.lock.json", json.dumps(lock, indent=2))
-    bad_clone.write("bad/stale-lock/model.yaml", MODEL_YAML)
-    bad_clone.write("bad/stale-lock/model.joblib", "not really a model")
-    bad_clone.write("bad/stale-lock/BUILD", 'omi_debian_base(name="stale", lockfile="stale.lock.json")\n'
-                                            'omi_model(name="broken", model_files=["*.joblib"], base_image=":stale")\n')
-    result = bad_clone.pants("package", "bad/stale-lock:broken", check=False)
+    try:
+        bad_clone.write("bad/stale-lock/stale.lock.json", json.dumps(lock, indent=2))
+        bad_clone.write("bad/stale-lock/model.yaml", MODEL_YAML)
+        bad_clone.write("bad/stale-lock/model.joblib", "not really a model")
+        bad_clone.write("bad/stale-lock/BUILD", 'omi_debian_base(name="stale", lockfile="stale.lock.json")\n'
+                                                'omi_model(name="broken", model_files=["*.joblib"], base_image=":stale")\n')
+        result = bad_clone.pants("package", "bad/stale-lock:broken", check=False)
+    finally:
+        shutil.rmtree(bad_clone.root / "bad", ignore_errors=True)
     assert result.returncode != 0
     expected = (f"bad/stale-lock:stale: bad/stale-lock/stale.lock.json: the pinned Debian package {gone['name']} "
                 f"{gone['version']} ({gone['url']}) is no longer on the mirror")
     assert expected in result.output, result.output[-3000:]
     assert "python -m omi_plugin.base_images.generate_lock --refresh bad/stale-lock/stale.lock.json" in result.output
     assert "Traceback (most recent call last)" not in result.output
+
+
+# A monorepo with many differently broken targets next to the good examples.
+MONOREPO_CASES = ("latest-extra-tag", "port-range", "repository-uppercase", "omi-spec", "output-path-escapes",
+                  "base-image-missing-name", "repeated-run-id", "latin-1", "run-id-block-newline", "schema",
+                  "run-id-from-outside")
+
+
+@pytest.fixture(scope="module")
+def monorepo(bad_clone: Clone) -> Iterator[Clone]:
+    for case in MONOREPO_CASES:
+        _write_case(bad_clone, case, directory="mono")
+    try:
+        yield bad_clone
+    finally:
+        shutil.rmtree(bad_clone.root / "mono")
+
+
+def test_check_reports_every_broken_target_in_a_monorepo(monorepo: Clone) -> None:
+    result = monorepo.pants("check", "mono::", check=False)
+    assert result.returncode != 0
+    for case in MONOREPO_CASES:
+        _assert_one_line(result.output, _case_line(case, directory="mono"))
+
+
+def test_good_target_packages_next_to_broken_ones(monorepo: Clone) -> None:
+    result = monorepo.pants("package", "examples/digits:digits", check=False)
+    assert result.returncode == 0, result.output[-3000:]
+    assert (monorepo.root / "dist/examples.digits/digits.omi.json").is_file()

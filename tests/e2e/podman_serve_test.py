@@ -13,7 +13,7 @@ import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as triton
-from conftest import Clone, free_port, pulled_image, run
+from conftest import REPO, Clone, free_port, pulled_image, run
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from omi_runtime.grpc_stubs import modzy_model_v2_pb2 as modzy_pb2
@@ -132,3 +132,35 @@ def test_modzy_v2_grpc_status_run_shutdown(image: str) -> None:
         assert wait_for(lambda: container_gone(container.name), timeout=30)
     finally:
         container.stop()
+
+
+def _readme_run_commands() -> list:
+    """The shell commands of the README's "Run the image with podman" block, continuation lines joined."""
+    text = (REPO / "README.md").read_text()
+    block = text.split("Run the image with podman", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line.strip() for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def test_readme_run_commands_keep_the_run_id_tag(packaged_clone: Clone, tmp_path) -> None:
+    """The README's skopeo/podman/curl commands, as written, from a checkout whose path has uppercase letters."""
+    skopeo, podman_run, curl = _readme_run_commands()
+    assert skopeo.startswith("skopeo copy oci:") and " run " in podman_run and curl.startswith("curl ")
+    checkout = tmp_path / "Team Checkout" / "Models"
+    (checkout / "dist").mkdir(parents=True)
+    run(["cp", "-al", str(packaged_clone.root / "dist" / "examples.digits"), str(checkout / "dist")])
+    image = podman_run.split()[-1]
+    run_id = packaged_clone.record("examples/digits", "digits")["tags"][0]
+    assert image == f"localhost/examples/digits:{run_id}"
+    port = str(free_port())
+    name = f"omi-e2e-{uuid.uuid4().hex[:8]}"
+    try:
+        run(["bash", "-c", skopeo], cwd=checkout)
+        run(["podman", "image", "exists", image])
+        detached = podman_run.replace(" run ", f" run -d --name {name} ", 1).replace("HTTP_PORT=8080", f"HTTP_PORT={port}")
+        run(["bash", "-c", detached])
+        answer = wait_for(lambda: json.loads(run(["bash", "-c", curl.replace("localhost:8080", f"localhost:{port}")])
+                                             .stdout))
+        assert answer == {"predictions": [0]}
+    finally:
+        subprocess.run([*PODMAN, "rm", "-f", name], capture_output=True)
+        subprocess.run(["podman", "rmi", image], capture_output=True)

@@ -49,7 +49,7 @@ omi_model(name="digits-on-tag", model_files=["model.joblib"], base_image=":tagge
 ''')
     result = clone.pants("package", "examples/digits:digits-on-tag", check=False)
     assert result.returncode != 0
-    assert (f"examples/digits:tagged: image: '{registry.host}/bases/python:v1' is not pinned by digest "
+    assert (f"examples/digits:tagged: examples/digits/BUILD: image: '{registry.host}/bases/python:v1' is not pinned by digest "
             "(pin the base by digest") in result.output, result.output[-3000:]
     assert "Traceback (most recent call last)" not in result.output
 
