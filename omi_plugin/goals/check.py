@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import List
+from typing import List, Optional
 
 from pants.backend.python.target_types import EntryPoint
 from pants.backend.python.util_rules.pex import PexRequest, VenvPex, VenvPexProcess, VenvPexRequest
@@ -25,7 +25,9 @@ from pants.engine.target import TransitiveTargets, TransitiveTargetsRequest
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
+from omi_plugin.check.violation import summary
 from omi_plugin.goals.package import OmiImage, OmiImageRequest, OmiModelFieldSet
+from omi_plugin.metadata.model_yaml import ModelYamlError, parse_yaml
 from omi_plugin.subsystem import OmiSubsystem
 from omi_plugin.util_rules.model_inputs import (
     ModelInputs,
@@ -38,6 +40,7 @@ from omi_plugin.util_rules.sandbox_tools import CHECK_TOOLS, ToolProcessRequest
 from omi_plugin.util_rules.target_fields import TargetFieldProblems, TargetFieldsRequest
 
 TOOL_NAME = "omi"
+OK_SUMMARY = summary([])  # the static checker's last line when it finds nothing
 
 
 class OmiCheckRequest(CheckRequest):
@@ -63,10 +66,20 @@ def one_line_error(address: Address, error: Exception, step: str) -> str:
     return last if last.startswith(f"{address}: ") else f"{address}: {step}: {last}"
 
 
-def _static_args(fs: OmiModelFieldSet, sources: ModelSources, with_image: bool, repository: str) -> List[str]:
+def _model_name(model_yaml: bytes) -> Optional[str]:
+    try:
+        name = parse_yaml(model_yaml, "model.yaml").get("name")
+    except ModelYamlError:
+        return None  # the static pass reports why
+    return name if isinstance(name, str) and name else None
+
+
+def _static_args(fs: OmiModelFieldSet, sources: ModelSources, with_image: bool, repository: Optional[str],
+                 omi_spec: str) -> List[str]:
     args = ["--target", str(fs.address), "--model-yaml", sources.yaml_path, "--model-files-json", "__model_files.json",
-            "--omi-spec", fs.omi_spec.value or "1.0", "--repository", repository,
-            "--source-files-json", "__source_files.json"]
+            "--omi-spec", omi_spec, "--source-files-json", "__source_files.json"]
+    if repository is not None:
+        args += ["--repository", repository]
     if with_image:
         args += ["--layout", "__image.oci", "--layout-name", "image", "--modelpack-layout", "__modelpack.oci",
                  "--modelpack-layout-name", "model artifact"]
@@ -87,7 +100,14 @@ async def check_omi_target(request: OmiTargetCheck, omi: OmiSubsystem, pex_env: 
         FileContent("__source_files.json", json.dumps(sorted(stripped.stripped_source_files.snapshot.files)).encode()),
         FileContent(sources.yaml_path, sources.yaml_bytes),
     ]))
-    repository = (fs.repository.value or omi.default_repository)
+    # A field already refused is not judged again; `{name}` is the model's name, when model.yaml gives one.
+    repository: Optional[str] = None
+    if not field_problems.lines:
+        repository = fs.repository.value or omi.default_repository
+        if "{name}" in repository:
+            name = _model_name(sources.yaml_bytes)
+            repository = repository.replace("{name}", name) if name else None
+    omi_spec = "1.0" if field_problems.lines else (fs.omi_spec.value or "1.0")
 
     # The image is only built when the metadata is sound; otherwise the static pass alone says what is wrong.
     image = None
@@ -107,7 +127,7 @@ async def check_omi_target(request: OmiTargetCheck, omi: OmiSubsystem, pex_env: 
     process = await Get(Process, ToolProcessRequest(
         packages=CHECK_TOOLS,
         module="omi_plugin.check",
-        args=tuple(_static_args(fs, sources, image is not None, repository)),
+        args=tuple(_static_args(fs, sources, image is not None, repository, omi_spec)),
         input_digest=static_input,
         description=f"omi check (static): {fs.address}",
     ))
@@ -116,6 +136,10 @@ async def check_omi_target(request: OmiTargetCheck, omi: OmiSubsystem, pex_env: 
     exit_code = static.exit_code
     if image is None:
         if exit_code == 0 or field_problems.lines:
+            # The static pass found nothing in model.yaml; its "OK" must not stand under the target's failure.
+            noun = "violation" if len(field_problems.lines) == 1 else "violations"
+            output = output.replace(f"{OK_SUMMARY}\n", f"omi check: {len(field_problems.lines)} {noun} in BUILD "
+                                                     "fields\n" if field_problems.lines else "")
             exit_code, output = 1, f"{build_error}\n" + output
         return OmiTargetCheckResult(exit_code, output)
 

@@ -7,10 +7,12 @@ refuse a bad value only when the target itself is packaged, checked, published o
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from pants.engine.addresses import Address, AddressInput, BuildFileAddress, BuildFileAddressRequest
+from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import AllTargets, WrappedTarget, WrappedTargetRequest
 
@@ -20,12 +22,17 @@ from omi_plugin.target_types import (
     ExtraTagsField,
     FieldProblem,
     HttpPortField,
+    ModelFilesField,
     OciImageReferenceField,
     OmiModelOutputPathField,
     OmiModelTarget,
     OmiSpecVersionField,
     RepositoryField,
 )
+
+# Set by `./pants` (build-support/escaping_links.py): symlinks out of the repository it hides from Pants, as JSON
+# {repository-relative path: where it points}.
+ESCAPING_LINKS_ENV = "OMI_ESCAPING_LINKS"
 
 # Fields whose `problem` judges the value alone.
 _VALUE_FIELDS: Tuple[Any, ...] = (RepositoryField, ExtraTagsField, HttpPortField, OmiSpecVersionField,
@@ -70,6 +77,8 @@ async def resolve_base_image(request: ResolveBaseImageRequest) -> ResolvedBaseIm
         address_input = AddressInput.parse(request.spec, relative_to=request.address.spec_path,
                                            description_of_origin=f"{request.address} base_image")
         address = await Get(Address, AddressInput, address_input)
+        # An address in an existing directory resolves whether or not its target exists: wrapping it checks that.
+        await Get(WrappedTarget, WrappedTargetRequest(address, description_of_origin=f"{request.address} base_image"))
     except Exception as e:  # noqa: BLE001 - a malformed or unknown address, in whichever form Pants words it
         first = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
         return ResolvedBaseImage(None, (f"{request.spec!r} does not resolve to a target: {first}",
@@ -85,18 +94,27 @@ async def target_field_problems(request: TargetFieldsRequest, omi: OmiSubsystem)
         Get(BuildFileAddress, BuildFileAddressRequest(request.address, description_of_origin="omi")),
     )
     target = wrapped.target
-    found = []
+    build = build_file.rel_path
+    found: List[Tuple[str, str, FieldProblem]] = []  # (file, field, problem)
     for field_type in _VALUE_FIELDS:
         if target.has_field(field_type):
             problem = field_type.problem(target[field_type].value)
             if problem:
-                found.append((field_type.alias, problem))
+                found.append((build, field_type.alias, problem))
+    if target.has_field(ModelFilesField):
+        env = await Get(EnvironmentVars, EnvironmentVarsRequest([ESCAPING_LINKS_ENV]))
+        links: Dict[str, str] = json.loads(env.get(ESCAPING_LINKS_ENV) or "{}")
+        for path in target[ModelFilesField].filespec_matcher.matches(sorted(links)):
+            found.append((path, "model_files", (
+                f"is a symlink to {links[path]}, outside the repository (Pants cannot read the repository with it, "
+                "so `./pants` hides it from Pants)",
+                "copy the file into the repository, or provide it with an `http_source` pinned by sha256")))
     if target.has_field(BaseImageField):
         spec = target[BaseImageField].value
         resolved = await Get(ResolvedBaseImage, ResolveBaseImageRequest(
             request.address, spec or omi.default_base_image))
         if resolved.problem:
-            found.append(("base_image" if spec else "base_image ([omi].default_base_image)", resolved.problem))
+            found.append((build, "base_image" if spec else "base_image ([omi].default_base_image)", resolved.problem))
     if target.has_field(OmiModelOutputPathField):
         # Two omi_models writing to one place under dist/ would fail deep in Pants, merging their outputs.
         mine = target[OmiModelOutputPathField].value_or_default(file_ending=None)
@@ -105,10 +123,10 @@ async def target_field_problems(request: TargetFieldsRequest, omi: OmiSubsystem)
                         if isinstance(t, OmiModelTarget) and t.address != target.address
                         and t[OmiModelOutputPathField].value_or_default(file_ending=None) == mine)
         if others:
-            found.append(("output_path", (f"{mine!r} is also the output of {', '.join(others)}",
-                                          "give each omi_model its own output_path")))
-    return TargetFieldProblems(tuple(f"{request.address}: {build_file.rel_path}: {name}: {what} ({fix})"
-                                     for name, (what, fix) in found))
+            found.append((build, "output_path", (f"{mine!r} is also the output of {', '.join(others)}",
+                                                 "give each omi_model its own output_path")))
+    return TargetFieldProblems(tuple(f"{request.address}: {file}: {name}: {what} ({fix})"
+                                     for file, name, (what, fix) in found))
 
 
 def rules():

@@ -60,7 +60,7 @@ CASES: Dict[str, Tuple[object, str, str]] = {
                         f"{FILE}: line 6, column 1: key 'run_id' is repeated (first at line 3, column 1)"),
     "repeated-format": (MODEL_YAML + "format: onnx\n", BUILD, f"{FILE}: line 6, column 1: key 'format' is repeated"),
     "repeated-nested-key": (MODEL_YAML + "inputs: [{name: x, datatype: FP32, shape: [-1], datatype: INT64}]\n", BUILD,
-                            f"{FILE}: line 6, column 46: key 'datatype' is repeated"),
+                            f"{FILE}: line 6, column 49: key 'datatype' is repeated"),
     # anchors and aliases expanding far beyond the file
     "alias-bomb": (_alias_bomb(), BUILD, f"{FILE}: line 1, column 1: anchors and aliases expand to more than"),
     "self-alias": (MODEL_YAML + "authors: &a [x, *a]\n", BUILD, f"{FILE}: line 6, column 10: an alias refers to a node"),
@@ -173,7 +173,8 @@ def _case_line(case: str, directory: str = "bad") -> str:
     return message if prefix else f"{directory}/{case}:broken: {message}"
 
 
-def test_symlink_out_of_the_repository_is_refused_for_its_target_only(bad_clone: Clone, tmp_path) -> None:
+def test_symlinks_out_of_the_repository_break_only_their_target(bad_clone: Clone, tmp_path) -> None:
+    """Pants fails every goal on a symlink out of the build root; `./pants` hides such links from it."""
     outside = tmp_path / "weights.bin"
     outside.write_text("outside the repository")
     root = bad_clone.root / "bad" / "symlink-out"
@@ -182,10 +183,17 @@ def test_symlink_out_of_the_repository_is_refused_for_its_target_only(bad_clone:
         (root / "model.yaml").write_text(MODEL_YAML)
         (root / "BUILD").write_text(BUILD)
         (root / "model.joblib").symlink_to(outside)
+        (bad_clone.root / "bad" / "docs").mkdir()
+        (bad_clone.root / "bad" / "docs" / "null").symlink_to("/dev/null")
+        (bad_clone.root / "bad" / "docs" / "up").symlink_to("../../../../../..")
         result = bad_clone.pants("package", "bad/symlink-out:broken", check=False)
         assert result.returncode != 0
-        _assert_one_line(result.output, "bad/symlink-out:broken: bad/symlink-out/model.joblib: model_files: "
-                                         "is a symlink to a path outside the repository")
+        expected = (f"bad/symlink-out:broken: bad/symlink-out/model.joblib: model_files: is a symlink to {outside}, "
+                    "outside the repository")
+        _assert_one_line(result.output, expected)
+        checked = bad_clone.pants("check", "bad::", check=False)
+        assert checked.returncode != 0
+        _assert_one_line(checked.output, expected)
         good = bad_clone.pants("package", "examples/digits:digits", check=False)
         assert good.returncode == 0, good.output[-3000:]
     finally:
@@ -234,6 +242,7 @@ def test_check_reports_every_broken_target_in_a_monorepo(monorepo: Clone) -> Non
     assert result.returncode != 0
     for case in MONOREPO_CASES:
         _assert_one_line(result.output, _case_line(case, directory="mono"))
+    assert "omi check: OK, 0 violations" not in result.output, result.output[-3000:]
 
 
 def test_good_target_packages_next_to_broken_ones(monorepo: Clone) -> None:
