@@ -20,6 +20,7 @@ from pants.engine.target import (
 from pants.util.strutil import help_text
 
 from omi_plugin.oci.references import REPOSITORY_RE, TAG_RE
+from omi_plugin.registry.reference import ReferenceError, validate_registry
 
 # What is wrong with a field's value and how to fix it. Fields accept any well-typed value when BUILD files are
 # parsed (so one bad target cannot break every goal in the repository); the rules refuse it for that target only.
@@ -149,7 +150,7 @@ class HttpPortField(StringField):
         # `http_port=8080` is what users write; the environment variable it becomes is a string.
         if isinstance(raw_value, int) and not isinstance(raw_value, bool):
             raw_value = str(raw_value)
-        return super().compute_value(raw_value, address)
+        return super().compute_value(raw_value, address)  # type: ignore[arg-type]  # a bool is refused there
 
     @staticmethod
     def problem(value: Optional[str]) -> Optional[FieldProblem]:
@@ -167,6 +168,17 @@ class OmiRegistriesField(StringSequenceField):
         `[omi].registries`. By default, every registry marked `"default": true` there.
         """
     )
+
+    @classmethod
+    def problem(cls, value: Optional[Tuple[str, ...]]) -> Optional[FieldProblem]:
+        for registry in value or ():
+            if registry in cls.default or registry.startswith("@"):
+                continue  # aliases are looked up in [omi].registries when publishing
+            try:
+                validate_registry(registry)
+            except ReferenceError as e:
+                return str(e).split(" (", 1)[0], "give HOST[:PORT], e.g. ghcr.io or 127.0.0.1:5000, or an @alias"
+        return None
 
 
 class SkipPushField(BoolField):

@@ -26,6 +26,7 @@ from omi_plugin.target_types import (
     OciImageReferenceField,
     OmiModelOutputPathField,
     OmiModelTarget,
+    OmiRegistriesField,
     OmiSpecVersionField,
     RepositoryField,
 )
@@ -36,7 +37,7 @@ ESCAPING_LINKS_ENV = "OMI_ESCAPING_LINKS"
 
 # Fields whose `problem` judges the value alone.
 _VALUE_FIELDS: Tuple[Any, ...] = (RepositoryField, ExtraTagsField, HttpPortField, OmiSpecVersionField,
-                                  OmiModelOutputPathField, OciImageReferenceField)
+                                  OmiModelOutputPathField, OmiRegistriesField, OciImageReferenceField)
 
 
 class OmiFieldError(Exception):

@@ -104,6 +104,8 @@ CASES: Dict[str, Tuple[object, str, str]] = {
     "port-range": (MODEL_YAML, _build(http_port='"99999"'), f"{BUILD_FILE}: http_port: '99999' is not a TCP port"),
     "port-zero-int": (MODEL_YAML, _build(http_port="0"), f"{BUILD_FILE}: http_port: '0' is not a TCP port"),
     "port-words": (MODEL_YAML, _build(http_port='"http"'), f"{BUILD_FILE}: http_port: 'http' is not a TCP port"),
+    "registry-grammar": (MODEL_YAML, _build(registries='["registry.example.com/team"]'),
+                         f"{BUILD_FILE}: registries: 'registry.example.com/team' is not a registry host"),
     "omi-spec": (MODEL_YAML, _build(omi_spec='"2.0"'),
                  f"{BUILD_FILE}: omi_spec: '2.0' is not an OMI spec version (use one of: 1.0, 1.1)"),
     "output-path-escapes": (MODEL_YAML, _build(output_path='"../../outside"'),
