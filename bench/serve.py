@@ -347,10 +347,10 @@ def main() -> int:
     for (interface, name), by_level in results.items():
         for level, r in by_level.items():
             ratios = ""
-            base = next((b for b in ("mlserver", "chassis") if (interface, b) in results), None)
-            if name == "omi" and base:
-                other = results[(interface, base)][level]
-                ratios = (f"{base:<9} {r['rps'] / other['rps']:>5.2f}x {r['p50'] / other['p50']:>5.2f}x "
+            baseline = next((b for b in ("mlserver", "chassis") if (interface, b) in results), None)
+            if name == "omi" and baseline:
+                other = results[(interface, baseline)][level]
+                ratios = (f"{baseline:<9} {r['rps'] / other['rps']:>5.2f}x {r['p50'] / other['p50']:>5.2f}x "
                           f"{r['p99'] / other['p99']:>5.2f}x")
             print(f"{interface:<20} {name:<9} {level:>4} {r['rps']:>8.0f} {r['p50']:>8.2f} {r['p99']:>8.2f}  "
                   f"{ratios}".rstrip())

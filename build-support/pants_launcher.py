@@ -13,7 +13,6 @@ as `sys.executable + sys.argv`, is launched through it too.
 
 from __future__ import annotations
 
-import sys
 from typing import Any, Optional
 
 
@@ -51,7 +50,7 @@ def main() -> None:
         _patch_bootstrap_scheduler()
     from pants.bin.pants_loader import main as pants_main
 
-    sys.exit(pants_main())
+    pants_main()  # exits with the goal's code itself
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ class OmiSubsystem(Subsystem):
 
     runtime = StrOption(
         default="omi_runtime:lib",
-        help=help_text(
+        help=help_text(  # type: ignore[arg-type]  # Pants types help_text as str-or-callable
             """
             Address of the Python target that provides the `omi_runtime` server. It is added to every model's
             runtime layers and started as `python -m omi_runtime`.

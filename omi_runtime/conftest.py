@@ -254,7 +254,7 @@ class BrokenLoad:
 
 
 @pytest.fixture(scope="session")
-def custom_models(tmp_path_factory) -> Path:
+def custom_models(tmp_path_factory) -> dict[str, Path]:
     """Custom-handler models, each in its own models dir: {name: models_dir}."""
     root = tmp_path_factory.mktemp("models-custom")
     specs = {

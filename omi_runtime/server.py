@@ -14,11 +14,16 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omi_runtime.errors import ConfigError
 from omi_runtime.logs import log
 from omi_runtime.metadata import ModelMetadata, find_model_dir, load_metadata
 from omi_runtime.settings import Settings, check_declared, settings_from_env
+
+if TYPE_CHECKING:  # transports are imported only when chosen
+    from omi_runtime.transports.grpc_server import GrpcServer
+    from omi_runtime.transports.rest_common import RestServer
 
 EXIT_CONFIG = 2
 EXIT_LOAD = 1
@@ -72,6 +77,7 @@ async def serve(settings: Settings, metadata: ModelMetadata, model_dir: Path, st
     if settings.interface == "kfserving" and not await model.load():
         raise LoadFailed(f"model {metadata.name} failed to load: {model.load_error}")
 
+    transport: RestServer | GrpcServer
     if settings.pair == "kfserving.v1":
         from omi_runtime.transports import kserve_v1_rest
 

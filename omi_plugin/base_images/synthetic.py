@@ -13,7 +13,7 @@ import lzma
 import os
 import tarfile
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 from omi_plugin.base_images.lock import Lock, LockedPackage, Source, dump_lock
 
@@ -75,7 +75,9 @@ def make_deb(name: str, version: str, members: Sequence[Member], compression: st
         control_members.append(Member("./md5sums", data=md5sums))
     data_members = [Member("./" + m.path if not m.path.startswith("./") else m.path, m.kind, m.data, m.mode,
                            ("./" + m.linkname) if m.kind == "hardlink" else m.linkname) for m in members]
-    compress = {"xz": lzma.compress, "gz": lambda b: gzip.compress(b, mtime=0), "zst": lambda b: b}[compression]
+    compressors: Dict[str, Callable[[bytes], bytes]] = {
+        "xz": lzma.compress, "gz": lambda b: gzip.compress(b, mtime=0), "zst": lambda b: b}
+    compress = compressors[compression]
     return _ar([
         ("debian-binary", b"2.0\n"),
         (f"control.tar.{compression}", compress(_tar(control_members))),

@@ -77,7 +77,8 @@ def _pyc_entries(stage: str) -> Iterator[Entry]:
 
 def compile_layer(spec: Mapping[str, Any], out_dir: str, work: str) -> Layer:
     rootfs, stage = os.path.join(work, "rootfs"), os.path.join(work, "stage")
-    os.makedirs(rootfs), os.makedirs(stage)
+    os.makedirs(rootfs)
+    os.makedirs(stage)
     for layer in spec["interpreter_layers"]:
         _unpack(layer, rootfs, only_python=False)
     _unpack(spec["source_layer"], stage, only_python=True)

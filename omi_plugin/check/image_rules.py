@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from omi_plugin.check import schemas
 from omi_plugin.check.blobs import UnsupportedCompression
 from omi_plugin.check.expectations import Expectations
+from omi_plugin.check.json_fields import object_field
 from omi_plugin.check.layout_rules import LayoutScan, ManifestEntry, verify_blob
 from omi_plugin.check.violation import Collector
 from omi_plugin.oci import media_types as mt
@@ -37,7 +38,7 @@ def _check_manifest(out: Collector, scan: LayoutScan, entry: ManifestEntry, expe
     if manifest.get("mediaType", mt.MANIFEST) != mt.MANIFEST:
         out.add("OMI207", "mediaType", f"{manifest.get('mediaType')!r} is not the OCI image manifest type",
                 f"use {mt.MANIFEST}", where=where)
-    config_descriptor = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
+    config_descriptor = object_field(manifest, "config")
     if config_descriptor.get("mediaType") != mt.CONFIG:
         out.add("OMI207", "config.mediaType",
                 f"{config_descriptor.get('mediaType')!r} is not the OCI image config type (this is not a runnable "
@@ -48,7 +49,7 @@ def _check_manifest(out: Collector, scan: LayoutScan, entry: ManifestEntry, expe
             out.add("OMI207", f"layers[{i}].mediaType", f"{layer.get('mediaType')!r} is not an OCI layer type",
                     "use " + " or ".join(LAYER_MEDIA_TYPES), where=where)
     present = [verify_blob(out, scan, layer, where, f"layers[{i}]") for i, layer in enumerate(layers)]
-    annotations = manifest.get("annotations") if isinstance(manifest.get("annotations"), dict) else {}
+    annotations = object_field(manifest, "annotations")
 
     if not verify_blob(out, scan, config_descriptor, where, "config"):
         _check_omi_keys(out, "OMI209", annotations, "annotations", where, expect, None)
@@ -59,9 +60,9 @@ def _check_manifest(out: Collector, scan: LayoutScan, entry: ManifestEntry, expe
         return
     for field_path, problem, fix in schemas.schema_errors(schemas.IMAGE_CONFIG, config):
         out.add("OMI203", field_path, problem, fix, where=config_where)
-    runtime = config.get("config") if isinstance(config.get("config"), dict) else {}
+    runtime = object_field(config, "config")
     env = _env(runtime.get("Env"))
-    labels = runtime.get("Labels") if isinstance(runtime.get("Labels"), dict) else {}
+    labels = object_field(runtime, "Labels")
 
     _check_diff_ids(out, scan, layers, present, config, config_where)
     _check_omi_keys(out, "OMI209", annotations, "annotations", where, expect, env)
@@ -89,7 +90,7 @@ def _env(entries: Any) -> Dict[str, str]:
 
 def _check_diff_ids(out: Collector, scan: LayoutScan, layers: Sequence[Mapping[str, Any]], present: Sequence[bool],
                     config: Mapping[str, Any], where: str) -> None:
-    rootfs = config.get("rootfs") if isinstance(config.get("rootfs"), dict) else {}
+    rootfs = object_field(config, "rootfs")
     diff_ids = rootfs.get("diff_ids")
     if not isinstance(diff_ids, list):
         return  # the config schema rule reports it
@@ -225,7 +226,7 @@ def _check_ports(out: Collector, runtime: Mapping[str, Any], env: Mapping[str, s
     port = env.get("HTTP_PORT", "")
     if not (port.isdigit() and 0 < int(port) < 65536):
         return  # OMI211 reports it
-    exposed = runtime.get("ExposedPorts") if isinstance(runtime.get("ExposedPorts"), dict) else {}
+    exposed = object_field(runtime, "ExposedPorts")
     if f"{port}/tcp" not in exposed:
         listed = ", ".join(sorted(exposed)) or "none"
         out.add("OMI212", "config.ExposedPorts", f"does not contain {port}/tcp, the HTTP_PORT; it has {listed}",

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Mapping, Optional, Set
 
 from omi_plugin.check import schemas
 from omi_plugin.check.blobs import SHA256_DIGEST_RE, BlobStore
+from omi_plugin.check.json_fields import object_field
 from omi_plugin.check.violation import Collector
 from omi_plugin.oci import media_types as mt
 from omi_plugin.oci.references import TAG_RE
@@ -130,7 +131,7 @@ def _walk_index(out: Collector, scan: LayoutScan, index: Mapping[str, Any], wher
         if not isinstance(entry, dict) or not isinstance(entry.get("digest"), str):
             continue
         media_type, digest = entry.get("mediaType"), entry["digest"]
-        annotations = entry.get("annotations") if isinstance(entry.get("annotations"), dict) else {}
+        annotations = object_field(entry, "annotations")
         ref = annotations.get(mt.ANNOTATION_REF_NAME)
         if media_type == mt.MANIFEST:
             if digest in seen:

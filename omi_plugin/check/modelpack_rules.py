@@ -14,6 +14,7 @@ from typing import Any, Mapping, Optional, Sequence, Set
 from omi_plugin.check import schemas
 from omi_plugin.check.blobs import SHA256_DIGEST_RE, UnsupportedCompression
 from omi_plugin.check.expectations import Expectations
+from omi_plugin.check.json_fields import object_field
 from omi_plugin.check.layout_rules import LayoutScan, ManifestEntry, verify_blob
 from omi_plugin.check.violation import Collector
 from omi_plugin.oci import media_types as mt
@@ -53,7 +54,7 @@ def _check_artifact(out: Collector, scan: LayoutScan, entry: ManifestEntry, expe
     if manifest.get("artifactType") != mt.MODELPACK_ARTIFACT:
         out.add("OMI307", "artifactType", f"is {_shown(manifest.get('artifactType'))}, not the ModelPack artifact type",
                 f"set artifactType to {mt.MODELPACK_ARTIFACT}", where=where)
-    config_descriptor = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
+    config_descriptor = object_field(manifest, "config")
     if config_descriptor.get("mediaType") != mt.MODELPACK_CONFIG:
         shown = _shown(config_descriptor.get("mediaType"))
         out.add("OMI307", "config.mediaType", f"is {shown}, not the ModelPack config type",
@@ -69,7 +70,7 @@ def _check_artifact(out: Collector, scan: LayoutScan, entry: ManifestEntry, expe
         return
     for field_path, problem, fix in schemas.schema_errors(schemas.MODELPACK_CONFIG, config):
         out.add("OMI301", field_path, problem, fix, where=config_where)
-    model_config = config.get("config") if isinstance(config.get("config"), dict) else {}
+    model_config = object_field(config, "config")
     param_size = model_config.get("paramSize")
     if isinstance(param_size, str) and not PARAM_SIZE_RE.match(param_size):
         out.add("OMI302", "config.paramSize", f"{param_size!r} has the wrong form",
@@ -87,7 +88,7 @@ def _check_layers(out: Collector, layers: Sequence[Mapping[str, Any]], where: st
             out.add("OMI306", f"layers[{i}].mediaType", f"{media_type!r} is not a ModelPack layer type",
                     "use application/vnd.cncf.model.{weight,weight.config,doc,code,dataset}.v1.{raw,tar,tar+gzip,"
                     "tar+zstd}", where=where)
-        annotations = layer.get("annotations") if isinstance(layer.get("annotations"), dict) else {}
+        annotations = object_field(layer, "annotations")
         filepath = annotations.get(mt.ANNOTATION_MODEL_FILEPATH)
         if not isinstance(filepath, str) or not filepath:
             out.add("OMI305", f"layers[{i}].annotations[{mt.ANNOTATION_MODEL_FILEPATH}]", "is missing",
@@ -109,7 +110,7 @@ def _check_layers(out: Collector, layers: Sequence[Mapping[str, Any]], where: st
 
 def _check_diff_ids(out: Collector, scan: LayoutScan, layers: Sequence[Mapping[str, Any]], present: Sequence[bool],
                     config: Mapping[str, Any], where: str) -> None:
-    modelfs = config.get("modelfs") if isinstance(config.get("modelfs"), dict) else {}
+    modelfs = object_field(config, "modelfs")
     diff_ids = modelfs.get("diffIds")
     if not isinstance(diff_ids, list):
         return  # OMI301 reports it

@@ -71,7 +71,7 @@ async def run_omi_model(field_set: OmiModelRunFieldSet, pex_env: PexEnvironment)
             "OMI_MODELS_DIR": f"{{chroot}}/{models.path}",
             "PYTHONUNBUFFERED": "1",
         },
-        append_only_caches={**environment.append_only_caches, **(venv_pex.append_only_caches or {})},
+        append_only_caches={**environment.append_only_caches, **dict(venv_pex.append_only_caches or {})},
     )
 
 

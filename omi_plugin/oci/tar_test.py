@@ -7,6 +7,12 @@ import pytest
 from omi_plugin.oci.tar import Entry, LayerError, write_layer
 
 
+def _read(archive: tarfile.TarFile, name: str) -> bytes:
+    member = archive.extractfile(name)
+    assert member is not None, f"{name} is not a file in the layer"
+    return member.read()
+
+
 def _layer(entries):
     buf = io.BytesIO()
     info = write_layer(entries, buf)
@@ -31,7 +37,7 @@ def test_long_names_and_links_round_trip(tmp_path) -> None:
     deep = "d/" + "x" * 120 + "/" + "y" * 120 + "/file.txt"
     data, _ = _layer([Entry.file(deep, b"deep"), Entry.hardlink("h", deep), Entry.symlink("s", "/" + "t" * 150)])
     archive = tarfile.open(fileobj=io.BytesIO(data))
-    assert archive.extractfile(deep).read() == b"deep"
+    assert _read(archive, deep) == b"deep"
     assert archive.getmember("h").linkname == deep
     assert archive.getmember("s").linkname == "/" + "t" * 150
 
@@ -40,7 +46,7 @@ def test_streams_files_from_disk(tmp_path) -> None:
     src = tmp_path / "big.bin"
     src.write_bytes(os.urandom(3 * 1024 * 1024 + 7))
     data, _ = _layer([Entry.file("models/m/big.bin", str(src))])
-    assert tarfile.open(fileobj=io.BytesIO(data)).extractfile("models/m/big.bin").read() == src.read_bytes()
+    assert _read(tarfile.open(fileobj=io.BytesIO(data)), "models/m/big.bin") == src.read_bytes()
 
 
 def test_rejects_escaping_paths_and_conflicts() -> None:

@@ -97,7 +97,7 @@ def metadata_yaml(metadata: Dict[str, Any]) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-def annotations(metadata: Dict[str, Any]) -> Dict[str, str]:
+def manifest_annotations(metadata: Dict[str, Any]) -> Dict[str, str]:
     """omlmd's `to_annotations_dict`: strings as is, None dropped, anything else as `<key>+json`."""
     out: Dict[str, str] = {}
     for key in FIELDS:
@@ -184,5 +184,5 @@ def build(modelpack_dir: str, staging_dir: str, subject: Optional[Descriptor] = 
                                       {media_types.ANNOTATION_TITLE: METADATA_YAML}), data=yaml_bytes)
     layers = [b.descriptor for b in model_blobs] + [json_blob.descriptor, yaml_blob.descriptor]
     config_descriptor = Descriptor(CONFIG, json_blob.descriptor.digest, json_blob.descriptor.size)
-    omlmd_manifest = build_manifest(config_descriptor, layers, annotations=annotations(metadata), subject=subject)
+    omlmd_manifest = build_manifest(config_descriptor, layers, annotations=manifest_annotations(metadata), subject=subject)
     return OmlmdArtifact(omlmd_manifest, (*model_blobs, json_blob, yaml_blob), metadata)

@@ -32,6 +32,6 @@ def test_metadata_matches_omlmd_model():
     yaml = pytest.importorskip("yaml")
     metadata = omlmd.metadata_from_modelpack(CONFIG)
     theirs = model_metadata.ModelMetadata.from_json(omlmd.metadata_json(metadata).decode())
-    assert theirs.to_annotations_dict() == omlmd.annotations(metadata)
+    assert theirs.to_annotations_dict() == omlmd.manifest_annotations(metadata)
     assert yaml.safe_load(omlmd.metadata_yaml(metadata)) == theirs.to_dict()
     assert omlmd.metadata_json(metadata).decode() == theirs.to_json()

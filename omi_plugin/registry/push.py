@@ -243,7 +243,7 @@ def plan_omlmd(plan: PushPlan, modelpack_dir: str, subject: Optional[Descriptor]
         plan.add_blob(BlobToPush(staged.descriptor, path=staged.path, data=staged.data))
     manifest = artifact.manifest
     item = ManifestToPush(OMLMD, manifest.data, media_types.MANIFEST, manifest.descriptor.digest, list(tags),
-                          subject, None, omlmd.annotations(artifact.metadata))
+                          subject, None, omlmd.manifest_annotations(artifact.metadata))
     plan.manifests.append(item)
     return item
 

@@ -80,6 +80,7 @@ def _start_registry(tmp: str, htpasswd: Optional[str] = None) -> RunningRegistry
     config_path = os.path.join(tmp, "config.yml")
     with open(config_path, "w") as f:
         json.dump(config, f)  # JSON is YAML
+    assert REGISTRY_BIN, "docker-registry is not installed (tests/install-system-deps.sh installs it)"
     log = open(os.path.join(tmp, "registry.log"), "wb")
     process = subprocess.Popen([REGISTRY_BIN, "serve", config_path], stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 20

@@ -68,7 +68,7 @@ class BaseFromLayoutRequest:
 async def pull_base_image(request: PulledBaseRequest) -> BaseImage:
     target = request.target
     (await Get(TargetFieldProblems, TargetFieldsRequest(target.address))).raise_first()
-    reference = target[OciImageReferenceField].value
+    reference = target[OciImageReferenceField].value or ""  # a required field, judged just above
     args = ["pull", "--reference", reference, "--out", _PULLED]
     if target[InsecureRegistryField].value:
         args.append("--insecure")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import grpc
 import numpy as np
@@ -126,6 +126,7 @@ class ModzyServicer(pb_grpc.ModzyModelServicer):
             return pb.RunResponse(status_code=500, status="Internal Server Error",
                                   message=f"{FAILED} {self.model.load_error or ''}".strip())
         items = [dict(item.input) for item in request.inputs]
+        results: Sequence[Any]  # per item: its output files, or the exception that failed it alone
         try:
             if self.model.can_process:
                 results = await self.dataplane.process(self.model.metadata.name, items)

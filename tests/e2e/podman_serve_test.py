@@ -48,7 +48,7 @@ class Container:
 def wait_for(check, timeout: float = 60.0):
     """Call `check` until it returns a truthy value without raising."""
     deadline = time.monotonic() + timeout
-    last = None
+    last: object = None
     while time.monotonic() < deadline:
         try:
             value = check()

@@ -61,7 +61,9 @@ def test_model_on_a_base_from_an_oci_archive(packaged_clone: Clone, clone_factor
     subprocess.run(["skopeo", "copy", f"oci:{packaged_clone.layout(*DIGITS)}:{record['tags'][0]}",
                     f"oci-archive:{archive}"], check=True, capture_output=True)
     with tarfile.open(archive) as tar:
-        digest = json.load(tar.extractfile("index.json"))["manifests"][0]["digest"]
+        index = tar.extractfile("index.json")
+        assert index is not None
+        digest = json.load(index)["manifests"][0]["digest"]
     clone.write("examples/digits/BUILD", (clone.root / "examples/digits/BUILD").read_text() + '''
 omi_oci_archive_base(name="vendored", source="base.oci.tar")
 

@@ -33,7 +33,8 @@ def test_pants_run_serves_kserve_v1(packaged_clone: Clone) -> None:
                 break
             except OSError:
                 time.sleep(1)
-        assert body == {"predictions": [0]}, proc.stdout.read() if proc.poll() is not None else "server not ready"
+        assert body == {"predictions": [0]}, (proc.stdout.read() if proc.stdout and proc.poll() is not None
+                                               else "server not ready")
         # Ctrl-C, as a user stops it: Pants interrupts the server (which runs in its own session) and waits for it.
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(timeout=60)
