@@ -169,6 +169,14 @@ def test_one_line_error_and_no_artifact(bad_clone: Clone, only_case: str) -> Non
     assert not list((bad_clone.root / "dist").glob("**/same.*"))
 
 
+@pytest.mark.parametrize("only_case", ["latest-extra-tag", "port-range", "repeated-run-id"], indirect=True)
+@pytest.mark.parametrize("goal", ["publish", "run", "check"])
+def test_every_goal_refuses_with_the_same_line(bad_clone: Clone, only_case: str, goal: str) -> None:
+    result = bad_clone.pants(goal, f"bad/{only_case}:broken", check=False, timeout=300)
+    assert result.returncode != 0
+    _assert_one_line(result.output, _case_line(only_case))
+
+
 def _case_line(case: str, directory: str = "bad") -> str:
     message = CASES[case][2].replace("bad/{case}", f"{directory}/{case}").replace("{case}", case)
     prefix = f"{directory}/{case}:base: " if message.startswith(f"{directory}/{case}:base: ") else ""
