@@ -36,7 +36,9 @@ class ModelYamlSourceField(SingleSourceField):
         """
         The model's `model.yaml`: name, version, run id (the image tag), format, model files, tensors,
         interfaces and smoke-test samples. Its JSON schema ships with the plugin
-        (`omi_plugin/metadata/model.schema.json`). Example:
+        (`omi_plugin/metadata/model.schema.json`). It is read strictly: UTF-8 only, no key written twice, no
+        aliases expanding past 10,000 values, only JSON values, no control characters outside `description` and
+        `samples`; unquoted dates stay strings. Example:
 
             name: digits
             version: 1.0.0
