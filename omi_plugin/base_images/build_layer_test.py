@@ -10,7 +10,7 @@ import tarfile
 import pytest
 
 from omi_plugin.base_images.build_layer import BuildError, build_layer, main
-from omi_plugin.base_images.synthetic import Member, make_deb, write_debs, write_lock
+from omi_testutil.debs import Member, make_deb, write_debs, write_lock
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -4,8 +4,8 @@ import pytest
 
 from omi_plugin.base_images import deb as deb_module
 from omi_plugin.base_images.deb import DebError, read_deb
-from omi_plugin.base_images.synthetic import Member, make_deb
 from omi_plugin.oci.tar import DIR, FILE, HARDLINK, SYMLINK
+from omi_testutil.debs import Member, make_deb
 
 
 def write(tmp_path, data, name="pkg.deb"):

@@ -11,7 +11,7 @@ from omi_plugin.base_images.debian_index import (
     resolve,
 )
 from omi_plugin.base_images.debian_version import compare_versions, satisfies
-from omi_plugin.base_images.synthetic import packages_index
+from omi_testutil.debs import packages_index
 
 
 def index(*paragraphs, base_url="http://m/debian", suite="bookworm"):

@@ -9,7 +9,7 @@ import pytest
 
 from omi_plugin.base_images import download_debs, generate_lock
 from omi_plugin.base_images.lock import LockedPackage, load_lock
-from omi_plugin.base_images.synthetic import packages_index
+from omi_testutil.debs import packages_index
 
 MIRROR = "http://deb.example.org/debian"
 

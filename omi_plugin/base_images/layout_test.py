@@ -11,8 +11,8 @@ from omi_plugin.base_images.layout import (
     package_entries,
     read_entry,
 )
-from omi_plugin.base_images.synthetic import Member, make_deb
 from omi_plugin.oci.tar import DIR, FILE, HARDLINK, SYMLINK
+from omi_testutil.debs import Member, make_deb
 
 
 def load(tmp_path, name, members, version="1"):

@@ -3,8 +3,8 @@ from __future__ import annotations
 from omi_plugin.base_images.deb import read_deb
 from omi_plugin.base_images.layout import index_entries, merge_packages, read_entry
 from omi_plugin.base_images.rootfs import NONROOT_UID, apply, rootfs_entries, status_record
-from omi_plugin.base_images.synthetic import Member, make_deb
 from omi_plugin.oci.tar import DIR, SYMLINK
+from omi_testutil.debs import Member, make_deb
 
 
 def build(tmp_path, packages, suite="bookworm"):

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 import pytest
 
 from omi_plugin.check import __main__ as cli
-from omi_plugin.check import checker, testutil
+from omi_plugin.check import checker
 from omi_plugin.check.catalog import RULES, markdown_table
 from omi_plugin.check.checker import CheckRequest, run_checks
+from omi_testutil import check_layouts as testutil
 
 DIST = os.path.join(testutil.REPO_ROOT, "dist", "examples.digits")
 EXAMPLE_YAML = os.path.join(testutil.REPO_ROOT, "examples", "digits", "model.yaml")

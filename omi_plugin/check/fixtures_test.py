@@ -1,7 +1,7 @@
 """The broken-fixture corpus (tests/check_fixtures): each file breaks one rule and names the exact lines expected.
 
 metadata/*.yaml give a model.yaml (plus optional model files, sources, repository); image/ and modelpack/ give
-tampering ops applied to a fresh copy of a valid layout built by `testutil`. `{name}` in expectations and ops
+tampering ops applied to a fresh copy of a valid layout built by `omi_testutil.check_layouts`. `{name}` in expectations and ops
 stands for values read from the layouts (digests, `where` names), so the corpus survives unrelated changes to
 how images are assembled.
 """
@@ -17,10 +17,10 @@ from typing import Any, Dict, List, Mapping, Tuple
 import pytest
 import yaml
 
-from omi_plugin.check import testutil
 from omi_plugin.check.catalog import RULES
 from omi_plugin.check.checker import CheckRequest, run_checks
 from omi_plugin.check.violation import Violation
+from omi_testutil import check_layouts as testutil
 
 _PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
 

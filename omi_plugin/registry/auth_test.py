@@ -15,7 +15,7 @@ from omi_plugin.registry.auth import Credentials, load_credentials, merge_scopes
 from omi_plugin.registry.client import Registry
 from omi_plugin.registry.errors import RegistryError
 from omi_plugin.registry.push import push
-from omi_plugin.registry.testutil import FAST_RETRY, PASSWORD, USER, make_image, write_docker_config
+from omi_testutil.registry import FAST_RETRY, PASSWORD, USER, make_image, write_docker_config
 
 
 def _config(tmp_path, value) -> dict:

@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from omi_plugin.registry.testutil import make_image, make_modelpack
+from omi_testutil.registry import make_image, make_modelpack
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -1,3 +1,3 @@
-"""Pytest fixtures for the registry tests (defined in `testutil.py`, shared with the test modules)."""
+"""Pytest fixtures for the registry tests (defined in `omi_testutil.registry`, shared with the e2e tests)."""
 
-from omi_plugin.registry.testutil import auth_registry, proxy_factory, registry  # noqa: F401
+from omi_testutil.registry import auth_registry, proxy_factory, registry  # noqa: F401

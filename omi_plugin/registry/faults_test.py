@@ -9,7 +9,7 @@ import pytest
 from omi_plugin.registry.client import Registry
 from omi_plugin.registry.errors import RegistryError, TransientError
 from omi_plugin.registry.push import push
-from omi_plugin.registry.testutil import FAST_RETRY, first_n, make_image, make_modelpack
+from omi_testutil.registry import FAST_RETRY, first_n, make_image, make_modelpack
 
 
 def client(host: str, **kwargs) -> Registry:
@@ -98,7 +98,7 @@ def test_blob_uploads_always_failing_fail_clearly_without_tags(registry, proxy_f
 
 
 def test_unreachable_registry_is_a_one_line_error(tmp_path):
-    from omi_plugin.registry.testutil import free_port
+    from omi_testutil.registry import free_port
 
     img = image(tmp_path)
     host = f"127.0.0.1:{free_port()}"

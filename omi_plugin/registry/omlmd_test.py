@@ -6,7 +6,7 @@ import pytest
 
 from omi_plugin.oci import media_types
 from omi_plugin.registry import omlmd
-from omi_plugin.registry.testutil import make_modelpack
+from omi_testutil.registry import make_modelpack
 
 CONFIG = {"descriptor": {"name": "m", "version": "2", "authors": ["x"], "licenses": ["MIT"]},
           "config": {"format": "onnx"}, "modelfs": {"type": "layers", "diffIds": []}}

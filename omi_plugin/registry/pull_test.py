@@ -16,7 +16,7 @@ from omi_plugin.registry.client import DOCKER_MANIFEST, Registry
 from omi_plugin.registry.errors import RegistryError
 from omi_plugin.registry.pull import pull
 from omi_plugin.registry.push import push
-from omi_plugin.registry.testutil import FAST_RETRY, make_image, put_raw_blob, write_layout
+from omi_testutil.registry import FAST_RETRY, make_image, put_raw_blob, write_layout
 
 
 def client(host: str) -> Registry:

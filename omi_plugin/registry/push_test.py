@@ -13,7 +13,7 @@ import pytest
 from omi_plugin.oci import media_types
 from omi_plugin.registry.client import Registry
 from omi_plugin.registry.push import push
-from omi_plugin.registry.testutil import FAST_RETRY, make_image, make_modelpack
+from omi_testutil.registry import FAST_RETRY, make_image, make_modelpack
 
 SKOPEO = shutil.which("skopeo")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -60,7 +60,7 @@ def _package_files(package: str) -> Iterable[FileContent]:
             if child.is_dir():
                 if name != "__pycache__" and not (child / "__init__.py").is_file():
                     yield from walk(child, f"{path}/{name}")
-            elif name.endswith(_DATA_SUFFIXES) and not name.endswith("_test.py"):
+            elif name.endswith(_DATA_SUFFIXES) and not name.endswith("_test.py") and name != "conftest.py":
                 yield FileContent(f"{path}/{name}", child.read_bytes())
 
     yield from walk(resources.files(package), package.replace(".", "/"))  # type: ignore[attr-defined]

@@ -16,7 +16,7 @@ from typing import Dict, Iterator, Optional, Sequence
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))  # the registry test helpers of omi_plugin
+sys.path.insert(0, str(REPO))  # omi_testutil: the registry test helpers
 
 
 @dataclass

@@ -7,7 +7,7 @@ import re
 
 from conftest import Clone, run
 
-from omi_plugin.registry.testutil import registry  # noqa: F401 - pytest fixture
+from omi_testutil.registry import registry  # noqa: F401 - pytest fixture
 
 DIGITS = ("examples/digits", "digits")
 

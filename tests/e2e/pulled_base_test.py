@@ -10,7 +10,7 @@ import tarfile
 
 from conftest import REPO, Clone
 
-from omi_plugin.registry.testutil import registry  # noqa: F401 - pytest fixture
+from omi_testutil.registry import registry  # noqa: F401 - pytest fixture
 
 DIGITS = ("examples/digits", "digits")
 

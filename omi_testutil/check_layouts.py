@@ -25,7 +25,7 @@ from omi_plugin.oci.layout import oci_layout_bytes
 from omi_plugin.oci.tar import Entry, write_layer
 from omi_plugin.omi_image import BaseImageConfig, assemble, model_layer_path
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES_DIR = os.path.join(REPO_ROOT, "tests", "check_fixtures")
 TARGET = "tests/check:tiny"
 MODEL_YAML_PATH = "tests/check/model.yaml"
