@@ -13,7 +13,6 @@ reach them (the tar writer fixes mtimes, owners and ordering; package files keep
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
 import tempfile
@@ -24,11 +23,10 @@ from omi_plugin.base_images.deb import Deb, DebError, read_deb
 from omi_plugin.base_images.layout import LayoutError, index_entries, merge_packages
 from omi_plugin.base_images.lock import Lock, LockError, load_lock, locked_packages
 from omi_plugin.base_images.rootfs import apply, rootfs_entries
+from omi_plugin.oci.hashing import file_sha256
 from omi_plugin.oci.image import Layer
 from omi_plugin.oci.layer_output import write_layer_output
 from omi_plugin.oci.tar import LayerError
-
-CHUNK = 1 << 20
 
 
 class BuildError(RuntimeError):
@@ -42,13 +40,10 @@ def verify_debs(lock: Lock, lock_path: str, debs_dir: str) -> Dict[str, str]:
         path = os.path.join(debs_dir, package.filename)
         if not os.path.isfile(path):
             raise BuildError(f"{path}: missing; it is pinned by {lock_path} ({package.name} {package.version})")
-        size = os.path.getsize(path)
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(CHUNK), b""):
-                digest.update(chunk)
-        if size != package.size or digest.hexdigest() != package.sha256:
-            raise BuildError(f"{path}: sha256 {digest.hexdigest()} ({size} bytes) does not match {lock_path}, which "
+        digest, size = file_sha256(path)
+        hex_digest = digest.split(":", 1)[1]
+        if size != package.size or hex_digest != package.sha256:
+            raise BuildError(f"{path}: sha256 {hex_digest} ({size} bytes) does not match {lock_path}, which "
                              f"pins {package.name} {package.version} at sha256 {package.sha256} ({package.size} bytes)")
         paths[package.name] = path
     return paths

@@ -8,7 +8,6 @@ sha256 are kept; a 404 means Debian replaced the package, and the message says h
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import sys
 import urllib.error
@@ -16,41 +15,30 @@ import urllib.request
 from typing import Optional, Sequence
 
 from omi_plugin.base_images.lock import LockedPackage, LockError, load_lock, stale_package_message
-
-CHUNK = 1 << 20
+from omi_plugin.oci.hashing import file_sha256, stream_sha256
 
 
 class DownloadError(RuntimeError):
     """A pinned package could not be fetched or did not match the lock."""
 
 
-def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def download(package: LockedPackage, out_dir: str, lock_path: str) -> bool:
     """Fetch one package into `out_dir` unless already there; returns True if it was downloaded."""
     dest = os.path.join(out_dir, package.filename)
-    if os.path.exists(dest) and os.path.getsize(dest) == package.size and file_sha256(dest) == package.sha256:
+    pinned = f"sha256:{package.sha256}"
+    if os.path.exists(dest) and os.path.getsize(dest) == package.size and file_sha256(dest)[0] == pinned:
         return False
     tmp = dest + ".part"
-    digest = hashlib.sha256()
     try:
         with urllib.request.urlopen(package.url, timeout=120) as response, open(tmp, "wb") as out:
-            for chunk in iter(lambda: response.read(CHUNK), b""):
-                digest.update(chunk)
-                out.write(chunk)
+            digest, _ = stream_sha256(response, copy_to=out)
     except urllib.error.HTTPError as e:
         if e.code in (404, 410):
             raise DownloadError(stale_package_message(lock_path, package)) from None
         raise DownloadError(f"GET {package.url}: HTTP {e.code}") from None
     except (urllib.error.URLError, OSError) as e:
         raise DownloadError(f"GET {package.url}: {getattr(e, 'reason', e)}") from None
-    if digest.hexdigest() != package.sha256 or os.path.getsize(tmp) != package.size:
+    if digest != pinned or os.path.getsize(tmp) != package.size:
         os.unlink(tmp)
         raise DownloadError(f"{package.url}: content does not match the sha256/size pinned in {lock_path}; "
                             + stale_package_message(lock_path, package))

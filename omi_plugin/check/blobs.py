@@ -7,13 +7,13 @@ by several manifests is read once.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import re
 from dataclasses import dataclass, field
 from typing import BinaryIO, Dict, Optional
 
-CHUNK = 1 << 20
+from omi_plugin.oci.hashing import stream_sha256
+
 SHA256_DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}\Z")
 # JSON documents (manifests, configs) larger than this are not parsed: registries cap manifests at 4 MiB.
 MAX_JSON_BLOB = 16 << 20
@@ -30,14 +30,7 @@ class BlobFacts:
 
 
 def _hash_stream(stream: BinaryIO) -> BlobFacts:
-    sha = hashlib.sha256()
-    size = 0
-    while True:
-        chunk = stream.read(CHUNK)
-        if not chunk:
-            return BlobFacts("sha256:" + sha.hexdigest(), size)
-        sha.update(chunk)
-        size += len(chunk)
+    return BlobFacts(*stream_sha256(stream))
 
 
 def hash_file(path: str) -> BlobFacts:

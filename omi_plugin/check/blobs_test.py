@@ -5,13 +5,14 @@ import os
 import pytest
 
 from omi_plugin.check import blobs
+from omi_plugin.oci import hashing
 
 
 def test_hash_file_streams_in_chunks(tmp_path, monkeypatch) -> None:
-    data = os.urandom(3 * blobs.CHUNK + 17)
+    data = os.urandom(3 * hashing.CHUNK + 17)
     path = tmp_path / "blob"
     path.write_bytes(data)
-    monkeypatch.setattr(blobs, "CHUNK", 4096)
+    monkeypatch.setattr(hashing, "CHUNK", 4096)
     assert blobs.hash_file(str(path)) == blobs.BlobFacts("sha256:" + hashlib.sha256(data).hexdigest(), len(data))
 
 

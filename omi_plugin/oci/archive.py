@@ -8,16 +8,14 @@ digests say, as with a pull from a registry.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 import sys
 import tarfile
 from typing import List
 
+from omi_plugin.oci.hashing import stream_sha256
 from omi_plugin.oci.layout import INDEX_FILE, OCI_LAYOUT_FILE
-
-CHUNK = 1 << 20
 
 
 class ArchiveError(ValueError):
@@ -45,16 +43,13 @@ def unpack(archive_path: str, out_dir: str) -> int:
             os.makedirs(os.path.dirname(target), exist_ok=True)
             stream = archive.extractfile(member)
             assert stream is not None
-            digest = hashlib.sha256()
             with open(target + ".partial", "wb") as out:
-                for block in iter(lambda: stream.read(CHUNK), b""):
-                    digest.update(block)
-                    out.write(block)
+                digest, _ = stream_sha256(stream, copy_to=out)
             parts = name.split("/")
             if len(parts) == 3 and parts[0] == "blobs" and parts[1] == "sha256":
-                if digest.hexdigest() != parts[2]:
+                if digest != f"sha256:{parts[2]}":
                     os.unlink(target + ".partial")
-                    raise ArchiveError(f"{archive_path}: {name}: content hashes to sha256:{digest.hexdigest()}, "
+                    raise ArchiveError(f"{archive_path}: {name}: content hashes to {digest}, "
                                        "not to its name (the archive is corrupt or was tampered with)")
                 verified += 1
             os.replace(target + ".partial", target)

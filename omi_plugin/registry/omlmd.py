@@ -11,7 +11,6 @@ a staging directory; every byte here is a function of the layout, so the flavour
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import posixpath
@@ -21,6 +20,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from omi_plugin.oci import media_types
 from omi_plugin.oci.descriptor import Blob, Descriptor, sha256_digest
+from omi_plugin.oci.hashing import stream_sha256
 from omi_plugin.oci.image import build_manifest
 from omi_plugin.oci.layout import Layout, LayoutError
 
@@ -31,7 +31,6 @@ METADATA_YAML = "model_metadata.omlmd.yaml"
 # omlmd's ModelMetadata fields, in its order; `ModelMetadata(**json)` rejects any other key.
 FIELDS = ("name", "description", "author", "customProperties", "uri", "model_format_name", "model_format_version")
 _WEIGHT_PREFIX = "application/vnd.cncf.model.weight.v1."
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -111,20 +110,11 @@ def manifest_annotations(metadata: Dict[str, Any]) -> Dict[str, str]:
 
 def _stage_stream(stream, size: int, staging_dir: str, title: str) -> StagedBlob:
     """Copy one file out of a layer into the staging directory, hashing it on the way."""
-    hasher = hashlib.sha256()
     tmp = os.path.join(staging_dir, f".partial-{len(os.listdir(staging_dir))}")
-    written = 0
     with open(tmp, "wb") as out:
-        while True:
-            chunk = stream.read(_CHUNK)
-            if not chunk:
-                break
-            out.write(chunk)
-            hasher.update(chunk)
-            written += len(chunk)
+        digest, written = stream_sha256(stream, copy_to=out)
     if written != size:
         raise LayoutError(f"model file {title}: read {written} bytes, expected {size}")
-    digest = "sha256:" + hasher.hexdigest()
     path = os.path.join(staging_dir, digest.split(":", 1)[1])
     os.replace(tmp, path)
     return StagedBlob(Descriptor(MLMODEL, digest, written, {media_types.ANNOTATION_TITLE: title}), path=path)

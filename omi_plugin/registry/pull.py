@@ -8,7 +8,6 @@ Each blob streams to a temporary file while its size and sha256 are checked, and
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import os
@@ -19,6 +18,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from omi_plugin.oci import canonical_json, media_types
 from omi_plugin.oci.descriptor import Descriptor, sha256_digest
+from omi_plugin.oci.hashing import file_sha256
 from omi_plugin.oci.layout import INDEX_FILE, OCI_LAYOUT_FILE, blob_path, oci_layout_bytes
 from omi_plugin.registry.client import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Manifest, Registry, iter_verified
 from omi_plugin.registry.errors import RegistryError, TransientError
@@ -87,11 +87,7 @@ def _file_matches(path: str, descriptor: Descriptor) -> bool:
             return False
     except FileNotFoundError:
         return False
-    hasher = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            hasher.update(chunk)
-    return "sha256:" + hasher.hexdigest() == descriptor.digest
+    return file_sha256(path)[0] == descriptor.digest
 
 
 def _write_atomic(path: str, data: bytes) -> None:
