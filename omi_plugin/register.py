@@ -2,7 +2,7 @@
 
 from omi_plugin.goals import check, package, publish, run
 from omi_plugin.target_types import OmiDebianBaseTarget, OmiModelTarget, OmiOciArchiveBaseTarget, OmiOciBaseTarget
-from omi_plugin.util_rules import debian_base, layers, model_inputs, oci_base, sandbox_tools, target_fields
+from omi_plugin.util_rules import base_image, debian_base, layers, model_inputs, oci_base, sandbox_tools, target_fields
 
 
 def target_types():
@@ -13,6 +13,7 @@ def rules():
     return [
         *sandbox_tools.rules(),
         *layers.rules(),
+        *base_image.rules(),
         *debian_base.rules(),
         *oci_base.rules(),
         *target_fields.rules(),

@@ -1,4 +1,8 @@
-"""What every kind of base image resolves to: its layers, their blobs, and what it contributes to the config."""
+"""What every kind of base image resolves to (its layers, their blobs, its part of the config), and the dispatch.
+
+Each kind (`omi_debian_base`, `omi_oci_base`, `omi_oci_archive_base`) is a member of the `BaseImageFieldSet` union
+with its own rule from its field set to `BaseImage`; adding a kind is a field set, a rule and a `UnionRule`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,11 @@ from dataclasses import dataclass
 from typing import Tuple
 
 from pants.engine.addresses import Address
+from pants.engine.environment import EnvironmentName
 from pants.engine.fs import Digest
+from pants.engine.rules import Get, collect_rules, rule
+from pants.engine.target import FieldSet, WrappedTarget, WrappedTargetRequest
+from pants.engine.unions import UnionMembership, union
 
 from omi_plugin.oci.image import Layer
 from omi_plugin.omi_image import BaseImageConfig
@@ -26,3 +34,23 @@ class BaseImage:
     config: BaseImageConfig
     layers: Tuple[Layer, ...]
     blobs: Digest  # `blobs/sha256/<hex>` of every layer
+
+
+@union(in_scope_types=[EnvironmentName])  # its members run processes, in the caller's environment
+class BaseImageFieldSet(FieldSet):
+    """One kind of base image: its members each have a rule `(their field set) -> BaseImage`."""
+
+
+@rule(desc="Resolve a base image")
+async def base_image(request: BaseImageRequest, union_membership: UnionMembership) -> BaseImage:
+    wrapped = await Get(WrappedTarget, WrappedTargetRequest(request.address, description_of_origin="base_image"))
+    target = wrapped.target
+    kinds = [kind for kind in union_membership.get(BaseImageFieldSet) if kind.is_applicable(target)]
+    if not kinds:
+        raise BaseImageError(f"{request.address}: is a `{target.alias}`, not a base image (point base_image at an "
+                             "omi_debian_base, omi_oci_base or omi_oci_archive_base target)")
+    return await Get(BaseImage, BaseImageFieldSet, kinds[0].create(target))
+
+
+def rules():
+    return collect_rules()

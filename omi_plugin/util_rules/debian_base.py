@@ -4,6 +4,7 @@ point for every kind of base, dispatching `omi_oci_base` targets to the pull rul
 from __future__ import annotations
 
 import posixpath
+from dataclasses import dataclass
 
 from pants.engine.fs import (
     AddPrefix,
@@ -16,16 +17,16 @@ from pants.engine.fs import (
 )
 from pants.engine.internals.native_engine import FileDigest
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
-from pants.engine.target import HydratedSources, HydrateSourcesRequest, WrappedTarget, WrappedTargetRequest
+from pants.engine.target import HydratedSources, HydrateSourcesRequest
+from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
 from omi_plugin.base_images.lock import LockError, parse_lock, stale_package_message
 from omi_plugin.oci.image import RuntimeConfig, build_config, build_manifest
 from omi_plugin.omi_image import BaseImageConfig
-from omi_plugin.target_types import DebianLockfileField, OciArchiveSourceField, OciImageReferenceField
-from omi_plugin.util_rules.base_image import BaseImage, BaseImageError, BaseImageRequest
+from omi_plugin.target_types import DebianLockfileField
+from omi_plugin.util_rules.base_image import BaseImage, BaseImageError, BaseImageFieldSet
 from omi_plugin.util_rules.layers import LAYER_OUT, BuiltLayer, CompileBytecodeRequest, LayerToolRequest
-from omi_plugin.util_rules.oci_base import ArchiveBaseRequest, PulledBaseRequest
 from omi_plugin.util_rules.sandbox_tools import BASE_IMAGE_TOOLS
 
 PYTHON = "/usr/bin/python3.11"
@@ -39,18 +40,16 @@ BASE_ENV = (
 )
 
 
+@dataclass(frozen=True)
+class DebianBaseFieldSet(BaseImageFieldSet):
+    required_fields = (DebianLockfileField,)
+
+    lockfile: DebianLockfileField
+
+
 @rule(desc="Build a Debian base image layer", level=LogLevel.DEBUG)
-async def debian_base_image(request: BaseImageRequest) -> BaseImage:
-    wrapped = await Get(WrappedTarget, WrappedTargetRequest(request.address, description_of_origin="base_image"))
-    target = wrapped.target
-    if target.has_field(OciImageReferenceField):
-        return await Get(BaseImage, PulledBaseRequest(target))
-    if target.has_field(OciArchiveSourceField):
-        return await Get(BaseImage, ArchiveBaseRequest(target))
-    if not target.has_field(DebianLockfileField):
-        raise BaseImageError(f"{request.address}: is a `{target.alias}`, not a base image (point base_image at an "
-                             "omi_debian_base, omi_oci_base or omi_oci_archive_base target)")
-    sources = await Get(HydratedSources, HydrateSourcesRequest(target[DebianLockfileField]))
+async def debian_base_image(request: DebianBaseFieldSet) -> BaseImage:
+    sources = await Get(HydratedSources, HydrateSourcesRequest(request.lockfile))
     lock_contents = await Get(DigestContents, Digest, sources.snapshot.digest)
     lock_path = lock_contents[0].path
     try:
@@ -100,4 +99,4 @@ def _first_line(error: Exception) -> str:
 
 
 def rules():
-    return collect_rules()
+    return [*collect_rules(), UnionRule(BaseImageFieldSet, DebianBaseFieldSet)]

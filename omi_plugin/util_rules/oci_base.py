@@ -18,7 +18,8 @@ from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
 from pants.engine.fs import EMPTY_DIGEST, Digest, DigestContents, DigestSubset, PathGlobs, RemovePrefix
 from pants.engine.process import FallibleProcessResult, Process
 from pants.engine.rules import Get, collect_rules, rule
-from pants.engine.target import HydratedSources, HydrateSourcesRequest, Target
+from pants.engine.target import HydratedSources, HydrateSourcesRequest
+from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
 from omi_plugin.oci import media_types
@@ -33,7 +34,7 @@ from omi_plugin.target_types import (
     OciArchiveSourceField,
     OciImageReferenceField,
 )
-from omi_plugin.util_rules.base_image import BaseImage, BaseImageError
+from omi_plugin.util_rules.base_image import BaseImage, BaseImageError, BaseImageFieldSet
 from omi_plugin.util_rules.sandbox_tools import LAYER_TOOLS, REGISTRY_TOOLS, ToolProcessRequest
 from omi_plugin.util_rules.target_fields import TargetFieldProblems, TargetFieldsRequest
 
@@ -46,13 +47,22 @@ _DOCKER_TO_OCI = {
 
 
 @dataclass(frozen=True)
-class PulledBaseRequest:
-    target: Target
+class PulledBaseFieldSet(BaseImageFieldSet):
+    required_fields = (OciImageReferenceField,)
+
+    image: OciImageReferenceField
+    insecure: InsecureRegistryField
+    python: BasePythonField
+    library_path: BaseLibraryPathField
 
 
 @dataclass(frozen=True)
-class ArchiveBaseRequest:
-    target: Target
+class ArchiveBaseFieldSet(BaseImageFieldSet):
+    required_fields = (OciArchiveSourceField,)
+
+    source: OciArchiveSourceField
+    python: BasePythonField
+    library_path: BaseLibraryPathField
 
 
 @dataclass(frozen=True)
@@ -65,12 +75,11 @@ class BaseFromLayoutRequest:
 
 
 @rule(desc="Pull a base image by digest", level=LogLevel.DEBUG)
-async def pull_base_image(request: PulledBaseRequest) -> BaseImage:
-    target = request.target
-    (await Get(TargetFieldProblems, TargetFieldsRequest(target.address))).raise_first()
-    reference = target[OciImageReferenceField].value or ""  # a required field, judged just above
+async def pull_base_image(request: PulledBaseFieldSet) -> BaseImage:
+    (await Get(TargetFieldProblems, TargetFieldsRequest(request.address))).raise_first()
+    reference = request.image.value or ""  # a required field, judged just above
     args = ["pull", "--reference", reference, "--out", _PULLED]
-    if target[InsecureRegistryField].value:
+    if request.insecure.value:
         args.append("--insecure")
     env = await Get(EnvironmentVars, EnvironmentVarsRequest(["DOCKER_CONFIG", "HOME"]))
     process = await Get(Process, ToolProcessRequest(
@@ -85,17 +94,16 @@ async def pull_base_image(request: PulledBaseRequest) -> BaseImage:
     ))
     result = await Get(FallibleProcessResult, Process, process)
     if result.exit_code != 0:
-        raise BaseImageError(f"{target.address}: image: {_last_error_line(result, 'pull failed')}")
+        raise BaseImageError(f"{request.address}: image: {_last_error_line(result, 'pull failed')}")
     layout = await Get(Digest, RemovePrefix(result.output_digest, _PULLED))
     return await Get(BaseImage, BaseFromLayoutRequest(
-        layout, reference.rsplit("@", 1)[0], target.address, target[BasePythonField].value or "/usr/bin/python3.11",
-        tuple(target[BaseLibraryPathField].value or ())))
+        layout, reference.rsplit("@", 1)[0], request.address, request.python.value or "/usr/bin/python3.11",
+        tuple(request.library_path.value or ())))
 
 
 @rule(desc="Read a base image from an OCI layout archive", level=LogLevel.DEBUG)
-async def archive_base_image(request: ArchiveBaseRequest) -> BaseImage:
-    target = request.target
-    sources = await Get(HydratedSources, HydrateSourcesRequest(target[OciArchiveSourceField]))
+async def archive_base_image(request: ArchiveBaseFieldSet) -> BaseImage:
+    sources = await Get(HydratedSources, HydrateSourcesRequest(request.source))
     archive = sources.snapshot.files[0]
     process = await Get(Process, ToolProcessRequest(
         packages=LAYER_TOOLS,
@@ -107,11 +115,11 @@ async def archive_base_image(request: ArchiveBaseRequest) -> BaseImage:
     ))
     result = await Get(FallibleProcessResult, Process, process)
     if result.exit_code != 0:
-        raise BaseImageError(f"{target.address}: source: {_last_error_line(result, 'unpacking failed')}")
+        raise BaseImageError(f"{request.address}: source: {_last_error_line(result, 'unpacking failed')}")
     layout = await Get(Digest, RemovePrefix(result.output_digest, _PULLED))
     return await Get(BaseImage, BaseFromLayoutRequest(
-        layout, archive, target.address, target[BasePythonField].value or "/usr/bin/python3.11",
-        tuple(target[BaseLibraryPathField].value or ())))
+        layout, archive, request.address, request.python.value or "/usr/bin/python3.11",
+        tuple(request.library_path.value or ())))
 
 
 @rule(desc="Read a base image layout", level=LogLevel.DEBUG)
@@ -156,4 +164,5 @@ def _last_error_line(result: FallibleProcessResult, fallback: str) -> str:
 
 
 def rules():
-    return collect_rules()
+    return [*collect_rules(), UnionRule(BaseImageFieldSet, PulledBaseFieldSet),
+            UnionRule(BaseImageFieldSet, ArchiveBaseFieldSet)]
