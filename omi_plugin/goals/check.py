@@ -136,11 +136,11 @@ async def check_omi_target(request: OmiTargetCheck, omi: OmiSubsystem, pex_env: 
     exit_code = static.exit_code
     if image is None:
         if exit_code == 0 or field_problems.lines:
-            # The static pass found nothing in model.yaml; its "OK" must not stand under the target's failure.
-            noun = "violation" if len(field_problems.lines) == 1 else "violations"
-            output = output.replace(f"{OK_SUMMARY}\n", f"omi check: {len(field_problems.lines)} {noun} in BUILD "
-                                                     "fields\n" if field_problems.lines else "")
-            exit_code, output = 1, f"{build_error}\n" + output
+            # An "OK" from the static pass (model.yaml is fine) must not stand under the target's failure.
+            count = len(field_problems.lines)
+            why = f"{count} violation{'s' if count > 1 else ''} in BUILD fields" if count else "the image cannot be built"
+            output = f"{build_error}\n" + output.replace(f"{OK_SUMMARY}\n", f"omi check: {why}\n")
+            exit_code = 1
         return OmiTargetCheckResult(exit_code, output)
 
     # Live smoke test: the runtime, from the same dependencies as the image, once per declared interface.

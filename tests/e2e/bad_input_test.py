@@ -221,6 +221,7 @@ def test_stale_debian_lock_says_how_to_refresh(bad_clone: Clone) -> None:
         bad_clone.write("bad/stale-lock/BUILD", 'omi_debian_base(name="stale", lockfile="stale.lock.json")\n'
                                                 'omi_model(name="broken", model_files=["*.joblib"], base_image=":stale")\n')
         result = bad_clone.pants("package", "bad/stale-lock:broken", check=False)
+        checked = bad_clone.pants("check", "bad/stale-lock:broken", check=False)
     finally:
         shutil.rmtree(bad_clone.root / "bad", ignore_errors=True)
     assert result.returncode != 0
@@ -229,6 +230,10 @@ def test_stale_debian_lock_says_how_to_refresh(bad_clone: Clone) -> None:
     assert expected in result.output, result.output[-3000:]
     assert "python -m omi_plugin.base_images.generate_lock --refresh bad/stale-lock/stale.lock.json" in result.output
     assert "Traceback (most recent call last)" not in result.output
+    # model.yaml is fine, the image is not: check says both, never "OK" under the failure.
+    assert checked.returncode != 0
+    assert expected in checked.output and "omi check: the image cannot be built" in checked.output, checked.output[-3000:]
+    assert "omi check: OK" not in checked.output
 
 
 # A monorepo with many differently broken targets next to the good examples.
