@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from pants.core.target_types import FileSourceField, ResourceSourceField
-from pants.engine.addresses import Address, Addresses, AddressInput
+from pants.engine.addresses import Address, Addresses, AddressInput, BuildFileAddress, BuildFileAddressRequest
 from pants.engine.fs import (
     AddPrefix,
     CreateDigest,
@@ -96,7 +96,8 @@ async def model_sources(request: ModelSourcesRequest, omi: OmiSubsystem) -> Mode
             Get(Targets, DependenciesRequest(target[OmiModelDependenciesField])),
         )
     except Exception as e:  # noqa: BLE001 - Pants words unreadable sources as raw engine errors
-        raise OmiModelError(_unreadable_sources(address, e)) from None
+        build = await Get(BuildFileAddress, BuildFileAddressRequest(address, description_of_origin="omi_model"))
+        raise OmiModelError(_unreadable_sources(address, build.rel_path, e)) from None
     yaml_content = (await Get(DigestContents, Digest, yaml_sources.snapshot.digest))[0]
     model_dir = posixpath.dirname(yaml_content.path)
 
@@ -193,21 +194,26 @@ async def models_directory(inputs: ModelInputs) -> ModelsDirectory:
 
 _ABSOLUTE_LINK = re.compile(r'Failed to read link "([^"]+)": Absolute symlink: "([^"]+)"')
 _ESCAPING_GLOB = re.compile(r'Globs may not traverse outside of the buildroot: "([^"]+)"')
+_FIELD_FILES = re.compile(r"The '(\w+)' field in target \S+ (.+?)\.?$", re.M)
 
 
-def _unreadable_sources(address: Address, error: Exception) -> str:
-    """One line for sources Pants cannot read: above all, a symlink out of the repository."""
+def _unreadable_sources(address: Address, build_file: str, error: Exception) -> str:
+    """One line for sources Pants cannot read: a symlink out of the repository, a field matching no file."""
     text = str(error)
     absolute = _ABSOLUTE_LINK.search(text)
     escaping = _ESCAPING_GLOB.search(text)
-    fix = "copy the file into the repository, or provide it with an `http_source` pinned by sha256"
     if absolute or escaping:
         link = absolute.group(1) if absolute else escaping.group(1)  # type: ignore[union-attr]
         where = link[link.find(f"/{address.spec_path}/") + 1:] if f"/{address.spec_path}/" in link else link
         pointee = f" ({absolute.group(2)})" if absolute else ""
-        return f"{address}: {where}: model_files: is a symlink to a path outside the repository{pointee} ({fix})"
+        return (f"{address}: {where}: model_files: is a symlink to a path outside the repository{pointee} "
+                "(copy the file into the repository, or provide it with an `http_source` pinned by sha256)")
+    field = _FIELD_FILES.search(text)
+    if field:
+        return (f"{address}: {build_file}: {field.group(1)}: {field.group(2)} (create the file next to the BUILD "
+                "file, or point the field at it)")
     last = next((line.strip() for line in reversed(text.splitlines()) if line.strip()), type(error).__name__)
-    return f"{address}: model_files: cannot read the target's sources: {last}"
+    return f"{address}: {build_file}: sources: cannot be read: {last}"
 
 
 def _yaml_fields(data: bytes) -> Mapping[str, Any]:

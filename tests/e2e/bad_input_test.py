@@ -119,6 +119,9 @@ CASES: Dict[str, Tuple[object, str, str]] = {
                                 f"{BUILD_FILE}: base_image: ':nope' does not resolve to a target"),
     "base-image-missing-dir": (MODEL_YAML, _build(base_image='"//no/such/dir:base"'),
                                f"{BUILD_FILE}: base_image: '//no/such/dir:base' does not resolve to a target"),
+    "no-model-yaml": (None, BUILD, f"{BUILD_FILE}: model_yaml: must have 1 file, but it had 0 files"),
+    "model-yaml-elsewhere": (MODEL_YAML, _build(model_yaml='"meta/model.yml"'),
+                             f"{BUILD_FILE}: model_yaml: must have 1 file, but it had 0 files"),
     "base-image-unpinned": (MODEL_YAML, 'omi_oci_base(name="base", image="registry.example.com/python:3.11")\n'
                                         + _build(base_image='":base"'),
                             "bad/base-image-unpinned:base: bad/base-image-unpinned/BUILD: image: "
@@ -130,7 +133,8 @@ def _write_case(clone: Clone, case: str, directory: str = "bad") -> None:
     model_yaml, build, _ = CASES[case]
     root = clone.root / directory / case
     root.mkdir(parents=True)
-    (root / "model.yaml").write_bytes(model_yaml if isinstance(model_yaml, bytes) else str(model_yaml).encode())
+    if model_yaml is not None:
+        (root / "model.yaml").write_bytes(model_yaml if isinstance(model_yaml, bytes) else str(model_yaml).encode())
     (root / "BUILD").write_text(build)
     (root / "model.joblib").write_text("" if case == "empty-model" else "not really a model")
 
