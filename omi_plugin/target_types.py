@@ -78,8 +78,9 @@ class BaseImageField(StringField):
     alias = "base_image"
     help = help_text(
         """
-        Address of the base image target: an `omi_debian_base` (pinned Debian packages) or an `omi_oci_base`
-        (pulled by digest). Defaults to `[omi].default_base_image`.
+        Address of the base image target: an `omi_debian_base` (pinned Debian packages), an `omi_oci_base`
+        (pulled by digest) or an `omi_oci_archive_base` (a vendored OCI layout archive). Defaults to
+        `[omi].default_base_image`.
         """
     )
 
