@@ -11,7 +11,7 @@ import json
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from omi_plugin.check import schemas
-from omi_plugin.check.blobs import UnsupportedCompression
+from omi_plugin.check.diff_ids import DiffIdWording, check_diff_ids
 from omi_plugin.check.expectations import Expectations
 from omi_plugin.check.json_fields import object_field
 from omi_plugin.check.layout_rules import LayoutScan, ManifestEntry, verify_blob
@@ -88,32 +88,16 @@ def _env(entries: Any) -> Dict[str, str]:
     return out
 
 
+IMAGE_DIFF_IDS = DiffIdWording("OMI208", "rootfs.diff_ids", "give one diff id per manifest layer, in layer order",
+                               "use uncompressed or gzip layers",
+                               "rebuild the image so the config's diff ids match its layers")
+
+
 def _check_diff_ids(out: Collector, scan: LayoutScan, layers: Sequence[Mapping[str, Any]], present: Sequence[bool],
                     config: Mapping[str, Any], where: str) -> None:
-    rootfs = object_field(config, "rootfs")
-    diff_ids = rootfs.get("diff_ids")
-    if not isinstance(diff_ids, list):
-        return  # the config schema rule reports it
-    if len(diff_ids) != len(layers):
-        out.add("OMI208", "rootfs.diff_ids", f"has {len(diff_ids)} entries for {len(layers)} layers",
-                "give one diff id per manifest layer, in layer order", where=where)
-    for i, (layer, diff_id) in enumerate(zip(layers, diff_ids)):
-        if not present[i] or not isinstance(layer.get("digest"), str):
-            continue
-        try:
-            actual = scan.store.uncompressed(str(layer["digest"]), str(layer.get("mediaType", "")))
-        except UnsupportedCompression as e:
-            out.add("OMI208", f"rootfs.diff_ids[{i}]", f"cannot verify: {e}",
-                    "use uncompressed or gzip layers", where=where)
-            continue
-        except (OSError, EOFError) as e:
-            out.add("OMI208", f"rootfs.diff_ids[{i}]", f"layer {i} does not decompress: {e}",
-                    "rebuild the layer", where=where)
-            continue
-        if diff_id != actual:
-            out.add("OMI208", f"rootfs.diff_ids[{i}]",
-                    f"is {diff_id}, but layer {i} uncompressed has sha256 {actual}",
-                    "rebuild the image so the config's diff ids match its layers", where=where)
+    diff_ids = object_field(config, "rootfs").get("diff_ids")
+    if isinstance(diff_ids, list):  # else the config schema rule reports it
+        check_diff_ids(out, scan, layers, present, diff_ids, IMAGE_DIFF_IDS, where)
 
 
 def _json_list(out: Collector, rule: str, values: Mapping[str, Any], key: str, field_path: str,

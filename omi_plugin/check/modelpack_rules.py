@@ -12,7 +12,8 @@ import re
 from typing import Any, Mapping, Optional, Sequence, Set
 
 from omi_plugin.check import schemas
-from omi_plugin.check.blobs import SHA256_DIGEST_RE, UnsupportedCompression
+from omi_plugin.check.blobs import SHA256_DIGEST_RE
+from omi_plugin.check.diff_ids import DiffIdWording, check_diff_ids
 from omi_plugin.check.expectations import Expectations
 from omi_plugin.check.json_fields import object_field
 from omi_plugin.check.layout_rules import LayoutScan, ManifestEntry, verify_blob
@@ -108,32 +109,18 @@ def _check_layers(out: Collector, layers: Sequence[Mapping[str, Any]], where: st
                     "rebuild the artifact with one layer per model file", where=where)
 
 
+MODELPACK_DIFF_IDS = DiffIdWording("OMI304", "modelfs.diffIds", "give one diffId per layer, in layer order",
+                                   "use .raw, .tar or .tar+gzip layers",
+                                   "rebuild the artifact so diffIds follow its layers, in order")
+
+
 def _check_diff_ids(out: Collector, scan: LayoutScan, layers: Sequence[Mapping[str, Any]], present: Sequence[bool],
                     config: Mapping[str, Any], where: str) -> None:
-    modelfs = object_field(config, "modelfs")
-    diff_ids = modelfs.get("diffIds")
+    diff_ids = object_field(config, "modelfs").get("diffIds")
     if not isinstance(diff_ids, list):
         return  # OMI301 reports it
     for i, diff_id in enumerate(diff_ids):
         if isinstance(diff_id, str) and not SHA256_DIGEST_RE.match(diff_id):
             out.add("OMI303", f"modelfs.diffIds[{i}]", f"{diff_id!r} is not a sha256 digest",
                     "write sha256:<64 lowercase hex>", where=where)
-    if len(diff_ids) != len(layers):
-        out.add("OMI304", "modelfs.diffIds", f"has {len(diff_ids)} entries for {len(layers)} layers",
-                "give one diffId per layer, in layer order", where=where)
-    for i, (layer, diff_id) in enumerate(zip(layers, diff_ids)):
-        if not present[i] or not isinstance(diff_id, str) or not SHA256_DIGEST_RE.match(diff_id):
-            continue
-        try:
-            actual = scan.store.uncompressed(str(layer["digest"]), str(layer.get("mediaType", "")))
-        except UnsupportedCompression as e:
-            out.add("OMI304", f"modelfs.diffIds[{i}]", f"cannot verify: {e}", "use .raw, .tar or .tar+gzip layers",
-                    where=where)
-            continue
-        except (OSError, EOFError) as e:
-            out.add("OMI304", f"modelfs.diffIds[{i}]", f"layer {i} does not decompress: {e}", "rebuild the layer",
-                    where=where)
-            continue
-        if diff_id != actual:
-            out.add("OMI304", f"modelfs.diffIds[{i}]", f"is {diff_id}, but layer {i} uncompressed has sha256 {actual}",
-                    "rebuild the artifact so diffIds follow its layers, in order", where=where)
+    check_diff_ids(out, scan, layers, present, diff_ids, MODELPACK_DIFF_IDS, where)
