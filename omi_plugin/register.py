@@ -2,7 +2,16 @@
 
 from omi_plugin.goals import check, package, publish, run
 from omi_plugin.target_types import OmiDebianBaseTarget, OmiModelTarget, OmiOciArchiveBaseTarget, OmiOciBaseTarget
-from omi_plugin.util_rules import base_image, debian_base, layers, model_inputs, oci_base, sandbox_tools, target_fields
+from omi_plugin.util_rules import (
+    base_image,
+    debian_base,
+    image_layers,
+    layers,
+    model_inputs,
+    oci_base,
+    sandbox_tools,
+    target_fields,
+)
 
 
 def target_types():
@@ -18,6 +27,7 @@ def rules():
         *oci_base.rules(),
         *target_fields.rules(),
         *model_inputs.rules(),
+        *image_layers.rules(),
         *package.rules(),
         *run.rules(),
         *check.rules(),

@@ -1,7 +1,7 @@
 """`pants package` for `omi_model`: the OCI image layout, the ModelPack artifact and the JSON build record.
 
-Each layer is its own cacheable process (base, runtime dependencies, each model file, the model record, app code),
-so a retrained model re-runs one process and a code change never re-hashes the weights.
+The layers come from `util_rules/image_layers.py` (runtime and model) and the base kinds; this rule assembles them
+into the image and the ModelPack artifact, and places both layouts and the build record under dist/.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ import logging
 import posixpath
 from dataclasses import dataclass
 
-from pants.backend.python.util_rules.pex import Pex, PexLayout
-from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
 from pants.engine.fs import (
     AddPrefix,
@@ -31,7 +29,7 @@ from pants.util.logging import LogLevel
 
 from omi_plugin.oci import canonical_json
 from omi_plugin.oci.layout import blob_path, oci_layout_bytes
-from omi_plugin.omi_image import APP_DIR, SITE_PACKAGES_DIR, assemble, build_record, model_layer_path
+from omi_plugin.omi_image import assemble, build_record
 from omi_plugin.subsystem import OmiSubsystem
 from omi_plugin.target_types import (
     BaseImageField,
@@ -43,15 +41,11 @@ from omi_plugin.target_types import (
     RepositoryField,
 )
 from omi_plugin.util_rules.base_image import BaseImage, BaseImageRequest
-from omi_plugin.util_rules.layers import BuildLayerRequest, BuiltLayer, CompileBytecodeRequest
+from omi_plugin.util_rules.image_layers import ModelLayers, RuntimeLayers, RuntimeLayersRequest
 from omi_plugin.util_rules.model_inputs import ModelInputs, ModelInputsRequest
 from omi_plugin.util_rules.target_fields import ResolveBaseImageRequest, ResolvedBaseImage
 
 logger = logging.getLogger(__name__)
-
-PEX_DIR = "runtime.pex"
-# Parts of a packed PEX that only its own bootstrap needs: the image starts Python directly.
-PEX_BOOTSTRAP = (".deps", ".bootstrap", "__pex__", "__main__.py", "PEX-INFO")
 
 
 @dataclass(frozen=True)
@@ -91,58 +85,18 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
     base_address = (await Get(ResolvedBaseImage, ResolveBaseImageRequest(
         fs.address, fs.base_image.value or omi.default_base_image))).address
     assert base_address is not None, "model_inputs refuses a base_image that does not resolve"
-    base, pex = await MultiGet(
+    base, runtime, model = await MultiGet(
         Get(BaseImage, BaseImageRequest(base_address)),
-        Get(Pex, PexFromTargetsRequest(
-            inputs.python_addresses,
-            output_filename=PEX_DIR,
-            internal_only=False,
-            layout=PexLayout.PACKED,
-            description=f"Resolve the runtime of {fs.address}",
-        )),
-    )
-
-    deps_input, app_input = await MultiGet(
-        Get(Digest, DigestSubset(pex.digest, PathGlobs([f"{PEX_DIR}/.deps/**"]))),
-        Get(Digest, DigestSubset(pex.digest, PathGlobs([f"{PEX_DIR}/**", *(f"!{PEX_DIR}/{p}" for p in PEX_BOOTSTRAP),
-                                                         *(f"!{PEX_DIR}/{p}/**" for p in PEX_BOOTSTRAP)]))),
-    )
-    record_digest = await Get(Digest, CreateDigest([FileContent("omi-model.json", metadata.record_json())]))
-    layer_requests = [
-        BuildLayerRequest.of({
-            "created_by": "omi: third-party Python packages",
-            "zips": [{"src": f"{PEX_DIR}/.deps", "dest": SITE_PACKAGES_DIR.lstrip("/"),
-                      "skip": [".layout.json", ".prefix/"]}],
-        }, deps_input, f"Layer: Python dependencies of {fs.address}"),
-        *(BuildLayerRequest.of({
-            "created_by": f"omi: model file {f.relpath}",
-            "files": [{"src": f.sandbox_path, "dest": model_layer_path(metadata, f.relpath)}],
-        }, f.digest, f"Layer: model file {f.sandbox_path}") for f in inputs.files),
-        BuildLayerRequest.of({
-            "created_by": "omi: model record omi-model.json",
-            "files": [{"src": "omi-model.json", "dest": model_layer_path(metadata, "omi-model.json")}],
-        }, record_digest, f"Layer: model record of {fs.address}"),
-        BuildLayerRequest.of({
-            "created_by": "omi: application code",
-            "trees": [{"src": PEX_DIR, "dest": APP_DIR.lstrip("/"), "exclude": list(PEX_BOOTSTRAP)}],
-        }, app_input, f"Layer: application code of {fs.address}"),
-    ]
-    built = await MultiGet(Get(BuiltLayer, BuildLayerRequest, r) for r in layer_requests)
-    deps_layer, model_layers, record_layer, app_layer = built[0], built[1:-2], built[-2], built[-1]
-    deps_bytecode, app_bytecode = await MultiGet(
-        Get(BuiltLayer, CompileBytecodeRequest(
-            base.layers, base.blobs, base.config.python, base.config.loader, base.config.library_path, source,
-            f"Compile bytecode: {source.layer.created_by.replace('omi: ', '')} of {fs.address}",
-        ))
-        for source in (deps_layer, app_layer)
+        Get(RuntimeLayers, RuntimeLayersRequest(fs.address, inputs.python_addresses, base_address)),
+        Get(ModelLayers, ModelInputs, inputs),
     )
 
     assembled = assemble(
         metadata, base.config, base.layers,
-        runtime_layers=[deps_layer.layer, deps_bytecode.layer, app_layer.layer, app_bytecode.layer],
-        app_layer_count=2,
-        model_layers=[(f.relpath, b.layer) for f, b in zip(inputs.files, model_layers)],
-        record_layer=record_layer.layer,
+        runtime_layers=[b.layer for b in runtime.layers],
+        app_layer_count=runtime.app_layer_count,
+        model_layers=[(relpath, b.layer) for relpath, b in model.files],
+        record_layer=model.record.layer,
         http_port=fs.http_port.value or "8080",
         spec_version=fs.omi_spec.value or "1.0",
         extra_tags=fs.extra_tags.value or (),
@@ -159,9 +113,10 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
         FileContent(blob_path(assembled.modelpack_config.descriptor.digest), assembled.modelpack_config.data),
         FileContent(blob_path(assembled.modelpack_manifest.descriptor.digest), assembled.modelpack_manifest.data),
     ]))
+    model_blobs = [*(b.blobs for _, b in model.files), model.record.blobs]
     layout, modelpack_layout = await MultiGet(
-        Get(Digest, MergeDigests([base.blobs, *(b.blobs for b in (*built, deps_bytecode, app_bytecode)), json_blobs])),
-        Get(Digest, MergeDigests([*(b.blobs for b in model_layers), record_layer.blobs, modelpack_json])),
+        Get(Digest, MergeDigests([base.blobs, *(b.blobs for b in runtime.layers), *model_blobs, json_blobs])),
+        Get(Digest, MergeDigests([*model_blobs, modelpack_json])),
     )
     output_base = fs.output_path.value_or_default(file_ending=None)
     repository = (fs.repository.value or omi.default_repository).replace("{name}", metadata.name)

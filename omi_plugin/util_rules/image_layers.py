@@ -1,0 +1,108 @@
+"""The layers an omi image adds on its base: the runtime's (dependencies, application code, their bytecode) and the
+model's (one per model file, plus the model record). Each layer is its own cacheable process.
+
+This is the one module that knows how a packed PEX is laid out: `.deps/` holds the third-party wheels, the rest
+(minus the PEX's own bootstrap) is first-party code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Tuple
+
+from pants.backend.python.util_rules.pex import Pex, PexLayout
+from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
+from pants.engine.addresses import Address, Addresses
+from pants.engine.fs import CreateDigest, Digest, DigestSubset, FileContent, PathGlobs
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.util.logging import LogLevel
+
+from omi_plugin.omi_image import APP_DIR, SITE_PACKAGES_DIR, model_layer_path
+from omi_plugin.util_rules.base_image import BaseImage, BaseImageRequest
+from omi_plugin.util_rules.layers import BuildLayerRequest, BuiltLayer, CompileBytecodeRequest
+from omi_plugin.util_rules.model_inputs import ModelInputs
+
+PEX_DIR = "runtime.pex"
+# Parts of a packed PEX that only its own bootstrap needs: the image starts Python directly.
+PEX_BOOTSTRAP = (".deps", ".bootstrap", "__pex__", "__main__.py", "PEX-INFO")
+RECORD_FILE = "omi-model.json"
+
+
+@dataclass(frozen=True)
+class RuntimeLayersRequest:
+    address: Address  # the omi_model, for descriptions
+    python_addresses: Addresses  # handler code, requirements and the runtime
+    base_address: Address  # whose interpreter compiles the bytecode
+
+
+@dataclass(frozen=True)
+class RuntimeLayers:
+    """In image order: dependencies, their bytecode, application code, its bytecode."""
+
+    layers: Tuple[BuiltLayer, ...]
+    app_layer_count: int = 2  # the last two are first-party code
+
+
+@rule(desc="Build the runtime layers of an OMI image", level=LogLevel.DEBUG)
+async def runtime_layers(request: RuntimeLayersRequest) -> RuntimeLayers:
+    base, pex = await MultiGet(
+        Get(BaseImage, BaseImageRequest(request.base_address)),
+        Get(Pex, PexFromTargetsRequest(
+            request.python_addresses,
+            output_filename=PEX_DIR,
+            internal_only=False,
+            layout=PexLayout.PACKED,
+            description=f"Resolve the runtime of {request.address}",
+        )),
+    )
+    deps_input, app_input = await MultiGet(
+        Get(Digest, DigestSubset(pex.digest, PathGlobs([f"{PEX_DIR}/.deps/**"]))),
+        Get(Digest, DigestSubset(pex.digest, PathGlobs([f"{PEX_DIR}/**", *(f"!{PEX_DIR}/{p}" for p in PEX_BOOTSTRAP),
+                                                         *(f"!{PEX_DIR}/{p}/**" for p in PEX_BOOTSTRAP)]))),
+    )
+    deps_layer, app_layer = await MultiGet(
+        Get(BuiltLayer, BuildLayerRequest, BuildLayerRequest.of({
+            "created_by": "omi: third-party Python packages",
+            "zips": [{"src": f"{PEX_DIR}/.deps", "dest": SITE_PACKAGES_DIR.lstrip("/"),
+                      "skip": [".layout.json", ".prefix/"]}],
+        }, deps_input, f"Layer: Python dependencies of {request.address}")),
+        Get(BuiltLayer, BuildLayerRequest, BuildLayerRequest.of({
+            "created_by": "omi: application code",
+            "trees": [{"src": PEX_DIR, "dest": APP_DIR.lstrip("/"), "exclude": list(PEX_BOOTSTRAP)}],
+        }, app_input, f"Layer: application code of {request.address}")),
+    )
+    deps_bytecode, app_bytecode = await MultiGet(
+        Get(BuiltLayer, CompileBytecodeRequest(
+            base.layers, base.blobs, base.config.python, base.config.loader, base.config.library_path, source,
+            f"Compile bytecode: {source.layer.created_by.replace('omi: ', '')} of {request.address}",
+        ))
+        for source in (deps_layer, app_layer)
+    )
+    return RuntimeLayers((deps_layer, deps_bytecode, app_layer, app_bytecode))
+
+
+@dataclass(frozen=True)
+class ModelLayers:
+    files: Tuple[Tuple[str, BuiltLayer], ...]  # (path relative to the model directory, its layer), as model.yaml lists
+    record: BuiltLayer  # /models/<name>/omi-model.json
+
+
+@rule(desc="Build the model layers of an OMI image", level=LogLevel.DEBUG)
+async def model_layers(inputs: ModelInputs) -> ModelLayers:
+    metadata = inputs.metadata
+    record_digest = await Get(Digest, CreateDigest([FileContent(RECORD_FILE, metadata.record_json())]))
+    built = await MultiGet(
+        *(Get(BuiltLayer, BuildLayerRequest, BuildLayerRequest.of({
+            "created_by": f"omi: model file {f.relpath}",
+            "files": [{"src": f.sandbox_path, "dest": model_layer_path(metadata, f.relpath)}],
+        }, f.digest, f"Layer: model file {f.sandbox_path}")) for f in inputs.files),
+        Get(BuiltLayer, BuildLayerRequest, BuildLayerRequest.of({
+            "created_by": f"omi: model record {RECORD_FILE}",
+            "files": [{"src": RECORD_FILE, "dest": model_layer_path(metadata, RECORD_FILE)}],
+        }, record_digest, f"Layer: model record of {inputs.address}")),
+    )
+    return ModelLayers(tuple((f.relpath, layer) for f, layer in zip(inputs.files, built[:-1])), built[-1])
+
+
+def rules():
+    return collect_rules()
