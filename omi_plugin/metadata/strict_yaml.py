@@ -69,7 +69,9 @@ def _check_keys(node: MappingNode) -> None:
 
 
 def _expanded_size(root: Node) -> int:
-    """Nodes the document stands for once every alias is expanded, refusing early past the bound."""
+    """Nodes the document stands for once every alias is expanded, refusing early past the bound.
+
+    The same walk refuses a mapping that repeats a key, so the composed graph is visited once."""
     sizes: Dict[int, int] = {}
     active: set = set()
 

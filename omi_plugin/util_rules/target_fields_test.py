@@ -44,7 +44,7 @@ def _model(name: str, **fields: str) -> str:
 
 
 def test_sound_fields_have_no_problems(rule_runner: RuleRunner) -> None:
-    rule_runner.write_files({"m/BUILD": _model("m", http_port="9000", extra_tags='["v1"]', repository='"team/m"')})
+    rule_runner.write_files({"m/BUILD": _model("m", http_port='"9000"', extra_tags='["v1"]', repository='"team/m"')})
     assert _problems(rule_runner, "m", "m") == ()
 
 
