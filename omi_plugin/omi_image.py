@@ -10,17 +10,12 @@ import posixpath
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
+from omi_contract import image as contract
+from omi_contract import interfaces as omi_interfaces
 from omi_plugin.metadata.model_yaml import ModelMetadata
 from omi_plugin.oci import media_types as mt
 from omi_plugin.oci.descriptor import Blob, Descriptor
 from omi_plugin.oci.image import Layer, RuntimeConfig, build_config, build_index, build_manifest
-
-MODELS_DIR = "/models"
-APP_DIR = "/opt/omi/app"
-SITE_PACKAGES_DIR = "/opt/omi/site-packages"
-NONROOT_USER = "65532:65532"
-# Preference order for the container's default INTERFACE/PROTOCOL among the declared pairs.
-DEFAULT_INTERFACE_ORDER = ("kfserving.v2", "kfserving.v1", "modzy.v2")
 
 
 @dataclass(frozen=True)
@@ -49,31 +44,22 @@ class AssembledImage:
 
 
 def model_layer_path(metadata: ModelMetadata, relpath: str) -> str:
-    return posixpath.join(MODELS_DIR.lstrip("/"), metadata.name, relpath)
-
-
-def default_interface(interfaces: Sequence[str]) -> Tuple[str, str]:
-    for candidate in DEFAULT_INTERFACE_ORDER:
-        if candidate in interfaces:
-            interface, protocol = candidate.split(".")
-            return interface, protocol
-    interface, protocol = interfaces[0].split(".")
-    return interface, protocol
+    return posixpath.join(contract.MODELS_DIR.lstrip("/"), metadata.name, relpath)
 
 
 def omi_labels(metadata: ModelMetadata, spec_version: str, http_port: str) -> Dict[str, str]:
     """The OMI labels, in the 1.0 form or the 1.1 form."""
     if spec_version == "1.0":
-        return {mt.OMI_INTERFACES: json.dumps(metadata.interfaces, separators=(",", ":"))}
+        return {contract.LABEL_INTERFACES: json.dumps(metadata.interfaces, separators=(",", ":"))}
     by_interface: Dict[str, List[str]] = {}
     for pair in metadata.interfaces:
         interface, protocol = pair.split(".")
         by_interface.setdefault(interface, []).append(protocol)
     return {
-        mt.OMI_INTERFACES: json.dumps(list(by_interface), separators=(",", ":")),
-        mt.OMI_PROTOCOLS: json.dumps(list(by_interface.values()), separators=(",", ":")),
-        mt.OMI_PORT: http_port,
-        mt.OMI_MODEL_NAME: metadata.name,
+        contract.LABEL_INTERFACES: json.dumps(list(by_interface), separators=(",", ":")),
+        contract.LABEL_PROTOCOLS: json.dumps(list(by_interface.values()), separators=(",", ":")),
+        contract.LABEL_PORT: http_port,
+        contract.LABEL_MODEL_NAME: metadata.name,
     }
 
 
@@ -86,35 +72,35 @@ def oci_annotations(metadata: ModelMetadata, base: BaseImageConfig) -> Dict[str,
         mt.ANNOTATION_BASE_NAME: base.name,
         mt.ANNOTATION_BASE_DIGEST: base.manifest_digest,
     }
-    if record.get("description"):
-        out["org.opencontainers.image.description"] = str(record["description"])
-    if record.get("licenses"):
-        out["org.opencontainers.image.licenses"] = " AND ".join(record["licenses"])
-    if record.get("authors"):
-        out["org.opencontainers.image.authors"] = ", ".join(record["authors"])
-    if record.get("source"):
-        out["org.opencontainers.image.source"] = str(record["source"])
+    if record.description:
+        out["org.opencontainers.image.description"] = record.description
+    if record.licenses:
+        out["org.opencontainers.image.licenses"] = " AND ".join(record.licenses)
+    if record.authors:
+        out["org.opencontainers.image.authors"] = ", ".join(record.authors)
+    if record.source:
+        out["org.opencontainers.image.source"] = record.source
     return out
 
 
 def runtime_config(metadata: ModelMetadata, base: BaseImageConfig, http_port: str,
                    labels: Mapping[str, str]) -> RuntimeConfig:
-    interface, protocol = default_interface(metadata.interfaces)
+    default = omi_interfaces.default_pair(tuple(metadata.interfaces))
     env = base.runtime.with_env([
-        ("PYTHONPATH", f"{APP_DIR}:{SITE_PACKAGES_DIR}"),
+        ("PYTHONPATH", f"{contract.APP_DIR}:{contract.SITE_PACKAGES_DIR}"),
         ("PYTHONDONTWRITEBYTECODE", "1"),
         ("PYTHONUNBUFFERED", "1"),
-        ("OMI_MODELS_DIR", MODELS_DIR),
-        ("INTERFACE", interface),
-        ("PROTOCOL", protocol),
-        ("HTTP_PORT", http_port),
-        ("MODEL_NAME", metadata.name),
+        (contract.ENV_MODELS_DIR, contract.MODELS_DIR),
+        (contract.ENV_INTERFACE, default.interface),
+        (contract.ENV_PROTOCOL, default.protocol),
+        (contract.ENV_HTTP_PORT, http_port),
+        (contract.ENV_MODEL_NAME, metadata.name),
     ]).env
     return RuntimeConfig(
-        user=NONROOT_USER,
+        user=contract.NONROOT_USER,
         env=env,
         entrypoint=(base.python, "-m", "omi_runtime"),
-        working_dir="/tmp",
+        working_dir=contract.WORKING_DIR,
         exposed_ports=(f"{http_port}/tcp",),
         labels=dict(labels),
         stop_signal="SIGTERM",
@@ -124,17 +110,17 @@ def runtime_config(metadata: ModelMetadata, base: BaseImageConfig, http_port: st
 def modelpack_config(metadata: ModelMetadata, layers: Sequence[Layer]) -> Blob:
     record = metadata.record
     descriptor: Dict[str, Any] = {"name": metadata.name, "version": metadata.version, "revision": metadata.run_id}
-    if record.get("authors"):
-        descriptor["authors"] = list(record["authors"])
-    if record.get("licenses"):
-        descriptor["licenses"] = list(record["licenses"])
-    if record.get("description"):
-        descriptor["description"] = str(record["description"])
-    if record.get("source"):
-        descriptor["sourceURL"] = str(record["source"])
+    if record.authors:
+        descriptor["authors"] = list(record.authors)
+    if record.licenses:
+        descriptor["licenses"] = list(record.licenses)
+    if record.description:
+        descriptor["description"] = record.description
+    if record.source:
+        descriptor["sourceURL"] = record.source
     config = {
         "descriptor": descriptor,
-        "config": {"format": str(record["format"])},
+        "config": {"format": record.format},
         "modelfs": {"type": "layers", "diffIds": [layer.diff_id for layer in layers]},
     }
     return Blob.of_json(mt.MODELPACK_CONFIG, config)
@@ -167,7 +153,7 @@ def assemble(metadata: ModelMetadata, base: BaseImageConfig, base_layers: Sequen
     tags = (metadata.run_id, *[t for t in extra_tags if t != metadata.run_id])
     index_json = build_index([(manifest.descriptor, tags)])
 
-    record_path = model_layer_path(metadata, "omi-model.json")
+    record_path = model_layer_path(metadata, contract.RECORD_FILE)
     mp_layers = [modelpack_layer(layer, model_layer_path(metadata, rel), mt.MODELPACK_WEIGHT_TAR)
                  for rel, layer in model_layers]
     mp_layers.append(modelpack_layer(record_layer, record_path, mt.MODELPACK_WEIGHT_CONFIG_TAR))

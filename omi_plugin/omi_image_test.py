@@ -1,5 +1,6 @@
 import json
 
+from omi_contract import image as contract
 from omi_plugin.metadata.model_yaml import load_model_yaml
 from omi_plugin.oci import media_types as mt
 from omi_plugin.oci.descriptor import Descriptor, sha256_digest
@@ -30,8 +31,8 @@ def test_image_carries_omi_contract() -> None:
     image = _assemble(extra_tags=["v1", "run-7"])
     manifest = json.loads(image.manifest.data)
     config = json.loads(image.config.data)
-    assert manifest["annotations"][mt.OMI_INTERFACES] == '["kfserving.v2","modzy.v2"]'
-    assert config["config"]["Labels"][mt.OMI_INTERFACES] == '["kfserving.v2","modzy.v2"]'
+    assert manifest["annotations"][contract.LABEL_INTERFACES] == '["kfserving.v2","modzy.v2"]'
+    assert config["config"]["Labels"][contract.LABEL_INTERFACES] == '["kfserving.v2","modzy.v2"]'
     env = dict(e.split("=", 1) for e in config["config"]["Env"])
     assert env["INTERFACE"] == "kfserving" and env["PROTOCOL"] == "v2" and env["HTTP_PORT"] == "9000"
     assert env["MODEL_NAME"] == "digits" and env["PATH"] == "/usr/bin"
@@ -62,6 +63,6 @@ def test_modelpack_shares_model_blobs() -> None:
 
 def test_omi_1_1_labels() -> None:
     labels = json.loads(_assemble("1.1").config.data)["config"]["Labels"]
-    assert labels[mt.OMI_INTERFACES] == '["kfserving","modzy"]'
-    assert labels[mt.OMI_PROTOCOLS] == '[["v2"],["v2"]]'
-    assert labels[mt.OMI_PORT] == "9000" and labels[mt.OMI_MODEL_NAME] == "digits"
+    assert labels[contract.LABEL_INTERFACES] == '["kfserving","modzy"]'
+    assert labels[contract.LABEL_PROTOCOLS] == '[["v2"],["v2"]]'
+    assert labels[contract.LABEL_PORT] == "9000" and labels[contract.LABEL_MODEL_NAME] == "digits"

@@ -6,6 +6,8 @@ from pants.option.option_types import DictOption, StrOption
 from pants.option.subsystem import Subsystem
 from pants.util.strutil import help_text
 
+from omi_contract.formats import BUILTIN_HANDLER_TARGETS
+
 
 class OmiSubsystem(Subsystem):
     options_scope = "omi"
@@ -21,7 +23,7 @@ class OmiSubsystem(Subsystem):
         ),
     )
     builtin_handlers = DictOption[str](
-        default={"sklearn": "omi_runtime:sklearn", "onnx": "omi_runtime:onnx"},
+        default=dict(BUILTIN_HANDLER_TARGETS),
         help=help_text(
             """
             Address of the Python target providing the built-in handler of each model `format`, with the libraries

@@ -15,6 +15,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from omi_contract import formats
+from omi_contract.record import ModelRecord
 from omi_runtime import __version__, codecs
 from omi_runtime.batching import Batcher
 from omi_runtime.errors import (
@@ -28,16 +30,19 @@ from omi_runtime.errors import (
 )
 from omi_runtime.handlers.base import ModelContext, has_method
 from omi_runtime.logs import log
-from omi_runtime.metadata import ModelMetadata
 from omi_runtime.tensors import InferRequest, InferResponse, Tensor
 
 SERVER_NAME = "omi_runtime"
 # Rows coalesced per call for built-in handlers when model.yaml sets no max_batch_size.
 DEFAULT_BUILTIN_BATCH = 32
-PLATFORMS = {"sklearn": "sklearn", "onnx": "onnxruntime_onnx", "custom": "custom"}
 
 Arrays = dict[str, np.ndarray]
 ItemResult = Mapping[str, bytes] | Exception
+
+
+def _platform(format_name: str) -> str:
+    row = formats.lookup(format_name)
+    return row.platform if row is not None and row.platform else format_name
 
 
 def handler_failure(error: BaseException) -> InferenceError:
@@ -52,7 +57,7 @@ def handler_failure(error: BaseException) -> InferenceError:
 class ModelRuntime:
     """One model: loads its handler once (lazily or at start-up) and runs it on a dedicated worker thread."""
 
-    def __init__(self, metadata: ModelMetadata, model_dir: Path) -> None:
+    def __init__(self, metadata: ModelRecord, model_dir: Path) -> None:
         self.metadata = metadata
         self.model_dir = model_dir
         self.handler: Any = None
@@ -214,7 +219,7 @@ class DataPlane:
         return {
             "name": meta.name,
             "versions": [meta.version],
-            "platform": PLATFORMS.get(meta.format, meta.format),
+            "platform": _platform(meta.format),
             "inputs": [t.to_dict() for t in meta.inputs],
             "outputs": [t.to_dict() for t in meta.outputs],
         }
@@ -248,7 +253,7 @@ class DataPlane:
         )
 
     @staticmethod
-    def _requested_outputs(meta: ModelMetadata, names: Sequence[str]) -> list[tuple[str, str]]:
+    def _requested_outputs(meta: ModelRecord, names: Sequence[str]) -> list[tuple[str, str]]:
         declared = {t.name: t.datatype for t in meta.outputs}
         if not names:
             return list(declared.items())
@@ -257,7 +262,7 @@ class DataPlane:
                 raise BadRequest(f"unknown output {name!r}: model {meta.name} produces {', '.join(declared)}")
         return [(name, declared[name]) for name in names]
 
-    def check_inputs(self, meta: ModelMetadata, inputs: Mapping[str, np.ndarray]) -> None:
+    def check_inputs(self, meta: ModelRecord, inputs: Mapping[str, np.ndarray]) -> None:
         """All declared inputs present, and each shape fits its declaration."""
         for spec in meta.inputs:
             array = inputs.get(spec.name)

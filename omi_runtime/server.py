@@ -9,6 +9,7 @@ so a REST server never pays for gRPC and vice versa.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import signal
 import sys
@@ -16,9 +17,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from omi_contract.record import ModelRecord
 from omi_runtime.errors import ConfigError
 from omi_runtime.logs import log
-from omi_runtime.metadata import ModelMetadata, find_model_dir, load_metadata
+from omi_runtime.metadata import find_model_dir, load_metadata
 from omi_runtime.settings import Settings, check_declared, settings_from_env
 
 if TYPE_CHECKING:  # transports are imported only when chosen
@@ -64,7 +66,7 @@ def main() -> int:
         return 0
 
 
-async def serve(settings: Settings, metadata: ModelMetadata, model_dir: Path, started: float) -> int:
+async def serve(settings: Settings, metadata: ModelRecord, model_dir: Path, started: float) -> int:
     from omi_runtime.dataplane import DataPlane, ModelRuntime
 
     loop = asyncio.get_running_loop()
@@ -74,24 +76,12 @@ async def serve(settings: Settings, metadata: ModelMetadata, model_dir: Path, st
 
     model = ModelRuntime(metadata, model_dir)
     dataplane = DataPlane([model])
-    if settings.interface == "kfserving" and not await model.load():
+    chosen = settings.served
+    if chosen.load_at_start and not await model.load():
         raise LoadFailed(f"model {metadata.name} failed to load: {model.load_error}")
 
-    transport: RestServer | GrpcServer
-    if settings.pair == "kfserving.v1":
-        from omi_runtime.transports import kserve_v1_rest
-
-        transport = kserve_v1_rest.create_server(settings, dataplane)
-    elif settings.pair == "kfserving.v2":
-        from omi_runtime.transports import kserve_v2_grpc
-        from omi_runtime.transports.grpc_server import GrpcServer
-
-        transport = GrpcServer(settings, kserve_v2_grpc.add_services(dataplane))
-    else:
-        from omi_runtime.transports import modzy_v2_grpc
-        from omi_runtime.transports.grpc_server import GrpcServer
-
-        transport = GrpcServer(settings, modzy_v2_grpc.add_services(dataplane, model, stop.set))
+    module = importlib.import_module(f"omi_runtime.transports.{chosen.transport}")
+    transport: RestServer | GrpcServer = module.create_transport(settings, dataplane, model, stop)
 
     await transport.start()
     if hasattr(transport, "set_serving"):

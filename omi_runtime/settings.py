@@ -9,14 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from omi_contract import image as contract
+from omi_contract.interfaces import INTERFACE_ALIASES, PROTOCOLS, SERVED, Interface, served
 from omi_runtime.errors import ConfigError
 
-# Chassis used `kserve` as well as `kfserving`; both mean the KServe protocols.
-INTERFACE_ALIASES = {"kfserving": "kfserving", "kserve": "kfserving", "modzy": "modzy"}
-PROTOCOLS = ("v1", "v2")
-IMPLEMENTED = ("kfserving.v1", "kfserving.v2", "modzy.v2")
-DEFAULT_MODZY_PORT = 45000
-DEFAULT_HTTP_PORT = 8080
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
@@ -35,6 +31,11 @@ class Settings:
     def pair(self) -> str:
         return f"{self.interface}.{self.protocol}"
 
+    @property
+    def served(self) -> Interface:
+        """The interface table's row for the chosen pair."""
+        return served(self.pair)
+
 
 def _port(name: str, value: str) -> int:
     try:
@@ -47,27 +48,30 @@ def _port(name: str, value: str) -> int:
 
 
 def settings_from_env(env: Mapping[str, str]) -> Settings:
-    raw_interface = env.get("INTERFACE", "").strip()
+    aliases, protocols = ", ".join(INTERFACE_ALIASES), ", ".join(PROTOCOLS)
+    raw_interface = env.get(contract.ENV_INTERFACE, "").strip()
     if not raw_interface:
-        raise ConfigError("INTERFACE is not set: use one of kfserving, kserve, modzy")
+        raise ConfigError(f"{contract.ENV_INTERFACE} is not set: use one of {aliases}")
     interface = INTERFACE_ALIASES.get(raw_interface.lower())
     if interface is None:
-        raise ConfigError(f"INTERFACE={raw_interface!r} is not supported: use one of kfserving, kserve, modzy")
-    protocol = env.get("PROTOCOL", "").strip().lower()
+        raise ConfigError(f"{contract.ENV_INTERFACE}={raw_interface!r} is not supported: use one of {aliases}")
+    protocol = env.get(contract.ENV_PROTOCOL, "").strip().lower()
     if not protocol:
-        raise ConfigError("PROTOCOL is not set: use one of v1, v2")
+        raise ConfigError(f"{contract.ENV_PROTOCOL} is not set: use one of {protocols}")
     if protocol not in PROTOCOLS:
-        raise ConfigError(f"PROTOCOL={env['PROTOCOL']!r} is not supported: use one of v1, v2")
-    if f"{interface}.{protocol}" not in IMPLEMENTED:
-        raise ConfigError(f"INTERFACE={raw_interface} with PROTOCOL={protocol} ({interface}.{protocol}) is not "
-                          f"implemented: use one of {', '.join(IMPLEMENTED)}")
-    if env.get("HTTP_PORT", "").strip():
-        port = _port("HTTP_PORT", env["HTTP_PORT"].strip())
-    elif interface == "modzy" and env.get("PSC_MODEL_PORT", "").strip():
-        port = _port("PSC_MODEL_PORT", env["PSC_MODEL_PORT"].strip())
+        raise ConfigError(f"{contract.ENV_PROTOCOL}={env[contract.ENV_PROTOCOL]!r} is not supported: use one of "
+                          f"{protocols}")
+    pair = f"{interface}.{protocol}"
+    if pair not in SERVED:
+        raise ConfigError(f"{contract.ENV_INTERFACE}={raw_interface} with {contract.ENV_PROTOCOL}={protocol} ({pair}) "
+                          f"is not implemented: use one of {', '.join(SERVED)}")
+    if env.get(contract.ENV_HTTP_PORT, "").strip():
+        port = _port(contract.ENV_HTTP_PORT, env[contract.ENV_HTTP_PORT].strip())
+    elif interface == "modzy" and env.get(contract.ENV_PSC_MODEL_PORT, "").strip():
+        port = _port(contract.ENV_PSC_MODEL_PORT, env[contract.ENV_PSC_MODEL_PORT].strip())
     else:
-        port = DEFAULT_MODZY_PORT if interface == "modzy" else DEFAULT_HTTP_PORT
-    max_bytes_raw = env.get("OMI_MAX_MESSAGE_BYTES", "").strip()
+        port = served(pair).default_port
+    max_bytes_raw = env.get(contract.ENV_MAX_MESSAGE_BYTES, "").strip()
     max_bytes = DEFAULT_MAX_MESSAGE_BYTES
     if max_bytes_raw:
         try:
@@ -75,9 +79,9 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         except ValueError:
             max_bytes = 0
         if max_bytes <= 0:
-            raise ConfigError(f"OMI_MAX_MESSAGE_BYTES={max_bytes_raw!r} is not valid: use a positive integer "
+            raise ConfigError(f"{contract.ENV_MAX_MESSAGE_BYTES}={max_bytes_raw!r} is not valid: use a positive integer "
                               f"number of bytes (default {DEFAULT_MAX_MESSAGE_BYTES})")
-    drain_raw = env.get("OMI_DRAIN_SECONDS", "").strip()
+    drain_raw = env.get(contract.ENV_DRAIN_SECONDS, "").strip()
     drain = 10.0
     if drain_raw:
         try:
@@ -85,15 +89,15 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         except ValueError:
             drain = -1.0
         if not 0 <= drain <= 3600:
-            raise ConfigError(f"OMI_DRAIN_SECONDS={drain_raw!r} is not valid: use seconds from 0 to 3600 "
+            raise ConfigError(f"{contract.ENV_DRAIN_SECONDS}={drain_raw!r} is not valid: use seconds from 0 to 3600 "
                               f"(default 10)")
     return Settings(
         interface=interface,
         protocol=protocol,
         port=port,
-        host=env.get("OMI_HOST", "").strip() or "0.0.0.0",
-        model_name=env.get("MODEL_NAME", "").strip() or None,
-        models_dir=Path(env.get("OMI_MODELS_DIR", "").strip() or "/models"),
+        host=env.get(contract.ENV_HOST, "").strip() or "0.0.0.0",
+        model_name=env.get(contract.ENV_MODEL_NAME, "").strip() or None,
+        models_dir=Path(env.get(contract.ENV_MODELS_DIR, "").strip() or contract.MODELS_DIR),
         max_message_bytes=max_bytes,
         drain_seconds=drain,
     )

@@ -23,5 +23,5 @@ if [[ ! -x "$venv/bin/mypy" ]]; then
     ${OMI_PIP_CERT:+--cert "$OMI_PIP_CERT"} "ruff==$RUFF_VERSION" "mypy==$MYPY_VERSION"
 fi
 "$venv/bin/ruff" check .
-"$venv/bin/mypy" --python-version 3.9 --python-executable "$pants_python" omi_plugin omi_testutil build-support bench tests
-"$venv/bin/mypy" --python-version 3.11 --python-executable "$runtime_python" omi_runtime
+"$venv/bin/mypy" --python-version 3.9 --python-executable "$pants_python" omi_contract omi_plugin omi_testutil build-support bench tests
+"$venv/bin/mypy" --python-version 3.11 --python-executable "$runtime_python" omi_contract omi_runtime

@@ -24,6 +24,8 @@ from omi_plugin.base_images.deb import Deb
 from omi_plugin.base_images.layout import read_entry
 from omi_plugin.oci.tar import FILE, Entry
 
+# The user OMI images run as (omi_contract.image.NONROOT_UID; rootfs_test holds the two equal). Kept here so that
+# the base-image tool's sandbox, and so every cached base layer, does not depend on the OMI contract.
 NONROOT_UID = 65532
 NOBODY_UID = 65534
 MOZILLA_CERTS = "usr/share/ca-certificates/mozilla/"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from omi_contract.image import NONROOT_UID as IMAGE_USER_UID
 from omi_plugin.base_images.deb import read_deb
 from omi_plugin.base_images.layout import index_entries, merge_packages, read_entry
 from omi_plugin.base_images.rootfs import NONROOT_UID, apply, rootfs_entries, status_record
@@ -78,3 +79,7 @@ def test_exists_follows_merged_usr_symlinks(tmp_path):
     # python3.11 shipped under /bin is found through the `bin -> usr/bin` link.
     entries, _ = build(tmp_path, {"py": [Member("bin/python3.11", data=b"ELF", mode=0o755)]})
     assert entries["usr/bin/python3"].linkname == "python3.11"
+
+
+def test_the_base_user_is_the_user_omi_images_run_as() -> None:
+    assert NONROOT_UID == IMAGE_USER_UID

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Tuple
 
-from omi_plugin.metadata.model_yaml import DEFAULT_INTERFACES
+from omi_contract.interfaces import DEFAULT_INTERFACES
 
 
 @dataclass(frozen=True)

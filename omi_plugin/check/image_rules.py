@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from omi_contract import image as contract
+from omi_contract.interfaces import INTERFACE_ALIASES, PROTOCOLS
 from omi_plugin.check import schemas
 from omi_plugin.check.diff_ids import DiffIdWording, check_diff_ids
 from omi_plugin.check.expectations import Expectations
@@ -19,10 +21,6 @@ from omi_plugin.check.violation import Collector
 from omi_plugin.oci import media_types as mt
 
 LAYER_MEDIA_TYPES = (mt.LAYER_TAR, mt.LAYER_TAR_GZIP, mt.LAYER_TAR_ZSTD)
-# Chassis used `kserve` for the KServe interface too; the runtime accepts both spellings.
-INTERFACE_VALUES = {"kfserving": "kfserving", "kserve": "kfserving", "modzy": "modzy"}
-PROTOCOL_VALUES = ("v1", "v2")
-OMI_ENV = ("INTERFACE", "PROTOCOL", "HTTP_PORT", "MODEL_NAME")
 ROOT_USERS = ("", "0", "root")
 
 
@@ -139,9 +137,9 @@ def _compact(value: Any) -> str:
 def _check_omi_keys(out: Collector, rule: str, values: Mapping[str, Any], prefix: str, where: str,
                     expect: Expectations, env: Optional[Mapping[str, str]]) -> None:
     """The OMI keys of one annotation/label map, in the 1.0 or the 1.1 form."""
-    key_field = f"{prefix}[{mt.OMI_INTERFACES}]"
+    key_field = f"{prefix}[{contract.LABEL_INTERFACES}]"
     declared = list(expect.interfaces) if expect.interfaces is not None else None
-    interfaces = _json_list(out, rule, values, mt.OMI_INTERFACES, key_field, where)
+    interfaces = _json_list(out, rule, values, contract.LABEL_INTERFACES, key_field, where)
     if expect.spec_version != "1.1":
         if interfaces is not None and declared is not None and sorted(map(str, interfaces)) != sorted(declared):
             out.add(rule, key_field, f"declares {_compact(interfaces)} but model.yaml declares {_compact(declared)}",
@@ -152,8 +150,8 @@ def _check_omi_keys(out: Collector, rule: str, values: Mapping[str, Any], prefix
         out.add(rule, key_field, f"declares {_compact(interfaces)} but model.yaml declares {_compact(names)}",
                 "rebuild the image so the label lists exactly the declared interfaces, in the OMI 1.1 form",
                 where=where)
-    protocols_field = f"{prefix}[{mt.OMI_PROTOCOLS}]"
-    protocols = _json_list(out, "OMI217", values, mt.OMI_PROTOCOLS, protocols_field, where)
+    protocols_field = f"{prefix}[{contract.LABEL_PROTOCOLS}]"
+    protocols = _json_list(out, "OMI217", values, contract.LABEL_PROTOCOLS, protocols_field, where)
     if interfaces is not None and protocols is not None:
         pairs = _pairs_1_1(interfaces, protocols)
         if pairs is None:
@@ -162,16 +160,16 @@ def _check_omi_keys(out: Collector, rule: str, values: Mapping[str, Any], prefix
         elif declared is not None and sorted(pairs) != sorted(declared):
             out.add("OMI217", protocols_field, f"declares {_compact(sorted(pairs))} but model.yaml declares "
                     f"{_compact(sorted(declared))}", f"write {_compact(protocols_expected)}", where=where)
-    port_field = f"{prefix}[{mt.OMI_PORT}]"
-    port = values.get(mt.OMI_PORT)
+    port_field = f"{prefix}[{contract.LABEL_PORT}]"
+    port = values.get(contract.LABEL_PORT)
     if port is None:
         out.add("OMI218", port_field, "is missing", "add the HTTP port as a string, e.g. \"8080\", as OMI 1.1 requires",
                 where=where)
-    elif env is not None and env.get("HTTP_PORT") and str(port) != env["HTTP_PORT"]:
+    elif env is not None and env.get(contract.ENV_HTTP_PORT) and str(port) != env[contract.ENV_HTTP_PORT]:
         out.add("OMI218", port_field, f"is {port!r} but HTTP_PORT is {env['HTTP_PORT']!r}",
                 "make the label and HTTP_PORT agree", where=where)
-    name_field = f"{prefix}[{mt.OMI_MODEL_NAME}]"
-    name = values.get(mt.OMI_MODEL_NAME)
+    name_field = f"{prefix}[{contract.LABEL_MODEL_NAME}]"
+    name = values.get(contract.LABEL_MODEL_NAME)
     if name is None:
         out.add("OMI219", name_field, "is missing", "add the model name, as OMI 1.1 requires", where=where)
     elif expect.model_name is not None and name != expect.model_name:
@@ -180,34 +178,34 @@ def _check_omi_keys(out: Collector, rule: str, values: Mapping[str, Any], prefix
 
 
 def _check_env(out: Collector, env: Mapping[str, str], where: str, expect: Expectations) -> None:
-    for key in OMI_ENV:
+    for key in contract.SPEC_ENV:
         if not env.get(key):
             out.add("OMI211", f"config.Env.{key}", "is not set; OMI requires INTERFACE, PROTOCOL, HTTP_PORT and "
                     "MODEL_NAME", f"set {key} in the image environment", where=where)
-    interface, protocol = env.get("INTERFACE", ""), env.get("PROTOCOL", "")
-    if interface and interface.lower() not in INTERFACE_VALUES:
+    interface, protocol = env.get(contract.ENV_INTERFACE, ""), env.get(contract.ENV_PROTOCOL, "")
+    if interface and interface.lower() not in INTERFACE_ALIASES:
         out.add("OMI211", "config.Env.INTERFACE", f"{interface!r} is not an OMI interface",
                 "use kfserving or modzy", where=where)
-    if protocol and protocol.lower() not in PROTOCOL_VALUES:
+    if protocol and protocol.lower() not in PROTOCOLS:
         out.add("OMI211", "config.Env.PROTOCOL", f"{protocol!r} is not an OMI protocol", "use v1 or v2", where=where)
-    if interface.lower() in INTERFACE_VALUES and protocol.lower() in PROTOCOL_VALUES and \
+    if interface.lower() in INTERFACE_ALIASES and protocol.lower() in PROTOCOLS and \
             expect.interfaces is not None:
-        pair = f"{INTERFACE_VALUES[interface.lower()]}.{protocol.lower()}"
+        pair = f"{INTERFACE_ALIASES[interface.lower()]}.{protocol.lower()}"
         if pair not in expect.interfaces:
             out.add("OMI211", "config.Env.INTERFACE", f"{interface}/{protocol} ({pair}) is not a declared interface",
                     "default to one of: " + ", ".join(expect.interfaces), where=where)
-    port = env.get("HTTP_PORT", "")
+    port = env.get(contract.ENV_HTTP_PORT, "")
     if port and not (port.isdigit() and 0 < int(port) < 65536):
         out.add("OMI211", "config.Env.HTTP_PORT", f"{port!r} is not a TCP port", "use an integer from 1 to 65535",
                 where=where)
-    model_name = env.get("MODEL_NAME", "")
+    model_name = env.get(contract.ENV_MODEL_NAME, "")
     if model_name and expect.model_name is not None and model_name != expect.model_name:
         out.add("OMI211", "config.Env.MODEL_NAME", f"is {model_name!r} but the model is {expect.model_name!r}",
                 "rebuild the image so MODEL_NAME names the bundled model", where=where)
 
 
 def _check_ports(out: Collector, runtime: Mapping[str, Any], env: Mapping[str, str], where: str) -> None:
-    port = env.get("HTTP_PORT", "")
+    port = env.get(contract.ENV_HTTP_PORT, "")
     if not (port.isdigit() and 0 < int(port) < 65536):
         return  # OMI211 reports it
     exposed = object_field(runtime, "ExposedPorts")
@@ -225,4 +223,4 @@ def _check_user(out: Collector, runtime: Mapping[str, Any], where: str) -> None:
     if name in ROOT_USERS:
         shown = repr(user) if user else "empty (root)"
         out.add("OMI213", "config.User", f"is {shown}: the container would run as root",
-                "run as a non-root user, e.g. 65532:65532", where=where)
+                f"run as a non-root user, e.g. {contract.NONROOT_USER}", where=where)

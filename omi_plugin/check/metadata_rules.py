@@ -10,16 +10,14 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
+from omi_contract import formats, interfaces, record
 from omi_plugin.check import schemas
 from omi_plugin.check.expectations import Expectations
 from omi_plugin.check.violation import Collector, Violation
 from omi_plugin.metadata import model_yaml
-from omi_plugin.metadata.model_yaml import DEFAULT_INTERFACES, ModelYamlError
+from omi_plugin.metadata.model_yaml import ModelYamlError
 from omi_plugin.oci.references import REPOSITORY_RE, TAG_RE
 
-# The OMI 1.0 spec's permitted strings, and the two every compliant image must implement.
-OMI_MINIMUM = ("kfserving.v2", "modzy.v2")
-BUILTIN_HANDLER_MODULES = {"sklearn": "omi_runtime.handlers.sklearn", "onnx": "omi_runtime.handlers.onnx"}
 # The distribution spec caps repository names (with the registry host) at 255 characters.
 MAX_REPOSITORY_LENGTH = 255
 
@@ -74,14 +72,14 @@ def _check_schema(out: Collector, data: Mapping[str, Any]) -> None:
 
 
 def _check_files(out: Collector, data: Mapping[str, Any], model_files: Optional[Mapping[str, int]]) -> None:
-    for problem in model_yaml.file_path_problems(data):
+    for problem in record.file_path_problems(data):
         out.add(problem.rule, problem.field, problem.problem, problem.fix)
     if model_files is None:
         return
     present = {posixpath.normpath(k): v for k, v in model_files.items()}
     files = data.get("files")
     for i, path in enumerate(files if isinstance(files, list) else []):
-        if not isinstance(path, str) or not path or model_yaml.points_outside(path):
+        if not isinstance(path, str) or not path or record.points_outside(path):
             continue  # the schema rule or OMI112 reports it
         clean = posixpath.normpath(path)
         if clean not in present:
@@ -93,14 +91,15 @@ def _check_files(out: Collector, data: Mapping[str, Any], model_files: Optional[
 
 
 def _check_interfaces(out: Collector, data: Mapping[str, Any]) -> None:
-    for problem in model_yaml.interface_problems(data):
+    for problem in record.interface_problems(data):
         out.add(problem.rule, problem.field, problem.problem, problem.fix)
-    interfaces = data.get("interfaces", list(DEFAULT_INTERFACES))
-    if not isinstance(interfaces, list):
+    declared = data.get("interfaces", list(interfaces.DEFAULT_INTERFACES))
+    if not isinstance(declared, list):
         return  # the schema rule reports the type
-    for required in OMI_MINIMUM:
-        if required not in interfaces:
-            out.add("OMI105", "interfaces", f"{required} is missing; OMI 1.0 requires kfserving.v2 and modzy.v2",
+    for required in interfaces.OMI_MINIMUM:
+        if required not in declared:
+            out.add("OMI105", "interfaces",
+                    f"{required} is missing; OMI 1.0 requires {' and '.join(interfaces.OMI_MINIMUM)}",
                     f"add {required} to `interfaces`")
 
 
@@ -160,7 +159,7 @@ def _has_module(module: str, files: Sequence[str]) -> bool:
 def _check_handler(out: Collector, data: Mapping[str, Any], source_files: Optional[Sequence[str]],
                    model_files: Optional[Mapping[str, int]]) -> None:
     fmt, handler = data.get("format"), data.get("handler")
-    missing = list(model_yaml.handler_problems(data))
+    missing = list(record.handler_problems(data))
     for problem in missing:
         out.add(problem.rule, problem.field, problem.problem, problem.fix)
     if missing:
@@ -173,13 +172,14 @@ def _check_handler(out: Collector, data: Mapping[str, Any], source_files: Option
         if not _has_module(module, list(source_files) + list(model_files or {})):
             out.add("OMI111", "handler", f"module {module} of {handler!r} is not among the target's sources",
                     f"add {_module_files(module)[0]} to the omi_model target's dependencies or fix `handler`")
-    elif handler is None and fmt in BUILTIN_HANDLER_MODULES:
-        module = BUILTIN_HANDLER_MODULES[fmt]
-        if not _has_module(module, source_files):
-            out.add("OMI111", "format", f"the built-in {fmt} handler ({module}) is not among the image's sources",
-                    f"point `[omi].builtin_handlers` for {fmt} at the handler's target (default: omi_runtime:{fmt})")
+        return
+    builtin = formats.lookup(fmt) if handler is None and isinstance(fmt, str) else None
+    if builtin is not None and builtin.handler and not _has_module(builtin.handler_module, source_files):
+        out.add("OMI111", "format",
+                f"the built-in {fmt} handler ({builtin.handler_module}) is not among the image's sources",
+                f"point `[omi].builtin_handlers` for {fmt} at the handler's target (default: {builtin.target})")
 
 
 def _check_tensors_and_samples(out: Collector, data: Mapping[str, Any]) -> None:
-    for problem in model_yaml.tensor_problems(data):
+    for problem in record.tensor_problems(data):
         out.add(problem.rule, problem.field, problem.problem, problem.fix)

@@ -23,10 +23,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from omi_contract import image as contract
+from omi_contract.interfaces import SERVED, served
 from omi_plugin.check import smoke_probes
 from omi_plugin.check.violation import Collector, Violation, report, run_cli
 
-INTERFACES = ("kfserving.v1", "kfserving.v2", "modzy.v2")
 TERM_GRACE_SECONDS = 5.0
 POLL_SECONDS = 0.2
 
@@ -96,7 +97,7 @@ def _wait_ready(server: Server, interface: str, port: int, model: str, until: fl
         if server.exited():
             return f"exited with code {server.process.returncode} before becoming ready: {server.last_error()}"
         step = max(0.1, min(1.0, until - time.monotonic()))
-        if interface == "kfserving.v1":
+        if served(interface).readiness == "http":
             if smoke_probes.http_ready(port, model, step):
                 return None
             time.sleep(POLL_SECONDS)
@@ -108,10 +109,11 @@ def _wait_ready(server: Server, interface: str, port: int, model: str, until: fl
 def _smoke_one(request: SmokeRequest, model_doc: Mapping[str, Any], interface: str, deadline: float,
                out: Collector) -> None:
     port = free_port()
-    name, protocol = interface.split(".")
-    env = {**request.env, "INTERFACE": name, "PROTOCOL": protocol, "HTTP_PORT": str(port),
-           "MODEL_NAME": request.model, "OMI_MODELS_DIR": request.models_dir}
-    env.setdefault("OMI_HOST", "127.0.0.1")
+    row = served(interface)
+    env = {**request.env, contract.ENV_INTERFACE: row.interface, contract.ENV_PROTOCOL: row.protocol,
+           contract.ENV_HTTP_PORT: str(port), contract.ENV_MODEL_NAME: request.model,
+           contract.ENV_MODELS_DIR: request.models_dir}
+    env.setdefault(contract.ENV_HOST, "127.0.0.1")
     started = time.monotonic()
     try:
         server = Server(request.argv, env)
@@ -127,19 +129,14 @@ def _smoke_one(request: SmokeRequest, model_doc: Mapping[str, Any], interface: s
                 else f"make it listen on HTTP_PORT within {limit}"
             out.add("OMI401", "start", problem, fix)
             return
-        probe = smoke_probes.Probe(model_doc, port, deadline, request.call_timeout, out)
-        if interface == "kfserving.v1":
-            smoke_probes.probe_kfserving_v1(probe)
-        elif interface == "kfserving.v2":
-            smoke_probes.probe_kfserving_v2(probe)
-        else:
-            smoke_probes.probe_modzy_v2(probe, server.exited)
+        probe = smoke_probes.Probe(model_doc, port, deadline, request.call_timeout, out, server.exited)
+        getattr(smoke_probes, row.probe)(probe)
     finally:
         server.reap()
 
 
 def load_model_doc(models_dir: str, model: str) -> Dict[str, Any]:
-    with open(os.path.join(models_dir, model, "omi-model.json"), encoding="utf-8") as f:
+    with open(os.path.join(models_dir, model, contract.RECORD_FILE), encoding="utf-8") as f:
         doc = json.load(f)
     if not isinstance(doc, dict):
         raise ValueError("expected a JSON object")
@@ -153,14 +150,15 @@ def run_smoke(request: SmokeRequest) -> List[Violation]:
     try:
         model_doc = load_model_doc(request.models_dir, request.model)
     except (OSError, ValueError) as e:
-        out.add("OMI401", "omi-model.json", f"cannot be read: {e}", "pass --models-dir holding <model>/omi-model.json",
+        out.add("OMI401", contract.RECORD_FILE, f"cannot be read: {e}",
+                f"pass --models-dir holding <model>/{contract.RECORD_FILE}",
                 where=os.path.join(request.models_dir, request.model))
         return out.violations
     for interface in request.interfaces:
         interface_out = Collector(request.target, f"{interface} server")
-        if interface not in INTERFACES:
+        if interface not in SERVED:
             interface_out.add("OMI401", "interface", f"{interface!r} cannot be smoke-tested",
-                              "declare kfserving.v1, kfserving.v2 or modzy.v2")
+                              "declare one of " + ", ".join(SERVED))
         elif time.monotonic() >= deadline:
             interface_out.add("OMI401", "start", f"not tested: the smoke test's {request.timeout:.0f}s ran out",
                               "raise the timeout or make start-up faster")

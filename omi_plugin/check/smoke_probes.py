@@ -12,19 +12,17 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import grpc
 
+from omi_contract import interfaces
+from omi_contract.record import DEFAULT_INPUT_FILENAME, DEFAULT_OUTPUT_FILENAME
 from omi_plugin.check.smoke_tensors import decode_raw, encode_raw, json_shape, judge_output
 from omi_plugin.check.violation import Collector
 
-KSERVE_SERVICE = "inference.GRPCInferenceService"
 KSERVE_METHODS = ("ModelReady", "ModelMetadata", "ModelInfer")
-MODZY_SERVICE = "ModzyModel"
 MODZY_METHODS = ("Status", "Run", "Shutdown")
-DEFAULT_INPUT_FILENAME = "input"
-DEFAULT_OUTPUT_FILENAME = "results.json"
 GRPC_OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
 
 
@@ -37,6 +35,7 @@ class Probe:
     deadline: float  # time.monotonic() after which nothing more is attempted
     call_timeout: float
     out: Collector
+    exited: Callable[[float], bool] = lambda timeout: False  # whether the server process ended within `timeout`
 
     @property
     def name(self) -> str:
@@ -208,7 +207,7 @@ def probe_kfserving_v2(probe: Probe) -> None:
     from omi_runtime.grpc_stubs import grpc_predict_v2_pb2_grpc as pb_grpc
 
     with grpc.insecure_channel(f"127.0.0.1:{probe.port}", options=GRPC_OPTIONS) as channel:
-        check_reflection(probe, channel, KSERVE_SERVICE, KSERVE_METHODS)
+        check_reflection(probe, channel, interfaces.served("kfserving.v2").service, KSERVE_METHODS)
         stub = pb_grpc.GRPCInferenceServiceStub(channel)
         for rpc, request, attribute in (("ServerLive", pb.ServerLiveRequest(), "live"),
                                         ("ServerReady", pb.ServerReadyRequest(), "ready"),
@@ -290,13 +289,13 @@ def _filename(tensors: Sequence[Mapping[str, Any]], index: int, default: str) ->
     return str(tensors[index].get("filename") or default) if index < len(tensors) else default
 
 
-def probe_modzy_v2(probe: Probe, exited: Any) -> None:
-    """Status, then Run with every sample, then Shutdown; `exited(timeout)` says whether the process ended."""
+def probe_modzy_v2(probe: Probe) -> None:
+    """Status, then Run with every sample, then Shutdown, after which the process must end."""
     from omi_runtime.grpc_stubs import modzy_model_v2_pb2 as pb
     from omi_runtime.grpc_stubs import modzy_model_v2_pb2_grpc as pb_grpc
 
     with grpc.insecure_channel(f"127.0.0.1:{probe.port}", options=GRPC_OPTIONS) as channel:
-        check_reflection(probe, channel, MODZY_SERVICE, MODZY_METHODS)
+        check_reflection(probe, channel, interfaces.served("modzy.v2").service, MODZY_METHODS)
         stub = pb_grpc.ModzyModelStub(channel)
         try:
             status = stub.Status(pb.StatusRequest(), timeout=probe.timeout())
@@ -314,7 +313,7 @@ def probe_modzy_v2(probe: Probe, exited: Any) -> None:
         except grpc.RpcError as e:
             probe.out.add("OMI407", "Shutdown", f"failed: {_rpc_error(e)}", "implement ModzyModel/Shutdown")
             return
-    if not exited(probe.timeout()):
+    if not probe.exited(probe.timeout()):
         probe.out.add("OMI407", "Shutdown", "the process did not exit after Shutdown",
                       "stop the server after answering Shutdown")
 

@@ -12,6 +12,8 @@ import textwrap
 
 import pytest
 
+from omi_contract import interfaces
+
 pytest.importorskip("grpc")  # the smoke test needs the runtime resolve (CPython 3.11, grpcio, numpy)
 
 from omi_plugin.check.smoke_tensors import decode_raw, encode_raw, json_shape, shape_matches, values_equal  # noqa: E402
@@ -149,3 +151,10 @@ def test_shapes_and_values() -> None:
     assert shape_matches([2, 10], [-1, 10]) and not shape_matches([2], [-1, 1]) and not shape_matches([2, 9], [-1, 10])
     assert values_equal([0.1, 0.2], [0.10000001, 0.2], "FP32") and not values_equal([0, 1], [0, 2], "INT64")
     assert not values_equal([[0], [1]], [0, 1], "INT64")
+
+
+@pytest.mark.parametrize("name", interfaces.SERVED)
+def test_each_served_interface_has_its_probe(name: str) -> None:
+    from omi_plugin.check import smoke_probes
+
+    assert callable(getattr(smoke_probes, interfaces.served(name).probe))

@@ -20,11 +20,12 @@ from pants.engine.fs import Digest, MergeDigests
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.logging import LogLevel
 
-from omi_plugin.omi_image import default_interface
+from omi_contract import image as contract
+from omi_contract import interfaces
 from omi_plugin.target_types import HttpPortField, ModelYamlSourceField
 from omi_plugin.util_rules.model_inputs import ModelInputs, ModelInputsRequest, ModelsDirectory
 
-OMI_ENV = ("INTERFACE", "PROTOCOL", "HTTP_PORT", "MODEL_NAME", "PSC_MODEL_PORT", "OMI_MAX_MESSAGE_BYTES")
+OMI_ENV = (*contract.SPEC_ENV, contract.ENV_PSC_MODEL_PORT, contract.ENV_MAX_MESSAGE_BYTES)
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,10 @@ async def run_omi_model(field_set: OmiModelRunFieldSet, pex_env: PexEnvironment)
     models = await Get(ModelsDirectory, ModelInputs, inputs)
     digest = await Get(Digest, MergeDigests([venv_pex.digest, models.digest]))
 
-    interface, protocol = default_interface(metadata.interfaces)
-    defaults = {"INTERFACE": interface, "PROTOCOL": protocol, "HTTP_PORT": field_set.http_port.value or "8080",
-                "MODEL_NAME": metadata.name}
+    default = interfaces.default_pair(tuple(metadata.interfaces))
+    defaults = {contract.ENV_INTERFACE: default.interface, contract.ENV_PROTOCOL: default.protocol,
+                contract.ENV_HTTP_PORT: field_set.http_port.value or str(interfaces.DEFAULT_HTTP_PORT),
+                contract.ENV_MODEL_NAME: metadata.name}
     omi_env = {**defaults, **{k: v for k, v in user_env.items() if v}}
     return RunRequest(
         digest=digest,
@@ -68,7 +70,7 @@ async def run_omi_model(field_set: OmiModelRunFieldSet, pex_env: PexEnvironment)
         extra_env={
             **environment.environment_dict(python=python),
             **omi_env,
-            "OMI_MODELS_DIR": f"{{chroot}}/{models.path}",
+            contract.ENV_MODELS_DIR: f"{{chroot}}/{models.path}",
             "PYTHONUNBUFFERED": "1",
         },
         append_only_caches={**environment.append_only_caches, **dict(venv_pex.append_only_caches or {})},

@@ -5,30 +5,24 @@ Pure Python (PyYAML + jsonschema), no Pants imports: the package, check and run 
 
 from __future__ import annotations
 
-import itertools
 import json
 import pkgutil
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import jsonschema
 import yaml
 
+from omi_contract.interfaces import DEFAULT_INTERFACES
+from omi_contract.record import DEFAULT_INPUTS, DEFAULT_OUTPUTS, ModelRecord, RecordError, model_problems
 from omi_plugin.metadata import strict_yaml
 from omi_plugin.oci import canonical_json
 from omi_plugin.oci.references import TAG_RE
 
-DEFAULT_INTERFACES = ("kfserving.v1", "kfserving.v2", "modzy.v2")
-SERVED_INTERFACES = frozenset(DEFAULT_INTERFACES)
-OMI_INTERFACES = ("kfserving.v1", "kfserving.v2", "modzy.v1", "modzy.v2")  # every interface string OMI defines
-
 # Fields whose strings are prose or data, where newlines and tabs are the author's own.
 FREE_TEXT_FIELDS = ("description", "samples")
-
-DEFAULT_INPUTS = ({"name": "input", "datatype": "BYTES", "shape": [-1]},)
-DEFAULT_OUTPUTS = ({"name": "output", "datatype": "BYTES", "shape": [-1]},)
 
 
 class ModelYamlError(ValueError):
@@ -81,40 +75,37 @@ def _explain(error: jsonschema.ValidationError) -> Tuple[str, str, str]:
 
 @dataclass(frozen=True)
 class ModelMetadata:
-    """A validated model.yaml with defaults applied. `record` is what the image carries as omi-model.json."""
+    """A validated model.yaml: where it was read from, and the record the image carries as omi-model.json."""
 
     source_file: str
-    record: Mapping[str, Any]
-
-    def __hash__(self) -> int:  # `record` is a dict; its canonical JSON identifies it
-        return hash((self.source_file, self.record_json()))
+    record: ModelRecord
 
     @property
     def name(self) -> str:
-        return str(self.record["name"])
+        return self.record.name
 
     @property
     def version(self) -> str:
-        return str(self.record["version"])
+        return self.record.version
 
     @property
     def run_id(self) -> str:
-        return str(self.record["run_id"])
+        return self.record.run_id
 
     @property
     def files(self) -> List[str]:
-        return list(self.record["files"])
+        return list(self.record.files)
 
     @property
     def interfaces(self) -> List[str]:
-        return list(self.record["interfaces"])
+        return list(self.record.interfaces)
 
     @property
     def model_dir(self) -> str:
         return posixpath.dirname(self.source_file)
 
     def record_json(self) -> bytes:
-        return canonical_json.dumps(dict(self.record)) + b"\n"
+        return canonical_json.dumps(dict(self.record.raw)) + b"\n"
 
 
 def parse_yaml(data: Union[bytes, str], file: str) -> Dict[str, Any]:
@@ -175,7 +166,8 @@ def load_model_yaml(text: Union[bytes, str], file: str, *, mlmodel_text: Optiona
                     key=lambda e: (list(map(str, e.absolute_path)), e.validator))
     if errors:
         raise ModelYamlError(file, *_explain(errors[0]))
-    validate_model(data, file)
+    for problem in model_problems(data):
+        raise ModelYamlError(file, problem.field, problem.problem, problem.fix)
     record: Dict[str, Any] = dict(data)
     if "run_id_from" in data:
         if "run_id" in data:
@@ -196,84 +188,7 @@ def load_model_yaml(text: Union[bytes, str], file: str, *, mlmodel_text: Optiona
     record.setdefault("interfaces", list(DEFAULT_INTERFACES))
     record.setdefault("inputs", [dict(t) for t in DEFAULT_INPUTS])
     record.setdefault("outputs", [dict(t) for t in DEFAULT_OUTPUTS])
-    return ModelMetadata(file, record)
-
-
-@dataclass(frozen=True)
-class ModelProblem:
-    """A model.yaml problem a JSON schema cannot express; `rule` is its `pants check` id."""
-
-    rule: str
-    field: str
-    problem: str
-    fix: str
-
-
-def validate_model(data: Mapping[str, Any], file: str) -> None:
-    """Raise the first of the rules a JSON schema cannot express (`pants check` reports them all)."""
-    for problem in itertools.chain(file_path_problems(data), handler_problems(data), interface_problems(data),
-                                   tensor_problems(data)):
-        raise ModelYamlError(file, problem.field, problem.problem, problem.fix)
-
-
-# The rules below tolerate data the schema rejects (`pants check` runs them on any model.yaml that parses).
-
-def points_outside(path: str) -> bool:
-    """A `files` entry that is absolute or climbs out of the model directory."""
-    clean = posixpath.normpath(path)
-    return path.startswith("/") or clean == ".." or clean.startswith("../")
-
-
-def file_path_problems(data: Mapping[str, Any]) -> Iterator[ModelProblem]:
-    files = data.get("files")
-    for i, path in enumerate(files if isinstance(files, list) else []):
-        if isinstance(path, str) and path and points_outside(path):
-            yield ModelProblem("OMI112", f"files[{i}]", f"{path!r} points outside the model directory",
-                               "list files relative to model.yaml, inside its directory")
-
-
-def handler_problems(data: Mapping[str, Any]) -> Iterator[ModelProblem]:
-    if data.get("format") == "custom" and data.get("handler") is None:
-        yield ModelProblem("OMI111", "handler", "is required when format is custom",
-                           "add `handler: your_package.module:HandlerClass`")
-
-
-def interface_problems(data: Mapping[str, Any]) -> Iterator[ModelProblem]:
-    interfaces = data.get("interfaces", list(DEFAULT_INTERFACES))
-    for i, interface in enumerate(interfaces if isinstance(interfaces, list) else []):
-        if interface not in OMI_INTERFACES:
-            yield ModelProblem("OMI104", f"interfaces[{i}]", f"{interface!r} is not an OMI interface string",
-                               "use one of: " + ", ".join(OMI_INTERFACES))
-        elif interface not in SERVED_INTERFACES:
-            yield ModelProblem("OMI106", f"interfaces[{i}]", f"{interface!r} is an OMI interface omi_runtime does not serve",
-                               "use kfserving.v1, kfserving.v2 or modzy.v2")
-
-
-def _tensor_names(tensors: Any, default: Sequence[Mapping[str, Any]]) -> List[Any]:
-    if tensors is None:
-        return [t["name"] for t in default]
-    return [t.get("name") for t in tensors if isinstance(t, dict)] if isinstance(tensors, list) else []
-
-
-def tensor_problems(data: Mapping[str, Any]) -> Iterator[ModelProblem]:
-    """Tensor names declared twice, and samples naming tensors that are not declared (the defaults when none are)."""
-    declared = {"inputs": _tensor_names(data.get("inputs"), DEFAULT_INPUTS),
-                "outputs": _tensor_names(data.get("outputs"), DEFAULT_OUTPUTS)}
-    for kind, names in declared.items():
-        for i, name in enumerate(names):
-            if name is not None and names.index(name) != i:
-                yield ModelProblem("OMI113", f"{kind}[{i}].name", f"{name!r} is declared twice",
-                                   "give each tensor a unique name")
-    samples = data.get("samples")
-    for i, sample in enumerate(samples if isinstance(samples, list) else []):
-        if not isinstance(sample, dict):
-            continue
-        for kind in ("inputs", "outputs"):
-            given = sample.get(kind)
-            if not isinstance(given, dict):
-                continue
-            allowed = {n for n in declared[kind] if isinstance(n, str)}
-            for name in given:
-                if name not in allowed:
-                    yield ModelProblem("OMI114", f"samples[{i}].{kind}.{name}", f"is not a declared {kind[:-1]}",
-                                       "use one of: " + ", ".join(sorted(allowed)))
+    try:
+        return ModelMetadata(file, ModelRecord.from_json(record, file))
+    except RecordError as e:  # the schema and model_problems leave nothing for it; kept so no record escapes unread
+        raise ModelYamlError(file, e.model_problem.field, e.model_problem.problem, e.model_problem.fix) from None

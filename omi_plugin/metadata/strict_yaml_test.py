@@ -108,7 +108,7 @@ def test_values_json_cannot_carry_are_refused(text: str, where: str, what: str) 
 def test_unquoted_date_in_a_sample_is_its_string() -> None:
     text = GOOD + ("inputs: [{name: day, datatype: BYTES, shape: [-1]}]\n"
                    "samples: [{inputs: {day: [2024-01-01]}}]\n")
-    assert load_model_yaml(text, "ex/model.yaml").record["samples"][0]["inputs"]["day"] == ["2024-01-01"]
+    assert load_model_yaml(text, "ex/model.yaml").record.raw["samples"][0]["inputs"]["day"] == ["2024-01-01"]
 
 
 @pytest.mark.parametrize("text, field", [
@@ -126,7 +126,7 @@ def test_control_characters_in_names_tags_and_paths_are_refused(text: str, field
 
 def test_free_text_keeps_its_newlines() -> None:
     text = GOOD + "description: |\n  Two lines\n  of prose.\n"
-    assert load_model_yaml(text, "ex/model.yaml").record["description"] == "Two lines\nof prose.\n"
+    assert load_model_yaml(text, "ex/model.yaml").record.description == "Two lines\nof prose.\n"
 
 
 @pytest.mark.parametrize("run_id_from", ["../../../etc/MLmodel", "/etc/MLmodel", "../../MLmodel"])

@@ -1,4 +1,5 @@
-"""Media types and annotation keys of the OCI image spec, ModelPack and OMI that omi reads or writes."""
+"""Media types and annotation keys of the OCI image spec and ModelPack that omi reads or writes (OMI's own keys are
+in `omi_contract.image`)."""
 
 OCI_LAYOUT_VERSION = "1.0.0"
 INDEX = "application/vnd.oci.image.index.v1+json"
@@ -23,8 +24,3 @@ ANNOTATION_BASE_NAME = "org.opencontainers.image.base.name"
 ANNOTATION_MODEL_FILEPATH = "org.cncf.model.filepath"
 ANNOTATION_MODEL_FILE_METADATA = "org.cncf.model.file.metadata+json"
 ANNOTATION_MODEL_FILE_MEDIATYPE_UNTESTED = "org.cncf.model.file.mediatype.untested"
-
-OMI_INTERFACES = "ml.openmodel.interfaces"
-OMI_PROTOCOLS = "ml.openmodel.protocols"
-OMI_PORT = "ml.openmodel.port"
-OMI_MODEL_NAME = "ml.openml.model_name"

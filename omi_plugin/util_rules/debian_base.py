@@ -21,6 +21,7 @@ from pants.engine.target import HydratedSources, HydrateSourcesRequest
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
+from omi_contract.image import NONROOT_USER
 from omi_plugin.base_images.lock import LockError, parse_lock, stale_package_message
 from omi_plugin.oci.image import RuntimeConfig, build_config, build_manifest
 from omi_plugin.omi_image import BaseImageConfig
@@ -85,7 +86,7 @@ async def debian_base_image(request: DebianBaseFieldSet) -> BaseImage:
         description=f"Compile the standard library of {request.address}",
     ))
     layers = (layer, bytecode.layer)
-    runtime = RuntimeConfig(user="65532:65532", env=BASE_ENV, cmd=(PYTHON,), working_dir="/home/nonroot")
+    runtime = RuntimeConfig(user=NONROOT_USER, env=BASE_ENV, cmd=(PYTHON,), working_dir="/home/nonroot")
     config = build_config(layers, runtime)
     manifest = build_manifest(config.descriptor, [l.descriptor for l in layers])
     base = BaseImageConfig(name=str(request.address), manifest_digest=manifest.descriptor.digest,

@@ -17,7 +17,8 @@ from pants.engine.fs import CreateDigest, Digest, DigestSubset, FileContent, Pat
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.logging import LogLevel
 
-from omi_plugin.omi_image import APP_DIR, SITE_PACKAGES_DIR, model_layer_path
+from omi_contract.image import APP_DIR, RECORD_FILE, SITE_PACKAGES_DIR
+from omi_plugin.omi_image import model_layer_path
 from omi_plugin.util_rules.base_image import BaseImage, BaseImageRequest
 from omi_plugin.util_rules.layers import BuildLayerRequest, BuiltLayer, CompileBytecodeRequest
 from omi_plugin.util_rules.model_inputs import ModelInputs
@@ -25,7 +26,6 @@ from omi_plugin.util_rules.model_inputs import ModelInputs
 PEX_DIR = "runtime.pex"
 # Parts of a packed PEX that only its own bootstrap needs: the image starts Python directly.
 PEX_BOOTSTRAP = (".deps", ".bootstrap", "__pex__", "__main__.py", "PEX-INFO")
-RECORD_FILE = "omi-model.json"
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from pants.engine.target import (
     WrappedTargetRequest,
 )
 
+from omi_contract.image import RECORD_FILE
 from omi_plugin.metadata.model_yaml import ModelMetadata, ModelYamlError, load_model_yaml, parse_yaml, run_id_from_path
 from omi_plugin.subsystem import OmiSubsystem
 from omi_plugin.target_types import ModelFilesField, ModelYamlSourceField, OmiModelDependenciesField
@@ -187,7 +188,7 @@ async def models_directory(inputs: ModelInputs) -> ModelsDirectory:
         if f.sandbox_path != f.relpath else Get(Digest, MergeDigests([f.digest]))
         for f in inputs.files
     )
-    record = await Get(Digest, CreateDigest([FileContent("omi-model.json", inputs.metadata.record_json())]))
+    record = await Get(Digest, CreateDigest([FileContent(RECORD_FILE, inputs.metadata.record_json())]))
     merged = await Get(Digest, MergeDigests([*relocated, record]))
     return ModelsDirectory(await Get(Digest, AddPrefix(merged, f"models/{inputs.metadata.name}")))
 

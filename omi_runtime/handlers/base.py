@@ -31,7 +31,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from omi_runtime.metadata import ModelMetadata
+from omi_contract.record import ModelRecord
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class ModelContext:
     """What a handler gets at load time."""
 
     model_dir: Path
-    metadata: ModelMetadata
+    metadata: ModelRecord
 
     def path(self, relative: str) -> Path:
         return self.model_dir / relative

@@ -10,6 +10,7 @@ decoded as UTF-8 (or `{"b64": ...}` when it is not text).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -18,16 +19,16 @@ from typing import Any, Sequence
 import numpy as np
 from aiohttp import web
 
+from omi_contract.record import ModelRecord
 from omi_runtime import codecs
 from omi_runtime.dataplane import DataPlane, ModelRuntime
 from omi_runtime.errors import BadRequest, InferenceError
-from omi_runtime.metadata import ModelMetadata
 from omi_runtime.settings import Settings
 from omi_runtime.transports import kserve_v2_rest
 from omi_runtime.transports.rest_common import RestServer, json_body, json_response, make_app
 
 
-def instances_to_inputs(meta: ModelMetadata, instances: list[Any]) -> dict[str, np.ndarray]:
+def instances_to_inputs(meta: ModelRecord, instances: list[Any]) -> dict[str, np.ndarray]:
     names = {t.name for t in meta.inputs}
     keyed = bool(instances) and all(isinstance(i, dict) and i and set(i) <= names for i in instances)
     if keyed:
@@ -129,3 +130,8 @@ def _jsonable(value: Any) -> Any:
 
 def create_server(settings: Settings, dataplane: DataPlane) -> RestServer:
     return RestServer(settings, build_app(settings, dataplane))
+
+
+def create_transport(settings: Settings, dataplane: DataPlane, model: ModelRuntime, stop: asyncio.Event) -> RestServer:
+    """The server `omi_runtime.server` starts for kfserving.v1 (see omi_contract.interfaces)."""
+    return create_server(settings, dataplane)

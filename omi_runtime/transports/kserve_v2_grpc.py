@@ -7,18 +7,20 @@ carries FP16/BF16; Triton's and KServe's clients read it). Request id and parame
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import grpc
 
 from omi_runtime import codecs
-from omi_runtime.dataplane import DataPlane
+from omi_runtime.dataplane import DataPlane, ModelRuntime
 from omi_runtime.errors import BadRequest, InferenceError, ModelError
 from omi_runtime.grpc_stubs import grpc_predict_v2_pb2 as pb
 from omi_runtime.grpc_stubs import grpc_predict_v2_pb2_grpc as pb_grpc
 from omi_runtime.logs import log
+from omi_runtime.settings import Settings
 from omi_runtime.tensors import InferRequest, InferResponse, Tensor
-from omi_runtime.transports.grpc_server import abort
+from omi_runtime.transports.grpc_server import GrpcServer, abort
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
 
@@ -140,3 +142,8 @@ def add_services(dataplane: DataPlane):
         return [SERVICE_NAME]
 
     return add
+
+
+def create_transport(settings: Settings, dataplane: DataPlane, model: ModelRuntime, stop: asyncio.Event) -> GrpcServer:
+    """The server `omi_runtime.server` starts for kfserving.v2 (see omi_contract.interfaces)."""
+    return GrpcServer(settings, add_services(dataplane))

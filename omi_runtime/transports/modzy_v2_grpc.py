@@ -22,13 +22,15 @@ from typing import Any, Callable, Mapping, Sequence
 import grpc
 import numpy as np
 
+from omi_contract.record import ModelRecord
 from omi_runtime import codecs
 from omi_runtime.dataplane import DataPlane, ModelRuntime, handler_failure
 from omi_runtime.errors import BadRequest, InferenceError
 from omi_runtime.grpc_stubs import modzy_model_v2_pb2 as pb
 from omi_runtime.grpc_stubs import modzy_model_v2_pb2_grpc as pb_grpc
 from omi_runtime.logs import log
-from omi_runtime.metadata import ModelMetadata
+from omi_runtime.settings import Settings
+from omi_runtime.transports.grpc_server import GrpcServer
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["ModzyModel"].full_name
 INITIALIZED = "Model Initialized Successfully."
@@ -37,7 +39,7 @@ FAILED = "Model Failed to Initialize."
 SHUTDOWN = "Model Shutdown Successfully."
 
 
-def item_to_inputs(meta: ModelMetadata, item: Mapping[str, bytes]) -> dict[str, np.ndarray]:
+def item_to_inputs(meta: ModelRecord, item: Mapping[str, bytes]) -> dict[str, np.ndarray]:
     """Decode one Modzy input item of a tensor model into arrays of the declared datatypes."""
     key = meta.input_filename(0)
     if key not in item:
@@ -70,7 +72,7 @@ def _load_json(data: bytes, filename: str) -> Any:
     return codecs.loads_json(data, f"file {filename!r}")
 
 
-def outputs_to_item(meta: ModelMetadata, outputs: Mapping[str, np.ndarray]) -> dict[str, bytes]:
+def outputs_to_item(meta: ModelRecord, outputs: Mapping[str, np.ndarray]) -> dict[str, bytes]:
     files: dict[str, dict[str, Any]] = {}
     for index, spec in enumerate(meta.outputs):
         files.setdefault(meta.output_filename(index), {})[spec.name] = codecs.nested_json(outputs[spec.name],
@@ -165,3 +167,8 @@ def add_services(dataplane: DataPlane, model: ModelRuntime, on_shutdown: Callabl
         return [SERVICE_NAME]
 
     return add
+
+
+def create_transport(settings: Settings, dataplane: DataPlane, model: ModelRuntime, stop: asyncio.Event) -> GrpcServer:
+    """The server `omi_runtime.server` starts for modzy.v2 (see omi_contract.interfaces); Shutdown stops it."""
+    return GrpcServer(settings, add_services(dataplane, model, stop.set))
