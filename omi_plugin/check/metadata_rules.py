@@ -16,7 +16,7 @@ from omi_plugin.check.expectations import Expectations
 from omi_plugin.check.violation import Collector, Violation
 from omi_plugin.metadata import model_yaml
 from omi_plugin.metadata.model_yaml import ModelYamlError
-from omi_plugin.oci.references import REPOSITORY_RE, TAG_RE
+from omi_plugin.oci.references import REPOSITORY_RE
 
 # The distribution spec caps repository names (with the registry host) at 255 characters.
 MAX_REPOSITORY_LENGTH = 255
@@ -103,37 +103,11 @@ def _check_interfaces(out: Collector, data: Mapping[str, Any]) -> None:
                     f"add {required} to `interfaces`")
 
 
-def _check_run_id(out: Collector, data: Mapping[str, Any], inputs: MetadataInputs) -> Optional[str]:
-    run_id = data.get("run_id")
-    if "run_id_from" in data:
-        if "run_id" in data:
-            out.add("OMI107", "run_id_from", "both run_id and run_id_from are set", "keep one of them")
-        elif isinstance(data["run_id_from"], str):
-            mlmodel = posixpath.join(posixpath.dirname(inputs.file), data["run_id_from"])
-            if model_yaml.run_id_from_path(inputs.file, data["run_id_from"]) is None:
-                out.add("OMI107", "run_id_from", f"{data['run_id_from']!r} points outside the repository",
-                        "name an MLmodel file inside the repository, relative to model.yaml")
-            elif inputs.mlmodel_text is None:
-                out.add("OMI107", "run_id_from", f"{data['run_id_from']} was not found",
-                        "add the MLmodel file next to model.yaml or fix the path")
-            else:
-                try:
-                    run_id = model_yaml.mlmodel_run_id(inputs.mlmodel_text, mlmodel)
-                except ModelYamlError as e:
-                    out.add("OMI107", e.field, e.problem, e.fix, where=e.file)
-    elif "run_id" not in data:
-        out.add("OMI107", "run_id", "is required (the image tag is the model's origin id)",
-                "add `run_id: <id in your model registry>` or `run_id_from: MLmodel`")
-    if not isinstance(run_id, str) or not run_id:
-        return None
-    field_name = "run_id" if "run_id" in data else "run_id_from"
-    if run_id == "latest":
-        out.add("OMI109", field_name, "'latest' is not allowed as a tag (OMI requires the model's origin id)",
-                "use the model's run id from its model registry")
-    elif not TAG_RE.match(run_id):
-        out.add("OMI108", field_name, f"{run_id!r} is not a valid OCI tag",
-                "use letters, digits, '_', '.', '-' (max 128, not starting with '.' or '-')")
-    return run_id
+def _check_run_id(out: Collector, data: Dict[str, Any], inputs: MetadataInputs) -> Optional[str]:
+    run_id = model_yaml.resolve_run_id(data, inputs.file, inputs.mlmodel_text)
+    for rule, e in run_id.problems:
+        out.add(rule, e.field, e.problem, e.fix, where=e.file if e.file != inputs.file else "")
+    return run_id.value
 
 
 def _check_repository(out: Collector, repository: Optional[str]) -> None:

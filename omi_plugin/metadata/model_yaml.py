@@ -134,15 +134,6 @@ def parse_model_yaml(data: Union[bytes, str], file: str) -> Dict[str, Any]:
     return parsed
 
 
-def validate_tag(tag: str, file: str, field: str) -> None:
-    if tag == "latest":
-        raise ModelYamlError(file, field, "'latest' is not allowed as a tag (OMI requires the model's origin id)",
-                             "use the model's run id from its model registry")
-    if not TAG_RE.match(tag):
-        raise ModelYamlError(file, field, f"{tag!r} is not a valid OCI tag",
-                             "use letters, digits, '_', '.', '-' (max 128, not starting with '.' or '-')")
-
-
 def run_id_from_path(file: str, run_id_from: str) -> Optional[str]:
     """The repository-relative path `run_id_from` names (relative to model.yaml at `file`), or None outside it."""
     path = posixpath.normpath(posixpath.join(posixpath.dirname(file), run_id_from))
@@ -159,6 +150,53 @@ def mlmodel_run_id(text: Union[bytes, str], file: str) -> str:
     return run_id
 
 
+@dataclass(frozen=True)
+class RunId:
+    """The model's run id (None when none could be read) and every problem found on the way, with its rule id."""
+
+    value: Optional[str]
+    problems: Tuple[Tuple[str, ModelYamlError], ...] = ()
+
+
+def resolve_run_id(data: Dict[str, Any], file: str, mlmodel_text: Optional[Union[bytes, str]]) -> RunId:
+    """`run_id`, or the `run_id` of the MLmodel file `run_id_from` names, checked as an OCI tag other than latest."""
+    run_id = data.get("run_id")
+    problems: List[Tuple[str, ModelYamlError]] = []
+    if "run_id_from" in data:
+        run_id_from = data["run_id_from"]
+        if "run_id" in data:
+            problems.append(("OMI107", ModelYamlError(file, "run_id_from", "both run_id and run_id_from are set",
+                                                      "keep one of them")))
+        elif isinstance(run_id_from, str):
+            if run_id_from_path(file, run_id_from) is None:
+                problems.append(("OMI107", ModelYamlError(
+                    file, "run_id_from", f"{run_id_from!r} points outside the repository",
+                    "name an MLmodel file inside the repository, relative to model.yaml")))
+            elif mlmodel_text is None:
+                problems.append(("OMI107", ModelYamlError(file, "run_id_from", f"{run_id_from} was not found",
+                                                          "add the MLmodel file next to model.yaml or fix the path")))
+            else:
+                try:
+                    run_id = mlmodel_run_id(mlmodel_text, posixpath.join(posixpath.dirname(file), run_id_from))
+                except ModelYamlError as e:
+                    problems.append(("OMI107", e))
+    elif "run_id" not in data:
+        problems.append(("OMI107", ModelYamlError(file, "run_id", "is required (the image tag is the model's origin id)",
+                                                  "add `run_id: <id in your model registry>` or `run_id_from: MLmodel`")))
+    if not isinstance(run_id, str) or not run_id:
+        return RunId(None, tuple(problems))
+    field = "run_id" if "run_id" in data else "run_id_from"
+    if run_id == "latest":
+        problems.append(("OMI109", ModelYamlError(
+            file, field, "'latest' is not allowed as a tag (OMI requires the model's origin id)",
+            "use the model's run id from its model registry")))
+    elif not TAG_RE.match(run_id):
+        problems.append(("OMI108", ModelYamlError(
+            file, field, f"{run_id!r} is not a valid OCI tag",
+            "use letters, digits, '_', '.', '-' (max 128, not starting with '.' or '-')")))
+    return RunId(run_id, tuple(problems))
+
+
 def load_model_yaml(text: Union[bytes, str], file: str, *, mlmodel_text: Optional[Union[bytes, str]] = None) -> ModelMetadata:
     """Validate model.yaml (text or bytes). `mlmodel_text` is the content of the `run_id_from` file, if any."""
     data = parse_model_yaml(text, file)
@@ -168,23 +206,11 @@ def load_model_yaml(text: Union[bytes, str], file: str, *, mlmodel_text: Optiona
         raise ModelYamlError(file, *_explain(errors[0]))
     for problem in model_problems(data):
         raise ModelYamlError(file, problem.field, problem.problem, problem.fix)
-    record: Dict[str, Any] = dict(data)
-    if "run_id_from" in data:
-        if "run_id" in data:
-            raise ModelYamlError(file, "run_id_from", "both run_id and run_id_from are set", "keep one of them")
-        if run_id_from_path(file, data["run_id_from"]) is None:
-            raise ModelYamlError(file, "run_id_from", f"{data['run_id_from']!r} points outside the repository",
-                                 "name an MLmodel file inside the repository, relative to model.yaml")
-        if mlmodel_text is None:
-            raise ModelYamlError(file, "run_id_from", f"{data['run_id_from']} was not found",
-                                 "add the MLmodel file next to model.yaml or fix the path")
-        record["run_id"] = mlmodel_run_id(mlmodel_text, posixpath.join(posixpath.dirname(file),
-                                                                      data["run_id_from"]))
-        del record["run_id_from"]
-    elif "run_id" not in data:
-        raise ModelYamlError(file, "run_id", "is required (the image tag is the model's origin id)",
-                             "add `run_id: <id in your model registry>` or `run_id_from: MLmodel`")
-    validate_tag(str(record["run_id"]), file, "run_id")
+    run_id = resolve_run_id(data, file, mlmodel_text)
+    if run_id.problems:
+        raise run_id.problems[0][1]
+    record: Dict[str, Any] = {k: v for k, v in data.items() if k != "run_id_from"}
+    record["run_id"] = run_id.value
     record.setdefault("interfaces", list(DEFAULT_INTERFACES))
     record.setdefault("inputs", [dict(t) for t in DEFAULT_INPUTS])
     record.setdefault("outputs", [dict(t) for t in DEFAULT_OUTPUTS])
