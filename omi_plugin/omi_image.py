@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 from omi_contract import image as contract
 from omi_contract import interfaces as omi_interfaces
+from omi_plugin.build_record import BuildRecord, RecordedLayer
 from omi_plugin.metadata.model_yaml import ModelMetadata
 from omi_plugin.oci import media_types as mt
 from omi_plugin.oci.descriptor import Blob, Descriptor
@@ -166,21 +167,23 @@ def assemble(metadata: ModelMetadata, base: BaseImageConfig, base_layers: Sequen
     return AssembledImage(config, manifest, index_json, mp_config, mp_manifest, mp_index, tags, tuple(layers))
 
 
-def build_record(assembled: AssembledImage, *, repository: str, interfaces: Sequence[str], layout: str,
-                 modelpack_layout: str, base: BaseImageConfig,
-                 metadata: ModelMetadata) -> Dict[str, Any]:
-    """The JSON build record written next to the layout: what deploy tooling needs without parsing OCI."""
-    return {
-        "image_digest": assembled.manifest.descriptor.digest,
-        "model_digest": assembled.modelpack_manifest.descriptor.digest,
-        "config_digest": assembled.config.descriptor.digest,
-        "tags": list(assembled.tags),
-        "repository": repository,
-        "interfaces": list(interfaces),
-        "layout": layout,
-        "modelpack_layout": modelpack_layout,
-        "model": {"name": metadata.name, "version": metadata.version, "run_id": metadata.run_id},
-        "base": {"name": base.name, "digest": base.manifest_digest},
-        "layers": [{"digest": l.descriptor.digest, "size": l.descriptor.size, "media_type": l.descriptor.media_type,
-                    "created_by": l.created_by} for l in assembled.layers],
-    }
+def build_record(assembled: AssembledImage, *, repository: str, layout: str, modelpack_layout: str,
+                 base: BaseImageConfig, metadata: ModelMetadata) -> BuildRecord:
+    """The build record written next to the layout: what deploy tooling needs without parsing OCI."""
+    return BuildRecord(
+        image_digest=assembled.manifest.descriptor.digest,
+        model_digest=assembled.modelpack_manifest.descriptor.digest,
+        config_digest=assembled.config.descriptor.digest,
+        tags=assembled.tags,
+        repository=repository,
+        interfaces=tuple(metadata.interfaces),
+        layout=layout,
+        modelpack_layout=modelpack_layout,
+        model_name=metadata.name,
+        model_version=metadata.version,
+        run_id=metadata.run_id,
+        base_name=base.name,
+        base_digest=base.manifest_digest,
+        layers=tuple(RecordedLayer(l.descriptor.digest, l.descriptor.size, l.descriptor.media_type, l.created_by)
+                     for l in assembled.layers),
+    )

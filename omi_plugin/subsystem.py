@@ -39,8 +39,9 @@ class OmiSubsystem(Subsystem):
     registries = DictOption[dict](
         help=help_text(
             """
-            Registries to publish to, by alias, e.g.
-            `{"local": {"address": "127.0.0.1:5000", "default": true}, "prod": {"address": "registry.example.com"}}`.
+            Registries to publish to, by alias: in pants.toml a table per registry, e.g. `[omi.registries.local]`
+            with `address = "127.0.0.1:5000"` and `default = true`; on the command line a Python dict, e.g.
+            `--omi-registries="{'local': {'address': '127.0.0.1:5000', 'default': True}}"`.
             `insecure: true` allows plain HTTP for a non-loopback registry (loopback always may use it).
             Credentials come from the Docker config (`DOCKER_CONFIG` or `~/.docker/config.json`).
             """

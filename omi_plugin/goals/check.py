@@ -118,7 +118,7 @@ async def check_omi_target(request: OmiTargetCheck, omi: OmiSubsystem, pex_env: 
         except Exception as e:  # noqa: BLE001 - any build failure becomes a check failure with its message
             build_error = one_line_error(fs.address, e, "package")
     if image is not None:
-        repository = json.loads(image.record_json)["repository"]
+        repository = image.record.repository
         layouts = await MultiGet(Get(Digest, AddPrefix(image.layout, "__image.oci")),
                                  Get(Digest, AddPrefix(image.modelpack_layout, "__modelpack.oci")))
         static_input = await Get(Digest, MergeDigests([inputs_json, *layouts]))

@@ -6,7 +6,6 @@ into the image and the ModelPack artifact, and places both layouts and the build
 
 from __future__ import annotations
 
-import json
 import logging
 import posixpath
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
-from omi_plugin.oci import canonical_json
+from omi_plugin.build_record import BuildRecord
 from omi_plugin.oci.layout import blob_path, oci_layout_bytes
 from omi_plugin.omi_image import assemble, build_record
 from omi_plugin.subsystem import OmiSubsystem
@@ -72,7 +71,7 @@ class OmiImage:
 
     layout: Digest  # OCI image layout at the root
     modelpack_layout: Digest
-    record_json: str
+    record: BuildRecord
     summary: str
 
 
@@ -121,11 +120,11 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
     output_base = fs.output_path.value_or_default(file_ending=None)
     repository = (fs.repository.value or omi.default_repository).replace("{name}", metadata.name)
     record = build_record(
-        assembled, repository=repository, interfaces=metadata.interfaces, layout=f"{output_base}.oci",
+        assembled, repository=repository, layout=f"{output_base}.oci",
         modelpack_layout=f"{output_base}.modelpack.oci", base=base.config, metadata=metadata,
     )
     summary = f"{repository}:{assembled.tags[0]}@{assembled.manifest.descriptor.digest}"
-    return OmiImage(layout, modelpack_layout, canonical_json.dumps_pretty(record), summary)
+    return OmiImage(layout, modelpack_layout, record, summary)
 
 
 @dataclass(frozen=True)
@@ -165,17 +164,17 @@ async def package_omi_model(field_set: OmiModelFieldSet) -> BuiltPackage:
     placed = await MultiGet(
         Get(Digest, AddPrefix(image.layout, f"{output_base}.oci")),
         Get(Digest, ModelPackInDist(image, output_base)),
-        Get(Digest, CreateDigest([FileContent(record_path, image.record_json.encode())])),
+        Get(Digest, CreateDigest([FileContent(record_path, image.record.to_json().encode())])),
     )
     digest = await Get(Digest, MergeDigests(placed))
-    record = json.loads(image.record_json)
+    record = image.record
     return BuiltPackage(digest, (
         BuiltPackageArtifact(f"{output_base}.oci", extra_log_lines=(
             f"    image: {image.summary}",
-            f"    tags: {', '.join(record['tags'])}; interfaces: {', '.join(record['interfaces'])}",
+            f"    tags: {', '.join(record.tags)}; interfaces: {', '.join(record.interfaces)}",
         )),
         BuiltPackageArtifact(f"{output_base}.modelpack.oci", extra_log_lines=(
-            f"    model artifact (ModelPack): {record['model_digest']}",
+            f"    model artifact (ModelPack): {record.model_digest}",
         )),
         BuiltPackageArtifact(record_path),
     ))

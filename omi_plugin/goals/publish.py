@@ -6,7 +6,6 @@ manifests by digest, the tags last, and the pushed digest is checked against the
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Dict, List, Tuple
 
@@ -25,6 +24,7 @@ from pants.engine.process import InteractiveProcess
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.logging import LogLevel
 
+from omi_plugin.build_record import BuildRecord
 from omi_plugin.subsystem import OmiSubsystem
 from omi_plugin.target_types import (
     ExtraTagsField,
@@ -88,8 +88,9 @@ async def publish_omi_model(request: PublishOmiModelRequest, omi: OmiSubsystem,
     output_base = fs.output_path.value_or_default(file_ending=None)
     package: BuiltPackage = request.packages[0]
     record_digest = await Get(Digest, DigestSubset(package.digest, PathGlobs([f"{output_base}.omi.json"])))
-    record = json.loads((await Get(DigestContents, Digest, record_digest))[0].content)
-    names = lambda registry: tuple(f"{registry}/{record['repository']}:{tag}" for tag in record["tags"])  # noqa: E731
+    record_file = f"{output_base}.omi.json"
+    record = BuildRecord.from_json((await Get(DigestContents, Digest, record_digest))[0].content, record_file)
+    names = lambda registry: tuple(f"{registry}/{record.repository}:{tag}" for tag in record.tags)  # noqa: E731
 
     if fs.skip_push.value:
         return PublishProcesses([PublishPackages(names=names("<registry>"), description=f"(by `skip_push` on {address})")])
@@ -109,21 +110,21 @@ async def publish_omi_model(request: PublishOmiModelRequest, omi: OmiSubsystem,
     for registry, insecure in registries:
         argv = [python.path, "-m", "omi_plugin.registry", "push",
                 "--layout", f"{output_base}.oci", "--modelpack-layout", f"{output_base}.modelpack.oci",
-                "--registry", registry, "--repository", record["repository"],
-                "--expect-digest", record["image_digest"], "--omlmd",
-                *(arg for tag in record["tags"] for arg in ("--tag", tag))]
+                "--registry", registry, "--repository", record.repository,
+                "--expect-digest", record.image_digest, "--omlmd",
+                *(arg for tag in record.tags for arg in ("--tag", tag))]
         if insecure:
             argv.append("--insecure")
         processes.append(PublishPackages(
             names=names(registry),
             process=InteractiveProcess(argv=argv, env=env, input_digest=inputs, run_in_workspace=False),
-            description=f"{registry}/{record['repository']}@{record['image_digest']}",
+            description=f"{registry}/{record.repository}@{record.image_digest}",
             data=PublishOutputData({
                 "registry": registry,
-                "repository": record["repository"],
-                "tags": tuple(record["tags"]),
-                "image_digest": record["image_digest"],
-                "model_digest": record["model_digest"],
+                "repository": record.repository,
+                "tags": record.tags,
+                "image_digest": record.image_digest,
+                "model_digest": record.model_digest,
             }),
         ))
     return PublishProcesses(processes)

@@ -1,0 +1,80 @@
+"""The build record: what `pants package` reports about one model image, written to `dist/<...>.omi.json`.
+
+Deploy tooling reads it instead of parsing OCI; `pants publish` and `pants check` read it to know what was built.
+Rules pass it as this typed value; it becomes JSON only when written to, or read back from, the file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Dict, Tuple
+
+from omi_plugin.oci import canonical_json
+
+
+class BuildRecordError(ValueError):
+    """A build record file that is not one: `<file>: <what is wrong> (rebuild it)`."""
+
+
+@dataclass(frozen=True)
+class RecordedLayer:
+    digest: str
+    size: int
+    media_type: str
+    created_by: str
+
+
+@dataclass(frozen=True)
+class BuildRecord:
+    image_digest: str  # the image manifest's digest: what the registry serves under `tags`
+    model_digest: str  # the ModelPack manifest's digest
+    config_digest: str
+    tags: Tuple[str, ...]  # the run id first
+    repository: str
+    interfaces: Tuple[str, ...]
+    layout: str  # dist/-relative path of the image layout
+    modelpack_layout: str
+    model_name: str
+    model_version: str
+    run_id: str
+    base_name: str
+    base_digest: str
+    layers: Tuple[RecordedLayer, ...]
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "image_digest": self.image_digest,
+            "model_digest": self.model_digest,
+            "config_digest": self.config_digest,
+            "tags": list(self.tags),
+            "repository": self.repository,
+            "interfaces": list(self.interfaces),
+            "layout": self.layout,
+            "modelpack_layout": self.modelpack_layout,
+            "model": {"name": self.model_name, "version": self.model_version, "run_id": self.run_id},
+            "base": {"name": self.base_name, "digest": self.base_digest},
+            "layers": [{"digest": layer.digest, "size": layer.size, "media_type": layer.media_type,
+                        "created_by": layer.created_by} for layer in self.layers],
+        }
+
+    def to_json(self) -> str:
+        return canonical_json.dumps_pretty(self.to_dict())
+
+    @staticmethod
+    def from_json(text: bytes, file: str) -> "BuildRecord":
+        """Read a record written by `to_json`; BuildRecordError names the file when it is anything else."""
+        try:
+            doc = json.loads(text)
+            return BuildRecord(
+                image_digest=doc["image_digest"], model_digest=doc["model_digest"],
+                config_digest=doc["config_digest"], tags=tuple(doc["tags"]), repository=doc["repository"],
+                interfaces=tuple(doc["interfaces"]), layout=doc["layout"], modelpack_layout=doc["modelpack_layout"],
+                model_name=doc["model"]["name"], model_version=doc["model"]["version"],
+                run_id=doc["model"]["run_id"], base_name=doc["base"]["name"], base_digest=doc["base"]["digest"],
+                layers=tuple(RecordedLayer(l["digest"], l["size"], l["media_type"], l["created_by"])
+                             for l in doc["layers"]),
+            )
+        except (ValueError, KeyError, TypeError) as e:
+            raise BuildRecordError(f"{file}: not an omi build record ({type(e).__name__}: {e}) "
+                                   "(run `pants package` for the target again)") from None

@@ -1,0 +1,97 @@
+"""The package rules with real Pants (RuleRunner): placing an image under dist/, given the image.
+
+The image build itself (`build_omi_image`) is the end-to-end suite's; here a stand-in rule supplies a small image
+so that placement, blob sharing and the build record are tested in milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pants.core.goals.package import BuiltPackage
+from pants.engine.addresses import Address
+from pants.engine.fs import CreateDigest, Digest, DigestContents, DigestEntries, FileContent, FileEntry, SymlinkEntry
+from pants.engine.rules import Get, rule
+from pants.testutil.rule_runner import QueryRule, RuleRunner
+
+from omi_plugin.build_record import BuildRecord, RecordedLayer
+from omi_plugin.goals import package
+from omi_plugin.goals.package import ModelPackInDist, OmiImage, OmiImageRequest, OmiModelFieldSet
+from omi_plugin.target_types import OmiModelTarget
+
+WEIGHTS = "blobs/sha256/" + "a" * 64  # a model blob both layouts hold
+CODE = "blobs/sha256/" + "b" * 64  # only the image's
+RECORD = BuildRecord(
+    image_digest="sha256:" + "1" * 64, model_digest="sha256:" + "2" * 64, config_digest="sha256:" + "3" * 64,
+    tags=("run-7", "v1"), repository="team/m", interfaces=("kfserving.v2", "modzy.v2"), layout="m/m.oci",
+    modelpack_layout="m/m.modelpack.oci", model_name="m", model_version="1", run_id="run-7", base_name="b:b",
+    base_digest="sha256:" + "4" * 64, layers=(RecordedLayer("sha256:" + "a" * 64, 7, "t", "omi: model file w"),),
+)
+
+
+@rule
+async def stand_in_image(request: OmiImageRequest) -> OmiImage:
+    image = await Get(Digest, CreateDigest([FileContent("index.json", b"{}"), FileContent(WEIGHTS, b"weights"),
+                                            FileContent(CODE, b"code")]))
+    modelpack = await Get(Digest, CreateDigest([FileContent("index.json", b"{}"), FileContent(WEIGHTS, b"weights")]))
+    return OmiImage(image, modelpack, RECORD, f"team/m:run-7@{RECORD.image_digest}")
+
+
+@pytest.fixture
+def rule_runner() -> RuleRunner:
+    runner = RuleRunner(
+        rules=[package.package_omi_model, package.modelpack_in_dist, stand_in_image,
+               QueryRule(BuiltPackage, [OmiModelFieldSet]), QueryRule(DigestEntries, [Digest]),
+               QueryRule(DigestContents, [Digest]), QueryRule(OmiImage, [OmiImageRequest]),
+               QueryRule(Digest, [ModelPackInDist])],
+        target_types=[OmiModelTarget],
+    )
+    runner.write_files({"m/BUILD": 'omi_model(name="m")\n', "m/model.yaml": ""})
+    return runner
+
+
+def _entries(runner: RuleRunner, digest: Digest) -> dict:
+    out = {}
+    for entry in runner.request(DigestEntries, [digest]):
+        if isinstance(entry, SymlinkEntry):
+            out[entry.path] = ("->", entry.target)
+        elif isinstance(entry, FileEntry):
+            out[entry.path] = "file"
+    return out
+
+
+def test_package_places_both_layouts_and_the_record_under_the_output_path(rule_runner: RuleRunner) -> None:
+    field_set = OmiModelFieldSet.create(rule_runner.get_target(Address("m", target_name="m")))
+    built = rule_runner.request(BuiltPackage, [field_set])
+    entries = _entries(rule_runner, built.digest)
+    assert entries == {
+        "m/m.oci/index.json": "file", f"m/m.oci/{WEIGHTS}": "file", f"m/m.oci/{CODE}": "file",
+        "m/m.modelpack.oci/index.json": "file",
+        # the shared model blob is stored once: the ModelPack layout links to the image layout's copy
+        f"m/m.modelpack.oci/{WEIGHTS}": ("->", f"../../../m.oci/{WEIGHTS}"),
+        "m/m.omi.json": "file",
+    }
+    assert [a.relpath for a in built.artifacts] == ["m/m.oci", "m/m.modelpack.oci", "m/m.omi.json"]
+    assert built.artifacts[0].extra_log_lines == (
+        f"    image: team/m:run-7@{RECORD.image_digest}", "    tags: run-7, v1; interfaces: kfserving.v2, modzy.v2")
+    assert built.artifacts[1].extra_log_lines == (f"    model artifact (ModelPack): {RECORD.model_digest}",)
+
+
+def test_the_record_file_reads_back_as_the_record(rule_runner: RuleRunner) -> None:
+    field_set = OmiModelFieldSet.create(rule_runner.get_target(Address("m", target_name="m")))
+    built = rule_runner.request(BuiltPackage, [field_set])
+    contents = {c.path: c.content for c in rule_runner.request(DigestContents, [built.digest])}
+    text = contents["m/m.omi.json"]
+    assert BuildRecord.from_json(text, "m/m.omi.json") == RECORD
+    assert json.loads(text)["model"] == {"name": "m", "version": "1", "run_id": "run-7"}
+
+
+def test_modelpack_in_dist_links_only_what_the_image_layout_holds(rule_runner: RuleRunner) -> None:
+    image = rule_runner.request(OmiImage, [OmiImageRequest(OmiModelFieldSet.create(
+        rule_runner.get_target(Address("m", target_name="m"))))])
+    placed = rule_runner.request(Digest, [ModelPackInDist(image, "deep/dir/m")])
+    assert _entries(rule_runner, placed) == {
+        "deep/dir/m.modelpack.oci/index.json": "file",
+        f"deep/dir/m.modelpack.oci/{WEIGHTS}": ("->", f"../../../m.oci/{WEIGHTS}"),
+    }
