@@ -7,6 +7,7 @@ so that placement, blob sharing and the build record are tested in milliseconds.
 from __future__ import annotations
 
 import json
+from typing import Dict
 
 import pytest
 from pants.core.goals.package import BuiltPackage
@@ -51,8 +52,8 @@ def rule_runner() -> RuleRunner:
     return runner
 
 
-def _entries(runner: RuleRunner, digest: Digest) -> dict:
-    out = {}
+def _entries(runner: RuleRunner, digest: Digest) -> Dict[str, object]:
+    out: Dict[str, object] = {}
     for entry in runner.request(DigestEntries, [digest]):
         if isinstance(entry, SymlinkEntry):
             out[entry.path] = ("->", entry.target)
