@@ -19,6 +19,7 @@ from pants.engine.target import (
 )
 from pants.util.strutil import help_text
 
+from omi_contract import formats
 from omi_plugin.oci.references import REPOSITORY_RE, TAG_RE
 from omi_plugin.registry.reference import ReferenceError, validate_registry
 
@@ -33,7 +34,7 @@ class ModelYamlSourceField(SingleSourceField):
     default = "model.yaml"
     expected_file_extensions = (".yaml", ".yml")
     help = help_text(
-        """
+        f"""
         The model's `model.yaml`: name, version, run id (the image tag), format, model files, tensors,
         interfaces and smoke-test samples. Its JSON schema ships with the plugin
         (`omi_plugin/metadata/model.schema.json`). It is read strictly: UTF-8 only, no key written twice, no
@@ -43,10 +44,10 @@ class ModelYamlSourceField(SingleSourceField):
             name: digits
             version: 1.0.0
             run_id: 6f1c2d0e            # the model's id in its registry (e.g. an MLflow run id)
-            format: sklearn             # sklearn | onnx | custom
+            format: sklearn             # {' | '.join(formats.NAMES)}
             files: [model.joblib]       # relative to model.yaml, bundled under /models/<name>/
-            inputs:  [{name: input-0, datatype: FP32, shape: [-1, 64]}]
-            outputs: [{name: predict, datatype: INT64, shape: [-1]}]
+            inputs:  [{{name: input-0, datatype: FP32, shape: [-1, 64]}}]
+            outputs: [{{name: predict, datatype: INT64, shape: [-1]}}]
             interfaces: [kfserving.v1, kfserving.v2, modzy.v2]
         """
     )

@@ -156,5 +156,5 @@ def schema_errors(name: str, document: Any) -> List[Tuple[str, str, str]]:
 
 def model_yaml_errors(document: Any) -> List[jsonschema.ValidationError]:
     """Every model.yaml schema violation (not just the first, as load_model_yaml raises), in a stable order."""
-    checker = jsonschema.Draft7Validator(model_yaml._schema(), format_checker=format_checker())
+    checker = jsonschema.Draft7Validator(model_yaml.model_schema(), format_checker=format_checker())
     return sorted(checker.iter_errors(document), key=lambda e: (list(map(str, e.absolute_path)), str(e.validator)))

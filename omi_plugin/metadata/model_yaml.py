@@ -5,6 +5,7 @@ Pure Python (PyYAML + jsonschema), no Pants imports: the package, check and run 
 
 from __future__ import annotations
 
+import functools
 import json
 import pkgutil
 import posixpath
@@ -15,6 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import jsonschema
 import yaml
 
+from omi_contract import formats
 from omi_contract.interfaces import DEFAULT_INTERFACES
 from omi_contract.record import DEFAULT_INPUTS, DEFAULT_OUTPUTS, ModelRecord, RecordError, model_problems
 from omi_plugin.metadata import strict_yaml
@@ -33,10 +35,14 @@ class ModelYamlError(ValueError):
         super().__init__(f"{file}: {field}: {problem} ({fix})")
 
 
-def _schema() -> Dict[str, Any]:
+@functools.lru_cache(maxsize=None)
+def model_schema() -> Dict[str, Any]:
+    """model.schema.json, with the format names of the format table as `format`'s enum (their one home)."""
     data = pkgutil.get_data("omi_plugin.metadata", "model.schema.json")
     assert data is not None
-    return json.loads(data)
+    schema = json.loads(data)
+    schema["properties"]["format"]["enum"] = list(formats.NAMES)
+    return schema
 
 
 def _field_path(path: Sequence[Any]) -> str:
@@ -200,7 +206,7 @@ def resolve_run_id(data: Dict[str, Any], file: str, mlmodel_text: Optional[Union
 def load_model_yaml(text: Union[bytes, str], file: str, *, mlmodel_text: Optional[Union[bytes, str]] = None) -> ModelMetadata:
     """Validate model.yaml (text or bytes). `mlmodel_text` is the content of the `run_id_from` file, if any."""
     data = parse_model_yaml(text, file)
-    errors = sorted(jsonschema.Draft7Validator(_schema()).iter_errors(data),
+    errors = sorted(jsonschema.Draft7Validator(model_schema()).iter_errors(data),
                     key=lambda e: (list(map(str, e.absolute_path)), e.validator))
     if errors:
         raise ModelYamlError(file, *_explain(errors[0]))
