@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from omi_contract.image import RECORD_FILE
 from omi_plugin.metadata.model_yaml import ModelMetadata, load_model_yaml
 from omi_plugin.oci import canonical_json
 from omi_plugin.oci import media_types as mt
@@ -90,7 +91,7 @@ def build_layouts(directory: str, spec_version: str = "1.0") -> Tuple[str, str]:
         layer, raw = _layer([Entry.file(model_layer_path(meta, rel), data)], f"omi: model file {rel}")
         model_layers.append((rel, layer))
         model_bytes.append(raw)
-    record, record_bytes = _layer([Entry.file(model_layer_path(meta, "omi-model.json"), meta.record_json())],
+    record, record_bytes = _layer([Entry.file(model_layer_path(meta, RECORD_FILE), meta.record_json())],
                                   "omi: model record omi-model.json")
     image = assemble(meta, BASE, [base], [deps, app], model_layers, record, http_port="8080",
                      spec_version=spec_version, extra_tags=[])
