@@ -29,6 +29,10 @@ FORMATS: Tuple[Format, ...] = (
            platform="sklearn"),
     Format("onnx", handler="omi_runtime.handlers.onnx:OnnxHandler", target="omi_runtime:onnx",
            platform="onnxruntime_onnx"),
+    Format("xgboost", handler="omi_runtime.handlers.xgboost:XGBoostHandler", target="omi_runtime:xgboost",
+           platform="xgboost"),
+    Format("lightgbm", handler="omi_runtime.handlers.lightgbm:LightGBMHandler", target="omi_runtime:lightgbm",
+           platform="lightgbm"),
     Format("custom", platform="custom"),
 )
 

@@ -24,4 +24,14 @@ if [[ ! -x "$venv/bin/mypy" ]]; then
 fi
 "$venv/bin/ruff" check .
 "$venv/bin/mypy" --python-version 3.9 --python-executable "$pants_python" omi_contract omi_plugin omi_testutil build-support bench tests
-"$venv/bin/mypy" --python-version 3.11 --python-executable "$runtime_python" omi_contract omi_runtime
+# The runtime's mypy runs on CPython 3.11 itself: mypy parses with its own interpreter, and the runtime's libraries
+# use syntax CPython 3.9 cannot read (e.g. `match` in packaging).
+runtime_venv="$cache_root/lint-mypy-$MYPY_VERSION-py311"
+if [[ ! -x "$runtime_venv/bin/mypy" ]]; then
+  echo "[omi tests] installing mypy $MYPY_VERSION for CPython 3.11 into $runtime_venv" >&2
+  rm -rf "$runtime_venv"
+  "$runtime_python" -m venv "$runtime_venv"
+  PIP_CONFIG_FILE=/dev/null "$runtime_venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    ${OMI_PIP_CERT:+--cert "$OMI_PIP_CERT"} "mypy==$MYPY_VERSION"
+fi
+"$runtime_venv/bin/mypy" --python-version 3.11 --python-executable "$runtime_python" omi_contract omi_runtime

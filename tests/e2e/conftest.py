@@ -9,6 +9,8 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Sequence
@@ -132,3 +134,43 @@ def pulled_image(layout: Path) -> Iterator[str]:
         yield image_id
     finally:
         subprocess.run(["podman", "rmi", f"localhost{layout}:latest"], capture_output=True)
+
+
+PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager=cgroupfs"]
+RUN_FLAGS = ["--rm", "--read-only", "--net=host", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"]
+
+
+class Container:
+    def __init__(self, image: str, env: dict) -> None:
+        self.name = f"omi-e2e-{uuid.uuid4().hex[:8]}"
+        args = [arg for k, v in env.items() for arg in ("-e", f"{k}={v}")]
+        run([*PODMAN, "run", "-d", "--name", self.name, *RUN_FLAGS, *args, image])
+
+    def logs(self) -> str:
+        return subprocess.run(["podman", "logs", self.name], capture_output=True, text=True).stdout
+
+    def stop(self) -> None:
+        subprocess.run([*PODMAN, "stop", "-t", "10", self.name], capture_output=True)
+        subprocess.run(["podman", "rm", "-f", self.name], capture_output=True)
+
+
+def wait_for(check, timeout: float = 60.0):
+    """Call `check` until it returns a truthy value without raising."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+            last = f"{check} returned {value!r}"
+        except Exception as e:  # noqa: BLE001 - the server is still starting
+            last = e
+        time.sleep(0.25)
+    raise AssertionError(f"not ready in {timeout}s: {last}")
+
+
+def container_gone(name: str) -> bool:
+    listed = subprocess.run(["podman", "ps", "-a", "--filter", f"name={name}", "--format", "{{.Names}}"],
+                            capture_output=True, text=True).stdout.split()
+    return name not in listed

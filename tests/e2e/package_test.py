@@ -10,6 +10,8 @@ from conftest import Clone, pulled_image, run
 
 DIGITS = ("examples/digits", "digits")
 DIGITS_ONNX = ("examples/digits_onnx", "digits-onnx")
+DIGITS_XGBOOST = ("examples/digits_xgboost", "digits-xgboost")
+DIGITS_LIGHTGBM = ("examples/digits_lightgbm", "digits-lightgbm")
 
 
 def test_layout_and_record(packaged_clone: Clone) -> None:
@@ -38,6 +40,12 @@ def test_each_image_carries_only_its_formats_libraries(packaged_clone: Clone) ->
     assert not {"onnxruntime", "sympy"} & sklearn_image
     assert {"onnxruntime", "grpc", "numpy"} <= onnx_image
     assert not {"sklearn", "scipy", "joblib"} & onnx_image
+    xgboost_image = _site_packages(packaged_clone, DIGITS_XGBOOST)
+    lightgbm_image = _site_packages(packaged_clone, DIGITS_LIGHTGBM)
+    assert {"xgboost", "scipy", "grpc", "numpy"} <= xgboost_image
+    assert not {"sklearn", "onnxruntime", "lightgbm", "nvidia"} & xgboost_image
+    assert {"lightgbm", "scipy", "grpc", "numpy"} <= lightgbm_image
+    assert not {"sklearn", "onnxruntime", "xgboost"} & lightgbm_image
 
 
 def test_package_prints_the_digest(packaged_clone: Clone) -> None:

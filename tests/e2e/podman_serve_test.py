@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import urllib.request
 import uuid
 from typing import Iterator
@@ -13,14 +12,12 @@ import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as triton
-from conftest import REPO, Clone, free_port, pulled_image, run
+from conftest import PODMAN, REPO, RUN_FLAGS, Clone, Container, container_gone, free_port, pulled_image, run, wait_for
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from omi_runtime.grpc_stubs import modzy_model_v2_pb2 as modzy_pb2
 from omi_runtime.grpc_stubs import modzy_model_v2_pb2_grpc as modzy_grpc
 
-PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager=cgroupfs"]
-RUN_FLAGS = ["--rm", "--read-only", "--net=host", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"]
 ZERO = [0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 11, 8, 0, 0, 4, 12, 0, 0, 8, 8, 0,
         0, 5, 8, 0, 0, 9, 8, 0, 0, 4, 11, 0, 1, 12, 7, 0, 0, 2, 14, 5, 10, 12, 0, 0, 0, 0, 6, 13, 10, 0, 0, 0]
 
@@ -29,42 +26,6 @@ ZERO = [0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 11,
 def image(packaged_clone: Clone) -> Iterator[str]:
     with pulled_image(packaged_clone.layout("examples/digits", "digits")) as image_id:
         yield image_id
-
-
-class Container:
-    def __init__(self, image: str, env: dict) -> None:
-        self.name = f"omi-e2e-{uuid.uuid4().hex[:8]}"
-        args = [arg for k, v in env.items() for arg in ("-e", f"{k}={v}")]
-        run([*PODMAN, "run", "-d", "--name", self.name, *RUN_FLAGS, *args, image])
-
-    def logs(self) -> str:
-        return subprocess.run(["podman", "logs", self.name], capture_output=True, text=True).stdout
-
-    def stop(self) -> None:
-        subprocess.run([*PODMAN, "stop", "-t", "10", self.name], capture_output=True)
-        subprocess.run(["podman", "rm", "-f", self.name], capture_output=True)
-
-
-def wait_for(check, timeout: float = 60.0):
-    """Call `check` until it returns a truthy value without raising."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-            last = f"{check} returned {value!r}"
-        except Exception as e:  # noqa: BLE001 - the server is still starting
-            last = e
-        time.sleep(0.25)
-    raise AssertionError(f"not ready in {timeout}s: {last}")
-
-
-def container_gone(name: str) -> bool:
-    listed = subprocess.run(["podman", "ps", "-a", "--filter", f"name={name}", "--format", "{{.Names}}"],
-                            capture_output=True, text=True).stdout.split()
-    return name not in listed
 
 
 def test_base_python_works_as_non_root(image: str) -> None:

@@ -1,0 +1,39 @@
+"""Built-in handler for LightGBM models (format: lightgbm): a Booster saved with `save_model` as a text file.
+
+Classifiers (`binary`, `multiclass`, `multiclassova`) return labels and probabilities, regressors their values;
+outputs map as in `boosted_trees`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from omi_runtime.handlers.boosted_trees import BoostedTreesHandler
+
+_CLASSIFIERS = ("binary", "multiclass", "multiclassova", "cross_entropy")
+
+
+class LightGBMHandler(BoostedTreesHandler):
+    suffixes = (".txt", ".lgb", ".model")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.booster: Any = None
+
+    def load_booster(self, path: Path) -> int:
+        import lightgbm
+
+        self.booster = lightgbm.Booster(model_file=str(path))
+        objective = str(self.booster.dump_model(num_iteration=0)["objective"]).split()[0]
+        if objective not in _CLASSIFIERS:
+            return 0
+        return max(2, int(self.booster.num_model_per_iteration()))
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        return self.booster.predict(x)
+
+    def raw_scores(self, x: np.ndarray) -> np.ndarray:
+        return self.booster.predict(x, raw_score=True)
