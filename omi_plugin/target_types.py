@@ -60,7 +60,9 @@ class ModelFilesField(MultipleSourcesField):
         """
         Model files in this directory, as globs (e.g. `["model.joblib"]`). Files can also come from `file` or
         `resource` targets in `dependencies`, including `http_source` downloads pinned by sha256. Every file named
-        in model.yaml's `files` must be provided one of these ways.
+        in model.yaml's `files` must be provided one of these ways. A `files` entry may name a directory (an MLflow
+        model, a Hugging Face snapshot): glob its files here (`["snapshot/**"]`); each becomes its own layer, in
+        sorted order, so changing one file rebuilds and re-pushes only that layer.
         """
     )
 

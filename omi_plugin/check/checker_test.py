@@ -125,3 +125,14 @@ def test_run_id_from_reads_the_mlmodel_next_to_model_yaml(tmp_path) -> None:
 
 def test_unknown_spec_version_is_reported() -> None:
     assert [v.rule for v in run_checks(CheckRequest("t:t", "m.yaml", "", spec_version="2.0"))] == ["OMI900"]
+
+
+def test_a_directory_entry_is_checked_file_by_file() -> None:
+    from omi_plugin.check.metadata_rules import MetadataInputs, check_metadata
+
+    text = ("name: m\nversion: '1'\nrun_id: r1\nformat: custom\nhandler: h:H\n"
+            "files: [snapshot, absent]\ninterfaces: [kfserving.v2, modzy.v2]\n")
+    result = check_metadata("t:t", MetadataInputs("m/model.yaml", text,
+                                                  model_files={"snapshot/a.bin": 3, "snapshot/b/c.json": 0}))
+    assert [(v.rule, v.field) for v in result.violations] == [("OMI102", "files[1]")]
+    assert result.expectations.files == ("snapshot/a.bin", "snapshot/b/c.json", "absent")

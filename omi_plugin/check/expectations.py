@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Tuple
 
 from omi_contract.interfaces import DEFAULT_INTERFACES
+from omi_plugin.metadata.model_yaml import expand_files
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,8 @@ class Expectations:
 
     @staticmethod
     def from_model_yaml(data: Optional[Mapping[str, Any]], run_id: Optional[str] = None,
-                        spec_version: str = "1.0") -> "Expectations":
+                        spec_version: str = "1.0", model_files: Optional[Mapping[str, int]] = None) -> "Expectations":
+        """`model_files` (paths relative to model.yaml's directory), when known, expands directory entries."""
         data = data or {}
         name = data.get("name") if isinstance(data.get("name"), str) else None
         raw_interfaces = data.get("interfaces", list(DEFAULT_INTERFACES))
@@ -33,4 +35,6 @@ class Expectations:
         raw_files = data.get("files")
         files = tuple(raw_files) if isinstance(raw_files, list) and all(isinstance(f, str) for f in raw_files) \
             else None
+        if files is not None and model_files is not None:
+            files = tuple(rel for _, entry, matches in expand_files(files, model_files) for rel in matches or (entry,))
         return Expectations(name, interfaces, run_id, files, spec_version)

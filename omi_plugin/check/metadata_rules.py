@@ -59,7 +59,7 @@ def check_metadata(target: str, inputs: MetadataInputs) -> MetadataResult:
     _check_handler(out, data, inputs.source_files, inputs.model_files)
     _check_tensors_and_samples(out, data)
     return MetadataResult(out.violations, data,
-                          Expectations.from_model_yaml(data, run_id, inputs.spec_version))
+                          Expectations.from_model_yaml(data, run_id, inputs.spec_version, inputs.model_files))
 
 
 def _check_schema(out: Collector, data: Mapping[str, Any]) -> None:
@@ -78,14 +78,13 @@ def _check_files(out: Collector, data: Mapping[str, Any], model_files: Optional[
         return
     present = {posixpath.normpath(k): v for k, v in model_files.items()}
     files = data.get("files")
-    for i, path in enumerate(files if isinstance(files, list) else []):
-        if not isinstance(path, str) or not path or record.points_outside(path):
-            continue  # the schema rule or OMI112 reports it
-        clean = posixpath.normpath(path)
-        if clean not in present:
-            out.add("OMI102", f"files[{i}]", f"{path!r} is not among the target's model files",
+    entries = [p if isinstance(p, str) and not record.points_outside(p) else None  # the schema rule or OMI112
+               for p in (files if isinstance(files, list) else [])]
+    for i, path, matches in model_yaml.expand_files(entries, present):
+        if not matches:
+            out.add("OMI102", f"files[{i}]", f"{path!r} is not among the target's model files, nor a directory of them",
                     "add it to the omi_model target's `model_files` or fix the path in model.yaml")
-        elif present[clean] <= 0:
+        elif matches == (posixpath.normpath(path),) and present[matches[0]] <= 0:
             out.add("OMI103", f"files[{i}]", f"{path!r} is empty (0 bytes)",
                     "point at the real model file; an empty file cannot be loaded")
 

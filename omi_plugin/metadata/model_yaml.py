@@ -11,7 +11,7 @@ import pkgutil
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import jsonschema
 import yaml
@@ -138,6 +138,25 @@ def parse_model_yaml(data: Union[bytes, str], file: str) -> Dict[str, Any]:
     if found:
         raise ModelYamlError(file, found.where, found.problem, found.fix)
     return parsed
+
+
+def expand_files(entries: Sequence[Any], available: Iterable[str]) -> List[Tuple[int, str, Tuple[str, ...]]]:
+    """Each `files` entry with the model files it names: itself, or every available file under it (a directory,
+    such as an MLflow model or a Hugging Face snapshot), sorted. Paths are relative to model.yaml's directory;
+    an entry that names nothing available has no files; a file already named by an earlier entry is not repeated.
+    """
+    present = sorted({posixpath.normpath(p) for p in available})
+    seen: set = set()
+    out: List[Tuple[int, str, Tuple[str, ...]]] = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, str) or not entry:
+            continue
+        rel = posixpath.normpath(entry)
+        under = rel.rstrip("/") + "/"
+        matches = [rel] if rel in present else [p for p in present if p.startswith(under)]
+        out.append((i, entry, tuple(m for m in matches if m not in seen)))
+        seen.update(matches)
+    return out
 
 
 def run_id_from_path(file: str, run_id_from: str) -> Optional[str]:

@@ -61,3 +61,16 @@ def test_run_id_from_mlmodel() -> None:
     assert load_model_yaml(text, "ex/model.yaml", mlmodel_text="run_id: 0f9e8d\nflavors: {}\n").run_id == "0f9e8d"
     assert "run_id_from: MLmodel was not found" in _error(text)
     assert "ex/MLmodel: run_id: missing" in _error(text, mlmodel_text="flavors: {}\n")
+
+
+def test_a_files_entry_may_name_a_directory() -> None:
+    from omi_plugin.metadata.model_yaml import expand_files
+
+    available = ["mlflow/MLmodel", "mlflow/model.pkl", "mlflow/env/python_env.yaml", "model.joblib", "mlflowx/y"]
+    assert expand_files(["mlflow", "model.joblib", "mlflow/MLmodel", "missing/", 7], available) == [
+        (0, "mlflow", ("mlflow/MLmodel", "mlflow/env/python_env.yaml", "mlflow/model.pkl")),
+        (1, "model.joblib", ("model.joblib",)),
+        (2, "mlflow/MLmodel", ()),  # already named by the directory: one layer per file
+        (3, "missing/", ()),
+    ]
+    assert expand_files(["mlflow/"], available)[0][2][0] == "mlflow/MLmodel"

@@ -35,7 +35,14 @@ from pants.engine.target import (
 )
 
 from omi_contract.image import RECORD_FILE
-from omi_plugin.metadata.model_yaml import ModelMetadata, ModelYamlError, load_model_yaml, parse_yaml, run_id_from_path
+from omi_plugin.metadata.model_yaml import (
+    ModelMetadata,
+    ModelYamlError,
+    expand_files,
+    load_model_yaml,
+    parse_yaml,
+    run_id_from_path,
+)
 from omi_plugin.subsystem import OmiSubsystem
 from omi_plugin.target_types import ModelFilesField, ModelYamlSourceField, OmiModelDependenciesField
 from omi_plugin.util_rules.target_fields import TargetFieldProblems, TargetFieldsRequest
@@ -156,20 +163,21 @@ async def model_inputs(request: ModelInputsRequest) -> ModelInputs:
     except ModelYamlError as e:
         raise OmiModelError(f"{address}: {e}") from None
 
-    available = {rel: (path, digest, size) for rel, path, digest, size in sources.available}
+    available = {posixpath.normpath(rel): (path, digest, size) for rel, path, digest, size in sources.available}
     files = []
-    for i, rel in enumerate(metadata.files):
-        rel = posixpath.normpath(rel)
-        if rel not in available:
+    for i, entry, matches in expand_files(metadata.files, available):
+        if not matches:
             raise OmiModelError(
-                f"{address}: {sources.yaml_path}: files[{i}]: model file {rel!r} is not provided "
-                f"(add it to `model_files` of the target, or depend on a `file`/`http_source` target that provides it)"
+                f"{address}: {sources.yaml_path}: files[{i}]: no model file is {entry!r} or lies under it (add it to "
+                "`model_files` of the target, or depend on a `file`/`http_source` target that provides it; a "
+                "directory must hold at least one file)"
             )
-        path, digest, size = available[rel]
-        if size == 0:
-            raise OmiModelError(f"{address}: {path}: files[{i}]: model file is empty "
-                                "(export the trained model again)")
-        files.append(ModelFile(rel, digest, path))
+        for rel in matches:
+            path, digest, size = available[rel]
+            if size == 0 and matches == (posixpath.normpath(entry),):
+                raise OmiModelError(f"{address}: {path}: files[{i}]: model file is empty "
+                                    "(export the trained model again)")
+            files.append(ModelFile(rel, digest, path))
     return ModelInputs(address, metadata, tuple(files), sources.python_addresses)
 
 

@@ -15,6 +15,8 @@ from typing import Dict, Iterator, Tuple
 import pytest
 from conftest import Clone
 
+from omi_contract import formats
+
 MODEL_YAML = """name: broken
 version: "1"
 run_id: run-1
@@ -47,7 +49,7 @@ CASES: Dict[str, Tuple[object, str, str]] = {
     # model.yaml content
     "malformed-yaml": (MODEL_YAML + "inputs: [\n", BUILD, f"{FILE}: line 7, column 1: malformed YAML"),
     "schema": (_yaml("format: sklearn", "format: tensorflow"), BUILD,
-               f"{FILE}: format: 'tensorflow' is not allowed (use one of: sklearn, onnx, custom)"),
+               f"{FILE}: format: 'tensorflow' is not allowed (use one of: {', '.join(formats.NAMES)})"),
     "missing-file": (_yaml("[model.joblib]", "[model.joblib, weights.bin]"), BUILD,
                      f"{FILE}: files[1]: model file 'weights.bin' is not provided"),
     "latest": (_yaml("run-1", "latest"), BUILD, f"{FILE}: run_id: 'latest' is not allowed as a tag"),
