@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pants.option.option_types import DictOption, StrOption
+from pants.option.option_types import BoolOption, DictOption, StrOption
 from pants.option.subsystem import Subsystem
 from pants.util.strutil import help_text
 
@@ -50,6 +50,19 @@ class OmiSubsystem(Subsystem):
     smoke_checker = StrOption(
         default="omi_plugin/check:smoke",
         help="Address of the Python target providing `omi_plugin.check.smoke`, run by `pants check` for live tests.",
+    )
+    modelcar = BoolOption(
+        default=False,
+        help="Make every `omi_model` image also a KServe ModelCar unless its `modelcar` field says otherwise.",
+    )
+    modelcar_lockfile = StrOption(
+        default="3rdparty/debian/busybox-bookworm.lock.json",
+        help=help_text(
+            """
+            Debian lock (repository-relative path) pinning `busybox-static`, whose static busybox gives ModelCar
+            images their shell. Create or refresh it with `python -m omi_plugin.base_images.generate_lock`.
+            """
+        ),
     )
     default_repository = StrOption(
         default="{name}",

@@ -16,6 +16,7 @@ from pants.engine.target import (
     StringField,
     StringSequenceField,
     Target,
+    TriBoolField,
 )
 from pants.util.strutil import help_text
 
@@ -193,6 +194,18 @@ class SkipPushField(BoolField):
     help = "If true, `pants publish` skips this model."
 
 
+class ModelCarField(TriBoolField):
+    alias = "modelcar"
+    help = help_text(
+        """
+        Make the image also a KServe ModelCar (`storageUri: oci://<image>`): add a static busybox (`sh`, `ln`,
+        `sleep`, `cat`, `ls`, from the Debian lock `[omi].modelcar_lockfile`, ~2 MB) for the sidecar's
+        `sh -c "ln -sf /proc/$$/root/models /mnt/models && sleep infinity"`, and link each of model.yaml's `files`
+        at the top of `/models`, where KServe's model servers look. Unset: `[omi].modelcar`.
+        """
+    )
+
+
 class OmiModelOutputPathField(OutputPathField):
     help = help_text(
         """
@@ -227,6 +240,7 @@ class OmiModelTarget(Target):
         OmiSpecVersionField,
         OmiRegistriesField,
         SkipPushField,
+        ModelCarField,
         OmiModelOutputPathField,
     )
     help = help_text(

@@ -34,6 +34,7 @@ from omi_plugin.target_types import (
     BaseImageField,
     ExtraTagsField,
     HttpPortField,
+    ModelCarField,
     ModelYamlSourceField,
     OmiModelOutputPathField,
     OmiSpecVersionField,
@@ -41,7 +42,9 @@ from omi_plugin.target_types import (
 )
 from omi_plugin.util_rules.base_image import BaseImage, BaseImageRequest
 from omi_plugin.util_rules.image_layers import ModelLayers, RuntimeLayers, RuntimeLayersRequest
+from omi_plugin.util_rules.layers import BuiltLayer
 from omi_plugin.util_rules.model_inputs import ModelInputs, ModelInputsRequest
+from omi_plugin.util_rules.modelcar import ModelCarLayerRequest
 from omi_plugin.util_rules.target_fields import ResolveBaseImageRequest, ResolvedBaseImage
 
 logger = logging.getLogger(__name__)
@@ -58,6 +61,7 @@ class OmiModelFieldSet(PackageFieldSet):
     http_port: HttpPortField
     omi_spec: OmiSpecVersionField
     output_path: OmiModelOutputPathField
+    modelcar: ModelCarField
 
 
 @dataclass(frozen=True)
@@ -90,8 +94,15 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
         Get(ModelLayers, ModelInputs, inputs),
     )
 
+    base_layers, base_blobs = list(base.layers), [base.blobs]
+    if fs.modelcar.value if fs.modelcar.value is not None else omi.modelcar:
+        modelcar = await Get(BuiltLayer, ModelCarLayerRequest(fs.address, metadata.source_file, metadata.name,
+                                                              tuple(metadata.files)))
+        base_layers.append(modelcar.layer)
+        base_blobs.append(modelcar.blobs)
+
     assembled = assemble(
-        metadata, base.config, base.layers,
+        metadata, base.config, base_layers,
         runtime_layers=[b.layer for b in runtime.layers],
         app_layer_count=runtime.app_layer_count,
         model_layers=[(relpath, b.layer) for relpath, b in model.files],
@@ -114,7 +125,7 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
     ]))
     model_blobs = [*(b.blobs for _, b in model.files), model.record.blobs]
     layout, modelpack_layout = await MultiGet(
-        Get(Digest, MergeDigests([base.blobs, *(b.blobs for b in runtime.layers), *model_blobs, json_blobs])),
+        Get(Digest, MergeDigests([*base_blobs, *(b.blobs for b in runtime.layers), *model_blobs, json_blobs])),
         Get(Digest, MergeDigests([*model_blobs, modelpack_json])),
     )
     output_base = fs.output_path.value_or_default(file_ending=None)

@@ -42,6 +42,47 @@ BASE_ENV = (
 
 
 @dataclass(frozen=True)
+class LockedDebsRequest:
+    """The `.deb` files a Debian lock pins, downloaded and verified; `owner` names who needs them in errors."""
+
+    owner: str
+    lock_path: str
+    lock_content: bytes
+
+
+@dataclass(frozen=True)
+class LockedDebs:
+    """`debs/<file>.deb` for every locked package, and the lock itself under its base name."""
+
+    digest: Digest
+    lock_name: str
+    package_count: int
+
+
+@rule(desc="Download locked Debian packages", level=LogLevel.DEBUG)
+async def download_locked_debs(request: LockedDebsRequest) -> LockedDebs:
+    try:
+        lock = parse_lock(request.lock_content.decode("utf-8", errors="replace"), request.lock_path)
+    except LockError as e:
+        raise BaseImageError(f"{request.owner}: {e}") from None
+    packages = lock.packages
+    try:
+        downloads = await MultiGet(
+            Get(Digest, DownloadFile(p.url, FileDigest(p.sha256, p.size))) for p in packages
+        )
+    except Exception as e:  # the engine reports a failed download as a bare exception with the URL in it
+        gone = next((p for p in packages if p.url in str(e)), None)
+        if gone is None:
+            raise
+        raise BaseImageError(f"{request.owner}: {stale_package_message(request.lock_path, gone)} "
+                             f"({_first_line(e)})") from None
+    debs = await Get(Digest, AddPrefix(await Get(Digest, MergeDigests(downloads)), "debs"))
+    lock_name = posixpath.basename(request.lock_path)  # the layer's history names the lock file
+    lock_digest = await Get(Digest, CreateDigest([FileContent(lock_name, request.lock_content)]))
+    return LockedDebs(await Get(Digest, MergeDigests([debs, lock_digest])), lock_name, len(packages))
+
+
+@dataclass(frozen=True)
 class DebianBaseFieldSet(BaseImageFieldSet):
     required_fields = (DebianLockfileField,)
 
@@ -52,30 +93,12 @@ class DebianBaseFieldSet(BaseImageFieldSet):
 async def debian_base_image(request: DebianBaseFieldSet) -> BaseImage:
     sources = await Get(HydratedSources, HydrateSourcesRequest(request.lockfile))
     lock_contents = await Get(DigestContents, Digest, sources.snapshot.digest)
-    lock_path = lock_contents[0].path
-    try:
-        lock = parse_lock(lock_contents[0].content.decode("utf-8", errors="replace"), lock_path)
-    except LockError as e:
-        raise BaseImageError(f"{request.address}: {e}") from None
-    packages = lock.packages
-
-    try:
-        downloads = await MultiGet(
-            Get(Digest, DownloadFile(p.url, FileDigest(p.sha256, p.size))) for p in packages
-        )
-    except Exception as e:  # the engine reports a failed download as a bare exception with the URL in it
-        gone = next((p for p in packages if p.url in str(e)), None)
-        if gone is None:
-            raise
-        raise BaseImageError(f"{request.address}: {stale_package_message(lock_path, gone)} ({_first_line(e)})") from None
-    debs = await Get(Digest, AddPrefix(await Get(Digest, MergeDigests(downloads)), "debs"))
-    lock_name = posixpath.basename(lock_path)  # the layer's history names the lock file
-    lock_digest = await Get(Digest, CreateDigest([FileContent(lock_name, lock_contents[0].content)]))
-    inputs = await Get(Digest, MergeDigests([debs, lock_digest]))
+    locked = await Get(LockedDebs, LockedDebsRequest(str(request.address), lock_contents[0].path,
+                                                     lock_contents[0].content))
     built = await Get(BuiltLayer, LayerToolRequest(
         BASE_IMAGE_TOOLS, "omi_plugin.base_images.build_layer",
-        ("--lock", lock_name, "--debs", "debs", "--out", LAYER_OUT), inputs,
-        f"Assemble base layer from {len(packages)} Debian packages ({request.address})",
+        ("--lock", locked.lock_name, "--debs", "debs", "--out", LAYER_OUT), locked.digest,
+        f"Assemble base layer from {locked.package_count} Debian packages ({request.address})",
     ))
     layer, blobs = built.layer, built.blobs
     # The standard library's bytecode, compiled by the base's own interpreter: Debian does this in a maintainer

@@ -1,0 +1,56 @@
+"""The KServe ModelCar layer of an `omi_model` with `modelcar=True` (see `base_images/modelcar_layer.py`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Tuple
+
+from pants.engine.addresses import Address
+from pants.engine.fs import DigestContents, PathGlobs
+from pants.engine.rules import Get, collect_rules, rule
+from pants.util.logging import LogLevel
+
+from omi_plugin.base_images.build_layer import BuildError
+from omi_plugin.base_images.modelcar_layer import model_links
+from omi_plugin.subsystem import OmiSubsystem
+from omi_plugin.util_rules.debian_base import LockedDebs, LockedDebsRequest
+from omi_plugin.util_rules.layers import LAYER_OUT, BuiltLayer, LayerToolRequest
+from omi_plugin.util_rules.sandbox_tools import BASE_IMAGE_TOOLS
+
+
+class ModelCarError(ValueError):
+    """One line: `<target>: <what> (<fix>)`."""
+
+
+@dataclass(frozen=True)
+class ModelCarLayerRequest:
+    address: Address
+    model_yaml: str  # its path, for errors
+    model_name: str
+    entries: Tuple[str, ...]  # model.yaml's `files`
+
+
+@rule(desc="Build the KServe ModelCar layer", level=LogLevel.DEBUG)
+async def modelcar_layer(request: ModelCarLayerRequest, omi: OmiSubsystem) -> BuiltLayer:
+    try:
+        model_links(request.model_name, request.entries)
+    except BuildError as e:
+        raise ModelCarError(f"{request.address}: {request.model_yaml}: files: {e}") from None
+    lock_path = omi.modelcar_lockfile
+    found = await Get(DigestContents, PathGlobs([lock_path]))
+    if not found:
+        raise ModelCarError(
+            f"{request.address}: modelcar: the busybox lock [omi].modelcar_lockfile = {lock_path!r} does not exist "
+            f"(create it: python -m omi_plugin.base_images.generate_lock --suite bookworm --arch amd64 "
+            f"--package busybox-static --output {lock_path})")
+    locked = await Get(LockedDebs, LockedDebsRequest(f"{request.address}: modelcar", lock_path, found[0].content))
+    entries = [arg for entry in request.entries for arg in ("--entry", entry)]
+    return await Get(BuiltLayer, LayerToolRequest(
+        BASE_IMAGE_TOOLS, "omi_plugin.base_images.modelcar_layer",
+        ("--lock", locked.lock_name, "--debs", "debs", "--model", request.model_name, *entries, "--out", LAYER_OUT),
+        locked.digest, f"Layer: KServe ModelCar for {request.address}",
+    ))
+
+
+def rules():
+    return collect_rules()
