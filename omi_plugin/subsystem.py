@@ -57,7 +57,7 @@ class OmiSubsystem(Subsystem):
     )
     modelcar_lockfile = StrOption(
         default="3rdparty/debian/busybox-bookworm.lock.json",
-        help=help_text(
+        help=help_text(  # type: ignore[arg-type]  # Pants types help_text as str-or-callable
             """
             Debian lock (repository-relative path) pinning `busybox-static`, whose static busybox gives ModelCar
             images their shell. Create or refresh it with `python -m omi_plugin.base_images.generate_lock`.
