@@ -168,9 +168,9 @@ async def model_inputs(request: ModelInputsRequest) -> ModelInputs:
     for i, entry, matches in expand_files(metadata.files, available):
         if not matches:
             raise OmiModelError(
-                f"{address}: {sources.yaml_path}: files[{i}]: no model file is {entry!r} or lies under it (add it to "
-                "`model_files` of the target, or depend on a `file`/`http_source` target that provides it; a "
-                "directory must hold at least one file)"
+                f"{address}: {sources.yaml_path}: files[{i}]: model file {entry!r} is not provided (add it to "
+                "`model_files` of the target, or depend on a `file`/`http_source` target that provides it; for a "
+                f"directory, glob its files: `{entry.rstrip('/')}/**`)"
             )
         for rel in matches:
             path, digest, size = available[rel]
