@@ -7,7 +7,7 @@ The baseline is what users do today: a pinned requirements file (what pip-compil
 build from the same Debian packages: the Dockerfile's base is omi's own base (its Debian layer and its standard
 library bytecode layer, taken from the image omi builds in this run and turned into a local podman image once, before
 any timing: the equivalent of having `python:3.11-slim` pulled already). Both sides install the same distributions
-at the same versions: the requirements file pins the omi server's distributions for every built-in model format (those
+at the same versions: the requirements file pins the omi server's distributions for the scikit-learn and ONNX formats (those
 in omi's third-party layers of the digits and digits-onnx images; a requirements.txt for the server lists them all,
 while omi's digits image carries only the scikit-learn format's). pip inside a
 container cannot reach PyPI here (TLS interception, see the project's environment notes), so the wheels are
@@ -191,7 +191,7 @@ def prepare_theirs(ours: Ours, ctx: Path, run_id: str) -> Tuple[Theirs, List[str
     assert layers[1]["created_by"].startswith("omi: bytecode for omi_debian_base"), layers[1]
     ctx.mkdir(parents=True)
 
-    # The pinned requirements of the omi server for every built-in model format, as a requirements.txt for the server
+    # The pinned requirements of the omi server for the scikit-learn and ONNX formats, as a requirements.txt for the server
     # lists them: the distributions of omi's third-party layers of the digits (sklearn) and digits-onnx (onnx)
     # images, at their locked versions. omi's digits image itself carries only the sklearn format's.
     ours.package_other(ONNX_TARGET)
