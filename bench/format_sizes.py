@@ -102,7 +102,10 @@ def theirs_size(root: Path, spec: str, name: str, tmp: Path, run_id: str) -> Tup
     (ctx / ".dockerignore").write_text(DOCKERIGNORE)
     (ctx / "Dockerfile").write_text(DOCKERFILE.format(base=base, pip_wheel=pip_wheel))
     tag = f"localhost/omi-bench-sizes-{name}:{run_id}"
-    run([*PODMAN, "build", *BUILD_FLAGS, "--network=none", "-t", tag, "-f", str(ctx / "Dockerfile"), str(ctx)])
+    # --no-cache: buildah keys a RUN step by its command, not by the bind-mounted wheels, so a cached step of
+    # another format's build would be reused.
+    run([*PODMAN, "build", *BUILD_FLAGS, "--network=none", "--no-cache", "-t", tag, "-f", str(ctx / "Dockerfile"),
+         str(ctx)])
     _, proc = run([*PODMAN, "image", "inspect", tag])
     size = json.loads(proc.stdout)[0]["Size"]
     compressed = compressed_size(f"containers-storage:{tag}", tmp)
