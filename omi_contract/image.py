@@ -31,3 +31,7 @@ LABEL_PROTOCOLS = "ml.openmodel.protocols"
 LABEL_PORT = "ml.openmodel.port"
 LABEL_MODEL_NAME = "ml.openml.model_name"  # sic: the OMI 1.1 spec spells this one `openml`
 SPEC_VERSIONS = ("1.0", "1.1")
+
+# omi's own manifest annotation: the model's run id, its id in the model registry, which is also the image's first
+# tag. (`org.opencontainers.image.revision` means the source-control revision: omi writes it only when stamping.)
+ANNOTATION_RUN_ID = "dev.omi.model.run-id"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import posixpath
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from omi_contract import image as contract
 from omi_contract import interfaces as omi_interfaces
@@ -64,15 +64,18 @@ def omi_labels(metadata: ModelMetadata, spec_version: str, http_port: str) -> Di
     }
 
 
-def oci_annotations(metadata: ModelMetadata, base: BaseImageConfig) -> Dict[str, str]:
+def oci_annotations(metadata: ModelMetadata, base: BaseImageConfig, vcs_revision: Optional[str] = None) -> Dict[str, str]:
+    """The manifest's annotations; `vcs_revision` (the source commit) only when the build is stamped."""
     record = metadata.record
     out = {
         mt.ANNOTATION_TITLE: metadata.name,
         "org.opencontainers.image.version": metadata.version,
-        "org.opencontainers.image.revision": metadata.run_id,
+        contract.ANNOTATION_RUN_ID: metadata.run_id,
         mt.ANNOTATION_BASE_NAME: base.name,
         mt.ANNOTATION_BASE_DIGEST: base.manifest_digest,
     }
+    if vcs_revision:
+        out[mt.ANNOTATION_REVISION] = vcs_revision
     if record.description:
         out["org.opencontainers.image.description"] = record.description
     if record.licenses:
@@ -142,10 +145,10 @@ def modelpack_layer(layer: Layer, path_in_image: str, media_type: str) -> Descri
 def assemble(metadata: ModelMetadata, base: BaseImageConfig, base_layers: Sequence[Layer],
              runtime_layers: Sequence[Layer], model_layers: Sequence[Tuple[str, Layer]], record_layer: Layer,
              *, http_port: str, spec_version: str, extra_tags: Sequence[str],
-             app_layer_count: int = 1) -> AssembledImage:
+             app_layer_count: int = 1, vcs_revision: Optional[str] = None) -> AssembledImage:
     """Image = base + runtime deps + model files + model record + app code; ModelPack = model files + record."""
     labels = omi_labels(metadata, spec_version, http_port)
-    annotations = {**oci_annotations(metadata, base), **labels}
+    annotations = {**oci_annotations(metadata, base, vcs_revision), **labels}
     # runtime_layers: dependency layers first, then the application layers (code, and its bytecode if any).
     deps_layers, app_layers = runtime_layers[:-app_layer_count], runtime_layers[-app_layer_count:]
     layers = [*base_layers, *deps_layers, *(layer for _, layer in model_layers), record_layer, *app_layers]
@@ -162,7 +165,7 @@ def assemble(metadata: ModelMetadata, base: BaseImageConfig, base_layers: Sequen
     mp_manifest = build_manifest(mp_config.descriptor, mp_layers, artifact_type=mt.MODELPACK_ARTIFACT,
                                  annotations={mt.ANNOTATION_TITLE: metadata.name,
                                               "org.opencontainers.image.version": metadata.version,
-                                              "org.opencontainers.image.revision": metadata.run_id})
+                                              contract.ANNOTATION_RUN_ID: metadata.run_id})
     mp_index = build_index([(mp_manifest.descriptor, tuple(f"{t}-model" for t in tags))])
     return AssembledImage(config, manifest, index_json, mp_config, mp_manifest, mp_index, tags, tuple(layers))
 

@@ -66,3 +66,16 @@ def test_omi_1_1_labels() -> None:
     assert labels[contract.LABEL_INTERFACES] == '["kfserving","modzy"]'
     assert labels[contract.LABEL_PROTOCOLS] == '[["v2"],["v2"]]'
     assert labels[contract.LABEL_PORT] == "9000" and labels[contract.LABEL_MODEL_NAME] == "digits"
+
+
+def test_the_run_id_has_its_own_annotation_and_revision_is_only_the_stamped_commit() -> None:
+    image = _assemble()
+    for manifest in (json.loads(image.manifest.data), json.loads(image.modelpack_manifest.data)):
+        assert manifest["annotations"][contract.ANNOTATION_RUN_ID] == "run-7"
+        assert mt.ANNOTATION_REVISION not in manifest["annotations"]
+    stamped = assemble(METADATA, BASE, [_layer("base")], runtime_layers=[_layer("deps"), _layer("app")],
+                       model_layers=[("model.joblib", _layer("model"))], record_layer=_layer("record"),
+                       http_port="9000", spec_version="1.0", extra_tags=(), vcs_revision="0123abc")
+    assert json.loads(stamped.manifest.data)["annotations"][mt.ANNOTATION_REVISION] == "0123abc"
+    assert stamped.manifest.descriptor.digest != image.manifest.descriptor.digest
+    assert stamped.modelpack_manifest.descriptor.digest == image.modelpack_manifest.descriptor.digest

@@ -64,6 +64,16 @@ class OmiSubsystem(Subsystem):
             """
         ),
     )
+    stamp_vcs_revision = BoolOption(
+        default=False,
+        help=help_text(  # type: ignore[arg-type]  # Pants types help_text as str-or-callable
+            """
+            Write the git commit of the repository as the images' `org.opencontainers.image.revision` annotation.
+            Off by default: it changes every image digest with every commit, even when nothing in the image did.
+            The model's run id is always written, as `dev.omi.model.run-id`.
+            """
+        ),
+    )
     default_repository = StrOption(
         default="{name}",
         help="Repository name for targets that set no `repository`; `{name}` is the model name from model.yaml.",

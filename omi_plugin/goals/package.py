@@ -25,6 +25,7 @@ from pants.engine.fs import (
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
+from pants.vcs.git import GitWorktreeRequest, MaybeGitWorktree
 
 from omi_plugin.build_record import BuildRecord
 from omi_plugin.oci.layout import blob_path, oci_layout_bytes
@@ -48,6 +49,10 @@ from omi_plugin.util_rules.modelcar import ModelCarLayerRequest
 from omi_plugin.util_rules.target_fields import ResolveBaseImageRequest, ResolvedBaseImage
 
 logger = logging.getLogger(__name__)
+
+
+class OmiPackageError(ValueError):
+    """One line: `<target>: <what is wrong> (<how to fix it>)`."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,14 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
         base_layers.append(modelcar.layer)
         base_blobs.append(modelcar.blobs)
 
+    vcs_revision = None
+    if omi.stamp_vcs_revision:
+        worktree = (await Get(MaybeGitWorktree, GitWorktreeRequest())).git_worktree
+        if worktree is None:
+            raise OmiPackageError(f"{fs.address}: [omi].stamp_vcs_revision: the repository is not a git worktree "
+                                  "(run from a git checkout, or turn stamping off)")
+        vcs_revision = worktree.commit_id
+
     assembled = assemble(
         metadata, base.config, base_layers,
         runtime_layers=[b.layer for b in runtime.layers],
@@ -110,6 +123,7 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
         http_port=fs.http_port.value or "8080",
         spec_version=fs.omi_spec.value or "1.0",
         extra_tags=fs.extra_tags.value or (),
+        vcs_revision=vcs_revision,
     )
     json_blobs = await Get(Digest, CreateDigest([
         FileContent("oci-layout", oci_layout_bytes()),

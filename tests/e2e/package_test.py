@@ -115,3 +115,20 @@ def test_changing_only_the_model_changes_only_its_layer(packaged_clone: Clone, c
     changed = [(a["created_by"], b["created_by"]) for a, b in zip(before["layers"], after["layers"])
                if a["digest"] != b["digest"]]
     assert changed == [("omi: model file model.joblib", "omi: model file model.joblib")]
+
+
+def test_stamping_writes_the_git_commit_as_revision(clone_factory) -> None:
+    clone = clone_factory("clone-stamp")
+    unstamped = clone.pants("--omi-stamp-vcs-revision", "package", "examples/digits:digits", check=False)
+    assert unstamped.returncode != 0
+    assert "examples/digits:digits: [omi].stamp_vcs_revision: the repository is not a git worktree" in unstamped.output
+    for argv in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "x"]):
+        run(["git", *argv], cwd=clone.root)
+    commit = run(["git", "rev-parse", "HEAD"], cwd=clone.root).stdout.strip()
+    clone.pants("--omi-stamp-vcs-revision", "package", "examples/digits:digits")
+    layout = clone.layout(*DIGITS)
+    index = json.loads((layout / "index.json").read_text())
+    manifest = json.loads((layout / "blobs/sha256" / index["manifests"][0]["digest"].split(":")[1]).read_text())
+    assert manifest["annotations"]["org.opencontainers.image.revision"] == commit
+    assert manifest["annotations"]["dev.omi.model.run-id"] == clone.record(*DIGITS)["tags"][0]
+
