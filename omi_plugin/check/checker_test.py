@@ -73,7 +73,7 @@ def test_cli_reports_every_violation_and_exits_1(tmp_path, layouts, _cli) -> Non
     assert result.returncode == 1 and result.stderr == ""
     assert lines[0] == f"t:t: {model_yaml}: files[0]: 'model.joblib' is empty (0 bytes) (point at the real model " \
                        f"file; an empty file cannot be loaded) [OMI103]"
-    assert lines[-1] == "omi check: 4 violations (OMI102 x1, OMI103 x1, OMI109 x1, OMI216 x1)"
+    assert lines[-1] == "omi check: 5 violations (OMI102 x1, OMI103 x1, OMI109 x1, OMI216 x1, OMI220 x1)"
     assert "Traceback" not in result.stdout + result.stderr
 
 

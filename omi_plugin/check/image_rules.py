@@ -1,4 +1,4 @@
-"""Image rules (OMI203, OMI207-213, OMI216-219): what makes the serving image an OMI model image.
+"""Image rules (OMI203, OMI207-213, OMI216-220): what makes the serving image an OMI model image.
 
 Runs on a layout already scanned by `layout_rules`: config schema, media types, diff ids against the actual
 (uncompressed) layers, the `ml.openmodel.*` annotation and label, the OMI environment, exposed port, user, and
@@ -68,6 +68,11 @@ def _check_manifest(out: Collector, scan: LayoutScan, entry: ManifestEntry, expe
     _check_env(out, env, config_where, expect)
     _check_ports(out, runtime, env, config_where)
     _check_user(out, runtime, config_where)
+    recorded = annotations.get(contract.ANNOTATION_RUN_ID)
+    if expect.run_id and recorded is not None and recorded != expect.run_id:
+        out.add("OMI220", f"annotations[{contract.ANNOTATION_RUN_ID}]",
+                f"is {recorded!r} but the model's run id is {expect.run_id!r}",
+                "rebuild the image from this model.yaml", where=where)
     if expect.run_id and expect.run_id not in entry.refs:
         tags = ", ".join(entry.refs) or "none"
         out.add("OMI216", "manifests[].annotations[org.opencontainers.image.ref.name]",
