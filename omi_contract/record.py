@@ -106,12 +106,12 @@ class ModelRecord:
             files=tuple(doc.get("files") or ()),
             inputs=tuple(_tensor(t) for t in doc.get("inputs") or DEFAULT_INPUTS),
             outputs=tuple(_tensor(t) for t in doc.get("outputs") or DEFAULT_OUTPUTS),
-            interfaces=tuple(doc.get("interfaces") or interfaces.DEFAULT_INTERFACES),
-            run_id=str(doc.get("run_id", "")),
-            description=str(doc.get("description", "")),
+            interfaces=tuple(doc.get("interfaces", interfaces.DEFAULT_INTERFACES)),
+            run_id=str(doc.get("run_id") or ""),
+            description=str(doc.get("description") or ""),
             authors=tuple(doc.get("authors") or ()),
             licenses=tuple(doc.get("licenses") or ()),
-            source=str(doc.get("source", "")),
+            source=str(doc.get("source") or ""),
             handler=doc.get("handler") or None,
             resources=dict(doc.get("resources") or {}),
             timeout=dict(doc.get("timeout") or {}),
@@ -125,10 +125,10 @@ def _tensor(doc: Mapping[str, Any]) -> TensorSpec:
         name=doc["name"],
         datatype=doc["datatype"],
         shape=tuple(doc["shape"]),
-        description=str(doc.get("description", "")),
+        description=str(doc.get("description") or ""),
         filename=doc.get("filename") or None,
         media_types=tuple(doc.get("media_types") or ()),
-        max_size=str(doc.get("max_size", "")),
+        max_size=str(doc.get("max_size") or ""),
     )
 
 
@@ -153,10 +153,10 @@ def _shape_problems(doc: Mapping[str, Any]) -> Iterator[ModelProblem]:
     files = doc.get("files", [])
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
         yield ModelProblem("OMI101", "files", "must be a list of paths", "list the model files relative to model.yaml")
-    declared = doc.get("interfaces", [])
-    if not isinstance(declared, list) or not all(isinstance(i, str) for i in declared):
-        yield ModelProblem("OMI101", "interfaces", "must be a list of strings",
-                           "use e.g. [kfserving.v2, modzy.v2]")
+    declared = doc.get("interfaces", list(interfaces.DEFAULT_INTERFACES))
+    if not isinstance(declared, list) or not declared or not all(isinstance(i, str) for i in declared):
+        yield ModelProblem("OMI101", "interfaces", "must be a non-empty list of strings",
+                           "use e.g. [kfserving.v2, modzy.v2], or leave the field out for every served one")
     for kind in ("inputs", "outputs"):
         tensors = doc.get(kind)
         if tensors is None:
@@ -239,7 +239,7 @@ def tensor_names(tensors: Any, default: Sequence[Mapping[str, Any]]) -> List[Any
     """Declared tensor names (the defaults' when the field is absent); None for an entry without a name."""
     if tensors is None:
         return [t["name"] for t in default]
-    return [t.get("name") for t in tensors if isinstance(t, dict)] if isinstance(tensors, list) else []
+    return [t.get("name") if isinstance(t, dict) else None for t in tensors] if isinstance(tensors, list) else []
 
 
 def tensor_problems(data: Mapping[str, Any]) -> Iterator[ModelProblem]:

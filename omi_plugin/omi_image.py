@@ -88,7 +88,10 @@ def oci_annotations(metadata: ModelMetadata, base: BaseImageConfig, vcs_revision
 
 
 def runtime_config(metadata: ModelMetadata, base: BaseImageConfig, http_port: str,
-                   labels: Mapping[str, str]) -> RuntimeConfig:
+                   labels: Mapping[str, str], modelcar: bool = False) -> RuntimeConfig:
+    """How the container starts. A ModelCar starts the server as its `Cmd`, not its `Entrypoint`: KServe runs the
+    sidecar with `args: [sh, -c, ...]` and no `command`, which replaces the `Cmd` only."""
+    server = (base.python, "-m", "omi_runtime")
     default = omi_interfaces.default_pair(tuple(metadata.interfaces))
     env = base.runtime.with_env([
         ("PYTHONPATH", f"{contract.APP_DIR}:{contract.SITE_PACKAGES_DIR}"),
@@ -103,7 +106,8 @@ def runtime_config(metadata: ModelMetadata, base: BaseImageConfig, http_port: st
     return RuntimeConfig(
         user=contract.NONROOT_USER,
         env=env,
-        entrypoint=(base.python, "-m", "omi_runtime"),
+        entrypoint=() if modelcar else server,
+        cmd=server if modelcar else (),
         working_dir=contract.WORKING_DIR,
         exposed_ports=(f"{http_port}/tcp",),
         labels=dict(labels),
@@ -145,14 +149,15 @@ def modelpack_layer(layer: Layer, path_in_image: str, media_type: str) -> Descri
 def assemble(metadata: ModelMetadata, base: BaseImageConfig, base_layers: Sequence[Layer],
              runtime_layers: Sequence[Layer], model_layers: Sequence[Tuple[str, Layer]], record_layer: Layer,
              *, http_port: str, spec_version: str, extra_tags: Sequence[str],
-             app_layer_count: int = 1, vcs_revision: Optional[str] = None) -> AssembledImage:
+             app_layer_count: int = 1, vcs_revision: Optional[str] = None,
+             modelcar: bool = False) -> AssembledImage:
     """Image = base + runtime deps + model files + model record + app code; ModelPack = model files + record."""
     labels = omi_labels(metadata, spec_version, http_port)
     annotations = {**oci_annotations(metadata, base, vcs_revision), **labels}
     # runtime_layers: dependency layers first, then the application layers (code, and its bytecode if any).
     deps_layers, app_layers = runtime_layers[:-app_layer_count], runtime_layers[-app_layer_count:]
     layers = [*base_layers, *deps_layers, *(layer for _, layer in model_layers), record_layer, *app_layers]
-    config = build_config(layers, runtime_config(metadata, base, http_port, annotations))
+    config = build_config(layers, runtime_config(metadata, base, http_port, annotations, modelcar))
     manifest = build_manifest(config.descriptor, [layer.descriptor for layer in layers], annotations=annotations)
     tags = (metadata.run_id, *[t for t in extra_tags if t != metadata.run_id])
     index_json = build_index([(manifest.descriptor, tags)])

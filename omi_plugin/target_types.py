@@ -21,6 +21,8 @@ from pants.engine.target import (
 from pants.util.strutil import help_text
 
 from omi_contract import formats
+from omi_contract.image import SPEC_VERSIONS
+from omi_contract.interfaces import DEFAULT_HTTP_PORT
 from omi_plugin.oci.references import REPOSITORY_RE, TAG_RE
 from omi_plugin.registry.reference import ReferenceError, validate_registry
 
@@ -130,8 +132,8 @@ class ExtraTagsField(StringSequenceField):
 
 class OmiSpecVersionField(StringField):
     alias = "omi_spec"
-    default = "1.0"
-    choices = ("1.0", "1.1")
+    default = SPEC_VERSIONS[0]
+    choices = SPEC_VERSIONS
     help = help_text(
         """
         Which OMI spec's labels to write: `1.0` or `1.1`. `1.0`: `ml.openmodel.interfaces=["kfserving.v1",...]`.
@@ -149,7 +151,7 @@ class OmiSpecVersionField(StringField):
 
 class HttpPortField(StringField):
     alias = "http_port"
-    default = "8080"
+    default = str(DEFAULT_HTTP_PORT)
     help = "The default `HTTP_PORT` of the image, e.g. `8080` (the container can override it at start-up)."
 
     @classmethod
@@ -199,9 +201,10 @@ class ModelCarField(TriBoolField):
     help = help_text(
         """
         Make the image also a KServe ModelCar (`storageUri: oci://<image>`): add a static busybox (`sh`, `ln`,
-        `sleep`, `cat`, `ls`, from the Debian lock `[omi].modelcar_lockfile`, ~2 MB) for the sidecar's
-        `sh -c "ln -sf /proc/$$/root/models /mnt/models && sleep infinity"`, and link each of model.yaml's `files`
-        at the top of `/models`, where KServe's model servers look. Unset: `[omi].modelcar`.
+        `mkdir`, `sleep`, `cat`, `ls`, from the Debian lock `[omi].modelcar_lockfile`, ~2 MB) for the sidecar's
+        `sh -c "ln -sf /proc/$$/root/models /mnt/models && sleep infinity"`, link the first path component of each
+        of model.yaml's `files` at the top of `/models`, where KServe's model servers look, and start the server as
+        the image's `Cmd` (KServe passes the sidecar's command as `args`). Unset: `[omi].modelcar`.
         """
     )
 

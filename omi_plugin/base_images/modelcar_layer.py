@@ -6,9 +6,11 @@
 KServe serves an `oci://` model by running its image as a sidecar with
 `sh -c "ln -sf /proc/$$/root/models /mnt/models && sleep infinity"`, and its model servers read the model files
 from `/mnt/models/`. An omi image has no shell and keeps its files under `/models/<name>/`, so this layer adds
-`/usr/bin/busybox` from the locked `busybox-static` package with `sh`, `ln`, `sleep`, `cat` and `ls` linked to it,
-and for each of model.yaml's `files` entries a relative link `/models/<entry> -> <name>/<entry>` (relative, so it
-resolves through `/proc/<pid>/root/models` too). The layer depends only on the lock, the `.deb` and the names.
+`/usr/bin/busybox` from the locked `busybox-static` package with `sh`, `ln`, `mkdir`, `sleep`, `cat` and `ls` linked
+to it (replacing those of a base that has its own), and for the first path component of each of model.yaml's
+`files` entries a relative link `/models/<component> -> <name>/<component>` (relative, so it resolves through
+`/proc/<pid>/root/models` too). The image itself starts the server as its `Cmd` (see `omi_image.runtime_config`), so
+that KServe's `args` replace it. The layer depends only on the lock, the `.deb` and the names.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from omi_plugin.oci.layer_output import write_layer_output
 from omi_plugin.oci.tar import FILE, Entry, LayerError
 
 BUSYBOX = "bin/busybox"  # where busybox-static installs it
-APPLETS = ("sh", "ln", "sleep", "cat", "ls")
+APPLETS = ("sh", "ln", "mkdir", "sleep", "cat", "ls")  # KServe's LLMInferenceService also runs `mkdir -p`
 INSTALL_DIR = "usr/bin"  # on PATH in every base, and not behind the merged-/usr `bin` link
 
 

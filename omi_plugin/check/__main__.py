@@ -16,8 +16,9 @@ import json
 import sys
 from typing import Any, Optional, Sequence
 
+from omi_contract.image import SPEC_VERSIONS
 from omi_plugin.check.catalog import RULES
-from omi_plugin.check.checker import SPEC_VERSIONS, CheckRequest, run_checks
+from omi_plugin.check.checker import CheckRequest, run_checks
 from omi_plugin.check.violation import report, run_cli
 
 

@@ -36,5 +36,5 @@ class Expectations:
         files = tuple(raw_files) if isinstance(raw_files, list) and all(isinstance(f, str) for f in raw_files) \
             else None
         if files is not None and model_files is not None:
-            files = tuple(rel for _, entry, matches in expand_files(files, model_files) for rel in matches or (entry,))
+            files = tuple(rel for e in expand_files(files, model_files) for rel in (e.new if e.names else (e.entry,)))
         return Expectations(name, interfaces, run_id, files, spec_version)

@@ -48,6 +48,11 @@ def _check_manifest(out: Collector, scan: LayoutScan, entry: ManifestEntry, expe
                     "use " + " or ".join(LAYER_MEDIA_TYPES), where=where)
     present = [verify_blob(out, scan, layer, where, f"layers[{i}]") for i, layer in enumerate(layers)]
     annotations = object_field(manifest, "annotations")
+    recorded = annotations.get(contract.ANNOTATION_RUN_ID)
+    if expect.run_id and recorded is not None and recorded != expect.run_id:
+        out.add("OMI220", f"annotations[{contract.ANNOTATION_RUN_ID}]",
+                f"is {recorded!r} but the model's run id is {expect.run_id!r}",
+                "rebuild the image from this model.yaml", where=where)
 
     if not verify_blob(out, scan, config_descriptor, where, "config"):
         _check_omi_keys(out, "OMI209", annotations, "annotations", where, expect, None)
@@ -68,11 +73,6 @@ def _check_manifest(out: Collector, scan: LayoutScan, entry: ManifestEntry, expe
     _check_env(out, env, config_where, expect)
     _check_ports(out, runtime, env, config_where)
     _check_user(out, runtime, config_where)
-    recorded = annotations.get(contract.ANNOTATION_RUN_ID)
-    if expect.run_id and recorded is not None and recorded != expect.run_id:
-        out.add("OMI220", f"annotations[{contract.ANNOTATION_RUN_ID}]",
-                f"is {recorded!r} but the model's run id is {expect.run_id!r}",
-                "rebuild the image from this model.yaml", where=where)
     if expect.run_id and expect.run_id not in entry.refs:
         tags = ", ".join(entry.refs) or "none"
         out.add("OMI216", "manifests[].annotations[org.opencontainers.image.ref.name]",

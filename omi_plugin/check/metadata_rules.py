@@ -80,11 +80,12 @@ def _check_files(out: Collector, data: Mapping[str, Any], model_files: Optional[
     files = data.get("files")
     entries = [p if isinstance(p, str) and not record.points_outside(p) else None  # the schema rule or OMI112
                for p in (files if isinstance(files, list) else [])]
-    for i, path, matches in model_yaml.expand_files(entries, present):
-        if not matches:
+    for expanded in model_yaml.expand_files(entries, present):
+        i, path = expanded.index, expanded.entry
+        if not expanded.names:
             out.add("OMI102", f"files[{i}]", f"{path!r} is not among the target's model files, nor a directory of them",
                     "add it to the omi_model target's `model_files` or fix the path in model.yaml")
-        elif matches == (posixpath.normpath(path),) and present[matches[0]] <= 0:
+        elif expanded.is_file and present[expanded.names[0]] <= 0:
             out.add("OMI103", f"files[{i}]", f"{path!r} is empty (0 bytes)",
                     "point at the real model file; an empty file cannot be loaded")
 

@@ -11,6 +11,7 @@ import posixpath
 from dataclasses import dataclass
 
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
+from pants.core.util_rules.system_binaries import GitBinaryException
 from pants.engine.fs import (
     AddPrefix,
     CreateDigest,
@@ -27,6 +28,7 @@ from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 from pants.vcs.git import GitWorktreeRequest, MaybeGitWorktree
 
+from omi_contract.interfaces import DEFAULT_HTTP_PORT
 from omi_plugin.build_record import BuildRecord
 from omi_plugin.oci.layout import blob_path, oci_layout_bytes
 from omi_plugin.omi_image import assemble, build_record
@@ -100,11 +102,12 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
     )
 
     base_layers, base_blobs = list(base.layers), [base.blobs]
-    if fs.modelcar.value if fs.modelcar.value is not None else omi.modelcar:
-        modelcar = await Get(BuiltLayer, ModelCarLayerRequest(fs.address, metadata.source_file, metadata.name,
-                                                              tuple(metadata.files)))
-        base_layers.append(modelcar.layer)
-        base_blobs.append(modelcar.blobs)
+    modelcar = fs.modelcar.value if fs.modelcar.value is not None else omi.modelcar
+    if modelcar:
+        modelcar_layer = await Get(BuiltLayer, ModelCarLayerRequest(fs.address, metadata.source_file, metadata.name,
+                                                                    tuple(metadata.files)))
+        base_layers.append(modelcar_layer.layer)
+        base_blobs.append(modelcar_layer.blobs)
 
     vcs_revision = None
     if omi.stamp_vcs_revision:
@@ -112,7 +115,16 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
         if worktree is None:
             raise OmiPackageError(f"{fs.address}: [omi].stamp_vcs_revision: the repository is not a git worktree "
                                   "(run from a git checkout, or turn stamping off)")
-        vcs_revision = worktree.commit_id
+        try:
+            vcs_revision, changed = worktree.commit_id, worktree.changed_files(include_untracked=True)
+        except GitBinaryException as e:
+            raise OmiPackageError(f"{fs.address}: [omi].stamp_vcs_revision: git cannot name the commit "
+                                  f"({str(e).splitlines()[-1] if str(e) else type(e).__name__}; commit first)") from None
+        if changed:
+            # A revision the image was not built from would be worse than none.
+            raise OmiPackageError(f"{fs.address}: [omi].stamp_vcs_revision: the worktree has uncommitted changes "
+                                  f"({', '.join(sorted(changed)[:3])}{', ...' if len(changed) > 3 else ''}; commit "
+                                  "them, or turn stamping off)")
 
     assembled = assemble(
         metadata, base.config, base_layers,
@@ -120,10 +132,11 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
         app_layer_count=runtime.app_layer_count,
         model_layers=[(relpath, b.layer) for relpath, b in model.files],
         record_layer=model.record.layer,
-        http_port=fs.http_port.value or "8080",
+        http_port=fs.http_port.value or str(DEFAULT_HTTP_PORT),
         spec_version=fs.omi_spec.value or "1.0",
         extra_tags=fs.extra_tags.value or (),
         vcs_revision=vcs_revision,
+        modelcar=modelcar,
     )
     json_blobs = await Get(Digest, CreateDigest([
         FileContent("oci-layout", oci_layout_bytes()),

@@ -140,22 +140,34 @@ def parse_model_yaml(data: Union[bytes, str], file: str) -> Dict[str, Any]:
     return parsed
 
 
-def expand_files(entries: Sequence[Any], available: Iterable[str]) -> List[Tuple[int, str, Tuple[str, ...]]]:
-    """Each `files` entry with the model files it names: itself, or every available file under it (a directory,
-    such as an MLflow model or a Hugging Face snapshot), sorted. Paths are relative to model.yaml's directory;
-    an entry that names nothing available has no files; a file already named by an earlier entry is not repeated.
-    """
+@dataclass(frozen=True)
+class FilesEntry:
+    """One `files` entry and the model files it names: itself, or every available file under it, sorted."""
+
+    index: int
+    entry: str
+    names: Tuple[str, ...]  # everything it names; empty when nothing available is it or lies under it
+    new: Tuple[str, ...]  # those no earlier entry named (each file gets one layer)
+
+    @property
+    def is_file(self) -> bool:
+        return self.names == (posixpath.normpath(self.entry),)
+
+
+def expand_files(entries: Sequence[Any], available: Iterable[str]) -> List[FilesEntry]:
+    """Each `files` entry with the model files it names; an entry may be a directory (an MLflow model, a Hugging
+    Face snapshot). Paths are relative to model.yaml's directory; entries that are not strings are skipped."""
     present = sorted({posixpath.normpath(p) for p in available})
     seen: set = set()
-    out: List[Tuple[int, str, Tuple[str, ...]]] = []
+    out: List[FilesEntry] = []
     for i, entry in enumerate(entries):
         if not isinstance(entry, str) or not entry:
             continue
         rel = posixpath.normpath(entry)
         under = rel.rstrip("/") + "/"
-        matches = [rel] if rel in present else [p for p in present if p.startswith(under)]
-        out.append((i, entry, tuple(m for m in matches if m not in seen)))
-        seen.update(matches)
+        names = (rel,) if rel in present else tuple(p for p in present if p.startswith(under))
+        out.append(FilesEntry(i, entry, names, tuple(n for n in names if n not in seen)))
+        seen.update(names)
     return out
 
 

@@ -67,10 +67,13 @@ def test_a_files_entry_may_name_a_directory() -> None:
     from omi_plugin.metadata.model_yaml import expand_files
 
     available = ["mlflow/MLmodel", "mlflow/model.pkl", "mlflow/env/python_env.yaml", "model.joblib", "mlflowx/y"]
-    assert expand_files(["mlflow", "model.joblib", "mlflow/MLmodel", "missing/", 7], available) == [
-        (0, "mlflow", ("mlflow/MLmodel", "mlflow/env/python_env.yaml", "mlflow/model.pkl")),
-        (1, "model.joblib", ("model.joblib",)),
-        (2, "mlflow/MLmodel", ()),  # already named by the directory: one layer per file
-        (3, "missing/", ()),
+    mlflow = ("mlflow/MLmodel", "mlflow/env/python_env.yaml", "mlflow/model.pkl")
+    expanded = expand_files(["mlflow", "model.joblib", "mlflow/MLmodel", "./model.joblib", "missing/", 7], available)
+    assert [(e.index, e.entry, e.names, e.new, e.is_file) for e in expanded] == [
+        (0, "mlflow", mlflow, mlflow, False),
+        (1, "model.joblib", ("model.joblib",), ("model.joblib",), True),
+        (2, "mlflow/MLmodel", ("mlflow/MLmodel",), (), True),  # named before: present, but no second layer
+        (3, "./model.joblib", ("model.joblib",), (), True),
+        (4, "missing/", (), (), False),
     ]
-    assert expand_files(["mlflow/"], available)[0][2][0] == "mlflow/MLmodel"
+    assert expand_files(["mlflow/"], available)[0].names[0] == "mlflow/MLmodel"

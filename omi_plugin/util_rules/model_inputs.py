@@ -165,16 +165,17 @@ async def model_inputs(request: ModelInputsRequest) -> ModelInputs:
 
     available = {posixpath.normpath(rel): (path, digest, size) for rel, path, digest, size in sources.available}
     files = []
-    for i, entry, matches in expand_files(metadata.files, available):
-        if not matches:
+    for expanded in expand_files(metadata.files, available):
+        i, entry = expanded.index, expanded.entry
+        if not expanded.names:
             raise OmiModelError(
                 f"{address}: {sources.yaml_path}: files[{i}]: model file {entry!r} is not provided (add it to "
                 "`model_files` of the target, or depend on a `file`/`http_source` target that provides it; for a "
                 f"directory, glob its files: `{entry.rstrip('/')}/**`)"
             )
-        for rel in matches:
+        for rel in expanded.new:
             path, digest, size = available[rel]
-            if size == 0 and matches == (posixpath.normpath(entry),):
+            if size == 0 and expanded.is_file:
                 raise OmiModelError(f"{address}: {path}: files[{i}]: model file is empty "
                                     "(export the trained model again)")
             files.append(ModelFile(rel, digest, path))

@@ -44,15 +44,23 @@ class ModelContext:
     def path(self, relative: str) -> Path:
         return self.model_dir / relative
 
+    def model_files(self) -> list[Path]:
+        """The declared files in order, a directory entry standing for its files (sorted)."""
+        out: list[Path] = []
+        for rel in self.metadata.files:
+            path = self.path(rel)
+            out.extend(sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path])
+        return out
+
     def first_file(self, suffixes: Sequence[str] = ()) -> Path:
         """The first declared file with one of the suffixes (or the first file at all)."""
-        files = self.metadata.files
+        files = self.model_files()
         if not files:
             raise FileNotFoundError(f"model {self.metadata.name} declares no files")
-        for rel in files:
-            if not suffixes or rel.lower().endswith(tuple(suffixes)):
-                return self.path(rel)
-        return self.path(files[0])
+        for path in files:
+            if not suffixes or path.name.lower().endswith(tuple(suffixes)):
+                return path
+        return files[0]
 
 
 class Handler:

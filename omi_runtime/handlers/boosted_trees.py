@@ -30,7 +30,7 @@ class BoostedTreesHandler(Handler):
     """Subclasses load their booster and say what it is; this class plans and computes the outputs."""
 
     batchable = True
-    suffixes: tuple[str, ...] = ()  # model file suffixes, in order of preference
+    suffixes: tuple[str, ...] = ()  # the first declared model file with one of these suffixes is the model
 
     def __init__(self) -> None:
         self.classes = 0  # 0 for a regressor, else the number of classes (2 for binary)

@@ -86,3 +86,30 @@ def test_a_regressor_gives_values_and_refuses_probabilities(fmt: str, tmp_path: 
     assert out["value"].shape == (len(x),) and np.corrcoef(out["value"], y)[0, 1] > 0.8
     with pytest.raises(ValueError, match="'probabilities': the model is a regressor"):
         _handler(fmt, model_file, [value, PROBABILITIES])
+
+
+def test_xgboost_margin_and_hinge_objectives(tmp_path: Path) -> None:
+    import xgboost
+
+    x, y = _x_y(2)
+    for objective in ("binary:logitraw", "binary:hinge"):
+        booster = xgboost.train({"objective": objective, "max_depth": 2, "nthread": 1, "seed": 0},
+                                xgboost.DMatrix(x, label=y), num_boost_round=5)
+        booster.save_model(str(tmp_path / f"{objective[7:]}.json"))
+    handler = _handler("xgboost", tmp_path / "logitraw.json", [LABELS, PROBABILITIES])
+    out = handler.predict({"x": x})  # type: ignore[attr-defined]
+    margins = xgboost.Booster(model_file=str(tmp_path / "logitraw.json")).inplace_predict(x)
+    assert np.allclose(out["probabilities"][:, 1], 1 / (1 + np.exp(-margins)), atol=1e-6)
+    assert out["predict"].tolist() == (margins > 0).astype(int).tolist()
+    with pytest.raises(ValueError, match="binary:hinge gives no probabilities: train with binary:logistic"):
+        _handler("xgboost", tmp_path / "hinge.json", [LABELS])
+
+
+def test_a_directory_entry_finds_the_model_file_inside(tmp_path: Path) -> None:
+    (tmp_path / "snapshot").mkdir()
+    (tmp_path / "snapshot" / "README.md").write_text("a model card\n")
+    model_file = _train("lightgbm", 3, tmp_path / "snapshot")
+    record = ModelRecord.from_json({
+        "name": "m", "version": "1", "format": "lightgbm", "files": ["snapshot"],
+        "inputs": [{"name": "x", "datatype": "FP32", "shape": [-1, 4]}], "outputs": [LABELS]}, "omi-model.json")
+    assert ModelContext(tmp_path, record).first_file((".txt",)) == model_file

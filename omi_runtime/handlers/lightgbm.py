@@ -16,6 +16,18 @@ from omi_runtime.handlers.boosted_trees import BoostedTreesHandler
 _CLASSIFIERS = ("binary", "multiclass", "multiclassova", "cross_entropy")
 
 
+def _objective(path: Path) -> str:
+    """The `objective=` line of a text model's header (e.g. `objective=multiclass num_class:10`), read without
+    parsing the trees."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.startswith("objective="):
+                return line.split("=", 1)[1].split()[0]
+            if line.startswith("Tree="):
+                break
+    return ""
+
+
 class LightGBMHandler(BoostedTreesHandler):
     suffixes = (".txt", ".lgb", ".model")
 
@@ -27,7 +39,7 @@ class LightGBMHandler(BoostedTreesHandler):
         import lightgbm
 
         self.booster = lightgbm.Booster(model_file=str(path))
-        objective = str(self.booster.dump_model(num_iteration=0)["objective"]).split()[0]
+        objective = _objective(path)
         if objective not in _CLASSIFIERS:
             return 0
         return max(2, int(self.booster.num_model_per_iteration()))

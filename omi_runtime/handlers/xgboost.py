@@ -21,6 +21,7 @@ class XGBoostHandler(BoostedTreesHandler):
     def __init__(self) -> None:
         super().__init__()
         self.booster: Any = None
+        self.margins = False  # binary:logitraw predicts margins: the probability is their sigmoid
 
     def load_booster(self, path: Path) -> int:
         import xgboost
@@ -29,14 +30,17 @@ class XGBoostHandler(BoostedTreesHandler):
         self.booster.load_model(str(path))
         learner = json.loads(self.booster.save_config())["learner"]
         objective = learner["objective"]["name"]
-        if objective == "multi:softmax":
-            raise ValueError("objective multi:softmax gives no probabilities: train with multi:softprob")
+        if objective in ("multi:softmax", "binary:hinge"):
+            raise ValueError(f"objective {objective} gives no probabilities: train with "
+                             f"{'multi:softprob' if objective.startswith('multi') else 'binary:logistic'}")
+        self.margins = objective == "binary:logitraw"
         if objective.startswith("multi:"):
             return int(learner["learner_model_param"]["num_class"])
         return 2 if objective.startswith("binary:") else 0
 
     def scores(self, x: np.ndarray) -> np.ndarray:
-        return self.booster.inplace_predict(x, validate_features=False)
+        predicted = self.booster.inplace_predict(x, validate_features=False)
+        return 1.0 / (1.0 + np.exp(-predicted)) if self.margins else predicted
 
     def raw_scores(self, x: np.ndarray) -> np.ndarray:
         return self.booster.inplace_predict(x, predict_type="margin", validate_features=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import uuid
 
@@ -10,7 +11,7 @@ from conftest import PODMAN, REPO, RUN_FLAGS, Clone, pulled_image, run, wait_for
 
 DIGITS = ("examples/digits", "digits")
 MODELCAR = ("examples/digits", "digits-modelcar")
-# What KServe's storage initializer runs in the model image's container (`storageUri: oci://...`).
+# What KServe runs in the model image's container (`storageUri: oci://...`), as the container's `args`.
 KSERVE_SIDECAR = ["sh", "-c", "ln -sf /proc/$$/root/models /mnt/models && sleep infinity"]
 
 
@@ -26,14 +27,20 @@ def test_the_kserve_sidecar_command_serves_the_model_files(packaged_clone: Clone
     added = [layer for layer in layers if layer["digest"] not in plain]
     assert len(layers) == len(plain) + 1 and len(added) == 1
     assert added[0]["created_by"].startswith("omi: KServe ModelCar (busybox-static ")
+    layout = clone.layout(*MODELCAR)
+    index = json.loads((layout / "index.json").read_text())
+    manifest = json.loads((layout / "blobs/sha256" / index["manifests"][0]["digest"].split(":")[1]).read_text())
+    config = json.loads((layout / "blobs/sha256" / manifest["config"]["digest"].split(":")[1]).read_text())["config"]
+    # The server is the Cmd, which KServe's `args` replace; run without arguments, the image serves OMI as ever.
+    assert "Entrypoint" not in config and config["Cmd"] == ["/usr/bin/python3.11", "-m", "omi_runtime"]
 
     expected = hashlib.sha256((REPO / "examples/digits/model.joblib").read_bytes()).hexdigest()
     name, volume = f"omi-e2e-{uuid.uuid4().hex[:8]}", f"omi-e2e-{uuid.uuid4().hex[:8]}"
     with pulled_image(clone.layout(*MODELCAR)) as image:
         run(["podman", "volume", "create", volume])
         try:
-            run([*PODMAN, "run", "-d", "--name", name, *RUN_FLAGS, "-v", f"{volume}:/mnt", "--entrypoint",
-                 KSERVE_SIDECAR[0], image, *KSERVE_SIDECAR[1:]])
+            # As KServe starts it: the command as `args` only, no entrypoint override.
+            run([*PODMAN, "run", "-d", "--name", name, *RUN_FLAGS, "-v", f"{volume}:/mnt", image, *KSERVE_SIDECAR])
             # A second container in the sidecar's PID namespace reads the files through /mnt/models, as the
             # model server of an InferenceService does.
             reader = [*PODMAN, "run", "--rm", "--read-only", "--net=host", "--ulimit", "nofile=1024:1024",

@@ -131,4 +131,9 @@ def test_stamping_writes_the_git_commit_as_revision(clone_factory) -> None:
     manifest = json.loads((layout / "blobs/sha256" / index["manifests"][0]["digest"].split(":")[1]).read_text())
     assert manifest["annotations"]["org.opencontainers.image.revision"] == commit
     assert manifest["annotations"]["dev.omi.model.run-id"] == clone.record(*DIGITS)["tags"][0]
+    clone.write("examples/digits/NOTES.txt", "not committed\n")
+    dirty = clone.pants("--omi-stamp-vcs-revision", "package", "examples/digits:digits", check=False)
+    assert dirty.returncode != 0
+    assert ("examples/digits:digits: [omi].stamp_vcs_revision: the worktree has uncommitted changes "
+            "(examples/digits/NOTES.txt; commit them, or turn stamping off)") in dirty.output
 
