@@ -16,7 +16,7 @@ ENV_INTERFACE = "INTERFACE"
 ENV_PROTOCOL = "PROTOCOL"
 ENV_HTTP_PORT = "HTTP_PORT"
 ENV_MODEL_NAME = "MODEL_NAME"
-# Modzy's platforms pass the port this way when HTTP_PORT is unset.
+# Modzy's platforms pass the port this way when HTTP_PORT is unset (see `interfaces.Interface.port_env`).
 ENV_PSC_MODEL_PORT = "PSC_MODEL_PORT"
 SPEC_ENV = (ENV_INTERFACE, ENV_PROTOCOL, ENV_HTTP_PORT, ENV_MODEL_NAME)
 # omi's own.

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
+from omi_contract.image import ENV_PSC_MODEL_PORT
+
 DEFAULT_HTTP_PORT = 8080
 DEFAULT_MODZY_PORT = 45000
 
@@ -22,7 +24,8 @@ class Interface:
     transport: str = ""  # module under omi_runtime.transports with `create_transport(settings, dataplane, model, stop)`
     probe: str = ""  # function of omi_plugin.check.smoke_probes that talks to it like a platform would
     readiness: str = ""  # how the smoke test waits for it: "http" (GET the model's path) or "grpc" (channel ready)
-    default_port: int = DEFAULT_HTTP_PORT  # when neither HTTP_PORT nor a platform variable sets one
+    default_port: int = DEFAULT_HTTP_PORT  # when neither HTTP_PORT nor `port_env` sets one
+    port_env: str = ""  # the platform's own port variable, read when HTTP_PORT is unset
     service: str = ""  # the gRPC service, or the REST path root, that platforms call
     omi_minimum: bool = False  # OMI 1.0 requires every compliant image to implement it
     load_at_start: bool = True  # load the model before listening (Modzy's platform asks for it with Status)
@@ -43,9 +46,10 @@ INTERFACES: Tuple[Interface, ...] = (
               readiness="http", service="/v1/models"),
     Interface("kfserving.v2", served=True, transport="kserve_v2_grpc", probe="probe_kfserving_v2",
               readiness="grpc", service="inference.GRPCInferenceService", omi_minimum=True),
-    Interface("modzy.v1", served=False, default_port=DEFAULT_MODZY_PORT),
+    Interface("modzy.v1", served=False, default_port=DEFAULT_MODZY_PORT, port_env=ENV_PSC_MODEL_PORT),
     Interface("modzy.v2", served=True, transport="modzy_v2_grpc", probe="probe_modzy_v2",
-              readiness="grpc", default_port=DEFAULT_MODZY_PORT, service="ModzyModel", omi_minimum=True,
+              readiness="grpc", default_port=DEFAULT_MODZY_PORT, port_env=ENV_PSC_MODEL_PORT, service="ModzyModel",
+              omi_minimum=True,
               load_at_start=False),
 )
 

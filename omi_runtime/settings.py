@@ -65,12 +65,13 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
     if pair not in SERVED:
         raise ConfigError(f"{contract.ENV_INTERFACE}={raw_interface} with {contract.ENV_PROTOCOL}={protocol} ({pair}) "
                           f"is not implemented: use one of {', '.join(SERVED)}")
+    row = served(pair)
     if env.get(contract.ENV_HTTP_PORT, "").strip():
         port = _port(contract.ENV_HTTP_PORT, env[contract.ENV_HTTP_PORT].strip())
-    elif interface == "modzy" and env.get(contract.ENV_PSC_MODEL_PORT, "").strip():
-        port = _port(contract.ENV_PSC_MODEL_PORT, env[contract.ENV_PSC_MODEL_PORT].strip())
+    elif row.port_env and env.get(row.port_env, "").strip():
+        port = _port(row.port_env, env[row.port_env].strip())
     else:
-        port = served(pair).default_port
+        port = row.default_port
     max_bytes_raw = env.get(contract.ENV_MAX_MESSAGE_BYTES, "").strip()
     max_bytes = DEFAULT_MAX_MESSAGE_BYTES
     if max_bytes_raw:

@@ -46,7 +46,7 @@ RULES: Dict[str, str] = {
     "OMI217": "OMI 1.1: ml.openmodel.protocols lists each interface's protocols, indexed like interfaces",
     "OMI218": "OMI 1.1: ml.openmodel.port equals HTTP_PORT",
     "OMI219": "OMI 1.1: ml.openml.model_name equals the model name",
-    "OMI220": "the manifest annotation dev.omi.model.run-id, where present, equals the model's run id",
+    "OMI220": "the image and ModelPack manifests' annotation dev.omi.model.run-id, where present, equals the run id",
     # ModelPack artifact
     "OMI301": "the ModelPack config matches the model-spec v0.0.7 config schema (date-times really checked)",
     "OMI302": "config.paramSize matches ^\\d+(\\.\\d)?[QqTtBbMmKk]$",

@@ -48,11 +48,7 @@ def _check_manifest(out: Collector, scan: LayoutScan, entry: ManifestEntry, expe
                     "use " + " or ".join(LAYER_MEDIA_TYPES), where=where)
     present = [verify_blob(out, scan, layer, where, f"layers[{i}]") for i, layer in enumerate(layers)]
     annotations = object_field(manifest, "annotations")
-    recorded = annotations.get(contract.ANNOTATION_RUN_ID)
-    if expect.run_id and recorded is not None and recorded != expect.run_id:
-        out.add("OMI220", f"annotations[{contract.ANNOTATION_RUN_ID}]",
-                f"is {recorded!r} but the model's run id is {expect.run_id!r}",
-                "rebuild the image from this model.yaml", where=where)
+    check_run_id_annotation(out, annotations, expect, where)
 
     if not verify_blob(out, scan, config_descriptor, where, "config"):
         _check_omi_keys(out, "OMI209", annotations, "annotations", where, expect, None)
@@ -78,6 +74,15 @@ def _check_manifest(out: Collector, scan: LayoutScan, entry: ManifestEntry, expe
         out.add("OMI216", "manifests[].annotations[org.opencontainers.image.ref.name]",
                 f"the run id {expect.run_id!r} is not among the image's tags: {tags}",
                 "tag the image with the model's run id, its OMI origin tag", where=f"{scan.name}/index.json")
+
+
+def check_run_id_annotation(out: Collector, annotations: Mapping[str, Any], expect: Expectations, where: str) -> None:
+    """OMI220, on the image and the ModelPack manifest: omi's run-id annotation, where present, is the run id."""
+    recorded = annotations.get(contract.ANNOTATION_RUN_ID)
+    if expect.run_id and recorded is not None and recorded != expect.run_id:
+        out.add("OMI220", f"annotations[{contract.ANNOTATION_RUN_ID}]",
+                f"is {recorded!r} but the model's run id is {expect.run_id!r}",
+                "rebuild the image and the artifact from this model.yaml", where=where)
 
 
 def _env(entries: Any) -> Dict[str, str]:

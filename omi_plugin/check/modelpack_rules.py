@@ -15,6 +15,7 @@ from omi_plugin.check import schemas
 from omi_plugin.check.blobs import SHA256_DIGEST_RE
 from omi_plugin.check.diff_ids import DiffIdWording, check_diff_ids
 from omi_plugin.check.expectations import Expectations
+from omi_plugin.check.image_rules import check_run_id_annotation
 from omi_plugin.check.json_fields import object_field
 from omi_plugin.check.layout_rules import LayoutScan, ManifestEntry, verify_blob
 from omi_plugin.check.violation import Collector
@@ -60,6 +61,7 @@ def _check_artifact(out: Collector, scan: LayoutScan, entry: ManifestEntry, expe
         shown = _shown(config_descriptor.get("mediaType"))
         out.add("OMI307", "config.mediaType", f"is {shown}, not the ModelPack config type",
                 f"use {mt.MODELPACK_CONFIG}", where=where)
+    check_run_id_annotation(out, object_field(manifest, "annotations"), expect, where)
     layers = [layer for layer in manifest.get("layers") or [] if isinstance(layer, dict)]
     present = [verify_blob(out, scan, layer, where, f"layers[{i}]") for i, layer in enumerate(layers)]
     _check_layers(out, layers, where, expect, image_digests, image_name)
