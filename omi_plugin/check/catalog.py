@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from typing import Dict
 
+from omi_contract.interfaces import OMI_MINIMUM, OMI_NAMES, SERVED
+
 RULES: Dict[str, str] = {
     # Metadata (model.yaml, model files, target fields)
     "OMI100": "model.yaml is readable YAML and a mapping of fields",
     "OMI101": "model.yaml matches its schema (omi_plugin/metadata/model.schema.json); every error is reported",
     "OMI102": "every file listed in `files` is present among the model files",
     "OMI103": "every model file is non-empty",
-    "OMI104": "every declared interface is an OMI string: kfserving.v1, kfserving.v2, modzy.v1, modzy.v2",
-    "OMI105": "declared interfaces include the OMI 1.0 minimum, kfserving.v2 and modzy.v2",
-    "OMI106": "every declared interface is one omi_runtime serves (kfserving.v1, kfserving.v2, modzy.v2)",
+    "OMI104": f"every declared interface is an OMI string: {', '.join(OMI_NAMES)}",
+    "OMI105": f"declared interfaces include the OMI 1.0 minimum, {' and '.join(OMI_MINIMUM)}",
+    "OMI106": f"every declared interface is one omi_runtime serves ({', '.join(SERVED)})",
     "OMI107": "a run id is present (`run_id`, or `run_id_from` naming a readable MLflow MLmodel file)",
     "OMI108": "the run id is a valid OCI tag",
     "OMI109": "the run id is not `latest`",

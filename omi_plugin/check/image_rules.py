@@ -190,14 +190,16 @@ def _check_omi_keys(out: Collector, rule: str, values: Mapping[str, Any], prefix
 def _check_env(out: Collector, env: Mapping[str, str], where: str, expect: Expectations) -> None:
     for key in contract.SPEC_ENV:
         if not env.get(key):
-            out.add("OMI211", f"config.Env.{key}", "is not set; OMI requires INTERFACE, PROTOCOL, HTTP_PORT and "
-                    "MODEL_NAME", f"set {key} in the image environment", where=where)
+            out.add("OMI211", f"config.Env.{key}",
+                    f"is not set; OMI requires {', '.join(contract.SPEC_ENV[:-1])} and {contract.SPEC_ENV[-1]}",
+                    f"set {key} in the image environment", where=where)
     interface, protocol = env.get(contract.ENV_INTERFACE, ""), env.get(contract.ENV_PROTOCOL, "")
     if interface and interface.lower() not in INTERFACE_ALIASES:
         out.add("OMI211", "config.Env.INTERFACE", f"{interface!r} is not an OMI interface",
-                "use kfserving or modzy", where=where)
+                "use " + " or ".join(sorted(set(INTERFACE_ALIASES.values()))), where=where)
     if protocol and protocol.lower() not in PROTOCOLS:
-        out.add("OMI211", "config.Env.PROTOCOL", f"{protocol!r} is not an OMI protocol", "use v1 or v2", where=where)
+        out.add("OMI211", "config.Env.PROTOCOL", f"{protocol!r} is not an OMI protocol",
+                "use " + " or ".join(PROTOCOLS), where=where)
     if interface.lower() in INTERFACE_ALIASES and protocol.lower() in PROTOCOLS and \
             expect.interfaces is not None:
         pair = f"{INTERFACE_ALIASES[interface.lower()]}.{protocol.lower()}"

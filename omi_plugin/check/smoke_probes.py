@@ -22,6 +22,7 @@ from omi_plugin.check.smoke_tensors import decode_raw, encode_raw, json_shape, j
 from omi_plugin.check.violation import Collector
 
 KSERVE_METHODS = ("ModelReady", "ModelMetadata", "ModelInfer")
+_V1_MODELS = interfaces.served("kfserving.v1").service  # the REST path root
 MODZY_METHODS = ("Status", "Run", "Shutdown")
 GRPC_OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
 
@@ -86,7 +87,7 @@ def _http(probe: Probe, method: str, path: str, body: Optional[Any] = None) -> T
 def http_ready(port: int, name: str, timeout: float) -> bool:
     """One readiness poll for kfserving.v1: GET /v1/models/<name> answers 200."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models/{name}", timeout=timeout) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{_V1_MODELS}/{name}", timeout=timeout) as response:
             return response.status == 200
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -104,7 +105,7 @@ def _instances(probe: Probe, sample: Mapping[str, Any]) -> List[Any]:
 
 def probe_kfserving_v1(probe: Probe) -> None:
     name = probe.name
-    path = f"/v1/models/{name}"
+    path = f"{_V1_MODELS}/{name}"
     try:
         status, body = _http(probe, "GET", path)
     except OSError as e:
