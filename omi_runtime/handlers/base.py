@@ -77,6 +77,13 @@ class Handler:
     # `explain` and `process` are looked up with getattr; define them only when supported.
 
 
+def feature_matrix(inputs: Mapping[str, np.ndarray], names: Sequence[str]) -> np.ndarray:
+    """The built-in handlers' model input: the one declared input, or several concatenated column-wise in order."""
+    if len(names) == 1:
+        return inputs[names[0]]
+    return np.concatenate([inputs[n].reshape(len(inputs[n]), -1) for n in names], axis=1)
+
+
 def has_method(handler: object, name: str) -> bool:
     attr = getattr(handler, name, None)
     if not callable(attr):

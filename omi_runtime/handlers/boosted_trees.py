@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from omi_runtime.handlers.base import Handler, ModelContext
+from omi_runtime.handlers.base import Handler, ModelContext, feature_matrix
 
 LABELS, PROBABILITIES, RAW = "labels", "probabilities", "raw"
 _BY_NAME = {"predict": LABELS, "label": LABELS, "labels": LABELS, "value": LABELS, "values": LABELS,
@@ -63,10 +63,7 @@ class BoostedTreesHandler(Handler):
             self.plan.append((spec.name, kind))
 
     def predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if len(self.input_names) == 1:
-            x = inputs[self.input_names[0]]
-        else:
-            x = np.concatenate([inputs[n].reshape(len(inputs[n]), -1) for n in self.input_names], axis=1)
+        x = feature_matrix(inputs, self.input_names)
         x = np.asarray(x, dtype=np.float32).reshape(len(x), -1)
         kinds = {kind for _, kind in self.plan}
         out: dict[str, np.ndarray] = {}

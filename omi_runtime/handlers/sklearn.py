@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from omi_runtime.handlers.base import Handler, ModelContext
+from omi_runtime.handlers.base import Handler, ModelContext, feature_matrix
 
 _METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function", "transform", "score_samples")
 _ALIASES = {"label": "predict", "labels": "predict", "probabilities": "predict_proba", "proba": "predict_proba",
@@ -46,8 +46,5 @@ class SklearnHandler(Handler):
             self.plan.append((spec.name, method))
 
     def predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if len(self.input_names) == 1:
-            x = inputs[self.input_names[0]]
-        else:
-            x = np.concatenate([inputs[n].reshape(len(inputs[n]), -1) for n in self.input_names], axis=1)
+        x = feature_matrix(inputs, self.input_names)
         return {name: np.asarray(getattr(self.model, method)(x)) for name, method in self.plan}
