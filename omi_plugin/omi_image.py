@@ -15,6 +15,7 @@ from omi_contract import interfaces as omi_interfaces
 from omi_plugin.build_record import BuildRecord, RecordedLayer
 from omi_plugin.metadata.model_yaml import ModelMetadata
 from omi_plugin.oci import media_types as mt
+from omi_plugin.oci.compression import algorithm_of, with_algorithm
 from omi_plugin.oci.descriptor import Blob, Descriptor
 from omi_plugin.oci.image import Layer, RuntimeConfig, build_config, build_index, build_manifest
 
@@ -134,8 +135,10 @@ def modelpack_config(metadata: ModelMetadata, layers: Sequence[Layer]) -> Blob:
     return Blob.of_json(mt.MODELPACK_CONFIG, config)
 
 
-def modelpack_layer(layer: Layer, path_in_image: str, media_type: str) -> Descriptor:
-    """The same blob as the image's model layer, typed and annotated for ModelPack clients."""
+def modelpack_layer(layer: Layer, path_in_image: str, tar_media_type: str) -> Descriptor:
+    """The same blob as the image's model layer, typed (with the layer's compression) and annotated for ModelPack
+    clients."""
+    media_type = with_algorithm(tar_media_type, algorithm_of(layer.descriptor.media_type))
     file_metadata = {"name": posixpath.basename(path_in_image), "mode": 0o644, "uid": 0, "gid": 0,
                      "size": 0, "mtime": "1970-01-01T00:00:00Z", "typeflag": 48}
     return Descriptor(media_type, layer.descriptor.digest, layer.descriptor.size, {

@@ -1,5 +1,6 @@
 """Pants backend entry point for omi: registers the targets and rules."""
 
+from omi_plugin import tools_subsystem
 from omi_plugin.goals import check, package, publish, run
 from omi_plugin.target_types import OmiDebianBaseTarget, OmiModelTarget, OmiOciArchiveBaseTarget, OmiOciBaseTarget
 from omi_plugin.util_rules import (
@@ -21,7 +22,9 @@ def target_types():
 
 def rules():
     return [
+        *tools_subsystem.rules(),
         *sandbox_tools.rules(),
+        *sandbox_tools.library_rules(),
         *layers.rules(),
         *base_image.rules(),
         *debian_base.rules(),

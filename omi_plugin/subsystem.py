@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from pants.option.option_types import BoolOption, DictOption, StrOption
+from pants.option.option_types import BoolOption, DictOption, IntOption, StrOption
 from pants.option.subsystem import Subsystem
 from pants.util.strutil import help_text
 
 from omi_contract.formats import BUILTIN_HANDLER_TARGETS
+from omi_plugin.oci.compression import ALGORITHMS, DEFAULT_LEVEL, GZIP, LEVEL_RANGE, WORTH_IT, ZSTD
 
 
 class OmiSubsystem(Subsystem):
@@ -61,6 +62,36 @@ class OmiSubsystem(Subsystem):
             """
             Debian lock (repository-relative path) pinning `busybox-static`, whose static busybox gives ModelCar
             images their shell. Create or refresh it with `python -m omi_plugin.base_images.generate_lock`.
+            """
+        ),
+    )
+    layer_compression = StrOption(
+        default=GZIP,
+        help=help_text(  # type: ignore[arg-type]  # Pants types help_text as str-or-callable
+            f"""
+            Compression of every image's base, dependency and code layers unless its `layer_compression` field says
+            otherwise: one of {', '.join(ALGORITHMS)}. gzip is read by every registry and runtime; zstd is smaller and
+            faster to unpack (podman, containerd 1.5+, CRI-O). `rootfs.diff_ids` stay the uncompressed digests.
+            """
+        ),
+    )
+    model_compression = StrOption(
+        default="auto",
+        help=help_text(  # type: ignore[arg-type]  # Pants types help_text as str-or-callable
+            f"""
+            Compression of the model file layers unless a target's `model_compression` says otherwise: `auto`
+            (the `layer_compression` algorithm, for files whose samples shrink to {WORTH_IT:.0%} or less) or one of
+            {', '.join(ALGORITHMS)}.
+            """
+        ),
+    )
+    compression_level = IntOption(
+        default=0,
+        help=help_text(  # type: ignore[arg-type]  # Pants types help_text as str-or-callable
+            f"""
+            Compression level for gzip ({LEVEL_RANGE[GZIP][0]}-{LEVEL_RANGE[GZIP][1]}, libdeflate's scale) and zstd
+            ({LEVEL_RANGE[ZSTD][0]}-{LEVEL_RANGE[ZSTD][1]}); 0 means the default: {DEFAULT_LEVEL[GZIP]} for gzip
+            (smaller than `gzip -6`), {DEFAULT_LEVEL[ZSTD]} for zstd.
             """
         ),
     )

@@ -23,6 +23,7 @@ from pants.util.strutil import help_text
 from omi_contract import formats
 from omi_contract.image import SPEC_VERSIONS
 from omi_contract.interfaces import DEFAULT_HTTP_PORT
+from omi_plugin.oci.compression import ALGORITHMS
 from omi_plugin.oci.references import REPOSITORY_RE, TAG_RE
 from omi_plugin.registry.reference import ReferenceError, validate_registry
 
@@ -209,6 +210,31 @@ class ModelCarField(TriBoolField):
     )
 
 
+class LayerCompressionField(StringField):
+    alias = "layer_compression"
+    valid_choices = ALGORITHMS
+    help = help_text(
+        """
+        Compression of the image's base, dependency and code layers: `gzip` (read by every registry and runtime),
+        `zstd` (smaller, faster to unpack; podman, containerd 1.5+, CRI-O) or `none`. The compressors are pinned by
+        `[omi-tools]`, so the compressed digests are the same on every machine. Unset: `[omi].layer_compression`.
+        """
+    )
+
+
+class ModelCompressionField(StringField):
+    alias = "model_compression"
+    valid_choices = ("auto", *ALGORITHMS)
+    help = help_text(
+        """
+        Compression of the model file layers (shared with the ModelPack artifact): `auto` compresses a file's layer
+        with the `layer_compression` algorithm only when samples of it shrink to 90% or less (weights stored as
+        float tensors rarely do, and compressing them costs build and pull time for nothing); `gzip`, `zstd` or
+        `none` decide for every file. Unset: `[omi].model_compression`.
+        """
+    )
+
+
 class OmiModelOutputPathField(OutputPathField):
     help = help_text(
         """
@@ -244,6 +270,8 @@ class OmiModelTarget(Target):
         OmiRegistriesField,
         SkipPushField,
         ModelCarField,
+        LayerCompressionField,
+        ModelCompressionField,
         OmiModelOutputPathField,
     )
     help = help_text(

@@ -8,7 +8,6 @@ only the rule under test fires.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
@@ -18,7 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from omi_contract.image import RECORD_FILE
 from omi_plugin.metadata.model_yaml import ModelMetadata, load_model_yaml
-from omi_plugin.oci import canonical_json
+from omi_plugin.oci import canonical_json, compression
 from omi_plugin.oci import media_types as mt
 from omi_plugin.oci.descriptor import Descriptor, sha256_digest
 from omi_plugin.oci.image import Layer, RuntimeConfig
@@ -202,13 +201,16 @@ def apply(layouts: Layouts, op: Mapping[str, Any]) -> None:
             f.write(bytes([byte[0] ^ 0xFF]))
     elif kind == "remove_blob":
         os.remove(layouts.blob_of(op["blob"]))
-    elif kind == "gzip_layer":
+    elif kind == "compress_layer":
+        # The layer compressed with omi's own compressor; `append` changes the bytes first (a diff-id mismatch).
         prefix = "mp_" if op["blob"].startswith("mp_") else ""
         field = op["blob"][len(prefix):]
         with open(layouts.blob_of(op["blob"]), "rb") as f:
-            raw = f.read()
-        media_type = op.get("media_type", mt.LAYER_TAR_GZIP)
-        layouts.replace_blob(prefix, field, gzip.compress(raw, mtime=0), media_type)
+            raw = f.read() + op.get("append", "").encode()
+        algorithm = op.get("algorithm", compression.GZIP)
+        media_type = op.get("media_type", compression.with_algorithm(mt.LAYER_TAR, algorithm))
+        layouts.replace_blob(prefix, field, compression.compress_bytes(raw, compression.Setting(algorithm)),
+                             media_type)
     elif kind == "write_file":
         root = layouts.root("mp_" if op.get("layout") == "modelpack" else "")
         with open(os.path.join(root, op["path"]), "w", encoding="utf-8") as f:
@@ -278,6 +280,11 @@ def placeholders(layouts: Layouts) -> Dict[str, str]:
                         data = f.read()
                     values[f"{prefix}layer{i}_sha"] = "sha256:" + hashlib.sha256(data).hexdigest()
                     values[f"{prefix}layer{i}_size"] = str(len(data))
+                    with compression.open_uncompressed(path, layer["mediaType"]) as plain:
+                        values[f"{prefix}layer{i}_uncompressed"] = "sha256:" + hashlib.sha256(plain.read()).hexdigest()
+            if os.path.exists(config_path):
+                for i, diff_id in enumerate(_read_json(config_path).get("rootfs", {}).get("diff_ids", [])):
+                    values[f"{prefix}diff_id{i}"] = diff_id
         except (OSError, ValueError, KeyError, IndexError):
             pass  # a fixture that breaks these documents does not refer to them
     return values

@@ -6,12 +6,12 @@ by several manifests is read once.
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 from dataclasses import dataclass, field
 from typing import BinaryIO, Dict, Optional
 
+from omi_plugin.oci import compression
 from omi_plugin.oci.hashing import stream_sha256
 
 SHA256_DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}\Z")
@@ -20,7 +20,7 @@ MAX_JSON_BLOB = 16 << 20
 
 
 class UnsupportedCompression(ValueError):
-    """The layer's compression has no decoder in the standard library (zstd)."""
+    """The layer's compression has no decoder here (the `[omi-tools]` libraries are not installed)."""
 
 
 @dataclass(frozen=True)
@@ -40,13 +40,19 @@ def hash_file(path: str) -> BlobFacts:
 
 def uncompressed_digest(path: str, media_type: str) -> Optional[str]:
     """sha256 of the decompressed layer, or None when the layer is not compressed (its digest is the answer)."""
-    if media_type.endswith("+gzip"):
-        # GzipFile decompresses incrementally and handles multi-member streams.
-        with gzip.open(path, "rb") as f:
-            return _hash_stream(f).digest  # type: ignore[arg-type]
-    if media_type.endswith("+zstd"):
-        raise UnsupportedCompression("zstd layers cannot be decompressed with the Python standard library")
-    return None
+    if compression.algorithm_of(media_type) == compression.NONE:
+        return None
+    try:
+        reader = compression.open_uncompressed(path, media_type)  # incremental, every gzip member or zstd frame
+    except ImportError as e:
+        raise UnsupportedCompression(f"no decoder for {media_type} ({e})") from None
+    try:
+        with reader as f:
+            return _hash_stream(f).digest
+    except (OSError, EOFError):
+        raise
+    except Exception as e:  # zlib.error, zstandard.ZstdError: the bytes are not what the media type says
+        raise OSError(f"{type(e).__name__}: {e}") from None
 
 
 @dataclass

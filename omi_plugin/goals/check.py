@@ -130,6 +130,7 @@ async def check_omi_target(request: OmiTargetCheck, omi: OmiSubsystem, pex_env: 
         args=tuple(_static_args(fs, sources, image is not None, repository, omi_spec)),
         input_digest=static_input,
         description=f"omi check (static): {fs.address}",
+        with_libraries=True,  # zstd layers are decompressed to verify their diff ids
     ))
     static = await Get(FallibleProcessResult, Process, process)
     output = static.stdout.decode() + static.stderr.decode()

@@ -9,9 +9,11 @@ from __future__ import annotations
 import logging
 import posixpath
 from dataclasses import dataclass
+from typing import Tuple
 
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
 from pants.core.util_rules.system_binaries import GitBinaryException
+from pants.engine.addresses import Address
 from pants.engine.fs import (
     AddPrefix,
     CreateDigest,
@@ -30,6 +32,8 @@ from pants.vcs.git import GitWorktreeRequest, MaybeGitWorktree
 
 from omi_contract.interfaces import DEFAULT_HTTP_PORT
 from omi_plugin.build_record import BuildRecord
+from omi_plugin.oci import compression
+from omi_plugin.oci.image import Layer
 from omi_plugin.oci.layout import blob_path, oci_layout_bytes
 from omi_plugin.omi_image import assemble, build_record
 from omi_plugin.subsystem import OmiSubsystem
@@ -37,7 +41,9 @@ from omi_plugin.target_types import (
     BaseImageField,
     ExtraTagsField,
     HttpPortField,
+    LayerCompressionField,
     ModelCarField,
+    ModelCompressionField,
     ModelYamlSourceField,
     OmiModelOutputPathField,
     OmiSpecVersionField,
@@ -45,7 +51,7 @@ from omi_plugin.target_types import (
 )
 from omi_plugin.util_rules.base_image import BaseImage, BaseImageRequest
 from omi_plugin.util_rules.image_layers import ModelLayers, RuntimeLayers, RuntimeLayersRequest
-from omi_plugin.util_rules.layers import BuiltLayer
+from omi_plugin.util_rules.layers import BuiltLayer, CompressLayerRequest
 from omi_plugin.util_rules.model_inputs import ModelInputs, ModelInputsRequest
 from omi_plugin.util_rules.modelcar import ModelCarLayerRequest
 from omi_plugin.util_rules.target_fields import ResolveBaseImageRequest, ResolvedBaseImage
@@ -69,6 +75,47 @@ class OmiModelFieldSet(PackageFieldSet):
     omi_spec: OmiSpecVersionField
     output_path: OmiModelOutputPathField
     modelcar: ModelCarField
+    layer_compression: LayerCompressionField
+    model_compression: ModelCompressionField
+
+
+def compression_settings(fs: OmiModelFieldSet, omi: OmiSubsystem) -> Tuple[compression.Setting, compression.Setting]:
+    """(code and dependency layers, model layers), from the target's fields or else `[omi]`."""
+    layers = fs.layer_compression.value or omi.layer_compression
+    models = fs.model_compression.value or omi.model_compression
+    for name, value, choices in (("layer_compression", layers, compression.ALGORITHMS),
+                                 ("model_compression", models, (compression.AUTO, *compression.ALGORITHMS))):
+        if value not in choices:  # fields are checked by Pants; the options only here
+            raise OmiPackageError(f"{fs.address}: [omi].{name} = {value!r} is not one of {', '.join(choices)}")
+    try:
+        return compression.settings_for(layers, models, omi.compression_level)
+    except compression.CompressionError as e:
+        raise OmiPackageError(f"{fs.address}: [omi].compression_level: {e}") from None
+
+
+@dataclass(frozen=True)
+class DistributionLayersRequest:
+    """Layers in their built (uncompressed) form, with the digest holding their blobs, to compress as `setting`."""
+
+    layers: Tuple[Tuple[Layer, Digest], ...]
+    setting: compression.Setting
+    address: Address
+
+
+@dataclass(frozen=True)
+class DistributionLayers:
+    layers: Tuple[BuiltLayer, ...]
+
+
+@rule(desc="Compress the layers of an OMI image", level=LogLevel.DEBUG)
+async def distribution_layers(request: DistributionLayersRequest) -> DistributionLayers:
+    built = await MultiGet(
+        Get(BuiltLayer, CompressLayerRequest(layer, blobs, request.setting,
+                                             f"Compress ({request.setting.algorithm}) layer: "
+                                             f"{layer.created_by.replace('omi: ', '')} of {request.address}"))
+        for layer, blobs in request.layers
+    )
+    return DistributionLayers(tuple(built))
 
 
 @dataclass(frozen=True)
@@ -101,13 +148,13 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
         Get(ModelLayers, ModelInputs, inputs),
     )
 
-    base_layers, base_blobs = list(base.layers), [base.blobs]
+    base_layers, base_layer_blobs = list(base.layers), [base.blobs] * len(base.layers)
     modelcar = fs.modelcar.value if fs.modelcar.value is not None else omi.modelcar
     if modelcar:
         modelcar_layer = await Get(BuiltLayer, ModelCarLayerRequest(fs.address, metadata.source_file, metadata.name,
                                                                     tuple(metadata.files)))
         base_layers.append(modelcar_layer.layer)
-        base_blobs.append(modelcar_layer.blobs)
+        base_layer_blobs.append(modelcar_layer.blobs)
 
     vcs_revision = None
     if omi.stamp_vcs_revision:
@@ -126,12 +173,25 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
                                   f"({', '.join(sorted(changed)[:3])}{', ...' if len(changed) > 3 else ''}; commit "
                                   "them, or turn stamping off)")
 
+    layer_setting, model_setting = compression_settings(fs, omi)
+    base_dist, runtime_dist, model_dist = await MultiGet(
+        Get(DistributionLayers, DistributionLayersRequest(
+            tuple((layer, blobs) for layer, blobs in zip(base_layers, base_layer_blobs)), layer_setting, fs.address)),
+        Get(DistributionLayers, DistributionLayersRequest(
+            tuple((b.layer, b.blobs) for b in runtime.layers), layer_setting, fs.address)),
+        Get(DistributionLayers, DistributionLayersRequest(
+            tuple((b.layer, b.blobs) for b in (*(b for _, b in model.files), model.record)), model_setting,
+            fs.address)),
+    )
+    model_files = model_dist.layers[:-1]
+    record_layer = model_dist.layers[-1]
+
     assembled = assemble(
-        metadata, base.config, base_layers,
-        runtime_layers=[b.layer for b in runtime.layers],
+        metadata, base.config, [b.layer for b in base_dist.layers],
+        runtime_layers=[b.layer for b in runtime_dist.layers],
         app_layer_count=runtime.app_layer_count,
-        model_layers=[(relpath, b.layer) for relpath, b in model.files],
-        record_layer=model.record.layer,
+        model_layers=[(relpath, b.layer) for (relpath, _), b in zip(model.files, model_files)],
+        record_layer=record_layer.layer,
         http_port=fs.http_port.value or str(DEFAULT_HTTP_PORT),
         spec_version=fs.omi_spec.value or "1.0",
         extra_tags=fs.extra_tags.value or (),
@@ -150,9 +210,10 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
         FileContent(blob_path(assembled.modelpack_config.descriptor.digest), assembled.modelpack_config.data),
         FileContent(blob_path(assembled.modelpack_manifest.descriptor.digest), assembled.modelpack_manifest.data),
     ]))
-    model_blobs = [*(b.blobs for _, b in model.files), model.record.blobs]
+    model_blobs = [b.blobs for b in model_dist.layers]
     layout, modelpack_layout = await MultiGet(
-        Get(Digest, MergeDigests([*base_blobs, *(b.blobs for b in runtime.layers), *model_blobs, json_blobs])),
+        Get(Digest, MergeDigests([*(b.blobs for b in (*base_dist.layers, *runtime_dist.layers)), *model_blobs,
+                                  json_blobs])),
         Get(Digest, MergeDigests([*model_blobs, modelpack_json])),
     )
     output_base = fs.output_path.value_or_default(file_ending=None)

@@ -17,10 +17,9 @@ from pants.core.goals.publish import (
     PublishProcesses,
     PublishRequest,
 )
-from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
-from pants.engine.fs import Digest, DigestContents, DigestSubset, MergeDigests, PathGlobs
-from pants.engine.process import InteractiveProcess
+from pants.engine.fs import Digest, DigestContents, DigestSubset, PathGlobs
+from pants.engine.process import InteractiveProcess, Process
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.logging import LogLevel
 
@@ -34,7 +33,7 @@ from omi_plugin.target_types import (
     RepositoryField,
     SkipPushField,
 )
-from omi_plugin.util_rules.sandbox_tools import REGISTRY_TOOLS, OmiTools, OmiToolsRequest
+from omi_plugin.util_rules.sandbox_tools import REGISTRY_TOOLS, ToolProcessRequest
 
 DEFAULT_REGISTRIES = "<all default registries>"
 
@@ -81,8 +80,7 @@ def select_registries(field_values: Tuple[str, ...], configured: Dict[str, Any],
 
 
 @rule(desc="Prepare to publish an OMI model image", level=LogLevel.DEBUG)
-async def publish_omi_model(request: PublishOmiModelRequest, omi: OmiSubsystem,
-                            python: PythonBuildStandaloneBinary) -> PublishProcesses:
+async def publish_omi_model(request: PublishOmiModelRequest, omi: OmiSubsystem) -> PublishProcesses:
     fs = request.field_set
     address = str(fs.address)
     output_base = fs.output_path.value_or_default(file_ending=None)
@@ -100,24 +98,25 @@ async def publish_omi_model(request: PublishOmiModelRequest, omi: OmiSubsystem,
             names=names("<no registry>"),
             description="(no registry: set `registries` on the target or a default in [omi].registries)")])
 
-    env_vars, tools = await MultiGet(
-        Get(EnvironmentVars, EnvironmentVarsRequest(["DOCKER_CONFIG", "HOME", "PATH", "OMI_REGISTRY_DEBUG"])),
-        Get(OmiTools, OmiToolsRequest(REGISTRY_TOOLS)),
+    env_vars = await Get(EnvironmentVars, EnvironmentVarsRequest(["DOCKER_CONFIG", "HOME", "PATH", "OMI_REGISTRY_DEBUG"]))
+    # The registry tool runs with the `[omi-tools]` libraries: the omlmd artifact unpacks zstd model layers.
+    pushes = await MultiGet(
+        Get(Process, ToolProcessRequest(
+            packages=REGISTRY_TOOLS,
+            module="omi_plugin.registry",
+            args=_push_args(output_base, record, registry, insecure),
+            input_digest=package.digest,
+            description=f"Push {address} to {registry}",
+            extra_env=tuple(sorted((k, v) for k, v in env_vars.items() if v)),
+            with_libraries=True,
+        ))
+        for registry, insecure in registries
     )
-    inputs = await Get(Digest, MergeDigests([tools.digest, package.digest]))
-    env = {"PYTHONPATH": ".", **{k: v for k, v in env_vars.items() if v}}
     processes = []
-    for registry, insecure in registries:
-        argv = [python.path, "-m", "omi_plugin.registry", "push",
-                "--layout", f"{output_base}.oci", "--modelpack-layout", f"{output_base}.modelpack.oci",
-                "--registry", registry, "--repository", record.repository,
-                "--expect-digest", record.image_digest, "--omlmd",
-                *(arg for tag in record.tags for arg in ("--tag", tag))]
-        if insecure:
-            argv.append("--insecure")
+    for (registry, _), push in zip(registries, pushes):
         processes.append(PublishPackages(
             names=names(registry),
-            process=InteractiveProcess(argv=argv, env=env, input_digest=inputs, run_in_workspace=False),
+            process=InteractiveProcess.from_process(push),
             description=f"{registry}/{record.repository}@{record.image_digest}",
             data=PublishOutputData({
                 "registry": registry,
@@ -128,6 +127,15 @@ async def publish_omi_model(request: PublishOmiModelRequest, omi: OmiSubsystem,
             }),
         ))
     return PublishProcesses(processes)
+
+
+def _push_args(output_base: str, record: BuildRecord, registry: str, insecure: bool) -> Tuple[str, ...]:
+    args = ["push", "--layout", f"{output_base}.oci", "--modelpack-layout", f"{output_base}.modelpack.oci",
+            "--registry", registry, "--repository", record.repository, "--expect-digest", record.image_digest,
+            "--omlmd", *(arg for tag in record.tags for arg in ("--tag", tag))]
+    if insecure:
+        args.append("--insecure")
+    return tuple(args)
 
 
 def rules():

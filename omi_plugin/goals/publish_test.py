@@ -37,6 +37,7 @@ from omi_plugin.goals import publish  # noqa: E402
 from omi_plugin.goals.publish import PublishOmiModelFieldSet, PublishOmiModelRequest  # noqa: E402
 from omi_plugin.target_types import OmiModelTarget  # noqa: E402
 from omi_plugin.util_rules import sandbox_tools  # noqa: E402
+from omi_testutil import rules as testutil_rules  # noqa: E402
 
 RECORD = BuildRecord(
     image_digest="sha256:" + "1" * 64, model_digest="sha256:" + "2" * 64, config_digest="sha256:" + "3" * 64,
@@ -51,7 +52,8 @@ REGISTRIES = "{'local': {'address': '127.0.0.1:5000', 'default': True}, 'lab': {
 @pytest.fixture
 def rule_runner() -> RuleRunner:
     runner = RuleRunner(
-        rules=[*publish.rules(), *sandbox_tools.rules(), *adhoc_binaries.rules(), QueryRule(PublishProcesses, [PublishOmiModelRequest]),
+        rules=[*publish.rules(), *sandbox_tools.rules(), *testutil_rules.rules(), *adhoc_binaries.rules(),
+               QueryRule(PublishProcesses, [PublishOmiModelRequest]),
                QueryRule(Digest, [CreateDigest])],
         target_types=[OmiModelTarget],
     )

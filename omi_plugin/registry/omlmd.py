@@ -18,7 +18,7 @@ import tarfile
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
-from omi_plugin.oci import media_types
+from omi_plugin.oci import compression, media_types
 from omi_plugin.oci.descriptor import Blob, Descriptor, sha256_digest
 from omi_plugin.oci.hashing import stream_sha256
 from omi_plugin.oci.image import build_manifest
@@ -130,12 +130,11 @@ def _model_files(layout: Layout, layer: Descriptor, staging_dir: str) -> List[St
     if suffix == "raw":
         return [StagedBlob(Descriptor(MLMODEL, layer.digest, layer.size, {media_types.ANNOTATION_TITLE: title}),
                            path=path)]
-    modes = {"tar": "r|", "tar+gzip": "r|gz"}
-    if suffix not in modes:
+    if suffix not in ("tar", "tar+gzip", "tar+zstd"):
         raise LayoutError(f"{layout.root}: cannot read model layer {layer.digest} of type {layer.media_type} "
-                          "(only .raw, .tar and .tar+gzip)")
+                          "(only .raw, .tar, .tar+gzip and .tar+zstd)")
     staged: List[StagedBlob] = []
-    with open(path, "rb") as f, tarfile.open(fileobj=f, mode=modes[suffix]) as tar:  # type: ignore[call-overload]
+    with compression.open_uncompressed(path, layer.media_type) as f, tarfile.open(fileobj=f, mode="r|") as tar:
         for member in tar:
             if not member.isfile():
                 continue

@@ -11,13 +11,15 @@ from pants.testutil.rule_runner import QueryRule, RuleRunner
 from omi_plugin.target_types import OmiDebianBaseTarget, OmiModelTarget, OmiOciArchiveBaseTarget, OmiOciBaseTarget
 from omi_plugin.util_rules import base_image, debian_base, layers, oci_base, sandbox_tools, target_fields
 from omi_plugin.util_rules.base_image import BaseImage, BaseImageRequest
+from omi_testutil import rules as testutil_rules
 
 
 @pytest.fixture
 def rule_runner() -> RuleRunner:
     return RuleRunner(
         rules=[*base_image.rules(), *debian_base.rules(), *oci_base.rules(), *target_fields.rules(),
-               *sandbox_tools.rules(), *layers.rules(), *adhoc_binaries.rules(), *system_binaries.rules(),
+               *sandbox_tools.rules(), *testutil_rules.rules(), *layers.rules(), *adhoc_binaries.rules(),
+               *system_binaries.rules(),
                *external_tool.rules(), QueryRule(BaseImage, [BaseImageRequest])],
         target_types=[OmiModelTarget, OmiDebianBaseTarget, OmiOciBaseTarget, OmiOciArchiveBaseTarget],
     )

@@ -24,11 +24,12 @@ from pants.engine.process import Process, ProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.logging import LogLevel
 
-from omi_plugin.oci import canonical_json
+from omi_plugin.oci import canonical_json, compression
+from omi_plugin.oci import compress_layer as compress_layer_tool
 from omi_plugin.oci.image import Layer
 from omi_plugin.oci.layer_output import LAYER_JSON
 from omi_plugin.oci.layout import blob_path
-from omi_plugin.util_rules.sandbox_tools import BYTECODE_TOOLS, LAYER_TOOLS, ToolProcessRequest
+from omi_plugin.util_rules.sandbox_tools import BYTECODE_TOOLS, COMPRESS_TOOLS, LAYER_TOOLS, ToolProcessRequest
 
 _SPEC = "__layer_spec.json"
 LAYER_OUT = "__layer_out"  # the tools' OUT directory (see omi_plugin/oci/layer_output.py)
@@ -49,6 +50,7 @@ class LayerToolRequest:
     args: Tuple[str, ...]
     input_digest: Digest
     description: str
+    with_libraries: bool = False
 
 
 @rule
@@ -61,6 +63,7 @@ async def run_layer_tool(request: LayerToolRequest) -> BuiltLayer:
         description=request.description,
         output_directories=(LAYER_OUT,),
         level=LogLevel.INFO,
+        with_libraries=request.with_libraries,
     ))
     result = await Get(ProcessResult, Process, process)
     descriptor_digest, blobs_subset = await MultiGet(
@@ -121,6 +124,32 @@ async def compile_bytecode(request: CompileBytecodeRequest) -> BuiltLayer:
     inputs = await Get(Digest, MergeDigests([spec_digest, request.interpreter_blobs, request.source.blobs]))
     return await Get(BuiltLayer, LayerToolRequest(
         BYTECODE_TOOLS, "omi_plugin.bytecode.compile_layer", (_SPEC, LAYER_OUT), inputs, request.description))
+
+
+@dataclass(frozen=True)
+class CompressLayerRequest:
+    """The distribution form of `layer` (whose blob is in `blobs`): compressed as `setting` says, cached per layer."""
+
+    layer: Layer
+    blobs: Digest
+    setting: compression.Setting
+    description: str
+
+
+@rule
+async def compress_layer(request: CompressLayerRequest) -> BuiltLayer:
+    layer, setting = request.layer, request.setting
+    own_blob = await Get(Digest, DigestSubset(request.blobs, PathGlobs([blob_path(layer.descriptor.digest)])))
+    if setting.algorithm == compression.NONE or compression.algorithm_of(layer.descriptor.media_type) != compression.NONE:
+        return BuiltLayer(layer, own_blob)  # kept as it is: uncompressed by choice, or compressed already (a base's)
+    spec = {"layer": layer.to_json(), "compression": setting.to_json()}
+    spec_digest = await Get(Digest, CreateDigest([FileContent(_SPEC, canonical_json.dumps(spec))]))
+    inputs = await Get(Digest, MergeDigests([spec_digest, own_blob]))
+    built = await Get(BuiltLayer, LayerToolRequest(
+        COMPRESS_TOOLS, compress_layer_tool.__name__, (_SPEC, LAYER_OUT), inputs, request.description,
+        with_libraries=True))
+    # A probed layer that does not compress well comes back as it went in, without a blob of its own.
+    return built if built.layer != layer else BuiltLayer(layer, own_blob)
 
 
 def rules():

@@ -12,11 +12,12 @@ from omi_plugin.base_images.modelcar_layer import model_links
 from omi_plugin.util_rules import debian_base, layers, modelcar, sandbox_tools
 from omi_plugin.util_rules.layers import BuiltLayer
 from omi_plugin.util_rules.modelcar import ModelCarLayerRequest
+from omi_testutil import rules as testutil_rules
 
 
 @pytest.fixture
 def rule_runner() -> RuleRunner:
-    return RuleRunner(rules=[*modelcar.rules(), *debian_base.rules(), *layers.rules(), *sandbox_tools.rules(),
+    return RuleRunner(rules=[*modelcar.rules(), *debian_base.rules(), *layers.rules(), *sandbox_tools.rules(), *testutil_rules.rules(),
                              *adhoc_binaries.rules(), *system_binaries.rules(), *external_tool.rules(),
                              QueryRule(BuiltLayer, [ModelCarLayerRequest])])
 

@@ -1,7 +1,8 @@
-"""Runs the plugin's pure-Python tools (layer writer, .deb unpacker, checker) as sandboxed, cacheable processes.
+"""Runs the plugin's Python tools (layer writer, .deb unpacker, compressor, checker) as sandboxed, cacheable processes.
 
 The tools' own source files are the process input, so a change to them re-runs exactly the affected steps, and the
-same processes can run on a remote executor.
+same processes can run on a remote executor. Tools that need only the standard library run on the Python that Pants
+provides; those that need the pinned compressors (`[omi-tools]`) run in a virtualenv built from its lockfile.
 """
 
 from __future__ import annotations
@@ -10,15 +11,19 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Iterable, Tuple
 
+from pants.backend.python.util_rules.pex import PexRequest, VenvPex, VenvPexProcess
 from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
 from pants.engine.fs import CreateDigest, Digest, FileContent, MergeDigests
 from pants.engine.process import Process
 from pants.engine.rules import Get, collect_rules, rule
 from pants.util.logging import LogLevel
 
+from omi_plugin.tools_subsystem import OmiToolsSubsystem
+
 # Tool packages by what they need, so that a change to one tool re-runs only its own processes (editing the checker
 # must not invalidate every cached image layer). None of them imports Pants.
 LAYER_TOOLS = ("omi_plugin.oci",)
+COMPRESS_TOOLS = ("omi_plugin.oci",)
 BYTECODE_TOOLS = ("omi_plugin.oci", "omi_plugin.bytecode")
 BASE_IMAGE_TOOLS = ("omi_plugin.oci", "omi_plugin.base_images")
 CHECK_TOOLS = ("omi_contract", "omi_plugin.oci", "omi_plugin.metadata", "omi_plugin.check")
@@ -49,6 +54,8 @@ class ToolProcessRequest:
     output_files: Tuple[str, ...] = ()
     level: LogLevel = LogLevel.DEBUG
     extra_env: Tuple[Tuple[str, str], ...] = ()
+    # Run with the `[omi-tools]` libraries (the compressors) importable.
+    with_libraries: bool = False
 
 
 def _package_files(package: str) -> Iterable[FileContent]:
@@ -75,21 +82,71 @@ async def omi_tools(request: OmiToolsRequest) -> OmiTools:
     return OmiTools(await Get(Digest, CreateDigest(sorted(files, key=lambda f: f.path))))
 
 
+_ENV = {"PYTHONHASHSEED": "0", "LC_ALL": "C.UTF-8", "TZ": "UTC"}
+
+
+@dataclass(frozen=True)
+class LibrariesProcessRequest:
+    """`python -m <argv>` with the `[omi-tools]` libraries importable and the tool sources (in `input_digest`) on the
+    path. Its own rule, so that rule tests can run tools with their own interpreter instead of building the venv."""
+
+    argv: Tuple[str, ...]
+    input_digest: Digest
+    description: str
+    output_directories: Tuple[str, ...]
+    output_files: Tuple[str, ...]
+    env: Tuple[Tuple[str, str], ...]
+    level: LogLevel
+
+
 @rule
 async def tool_process(request: ToolProcessRequest, python: PythonBuildStandaloneBinary) -> Process:
     tools = await Get(OmiTools, OmiToolsRequest(request.packages))
     input_digest = await Get(Digest, MergeDigests([tools.digest, request.input_digest]))
+    if request.with_libraries:
+        return await Get(Process, LibrariesProcessRequest(
+            argv=("-m", request.module, *request.args),
+            input_digest=input_digest,
+            description=request.description,
+            output_directories=request.output_directories,
+            output_files=request.output_files,
+            env=tuple(sorted({**_ENV, **dict(request.extra_env)}.items())),
+            level=request.level,
+        ))
     return Process(
         argv=(python.path, "-m", request.module, *request.args),
         input_digest=input_digest,
         description=request.description,
         output_directories=request.output_directories,
         output_files=request.output_files,
-        env={"PYTHONPATH": ".", "PYTHONHASHSEED": "0", "LC_ALL": "C.UTF-8", "TZ": "UTC", **dict(request.extra_env)},
+        env={"PYTHONPATH": ".", **_ENV, **dict(request.extra_env)},
         append_only_caches=python.APPEND_ONLY_CACHES,
         level=request.level,
     )
 
 
+@rule
+async def libraries_process(request: LibrariesProcessRequest, libraries: OmiToolsSubsystem) -> Process:
+    venv = await Get(VenvPex, PexRequest, libraries.to_pex_request())
+    return await Get(Process, VenvPexProcess(
+        venv,
+        argv=request.argv,
+        input_digest=request.input_digest,
+        description=request.description,
+        output_directories=request.output_directories,
+        output_files=request.output_files,
+        # The venv's launcher scrubs PYTHONPATH; PEX_EXTRA_SYS_PATH is its way to add the tool sources.
+        extra_env={"PEX_EXTRA_SYS_PATH": ".", **dict(request.env)},
+        level=request.level,
+    ))
+
+
 def rules():
-    return collect_rules()
+    """Every rule but `libraries_process` (see `library_rules`)."""
+    own = {"libraries_process"}
+    return collect_rules({name: value for name, value in globals().items() if name not in own})
+
+
+def library_rules():
+    """The venv-building `libraries_process`, which rule tests replace (omi_testutil/rules.py)."""
+    return collect_rules({"libraries_process": libraries_process})
