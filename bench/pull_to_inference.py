@@ -124,8 +124,8 @@ def publish_ours(ours: Ours, registry: Registry, *flags: str) -> Pushed:
 
 def first_inference(pushed: Pushed, storage: Path, run_id: str, index: int) -> Tuple[float, float]:
     """(seconds from `podman pull` to the first right answer, seconds of the pull alone), in an empty storage."""
-    podman = [*PODMAN, "--root", str(storage / "root"), "--runroot", str(storage / "runroot"),
-              "--storage-driver", "overlay"]
+    runroot = tempfile.mkdtemp(prefix="omi-", dir="/tmp")  # podman refuses a runroot path over 50 characters
+    podman = [*PODMAN, "--root", str(storage / "root"), "--runroot", runroot, "--storage-driver", "overlay"]
     port = free_port()
     container = f"omi-bench-pull-{run_id}-{index}"
     infer = v1_rest(port)
@@ -150,6 +150,7 @@ def first_inference(pushed: Pushed, storage: Path, run_id: str, index: int) -> T
         subprocess.run([*podman, "rm", "-f", "--time", "0", container], capture_output=True)
         subprocess.run([*podman, "system", "reset", "--force"], capture_output=True)
         shutil.rmtree(storage, ignore_errors=True)
+        shutil.rmtree(runroot, ignore_errors=True)
 
 
 def warm_packaging(ours: Ours, repeats: int) -> Tuple[List[float], List[float]]:

@@ -5,7 +5,9 @@ uncompressed; a bad setting is one clear line."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import tempfile
 
 from conftest import Clone, run
 
@@ -29,14 +31,15 @@ def test_gzip_image_keeps_its_digest_through_push_pull_and_copy(packaged_clone: 
     ref = f"{registry.host}/examples/digits:{record['tags'][0]}"
 
     # podman (containers/image, Go's gzip reader) pulls it: every layer decompresses to its diff id, or it fails.
-    storage = tmp_path / "podman"
-    podman = ["podman", "--root", str(storage / "root"), "--runroot", str(storage / "runroot")]
+    runroot = tempfile.mkdtemp(prefix="omi-", dir="/tmp")  # podman refuses a runroot path over 50 characters
+    podman = ["podman", "--root", str(tmp_path / "podman"), "--runroot", runroot]
     try:
         run([*podman, "pull", "-q", "--tls-verify=false", ref])
         digest = run([*podman, "image", "inspect", "--format", "{{.Digest}}", ref]).stdout.strip()
         assert digest == record["image_digest"]
     finally:
         subprocess.run([*podman, "system", "reset", "--force"], capture_output=True)
+        shutil.rmtree(runroot, ignore_errors=True)
 
     # skopeo re-compresses on copy unless told not to; with --preserve-digests the copy is the same image.
     run(["skopeo", "copy", "--quiet", "--preserve-digests", "--src-tls-verify=false", f"docker://{ref}",
