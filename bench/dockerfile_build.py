@@ -88,6 +88,7 @@ RUN --mount=type=bind,source=wheels,target=/wheels ["/usr/bin/python3.11", "/whe
 FROM {base}
 COPY --from=build /opt/omi/site-packages /opt/omi/site-packages
 COPY omi_runtime /opt/omi/app/omi_runtime
+COPY omi_contract /opt/omi/app/omi_contract
 COPY omi-model.json /models/digits/omi-model.json
 COPY model.joblib /models/digits/model.joblib
 ENV {env}
@@ -223,8 +224,9 @@ def prepare_theirs(ours: Ours, ctx: Path, run_id: str) -> Tuple[Theirs, List[str
     (ctx / "stdlib-bytecode.tar").unlink()
 
     # Code, model and model record, the same files omi puts in its image.
-    shutil.copytree(ours.root / "omi_runtime", ctx / "omi_runtime",
-                    ignore=shutil.ignore_patterns("__pycache__", "BUILD", "README.md", "*_test.py", "conftest.py"))
+    for package in ("omi_runtime", "omi_contract"):  # the server and the contract it reads its names from
+        shutil.copytree(ours.root / package, ctx / package,
+                        ignore=shutil.ignore_patterns("__pycache__", "BUILD", "README.md", "*_test.py", "conftest.py"))
     sys.path.insert(0, str(ours.root))
     from omi_plugin.metadata.model_yaml import load_model_yaml  # noqa: E402
 

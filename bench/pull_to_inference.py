@@ -1,6 +1,7 @@
 """Bytes pushed and registry-to-first-inference: omi's compressed images vs the Dockerfile-built image, in one run.
 
     python3 bench/pull_to_inference.py --runs 3     # --keep keeps the temp dir; --repeats N warm rebuilds per side
+    python3 bench/pull_to_inference.py --runs 3 --rate 100mbit    # pulls over a shaped loopback (needs tc, root)
 
 In one copy of the repository (as `dockerfile_build.py` makes it), against Distribution registries on loopback
 (Debian's `docker-registry`, one per image so that each one's storage is exactly what its push sent):
@@ -17,7 +18,11 @@ In one copy of the repository (as `dockerfile_build.py` makes it), against Distr
   (`podman --root <empty dir>`, so nothing is shared with earlier pulls or with the locally built images):
   `podman pull` from the registry, then `podman run -d`, then a kfserving.v1 REST client asks for the sample digit
   every 5 ms until the answer is right (`cold_start.py`'s client). The clock runs from just before the pull to the
-  right answer; the pull alone is reported too.
+  right answer; the pull alone is reported too. Dirty pages are flushed (`sync`) before each clock starts. On
+  loopback the transfer costs next to nothing, so the figure is podman's own work (decompressing, unpacking and
+  recording each layer, one layer after another); `--rate` shapes the loopback interface with a token bucket
+  (`tc qdisc add dev lo root tbf rate <rate> burst 256kb latency 50ms`) for the pulls only, as a node's link to its
+  registry would.
 - **packaging time, warm**: with pantsd up, `model.joblib` changed (64 bytes appended), then `./pants package`,
   with compression (the default) and without (`--omi-layer-compression=none --omi-model-compression=none`),
   interleaved; the first build of each kind is not timed (it compresses, or writes, the unchanged layers once).
@@ -130,6 +135,7 @@ def first_inference(pushed: Pushed, storage: Path, run_id: str, index: int) -> T
     container = f"omi-bench-pull-{run_id}-{index}"
     infer = v1_rest(port)
     try:
+        os.sync()  # the previous run's writes must not be flushed on this run's clock
         t0 = time.monotonic()
         run([*podman, "pull", "--quiet", "--tls-verify=false", pushed.reference])
         pulled = time.monotonic() - t0
@@ -137,7 +143,9 @@ def first_inference(pushed: Pushed, storage: Path, run_id: str, index: int) -> T
              "-e", f"HTTP_PORT={port}", pushed.reference])
         while True:
             if time.monotonic() - t0 > TIMEOUT_SECONDS:
-                raise SystemExit(f"{pushed.label}: no right answer {TIMEOUT_SECONDS:.0f} s after the pull started")
+                logs = subprocess.run([*podman, "logs", container], capture_output=True, text=True)
+                raise SystemExit(f"{pushed.label}: no right answer {TIMEOUT_SECONDS:.0f} s after the pull started; "
+                                 f"container log:\n{(logs.stdout + logs.stderr)[-3000:]}")
             if listening(port):
                 try:
                     infer()
@@ -175,6 +183,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="cold pulls per image (median)")
     parser.add_argument("--repeats", type=int, default=3, help="warm rebuilds per side (median)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
+    parser.add_argument("--rate", help="shape loopback to this rate during the pulls (tc syntax, e.g. 100mbit)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="omi-bench-pull-", dir="/var/tmp"))
@@ -182,6 +191,7 @@ def main() -> int:
     ours = Ours(tmp / "repo")
     theirs: Optional[Theirs] = None
     registries: List[Registry] = []
+    shaped = False
     try:
         ours.root.mkdir()
         copy_repo(ours.root)
@@ -202,11 +212,18 @@ def main() -> int:
 
         sizes = {p.label: (p.registry.blob_bytes(), p.registry.image_bytes(*p.repository_and_tag)) for p in pushed}
         times: Dict[str, List[Tuple[float, float]]] = {p.label: [] for p in pushed}
+        if args.rate:
+            run(["tc", "qdisc", "add", "dev", "lo", "root", "tbf", "rate", args.rate, "burst", "256kb", "latency",
+                 "50ms"])
+            shaped = True
         for i in range(args.runs):
             for j, p in enumerate(pushed):
                 total, pull = first_inference(p, tmp / f"storage-{i}-{j}", run_id, i * len(pushed) + j)
                 times[p.label].append((total, pull))
                 log(f"run {i + 1}/{args.runs} {p.label}: pull {pull:.2f} s, to first inference {total:.2f} s")
+        if shaped:
+            run(["tc", "qdisc", "del", "dev", "lo", "root"])
+            shaped = False
 
         log("warm packaging: model change with and without compression")
         compressed, plain = warm_packaging(ours, args.repeats)
@@ -216,8 +233,9 @@ def main() -> int:
         theirs_pushed, theirs_image = sizes[theirs_label]
         theirs_total = med(t for t, _ in times[theirs_label])
         print()
-        print(f"Digits image, {time.strftime('%Y-%m-%d')}: pushed to loopback registries, then pulled into empty podman "
-              f"storages; medians of {args.runs} runs (Dockerfile image: {len(pins)} pinned distributions, the "
+        link = f"loopback shaped to {args.rate}" if args.rate else "loopback"
+        print(f"Digits image, {time.strftime('%Y-%m-%d')}: pushed to loopback registries, then pulled ({link}) into "
+              f"empty podman storages; medians of {args.runs} runs (Dockerfile image: {len(pins)} pinned distributions, the "
               f"scikit-learn and ONNX formats' server libraries)")
         print()
         print("| image | bytes pushed | image (config + layers) | vs 376 MB uncompressed | vs Dockerfile push | "
@@ -243,6 +261,8 @@ def main() -> int:
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         return 0
     finally:
+        if shaped:
+            subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], capture_output=True)
         ours.stop_pantsd()
         if theirs is not None:
             theirs.cleanup()

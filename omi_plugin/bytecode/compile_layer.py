@@ -2,8 +2,9 @@
 
     python -m omi_plugin.bytecode.compile_layer SPEC.json OUT_DIR
 
-SPEC: {"interpreter_layers": ["base.tar"], "python": "usr/bin/python3.11", "loader": "lib64/ld-linux-x86-64.so.2",
-       "library_path": ["usr/lib/x86_64-linux-gnu"], "source_layer": "deps.tar", "created_by": "..."}
+SPEC: {"interpreter_layers": [{"path": "base.tar", "media_type": "..."}], "python": "usr/bin/python3.11",
+       "loader": "lib64/ld-linux-x86-64.so.2", "library_path": ["usr/lib/x86_64-linux-gnu"],
+       "source_layer": "deps.tar", "created_by": "..."}
 
 The compiler is the image's own interpreter, run from the unpacked base layers through their own dynamic loader, so
 the bytecode matches the Python that will import it, and depends on the locked base alone, not on the build
@@ -18,8 +19,9 @@ import posixpath
 import subprocess
 import sys
 import tarfile
-from typing import Any, Iterator, List, Mapping
+from typing import Any, Iterator, List, Mapping, Union
 
+from omi_plugin.oci import compression
 from omi_plugin.oci.image import Layer
 from omi_plugin.oci.layer_output import run_spec_tool, write_layer_output
 from omi_plugin.oci.tar import Entry
@@ -55,8 +57,10 @@ def resolve_in_root(root: str, path: str, depth: int = 0) -> str:
     return resolved
 
 
-def _unpack(layer: str, root: str, only_python: bool) -> None:
-    with tarfile.open(layer) as archive:
+def _unpack(layer: Union[str, Mapping[str, str]], root: str, only_python: bool) -> None:
+    """Unpack a layer given as its path (an uncompressed tar) or as {"path", "media_type"} (any compression)."""
+    path, media_type = (layer, "") if isinstance(layer, str) else (layer["path"], layer["media_type"])
+    with compression.open_uncompressed(path, media_type) as f, tarfile.open(fileobj=f, mode="r|") as archive:
         for member in archive:
             if only_python and not (member.isfile() and member.name.endswith(".py")):
                 continue

@@ -113,7 +113,8 @@ class CompileBytecodeRequest:
 @rule
 async def compile_bytecode(request: CompileBytecodeRequest) -> BuiltLayer:
     spec = {
-        "interpreter_layers": [blob_path(layer.descriptor.digest) for layer in request.interpreter_layers],
+        "interpreter_layers": [{"path": blob_path(layer.descriptor.digest), "media_type": layer.descriptor.media_type}
+                               for layer in request.interpreter_layers],
         "python": request.python.lstrip("/"),
         "loader": request.loader,
         "library_path": list(request.library_path),
@@ -122,8 +123,12 @@ async def compile_bytecode(request: CompileBytecodeRequest) -> BuiltLayer:
     }
     spec_digest = await Get(Digest, CreateDigest([FileContent(_SPEC, canonical_json.dumps(spec))]))
     inputs = await Get(Digest, MergeDigests([spec_digest, request.interpreter_blobs, request.source.blobs]))
+    # A base pulled with zstd layers needs the zstd decoder; gzip and plain tars need only the standard library.
+    zstd = any(compression.algorithm_of(layer.descriptor.media_type) == compression.ZSTD
+               for layer in request.interpreter_layers)
     return await Get(BuiltLayer, LayerToolRequest(
-        BYTECODE_TOOLS, "omi_plugin.bytecode.compile_layer", (_SPEC, LAYER_OUT), inputs, request.description))
+        BYTECODE_TOOLS, "omi_plugin.bytecode.compile_layer", (_SPEC, LAYER_OUT), inputs, request.description,
+        with_libraries=zstd))
 
 
 @dataclass(frozen=True)
