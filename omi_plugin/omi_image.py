@@ -70,7 +70,7 @@ def oci_annotations(metadata: ModelMetadata, base: BaseImageConfig, vcs_revision
     record = metadata.record
     out = {
         mt.ANNOTATION_TITLE: metadata.name,
-        "org.opencontainers.image.version": metadata.version,
+        mt.ANNOTATION_VERSION: metadata.version,
         contract.ANNOTATION_RUN_ID: metadata.run_id,
         mt.ANNOTATION_BASE_NAME: base.name,
         mt.ANNOTATION_BASE_DIGEST: base.manifest_digest,
@@ -78,13 +78,13 @@ def oci_annotations(metadata: ModelMetadata, base: BaseImageConfig, vcs_revision
     if vcs_revision:
         out[mt.ANNOTATION_REVISION] = vcs_revision
     if record.description:
-        out["org.opencontainers.image.description"] = record.description
+        out[mt.ANNOTATION_DESCRIPTION] = record.description
     if record.licenses:
-        out["org.opencontainers.image.licenses"] = " AND ".join(record.licenses)
+        out[mt.ANNOTATION_LICENSES] = " AND ".join(record.licenses)
     if record.authors:
-        out["org.opencontainers.image.authors"] = ", ".join(record.authors)
+        out[mt.ANNOTATION_AUTHORS] = ", ".join(record.authors)
     if record.source:
-        out["org.opencontainers.image.source"] = record.source
+        out[mt.ANNOTATION_SOURCE] = record.source
     return out
 
 
@@ -172,7 +172,7 @@ def assemble(metadata: ModelMetadata, base: BaseImageConfig, base_layers: Sequen
     mp_config = modelpack_config(metadata, [*(layer for _, layer in model_layers), record_layer])
     mp_manifest = build_manifest(mp_config.descriptor, mp_layers, artifact_type=mt.MODELPACK_ARTIFACT,
                                  annotations={mt.ANNOTATION_TITLE: metadata.name,
-                                              "org.opencontainers.image.version": metadata.version,
+                                              mt.ANNOTATION_VERSION: metadata.version,
                                               contract.ANNOTATION_RUN_ID: metadata.run_id})
     mp_index = build_index([(mp_manifest.descriptor, tuple(f"{t}-model" for t in tags))])
     return AssembledImage(config, manifest, index_json, mp_config, mp_manifest, mp_index, tags, tuple(layers))
