@@ -118,13 +118,13 @@ class Pushed:
         return repository, tag
 
 
-def publish_ours(ours: Ours, registry: Registry, *flags: str) -> Pushed:
+def publish_ours(ours: Ours, label: str, registry: Registry, *flags: str) -> Pushed:
     ours.package(*flags)
     registries = "{'bench': {'address': '%s', 'default': True}}" % registry.host
     run(["./pants", "--no-dynamic-ui", *flags, f"--omi-registries={registries}", "publish", TARGET], cwd=ours.root,
         env=ours.env)
     record = ours.record()
-    return Pushed("", registry, f"{registry.host}/{record['repository']}:{record['tags'][0]}")
+    return Pushed(label, registry, f"{registry.host}/{record['repository']}:{record['tags'][0]}")
 
 
 def first_inference(pushed: Pushed, storage: Path, run_id: str, index: int) -> Tuple[float, float]:
@@ -198,14 +198,12 @@ def main() -> int:
         for name in ("omi-gzip", "omi-zstd", "dockerfile"):
             registries.append(start_registry(tmp / f"registry-{name}"))
         log("ours: package and publish with gzip layers (the default)")
-        pushed = [publish_ours(ours, registries[0])]
-        pushed[0].label = "omi, gzip layers"
+        pushed = [publish_ours(ours, "omi, gzip layers", registries[0])]
         log("theirs: preparing the build context from omi's base layers, then podman build and push")
         theirs, pins = prepare_theirs(ours, tmp / "ctx", run_id)
         theirs.build()
         log("ours: package and publish with zstd layers")
-        pushed.append(publish_ours(ours, registries[1], "--omi-layer-compression=zstd"))
-        pushed[1].label = "omi, zstd layers"
+        pushed.append(publish_ours(ours, "omi, zstd layers", registries[1], "--omi-layer-compression=zstd"))
         reference = f"{registries[2].host}/dockerfile/digits:{run_id}"
         run([*PODMAN, "push", "--quiet", "--tls-verify=false", theirs.tag, reference])
         pushed.append(Pushed("Dockerfile, podman push (gzip)", registries[2], reference))

@@ -20,6 +20,7 @@ from omi_plugin.metadata.model_yaml import ModelMetadata, load_model_yaml
 from omi_plugin.oci import canonical_json, compression
 from omi_plugin.oci import media_types as mt
 from omi_plugin.oci.descriptor import Descriptor, sha256_digest
+from omi_plugin.oci.hashing import stream_sha256
 from omi_plugin.oci.image import Layer, RuntimeConfig
 from omi_plugin.oci.layout import oci_layout_bytes
 from omi_plugin.oci.tar import Entry, write_layer
@@ -281,7 +282,7 @@ def placeholders(layouts: Layouts) -> Dict[str, str]:
                     values[f"{prefix}layer{i}_sha"] = "sha256:" + hashlib.sha256(data).hexdigest()
                     values[f"{prefix}layer{i}_size"] = str(len(data))
                     with compression.open_uncompressed(path, layer["mediaType"]) as plain:
-                        values[f"{prefix}layer{i}_uncompressed"] = "sha256:" + hashlib.sha256(plain.read()).hexdigest()
+                        values[f"{prefix}layer{i}_uncompressed"] = stream_sha256(plain)[0]
             if os.path.exists(config_path):
                 for i, diff_id in enumerate(_read_json(config_path).get("rootfs", {}).get("diff_ids", [])):
                     values[f"{prefix}diff_id{i}"] = diff_id

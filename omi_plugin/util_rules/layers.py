@@ -29,7 +29,7 @@ from omi_plugin.oci import compress_layer as compress_layer_tool
 from omi_plugin.oci.image import Layer
 from omi_plugin.oci.layer_output import LAYER_JSON
 from omi_plugin.oci.layout import blob_path
-from omi_plugin.util_rules.sandbox_tools import BYTECODE_TOOLS, COMPRESS_TOOLS, LAYER_TOOLS, ToolProcessRequest
+from omi_plugin.util_rules.sandbox_tools import BYTECODE_TOOLS, LAYER_TOOLS, ToolProcessRequest
 
 _SPEC = "__layer_spec.json"
 LAYER_OUT = "__layer_out"  # the tools' OUT directory (see omi_plugin/oci/layer_output.py)
@@ -151,7 +151,7 @@ async def compress_layer(request: CompressLayerRequest) -> BuiltLayer:
     spec_digest = await Get(Digest, CreateDigest([FileContent(_SPEC, canonical_json.dumps(spec))]))
     inputs = await Get(Digest, MergeDigests([spec_digest, own_blob]))
     built = await Get(BuiltLayer, LayerToolRequest(
-        COMPRESS_TOOLS, compress_layer_tool.__name__, (_SPEC, LAYER_OUT), inputs, request.description,
+        LAYER_TOOLS, compress_layer_tool.__name__, (_SPEC, LAYER_OUT), inputs, request.description,
         with_libraries=True))
     # A probed layer that does not compress well comes back as it went in, without a blob of its own.
     return built if built.layer != layer else BuiltLayer(layer, own_blob)

@@ -23,8 +23,7 @@ from omi_plugin.tools_subsystem import OmiToolsSubsystem
 
 # Tool packages by what they need, so that a change to one tool re-runs only its own processes (editing the checker
 # must not invalidate every cached image layer). None of them imports Pants.
-LAYER_TOOLS = ("omi_plugin.oci",)
-COMPRESS_TOOLS = ("omi_plugin.oci",)
+LAYER_TOOLS = ("omi_plugin.oci",)  # the layer writers and the compressor
 BYTECODE_TOOLS = ("omi_plugin.oci", "omi_plugin.bytecode")
 BASE_IMAGE_TOOLS = ("omi_plugin.oci", "omi_plugin.base_images")
 CHECK_TOOLS = ("omi_contract", "omi_plugin.oci", "omi_plugin.metadata", "omi_plugin.check")
