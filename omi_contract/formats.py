@@ -24,6 +24,8 @@ class Format:
         return self.handler.split(":", 1)[0]
 
 
+MLFLOW = "mlflow"  # whose models the plugin also checks against their MLmodel at package time
+
 FORMATS: Tuple[Format, ...] = (
     Format("sklearn", handler="omi_runtime.handlers.sklearn:SklearnHandler", target="omi_runtime:sklearn",
            platform="sklearn"),
@@ -33,6 +35,8 @@ FORMATS: Tuple[Format, ...] = (
            platform="xgboost"),
     Format("lightgbm", handler="omi_runtime.handlers.lightgbm:LightGBMHandler", target="omi_runtime:lightgbm",
            platform="lightgbm"),
+    Format(MLFLOW, handler="omi_runtime.handlers.mlflow:MlflowHandler", target="omi_runtime:mlflow",
+           platform="mlflow"),
     Format("custom", platform="custom"),
 )
 

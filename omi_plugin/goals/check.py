@@ -99,6 +99,9 @@ async def check_omi_target(request: OmiTargetCheck, omi: OmiSubsystem, pex_env: 
         FileContent("__model_files.json", json.dumps(sources.sizes(), sort_keys=True).encode()),
         FileContent("__source_files.json", json.dumps(sorted(stripped.stripped_source_files.snapshot.files)).encode()),
         FileContent(sources.yaml_path, sources.yaml_bytes),
+        # The checker reads the run id where model.yaml's `run_id_from` points.
+        *([FileContent(sources.mlmodel_path, sources.mlmodel_bytes)]
+          if sources.mlmodel_path is not None and sources.mlmodel_bytes is not None else []),
     ]))
     # A field already refused is not judged again; `{name}` is the model's name, when model.yaml gives one.
     repository: Optional[str] = None

@@ -30,6 +30,7 @@ from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 from pants.vcs.git import GitWorktreeRequest, MaybeGitWorktree
 
+from omi_contract import formats
 from omi_contract.interfaces import DEFAULT_HTTP_PORT
 from omi_plugin.build_record import BuildRecord
 from omi_plugin.oci import compression
@@ -52,6 +53,7 @@ from omi_plugin.target_types import (
 from omi_plugin.util_rules.base_image import BaseImage, BaseImageRequest
 from omi_plugin.util_rules.image_layers import ModelLayers, RuntimeLayers, RuntimeLayersRequest
 from omi_plugin.util_rules.layers import BuiltLayer, CompressLayerRequest
+from omi_plugin.util_rules.mlflow_model import MlflowModelChecked, MlflowModelCheckRequest
 from omi_plugin.util_rules.model_inputs import ModelInputs, ModelInputsRequest
 from omi_plugin.util_rules.modelcar import ModelCarLayerRequest
 from omi_plugin.util_rules.target_fields import ResolveBaseImageRequest, ResolvedBaseImage
@@ -147,6 +149,9 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
         Get(RuntimeLayers, RuntimeLayersRequest(fs.address, inputs.python_addresses, base_address)),
         Get(ModelLayers, ModelInputs, inputs),
     )
+
+    if metadata.record.format == formats.MLFLOW:
+        await Get(MlflowModelChecked, MlflowModelCheckRequest(inputs, runtime.distributions, base.config.python))
 
     base_layers, base_layer_blobs = list(base.layers), [base.blobs] * len(base.layers)
     modelcar = fs.modelcar.value if fs.modelcar.value is not None else omi.modelcar

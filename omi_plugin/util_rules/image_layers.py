@@ -8,12 +8,12 @@ This is the one module that knows how a packed PEX is laid out: `.deps/` holds t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Iterable, Tuple
 
 from pants.backend.python.util_rules.pex import Pex, PexLayout
 from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
 from pants.engine.addresses import Address, Addresses
-from pants.engine.fs import CreateDigest, Digest, DigestSubset, FileContent, PathGlobs
+from pants.engine.fs import CreateDigest, Digest, DigestEntries, DigestSubset, FileContent, PathGlobs
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.logging import LogLevel
 
@@ -40,7 +40,22 @@ class RuntimeLayers:
     """In image order: dependencies, their bytecode, application code, its bytecode."""
 
     layers: Tuple[BuiltLayer, ...]
+    distributions: Tuple[Tuple[str, str], ...]  # (name, version) of each third-party distribution, sorted
     app_layer_count: int = 2  # the last two are first-party code
+
+
+def wheel_distributions(paths: Iterable[str]) -> Tuple[Tuple[str, str], ...]:
+    """(name, version) of each wheel a packed PEX holds, as `.deps/<wheel file name>` (a zip file, or the
+    directory of an unpacked one)."""
+    found = set()
+    for path in paths:
+        parts = path.split("/")
+        if ".deps" in parts[:-1]:
+            wheel = parts[parts.index(".deps") + 1]
+            if wheel.endswith(".whl"):
+                name, version = wheel.split("-")[:2]
+                found.add((name, version))
+    return tuple(sorted(found))
 
 
 @rule(desc="Build the runtime layers of an OMI image", level=LogLevel.DEBUG)
@@ -71,6 +86,7 @@ async def runtime_layers(request: RuntimeLayersRequest) -> RuntimeLayers:
             "trees": [{"src": PEX_DIR, "dest": APP_DIR.lstrip("/"), "exclude": list(PEX_BOOTSTRAP)}],
         }, app_input, f"Layer: application code of {request.address}")),
     )
+    deps_entries = await Get(DigestEntries, Digest, deps_input)
     deps_bytecode, app_bytecode = await MultiGet(
         Get(BuiltLayer, CompileBytecodeRequest(
             base.layers, base.blobs, base.config.python, base.config.loader, base.config.library_path, source,
@@ -78,7 +94,8 @@ async def runtime_layers(request: RuntimeLayersRequest) -> RuntimeLayers:
         ))
         for source in (deps_layer, app_layer)
     )
-    return RuntimeLayers((deps_layer, deps_bytecode, app_layer, app_bytecode))
+    return RuntimeLayers((deps_layer, deps_bytecode, app_layer, app_bytecode),
+                         wheel_distributions(e.path for e in deps_entries))
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,8 @@ class ModelSources:
     address: Address
     yaml_path: str
     yaml_bytes: bytes  # as read: model.yaml's parser refuses what is not UTF-8
-    mlmodel_bytes: Optional[bytes]
+    mlmodel_bytes: Optional[bytes]  # the `run_id_from` file, when model.yaml names one that exists
+    mlmodel_path: Optional[str]  # its repository path
     available: Tuple[Tuple[str, str, Digest, int], ...]  # (relpath, sandbox path, single-file digest, size)
     python_addresses: Addresses  # handler code and requirements, plus the runtime
 
@@ -146,7 +147,8 @@ async def model_sources(request: ModelSourcesRequest, omi: OmiSubsystem) -> Mode
         Get(Address, AddressInput, AddressInput.parse(spec, description_of_origin=origin)) for spec, origin in runtime_specs
     )
     python_addresses = Addresses(sorted({*(t.address for t in python_targets), *runtime}))
-    return ModelSources(address, yaml_content.path, yaml_content.content, mlmodel_bytes, tuple(available),
+    return ModelSources(address, yaml_content.path, yaml_content.content, mlmodel_bytes,
+                        mlmodel_path if mlmodel_bytes is not None else None, tuple(available),
                         python_addresses)
 
 

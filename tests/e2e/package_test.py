@@ -12,6 +12,7 @@ DIGITS = ("examples/digits", "digits")
 DIGITS_ONNX = ("examples/digits_onnx", "digits-onnx")
 DIGITS_XGBOOST = ("examples/digits_xgboost", "digits-xgboost")
 DIGITS_LIGHTGBM = ("examples/digits_lightgbm", "digits-lightgbm")
+DIGITS_MLFLOW = ("examples/digits_mlflow", "digits-mlflow")
 
 
 def test_layout_and_record(packaged_clone: Clone) -> None:
@@ -46,6 +47,9 @@ def test_each_image_carries_only_its_formats_libraries(packaged_clone: Clone) ->
     assert not {"sklearn", "onnxruntime", "lightgbm", "nvidia"} & xgboost_image
     assert {"lightgbm", "scipy", "grpc", "numpy"} <= lightgbm_image
     assert not {"sklearn", "onnxruntime", "xgboost"} & lightgbm_image
+    mlflow_image = _site_packages(packaged_clone, DIGITS_MLFLOW)
+    assert {"mlflow", "pandas", "sklearn", "cloudpickle", "grpc", "numpy"} <= mlflow_image
+    assert not {"onnxruntime", "xgboost", "lightgbm"} & mlflow_image
 
 
 def test_package_prints_the_digest(packaged_clone: Clone) -> None:
