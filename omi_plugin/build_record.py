@@ -26,6 +26,20 @@ class RecordedLayer:
 
 
 @dataclass(frozen=True)
+class BundledModel:
+    """A model the image carries besides its own (`bundled_models`), served when `MODEL_NAME` names it."""
+
+    name: str
+    version: str
+    run_id: str
+    interfaces: Tuple[str, ...]
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"name": self.name, "version": self.version, "run_id": self.run_id,
+                "interfaces": list(self.interfaces)}
+
+
+@dataclass(frozen=True)
 class BuildRecord:
     image_digest: str  # the image manifest's digest: what the registry serves under `tags`
     model_digest: str  # the ModelPack manifest's digest
@@ -41,6 +55,7 @@ class BuildRecord:
     base_name: str
     base_digest: str
     layers: Tuple[RecordedLayer, ...]
+    bundled_models: Tuple[BundledModel, ...] = ()
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -54,6 +69,7 @@ class BuildRecord:
             "modelpack_layout": self.modelpack_layout,
             "model": {"name": self.model_name, "version": self.model_version, "run_id": self.run_id},
             "base": {"name": self.base_name, "digest": self.base_digest},
+            **({"bundled_models": [m.to_dict() for m in self.bundled_models]} if self.bundled_models else {}),
             "layers": [{"digest": layer.digest, "size": layer.size, "media_type": layer.media_type,
                         "created_by": layer.created_by} for layer in self.layers],
         }
@@ -74,6 +90,8 @@ class BuildRecord:
                 run_id=doc["model"]["run_id"], base_name=doc["base"]["name"], base_digest=doc["base"]["digest"],
                 layers=tuple(RecordedLayer(l["digest"], l["size"], l["media_type"], l["created_by"])
                              for l in doc["layers"]),
+                bundled_models=tuple(BundledModel(m["name"], m["version"], m["run_id"], tuple(m["interfaces"]))
+                                     for m in doc.get("bundled_models", [])),
             )
         except (ValueError, KeyError, TypeError) as e:
             raise BuildRecordError(f"{file}: not an omi build record ({type(e).__name__}: {e}) "

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from omi_contract import image as contract
 from omi_contract import interfaces as omi_interfaces
-from omi_plugin.build_record import BuildRecord, RecordedLayer
+from omi_plugin.build_record import BuildRecord, BundledModel, RecordedLayer
 from omi_plugin.metadata.model_yaml import ModelMetadata
 from omi_plugin.oci import media_types as mt
 from omi_plugin.oci.compression import algorithm_of, with_algorithm
@@ -151,15 +151,17 @@ def modelpack_layer(layer: Layer, path_in_image: str, tar_media_type: str) -> De
 
 def assemble(metadata: ModelMetadata, base: BaseImageConfig, base_layers: Sequence[Layer],
              runtime_layers: Sequence[Layer], model_layers: Sequence[Tuple[str, Layer]], record_layer: Layer,
-             *, http_port: str, spec_version: str, extra_tags: Sequence[str],
+             *, bundled_layers: Sequence[Layer] = (), http_port: str, spec_version: str, extra_tags: Sequence[str],
              app_layer_count: int = 1, vcs_revision: Optional[str] = None,
              modelcar: bool = False) -> AssembledImage:
-    """Image = base + runtime deps + model files + model record + app code; ModelPack = model files + record."""
+    """Image = base + runtime deps + model files + model record + bundled models' files and records + app code;
+    ModelPack = the image's own model files + record."""
     labels = omi_labels(metadata, spec_version, http_port)
     annotations = {**oci_annotations(metadata, base, vcs_revision), **labels}
     # runtime_layers: dependency layers first, then the application layers (code, and its bytecode if any).
     deps_layers, app_layers = runtime_layers[:-app_layer_count], runtime_layers[-app_layer_count:]
-    layers = [*base_layers, *deps_layers, *(layer for _, layer in model_layers), record_layer, *app_layers]
+    layers = [*base_layers, *deps_layers, *(layer for _, layer in model_layers), record_layer, *bundled_layers,
+              *app_layers]
     config = build_config(layers, runtime_config(metadata, base, http_port, annotations, modelcar))
     manifest = build_manifest(config.descriptor, [layer.descriptor for layer in layers], annotations=annotations)
     tags = (metadata.run_id, *[t for t in extra_tags if t != metadata.run_id])
@@ -179,7 +181,8 @@ def assemble(metadata: ModelMetadata, base: BaseImageConfig, base_layers: Sequen
 
 
 def build_record(assembled: AssembledImage, *, repository: str, layout: str, modelpack_layout: str,
-                 base: BaseImageConfig, metadata: ModelMetadata) -> BuildRecord:
+                 base: BaseImageConfig, metadata: ModelMetadata,
+                 bundled: Sequence[ModelMetadata] = ()) -> BuildRecord:
     """The build record written next to the layout: what deploy tooling needs without parsing OCI."""
     return BuildRecord(
         image_digest=assembled.manifest.descriptor.digest,
@@ -195,6 +198,7 @@ def build_record(assembled: AssembledImage, *, repository: str, layout: str, mod
         run_id=metadata.run_id,
         base_name=base.name,
         base_digest=base.manifest_digest,
+        bundled_models=tuple(BundledModel(m.name, m.version, m.run_id, tuple(m.interfaces)) for m in bundled),
         layers=tuple(RecordedLayer(l.descriptor.digest, l.descriptor.size, l.descriptor.media_type, l.created_by)
                      for l in assembled.layers),
     )

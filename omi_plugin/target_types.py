@@ -13,6 +13,7 @@ from pants.engine.target import (
     Dependencies,
     MultipleSourcesField,
     SingleSourceField,
+    SpecialCasedDependencies,
     StringField,
     StringSequenceField,
     Target,
@@ -77,6 +78,22 @@ class OmiModelDependenciesField(Dependencies):
         Python code and requirements the model's handler needs (they go into the runtime layers), and `file` /
         `resource` targets that provide model files (they become model layers). The runtime itself
         (`[omi].runtime`) is always added.
+        """
+    )
+
+
+class BundledModelsField(SpecialCasedDependencies):
+    alias = "bundled_models"
+    help = help_text(
+        """
+        Other `omi_model` targets whose models this image also carries, each under `/models/<its name>/`, one layer
+        per model file, with its handler and libraries in the runtime layers. The container serves the model that
+        `MODEL_NAME` names (the OMI spec's way to switch between bundled models); the default, the tag, the
+        annotations and the ModelPack artifact are this target's own model's. Every bundled model must serve each
+        of this model's `interfaces`, so the image's `ml.openmodel.interfaces` holds for all of them, and the names
+        must differ. Only the bundled targets' model.yaml, model files and dependencies are used: base, port,
+        compression and tags are this target's. `pants check` smoke-tests every model by its `MODEL_NAME`.
+        Example: `bundled_models=["examples/digits_onnx:digits-onnx"]`.
         """
     )
 
@@ -262,6 +279,7 @@ class OmiModelTarget(Target):
         ModelYamlSourceField,
         ModelFilesField,
         OmiModelDependenciesField,
+        BundledModelsField,
         BaseImageField,
         RepositoryField,
         ExtraTagsField,

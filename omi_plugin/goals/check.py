@@ -29,9 +29,8 @@ from omi_plugin.check.violation import summary
 from omi_plugin.goals.package import OmiImage, OmiImageRequest, OmiModelFieldSet
 from omi_plugin.metadata.model_yaml import ModelYamlError, parse_yaml
 from omi_plugin.subsystem import OmiSubsystem
+from omi_plugin.util_rules.image_models import ImageModels, ImageModelsRequest
 from omi_plugin.util_rules.model_inputs import (
-    ModelInputs,
-    ModelInputsRequest,
     ModelsDirectory,
     ModelSources,
     ModelSourcesRequest,
@@ -147,32 +146,36 @@ async def check_omi_target(request: OmiTargetCheck, omi: OmiSubsystem, pex_env: 
             exit_code = 1
         return OmiTargetCheckResult(exit_code, output)
 
-    # Live smoke test: the runtime, from the same dependencies as the image, once per declared interface.
-    inputs = await Get(ModelInputs, ModelInputsRequest(fs.address))
+    # Live smoke test: the runtime, from the same dependencies as the image, once per declared interface of each
+    # model the image carries (a bundled model is served when MODEL_NAME names it).
+    models = await Get(ImageModels, ImageModelsRequest(fs.address))
     checker = await Get(Address, AddressInput, AddressInput.parse(omi.smoke_checker, description_of_origin="[omi].smoke_checker"))
     pex_request = await Get(PexRequest, PexFromTargetsRequest(
-        Addresses(sorted({*inputs.python_addresses, checker})),
+        Addresses(sorted({*models.python_addresses, checker})),
         output_filename="omi-smoke.pex",
         internal_only=True,
         main=EntryPoint("omi_plugin.check.smoke"),
         description=f"Build the smoke test runtime of {fs.address}",
     ))
-    venv_pex, models = await MultiGet(
+    venv_pex, models_dir = await MultiGet(
         Get(VenvPex, VenvPexRequest(pex_request, pex_env.in_sandbox(working_directory=None))),
-        Get(ModelsDirectory, ModelInputs, inputs),
+        Get(ModelsDirectory, ImageModels, models),
     )
-    smoke = await Get(FallibleProcessResult, VenvPexProcess(
+    smokes = await MultiGet(Get(FallibleProcessResult, VenvPexProcess(
         venv_pex,
-        argv=("--models-dir", models.path, "--model", inputs.metadata.name, "--target", str(fs.address),
-              "--interfaces", json.dumps(inputs.metadata.interfaces), "--", venv_pex.python.argv0, "-m", "omi_runtime"),
-        input_digest=models.digest,
-        description=f"omi check (smoke test of {', '.join(inputs.metadata.interfaces)}): {fs.address}",
+        argv=("--models-dir", models_dir.path, "--model", m.metadata.name, "--target", str(fs.address),
+              "--interfaces", json.dumps(m.metadata.interfaces), "--", venv_pex.python.argv0, "-m", "omi_runtime"),
+        input_digest=models_dir.digest,
+        description=(f"omi check (smoke test of {', '.join(m.metadata.interfaces)}): {fs.address}"
+                     + (f" with MODEL_NAME={m.metadata.name}" if models.bundled else "")),
         level=LogLevel.DEBUG,
         timeout_seconds=600,
         cache_scope=ProcessCacheScope.SUCCESSFUL,
-    ))
-    output += smoke.stdout.decode() + smoke.stderr.decode()
-    return OmiTargetCheckResult(max(exit_code, smoke.exit_code), output)
+    )) for m in models.all)
+    for m, smoke in zip(models.all, smokes):
+        header = f"MODEL_NAME={m.metadata.name}:\n" if models.bundled else ""
+        output += header + smoke.stdout.decode() + smoke.stderr.decode()
+    return OmiTargetCheckResult(max(exit_code, *(smoke.exit_code for smoke in smokes)), output)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import posixpath
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Any, List, Tuple, cast
 
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
 from pants.core.util_rules.system_binaries import GitBinaryException
@@ -52,9 +52,10 @@ from omi_plugin.target_types import (
 )
 from omi_plugin.util_rules.base_image import BaseImage, BaseImageRequest
 from omi_plugin.util_rules.image_layers import ModelLayers, RuntimeLayers, RuntimeLayersRequest
+from omi_plugin.util_rules.image_models import ImageModels, ImageModelsRequest
 from omi_plugin.util_rules.layers import BuiltLayer, CompressLayerRequest
 from omi_plugin.util_rules.mlflow_model import MlflowModelChecked, MlflowModelCheckRequest
-from omi_plugin.util_rules.model_inputs import ModelInputs, ModelInputsRequest
+from omi_plugin.util_rules.model_inputs import ModelInputs
 from omi_plugin.util_rules.modelcar import ModelCarLayerRequest
 from omi_plugin.util_rules.target_fields import ResolveBaseImageRequest, ResolvedBaseImage
 
@@ -138,20 +139,25 @@ class OmiImage:
 @rule(desc="Build an OMI model image", level=LogLevel.DEBUG)
 async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiImage:
     fs = request.field_set
-    inputs = await Get(ModelInputs, ModelInputsRequest(fs.address))
+    models = await Get(ImageModels, ImageModelsRequest(fs.address))
+    inputs = models.own
     metadata = inputs.metadata
 
     base_address = (await Get(ResolvedBaseImage, ResolveBaseImageRequest(
         fs.address, fs.base_image.value or omi.default_base_image))).address
     assert base_address is not None, "model_inputs refuses a base_image that does not resolve"
-    base, runtime, model = await MultiGet(
+    # One MultiGet, so that the model layers are written while the runtime resolves.
+    gets: List[Get[Any]] = [
         Get(BaseImage, BaseImageRequest(base_address)),
-        Get(RuntimeLayers, RuntimeLayersRequest(fs.address, inputs.python_addresses, base_address)),
-        Get(ModelLayers, ModelInputs, inputs),
-    )
+        Get(RuntimeLayers, RuntimeLayersRequest(fs.address, models.python_addresses, base_address)),
+        *(Get(ModelLayers, ModelInputs, m) for m in models.all),
+    ]
+    results = await MultiGet(gets)
+    base, runtime = cast(BaseImage, results[0]), cast(RuntimeLayers, results[1])
+    model, bundled = cast(ModelLayers, results[2]), cast(Tuple[ModelLayers, ...], results[3:])
 
-    if metadata.record.format == formats.MLFLOW:
-        await Get(MlflowModelChecked, MlflowModelCheckRequest(inputs, runtime.distributions, base.config.python))
+    await MultiGet(Get(MlflowModelChecked, MlflowModelCheckRequest(m, runtime.distributions, base.config.python))
+                   for m in models.all if m.metadata.record.format == formats.MLFLOW)
 
     base_layers, base_layer_blobs = list(base.layers), [base.blobs] * len(base.layers)
     modelcar = fs.modelcar.value if fs.modelcar.value is not None else omi.modelcar
@@ -185,11 +191,13 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
         Get(DistributionLayers, DistributionLayersRequest(
             tuple((b.layer, b.blobs) for b in runtime.layers), layer_setting, fs.address)),
         Get(DistributionLayers, DistributionLayersRequest(
-            tuple((b.layer, b.blobs) for b in (*(b for _, b in model.files), model.record)), model_setting,
-            fs.address)),
+            tuple((b.layer, b.blobs) for m in (model, *bundled) for b in (*(b for _, b in m.files), m.record)),
+            model_setting, fs.address)),
     )
-    model_files = model_dist.layers[:-1]
-    record_layer = model_dist.layers[-1]
+    own_count = len(model.files) + 1
+    model_files = model_dist.layers[:own_count - 1]
+    record_layer = model_dist.layers[own_count - 1]
+    bundled_dist = model_dist.layers[own_count:]
 
     assembled = assemble(
         metadata, base.config, [b.layer for b in base_dist.layers],
@@ -197,6 +205,7 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
         app_layer_count=runtime.app_layer_count,
         model_layers=[(relpath, b.layer) for (relpath, _), b in zip(model.files, model_files)],
         record_layer=record_layer.layer,
+        bundled_layers=[b.layer for b in bundled_dist],
         http_port=fs.http_port.value or str(DEFAULT_HTTP_PORT),
         spec_version=fs.omi_spec.value or "1.0",
         extra_tags=fs.extra_tags.value or (),
@@ -215,10 +224,10 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
         FileContent(blob_path(assembled.modelpack_config.descriptor.digest), assembled.modelpack_config.data),
         FileContent(blob_path(assembled.modelpack_manifest.descriptor.digest), assembled.modelpack_manifest.data),
     ]))
-    model_blobs = [b.blobs for b in model_dist.layers]
+    model_blobs = [b.blobs for b in model_dist.layers[:own_count]]
     layout, modelpack_layout = await MultiGet(
         Get(Digest, MergeDigests([*(b.blobs for b in (*base_dist.layers, *runtime_dist.layers)), *model_blobs,
-                                  json_blobs])),
+                                  *(b.blobs for b in bundled_dist), json_blobs])),
         Get(Digest, MergeDigests([*model_blobs, modelpack_json])),
     )
     output_base = fs.output_path.value_or_default(file_ending=None)
@@ -226,6 +235,7 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
     record = build_record(
         assembled, repository=repository, layout=f"{output_base}.oci",
         modelpack_layout=f"{output_base}.modelpack.oci", base=base.config, metadata=metadata,
+        bundled=[m.metadata for m in models.bundled],
     )
     summary = f"{repository}:{assembled.tags[0]}@{assembled.manifest.descriptor.digest}"
     return OmiImage(layout, modelpack_layout, record, summary)
@@ -276,6 +286,8 @@ async def package_omi_model(field_set: OmiModelFieldSet) -> BuiltPackage:
         BuiltPackageArtifact(f"{output_base}.oci", extra_log_lines=(
             f"    image: {image.summary}",
             f"    tags: {', '.join(record.tags)}; interfaces: {', '.join(record.interfaces)}",
+            *([f"    models by MODEL_NAME: {', '.join([record.model_name, *(m.name for m in record.bundled_models)])}"
+               f" (default {record.model_name})"] if record.bundled_models else []),
         )),
         BuiltPackageArtifact(f"{output_base}.modelpack.oci", extra_log_lines=(
             f"    model artifact (ModelPack): {record.model_digest}",

@@ -1,6 +1,7 @@
 """`pants run` for `omi_model`: serve the model locally with the same runtime and environment variables as the image.
 
-The model files and `omi-model.json` are laid out as in the image (`<chroot>/models/<name>/`), and the runtime runs
+The model files and `omi-model.json` of each model the image carries are laid out as in the image
+(`<chroot>/models/<name>/`), and the runtime runs
 from a venv PEX built from the same dependencies. `INTERFACE`, `PROTOCOL`, `HTTP_PORT` and `MODEL_NAME` set in the
 calling shell override the image defaults, as they would with `podman run -e`.
 """
@@ -23,7 +24,8 @@ from pants.util.logging import LogLevel
 from omi_contract import image as contract
 from omi_contract import interfaces
 from omi_plugin.target_types import HttpPortField, ModelYamlSourceField
-from omi_plugin.util_rules.model_inputs import ModelInputs, ModelInputsRequest, ModelsDirectory
+from omi_plugin.util_rules.image_models import ImageModels, ImageModelsRequest
+from omi_plugin.util_rules.model_inputs import ModelsDirectory
 
 OMI_ENV = (*contract.SPEC_ENV, contract.ENV_PSC_MODEL_PORT, contract.ENV_MAX_MESSAGE_BYTES)
 
@@ -39,11 +41,11 @@ class OmiModelRunFieldSet(RunFieldSet):
 
 @rule(desc="Prepare to serve an OMI model locally", level=LogLevel.DEBUG)
 async def run_omi_model(field_set: OmiModelRunFieldSet, pex_env: PexEnvironment) -> RunRequest:
-    inputs = await Get(ModelInputs, ModelInputsRequest(field_set.address))
-    metadata = inputs.metadata
+    models = await Get(ImageModels, ImageModelsRequest(field_set.address))
+    metadata = models.own.metadata
 
     pex_request = await Get(PexRequest, PexFromTargetsRequest(
-        inputs.python_addresses,
+        models.python_addresses,
         output_filename="omi-runtime.pex",
         internal_only=True,
         main=EntryPoint("omi_runtime"),
@@ -56,8 +58,8 @@ async def run_omi_model(field_set: OmiModelRunFieldSet, pex_env: PexEnvironment)
         Get(EnvironmentVars, EnvironmentVarsRequest(OMI_ENV)),
     )
 
-    models = await Get(ModelsDirectory, ModelInputs, inputs)
-    digest = await Get(Digest, MergeDigests([venv_pex.digest, models.digest]))
+    models_dir = await Get(ModelsDirectory, ImageModels, models)
+    digest = await Get(Digest, MergeDigests([venv_pex.digest, models_dir.digest]))
 
     default = interfaces.default_pair(tuple(metadata.interfaces))
     defaults = {contract.ENV_INTERFACE: default.interface, contract.ENV_PROTOCOL: default.protocol,
@@ -70,7 +72,7 @@ async def run_omi_model(field_set: OmiModelRunFieldSet, pex_env: PexEnvironment)
         extra_env={
             **environment.environment_dict(python=python),
             **omi_env,
-            contract.ENV_MODELS_DIR: f"{{chroot}}/{models.path}",
+            contract.ENV_MODELS_DIR: f"{{chroot}}/{models_dir.path}",
             "PYTHONUNBUFFERED": "1",
         },
         append_only_caches={**environment.append_only_caches, **dict(venv_pex.append_only_caches or {})},
