@@ -7,15 +7,11 @@ import tarfile
 import urllib.request
 from typing import Iterator
 
-import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as triton
 import yaml
-from conftest import Clone, Container, free_port, pulled_image, wait_for
-
-from omi_runtime.grpc_stubs import modzy_model_v2_pb2 as modzy_pb2
-from omi_runtime.grpc_stubs import modzy_model_v2_pb2_grpc as modzy_grpc
+from conftest import Clone, Container, free_port, modzy_run_json, pulled_image, wait_for
 
 BUNDLE = ("examples/digits", "digits-bundle")
 MODELS = {"digits": "examples/digits", "digits-onnx": "examples/digits_onnx", "digits-xgboost": "examples/digits_xgboost"}
@@ -78,12 +74,8 @@ def test_each_model_answers_on_every_interface(packaged_clone: Clone, bundle_ima
                 assert client.infer(model, [tensor]).as_numpy("predict").tolist() == labels
                 assert client.get_model_metadata(model).name == model
             else:
-                stub = modzy_grpc.ModzyModelStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
-                status = wait_for(lambda: stub.Status(modzy_pb2.StatusRequest(), timeout=5))
+                status, results = modzy_run_json(port, x.tolist())
                 assert status.status_code == 200 and status.model_info.model_name == model
-                item = modzy_pb2.InputItem(input={"input": json.dumps(x.tolist()).encode()})
-                response = stub.Run(modzy_pb2.RunRequest(inputs=[item]), timeout=30)
-                assert response.outputs[0].success
-                assert json.loads(response.outputs[0].output["results.json"])["predict"] == labels
+                assert results["predict"] == labels
         finally:
             container.stop()

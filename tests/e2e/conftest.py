@@ -174,3 +174,19 @@ def container_gone(name: str) -> bool:
     listed = subprocess.run(["podman", "ps", "-a", "--filter", f"name={name}", "--format", "{{.Names}}"],
                             capture_output=True, text=True).stdout.split()
     return name not in listed
+
+
+def modzy_run_json(port: int, rows: list) -> tuple:
+    """Modzy v2 over gRPC as a platform calls it: Status until it answers, then one Run of a JSON item holding
+    `rows`; (the status response, the item's `results.json` decoded)."""
+    import grpc
+
+    from omi_runtime.grpc_stubs import modzy_model_v2_pb2 as modzy_pb2
+    from omi_runtime.grpc_stubs import modzy_model_v2_pb2_grpc as modzy_grpc
+
+    stub = modzy_grpc.ModzyModelStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+    status = wait_for(lambda: stub.Status(modzy_pb2.StatusRequest(), timeout=5))
+    item = modzy_pb2.InputItem(input={"input": json.dumps(rows).encode()})
+    response = stub.Run(modzy_pb2.RunRequest(inputs=[item]), timeout=30)
+    assert response.outputs[0].success, response.outputs[0]
+    return status, json.loads(response.outputs[0].output["results.json"])

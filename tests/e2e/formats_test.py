@@ -6,14 +6,10 @@ import json
 import urllib.request
 from typing import Iterator
 
-import grpc
 import numpy as np
 import pytest
 import tritonclient.grpc as triton
-from conftest import Clone, Container, free_port, pulled_image, wait_for
-
-from omi_runtime.grpc_stubs import modzy_model_v2_pb2 as modzy_pb2
-from omi_runtime.grpc_stubs import modzy_model_v2_pb2_grpc as modzy_grpc
+from conftest import Clone, Container, free_port, modzy_run_json, pulled_image, wait_for
 
 EXAMPLES = {"xgboost": ("examples/digits_xgboost", "digits-xgboost"),
             "lightgbm": ("examples/digits_lightgbm", "digits-lightgbm"),
@@ -76,12 +72,8 @@ def test_modzy_v2_grpc(served: tuple) -> None:
     port = free_port()
     container = Container(image, {"INTERFACE": "modzy", "PROTOCOL": "v2", "HTTP_PORT": port})
     try:
-        stub = modzy_grpc.ModzyModelStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
-        status = wait_for(lambda: stub.Status(modzy_pb2.StatusRequest(), timeout=5))
+        status, results = modzy_run_json(port, x.tolist())
         assert status.status_code == 200
-        item = modzy_pb2.InputItem(input={"input": json.dumps(x.tolist()).encode()})
-        response = stub.Run(modzy_pb2.RunRequest(inputs=[item]), timeout=30)
-        assert response.outputs[0].success
-        assert json.loads(response.outputs[0].output["results.json"])["predict"] == labels
+        assert results["predict"] == labels
     finally:
         container.stop()
