@@ -69,3 +69,11 @@ def test_tables_agree_with_themselves() -> None:
     assert all(f.target for f in formats.FORMATS if f.handler)
     with pytest.raises(KeyError):
         interfaces.served("modzy.v1")
+
+
+def test_tensors_match_by_name_only_when_every_name_does() -> None:
+    from omi_contract.tensor_names import match_positions
+
+    assert match_positions(["c", "a"], ["a", "b", "c"]) == [(0, 2), (1, 0)]
+    assert match_positions(["x", "a"], ["a", "b"]) == [(0, 0), (1, 1)]
+    assert match_positions(["x", "y", "z"], [None, None]) == [(0, 0), (1, 1)]

@@ -1,8 +1,8 @@
 """What omi reads from an MLflow model directory (format: mlflow) at package time, without MLflow itself.
 
 - The model directory is the one holding the `MLmodel` file among the model files.
-- Its signature (`signature.inputs`/`outputs`, JSON strings in MLmodel) is mapped to model.yaml's tensors by name
-  when every name matches, else by position, as the runtime's handler maps them (`omi_runtime.handlers.mlflow`);
+- Its signature (`signature.inputs`/`outputs`, JSON strings in MLmodel) is mapped to model.yaml's tensors by the
+  rule the runtime's handler feeds the model by (`omi_contract.tensor_names`);
   each disagreement is one line naming both files.
 - Its `requirements.txt` (what MLflow recorded when the model was logged) is checked against the Python
   distributions the image's dependency layer holds, which come from the lockfile.
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from omi_contract.record import ModelRecord, TensorSpec
+from omi_contract.tensor_names import match_positions
 from omi_plugin.metadata.model_yaml import ModelYamlError, parse_yaml
 
 with warnings.catch_warnings():
@@ -108,15 +109,6 @@ def signature(mlmodel: Mapping[str, Any], which: str, file: str) -> Optional[Lis
     return [_field(spec, file, f"{where}[{i}]") for i, spec in enumerate(specs)]
 
 
-def _mapping(declared: Sequence[TensorSpec], fields: Sequence[SignatureField]) -> List[Tuple[int, int]]:
-    """(declared index, signature index) pairs: by name when every declared name is a signature name, else by
-    position (the runtime's rule)."""
-    names = [f.name for f in fields]
-    if all(t.name in names for t in declared):
-        return [(i, names.index(t.name)) for i, t in enumerate(declared)]
-    return [(i, i) for i in range(min(len(declared), len(fields)))]
-
-
 def _compare(which: str, declared: Sequence[TensorSpec], fields: Sequence[SignatureField], yaml_file: str,
              mlmodel_file: str) -> List[ModelYamlError]:
     refit = f"declare what the MLflow signature in {mlmodel_file} says, or log the model again with the signature " \
@@ -143,7 +135,7 @@ def _compare(which: str, declared: Sequence[TensorSpec], fields: Sequence[Signat
         return [ModelYamlError(yaml_file, which, f"{len(declared)} declared, the MLflow signature in {mlmodel_file} "
                                f"has {len(fields)} ({', '.join(f.written for f in fields)})", refit)]
     problems = []
-    for i, j in _mapping(declared, fields):
+    for i, j in match_positions([t.name for t in declared], [f.name for f in fields]):
         tensor, field = declared[i], fields[j]
         where = f"{which}[{i}]"
         if field.datatype is None:

@@ -104,6 +104,8 @@ def test_a_missing_or_other_version_is_one_line_each() -> None:
 def test_the_mlmodel_directory_is_the_one_holding_mlmodel() -> None:
     assert mlflow_model.mlmodel_directory(["model/MLmodel", "model/model.pkl"]) == "model"
     assert mlflow_model.mlmodel_directory(["MLmodel"]) == ""
-    assert mlflow_model.mlmodel_problem(["model/model.pkl"], "m/model.yaml") is not None
+    assert str(mlflow_model.mlmodel_problem(["model/model.pkl"], "m/model.yaml")).startswith(
+        "m/model.yaml: files: format mlflow: no MLmodel file among the model files (list the MLflow model directory")
+    assert mlflow_model.mlmodel_problem(["model/MLmodel"], "m/model.yaml") is None
     two = mlflow_model.mlmodel_problem(["a/MLmodel", "b/MLmodel"], "m/model.yaml")
     assert two is not None and "2 MLmodel files" in str(two)

@@ -13,6 +13,7 @@ from pants.engine.fs import Digest, DigestContents
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 
 from omi_plugin.metadata import mlflow_model
+from omi_plugin.metadata.model_yaml import ModelYamlError
 from omi_plugin.util_rules.model_inputs import ModelInputs, OmiModelError
 
 
@@ -55,10 +56,10 @@ async def check_mlflow_model(request: MlflowModelCheckRequest) -> MlflowModelChe
     try:
         problems = mlflow_model.signature_problems(metadata.record, metadata.source_file, by_relpath[mlmodel_rel],
                                                    mlmodel_file)
-    except mlflow_model.ModelYamlError as e:
+    except ModelYamlError as e:
         raise OmiModelError(f"{inputs.address}: {e}") from None
     if requirements_rel not in by_relpath:
-        problems.append(mlflow_model.ModelYamlError(
+        problems.append(ModelYamlError(
             requirements_file, "(file)", f"missing next to {mlmodel_file}",
             "log the model with MLflow 1.20 or newer, which records its requirements, or add the file to the "
             "model directory and to `model_files`"))

@@ -19,16 +19,15 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from omi_contract.tensor_names import match_positions
 from omi_runtime.handlers.base import Handler, ModelContext
 
 MLMODEL = "MLmodel"
 
 
 def _by_name_or_position(declared: Sequence[str], actual: Sequence[str]) -> dict[str, str]:
-    """declared name -> the model's name: by name when every declared name is the model's, else by position."""
-    if set(declared) <= set(actual):
-        return {name: name for name in declared}
-    return dict(zip(declared, actual))
+    """declared name -> the model's name, by the contract's rule (`omi_contract.tensor_names`)."""
+    return {declared[i]: actual[j] for i, j in match_positions(declared, actual)}
 
 
 class MlflowHandler(Handler):
