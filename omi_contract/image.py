@@ -35,3 +35,9 @@ SPEC_VERSIONS = ("1.0", "1.1")
 # omi's own manifest annotation: the model's run id, its id in the model registry, which is also the image's first
 # tag. (`org.opencontainers.image.revision` means the source-control revision: omi writes it only when stamping.)
 ANNOTATION_RUN_ID = "dev.omi.model.run-id"
+
+# The model artifact (ModelPack) goes with the image under the image's tags plus this suffix, in the same repository;
+# the image manifest's `subject` names it.
+MODEL_ARTIFACT_TAG_SUFFIX = "-model"
+# The optional omlmd flavour of the model artifact (its `subject` is the ModelPack artifact).
+OMLMD_ARTIFACT_TAG_SUFFIX = "-omlmd"

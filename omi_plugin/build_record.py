@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from omi_plugin.oci import canonical_json
 
@@ -42,7 +42,7 @@ class BundledModel:
 @dataclass(frozen=True)
 class BuildRecord:
     image_digest: str  # the image manifest's digest: what the registry serves under `tags`
-    model_digest: str  # the ModelPack manifest's digest
+    model_digest: str  # the ModelPack manifest's digest: the image manifest's `subject`
     config_digest: str
     tags: Tuple[str, ...]  # the run id first
     repository: str
@@ -56,6 +56,8 @@ class BuildRecord:
     base_digest: str
     layers: Tuple[RecordedLayer, ...]
     bundled_models: Tuple[BundledModel, ...] = ()
+    omlmd_digest: Optional[str] = None  # the omlmd flavour's manifest, when `[omi].omlmd_artifact` is on
+    omlmd_layout: Optional[str] = None
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -70,6 +72,7 @@ class BuildRecord:
             "model": {"name": self.model_name, "version": self.model_version, "run_id": self.run_id},
             "base": {"name": self.base_name, "digest": self.base_digest},
             **({"bundled_models": [m.to_dict() for m in self.bundled_models]} if self.bundled_models else {}),
+            **({"omlmd_digest": self.omlmd_digest, "omlmd_layout": self.omlmd_layout} if self.omlmd_digest else {}),
             "layers": [{"digest": layer.digest, "size": layer.size, "media_type": layer.media_type,
                         "created_by": layer.created_by} for layer in self.layers],
         }
@@ -92,6 +95,7 @@ class BuildRecord:
                              for l in doc["layers"]),
                 bundled_models=tuple(BundledModel(m["name"], m["version"], m["run_id"], tuple(m["interfaces"]))
                                      for m in doc.get("bundled_models", [])),
+                omlmd_digest=doc.get("omlmd_digest"), omlmd_layout=doc.get("omlmd_layout"),
             )
         except (ValueError, KeyError, TypeError) as e:
             raise BuildRecordError(f"{file}: not an omi build record ({type(e).__name__}: {e}) "

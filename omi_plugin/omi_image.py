@@ -149,6 +149,17 @@ def modelpack_layer(layer: Layer, path_in_image: str, tar_media_type: str) -> De
     })
 
 
+def model_artifact_tag(image_tag: str) -> str:
+    """The tag of the model artifact that goes with an image tag."""
+    return f"{image_tag}{contract.MODEL_ARTIFACT_TAG_SUFFIX}"
+
+
+def model_subject(modelpack_manifest: Blob) -> Descriptor:
+    """The descriptor an image manifest's `subject` holds: the ModelPack manifest, with its artifact type."""
+    d = modelpack_manifest.descriptor
+    return Descriptor(d.media_type, d.digest, d.size, artifact_type=mt.MODELPACK_ARTIFACT)
+
+
 def assemble(metadata: ModelMetadata, base: BaseImageConfig, base_layers: Sequence[Layer],
              runtime_layers: Sequence[Layer], model_layers: Sequence[Tuple[str, Layer]], record_layer: Layer,
              *, bundled_layers: Sequence[Layer] = (), http_port: str, spec_version: str, extra_tags: Sequence[str],
@@ -156,17 +167,7 @@ def assemble(metadata: ModelMetadata, base: BaseImageConfig, base_layers: Sequen
              modelcar: bool = False) -> AssembledImage:
     """Image = base + runtime deps + model files + model record + bundled models' files and records + app code;
     ModelPack = the image's own model files + record."""
-    labels = omi_labels(metadata, spec_version, http_port)
-    annotations = {**oci_annotations(metadata, base, vcs_revision), **labels}
-    # runtime_layers: dependency layers first, then the application layers (code, and its bytecode if any).
-    deps_layers, app_layers = runtime_layers[:-app_layer_count], runtime_layers[-app_layer_count:]
-    layers = [*base_layers, *deps_layers, *(layer for _, layer in model_layers), record_layer, *bundled_layers,
-              *app_layers]
-    config = build_config(layers, runtime_config(metadata, base, http_port, annotations, modelcar))
-    manifest = build_manifest(config.descriptor, [layer.descriptor for layer in layers], annotations=annotations)
     tags = (metadata.run_id, *[t for t in extra_tags if t != metadata.run_id])
-    index_json = build_index([(manifest.descriptor, tags)])
-
     record_path = model_layer_path(metadata, contract.RECORD_FILE)
     mp_layers = [modelpack_layer(layer, model_layer_path(metadata, rel), mt.MODELPACK_WEIGHT_TAR)
                  for rel, layer in model_layers]
@@ -176,13 +177,26 @@ def assemble(metadata: ModelMetadata, base: BaseImageConfig, base_layers: Sequen
                                  annotations={mt.ANNOTATION_TITLE: metadata.name,
                                               mt.ANNOTATION_VERSION: metadata.version,
                                               contract.ANNOTATION_RUN_ID: metadata.run_id})
-    mp_index = build_index([(mp_manifest.descriptor, tuple(f"{t}-model" for t in tags))])
+    mp_index = build_index([(mp_manifest.descriptor, tuple(model_artifact_tag(t) for t in tags))])
+
+    labels = omi_labels(metadata, spec_version, http_port)
+    annotations = {**oci_annotations(metadata, base, vcs_revision), **labels}
+    # runtime_layers: dependency layers first, then the application layers (code, and its bytecode if any).
+    deps_layers, app_layers = runtime_layers[:-app_layer_count], runtime_layers[-app_layer_count:]
+    layers = [*base_layers, *deps_layers, *(layer for _, layer in model_layers), record_layer, *bundled_layers,
+              *app_layers]
+    config = build_config(layers, runtime_config(metadata, base, http_port, annotations, modelcar))
+    # The image refers to its model (OCI 1.1 `subject`), so the registry lists every image serving a model among
+    # that model artifact's referrers; the model artifact's bytes know nothing of the images built around it.
+    manifest = build_manifest(config.descriptor, [layer.descriptor for layer in layers], annotations=annotations,
+                              subject=model_subject(mp_manifest))
+    index_json = build_index([(manifest.descriptor, tags)])
     return AssembledImage(config, manifest, index_json, mp_config, mp_manifest, mp_index, tags, tuple(layers))
 
 
 def build_record(assembled: AssembledImage, *, repository: str, layout: str, modelpack_layout: str,
                  base: BaseImageConfig, metadata: ModelMetadata,
-                 bundled: Sequence[ModelMetadata] = ()) -> BuildRecord:
+                 bundled: Sequence[ModelMetadata] = (), omlmd: Optional[Tuple[str, str]] = None) -> BuildRecord:
     """The build record written next to the layout: what deploy tooling needs without parsing OCI."""
     return BuildRecord(
         image_digest=assembled.manifest.descriptor.digest,
@@ -201,4 +215,6 @@ def build_record(assembled: AssembledImage, *, repository: str, layout: str, mod
         bundled_models=tuple(BundledModel(m.name, m.version, m.run_id, tuple(m.interfaces)) for m in bundled),
         layers=tuple(RecordedLayer(l.descriptor.digest, l.descriptor.size, l.descriptor.media_type, l.created_by)
                      for l in assembled.layers),
+        omlmd_digest=omlmd[0] if omlmd else None,
+        omlmd_layout=omlmd[1] if omlmd else None,
     )

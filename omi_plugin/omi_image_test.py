@@ -79,3 +79,13 @@ def test_the_run_id_has_its_own_annotation_and_revision_is_only_the_stamped_comm
     assert json.loads(stamped.manifest.data)["annotations"][mt.ANNOTATION_REVISION] == "0123abc"
     assert stamped.manifest.descriptor.digest != image.manifest.descriptor.digest
     assert stamped.modelpack_manifest.descriptor.digest == image.modelpack_manifest.descriptor.digest
+
+
+def test_the_image_names_its_model_artifact_as_subject_and_the_artifact_names_nothing() -> None:
+    image = _assemble(extra_tags=["v1"])
+    subject = json.loads(image.manifest.data)["subject"]
+    assert subject == {"mediaType": mt.MANIFEST, "digest": image.modelpack_manifest.descriptor.digest,
+                       "size": len(image.modelpack_manifest.data), "artifactType": mt.MODELPACK_ARTIFACT}
+    assert "subject" not in json.loads(image.modelpack_manifest.data)
+    refs = [m["annotations"][mt.ANNOTATION_REF_NAME] for m in json.loads(image.modelpack_index_json)["manifests"]]
+    assert refs == ["run-7-model", "v1-model"]

@@ -56,6 +56,16 @@ class OmiSubsystem(Subsystem):
         default=False,
         help="Make every `omi_model` image also a KServe ModelCar unless its `modelcar` field says otherwise.",
     )
+    omlmd_artifact = BoolOption(
+        default=False,
+        help=help_text(  # type: ignore[arg-type]  # Pants types help_text as str-or-callable
+            """
+            Also write the model in the form omlmd clients read (`<name>.omlmd.oci` in dist/, pushed as
+            `<tag>-omlmd`, its `subject` the ModelPack artifact). Off by default: its layers are the raw model
+            files, so it holds a second copy of every model byte, on disk and in the registry.
+            """
+        ),
+    )
     modelcar_lockfile = StrOption(
         default="3rdparty/debian/busybox-bookworm.lock.json",
         help=help_text(  # type: ignore[arg-type]  # Pants types help_text as str-or-callable

@@ -148,8 +148,9 @@ class Layouts:
     def manifest(self, prefix: str = "") -> Dict[str, Any]:
         return _read_json(_blob_path(self.root(prefix), self.manifest_digest(prefix)))
 
-    def relink_manifest(self, prefix: str, manifest: Mapping[str, Any]) -> None:
-        """Write a new manifest blob and point every index.json entry at it."""
+    def relink_manifest(self, prefix: str, manifest: Mapping[str, Any], follow_subject: bool = True) -> None:
+        """Write a new manifest blob and point every index.json entry at it (and, for the model artifact, the
+        image's `subject`, unless the test is about that link)."""
         root = self.root(prefix)
         data = canonical_json.dumps(manifest)
         old = self.manifest_digest(prefix)
@@ -163,6 +164,10 @@ class Layouts:
                 entry["digest"], entry["size"] = new, len(data)
         with open(index_path, "wb") as f:
             f.write(canonical_json.dumps(index))
+        image = self.manifest("")
+        if prefix == "mp_" and follow_subject and image.get("subject", {}).get("digest") == old:
+            image["subject"] = {**image["subject"], "digest": new, "size": len(data)}
+            self.relink_manifest("", image)
 
     def replace_blob(self, prefix: str, field: str, data: bytes, media_type: Optional[str] = None) -> None:
         """Put `data` where the manifest's `field` (config or layers/N) points, fixing the descriptor."""
@@ -251,7 +256,7 @@ def _edit(layouts: Layouts, op: Mapping[str, Any]) -> None:
         with open(path, "wb") as f:
             f.write(data)
     elif doc_name == "manifest":
-        layouts.relink_manifest(prefix, document)
+        layouts.relink_manifest(prefix, document, follow_subject=op.get("follow_subject", True))
     else:
         layouts.replace_blob(prefix, doc_name, data)
 
@@ -263,7 +268,10 @@ def placeholders(layouts: Layouts) -> Dict[str, str]:
         try:
             digest = layouts.manifest_digest(prefix)
             values[f"{prefix}manifest"] = f"{name} manifest {digest[:19]}"
+            values[f"{prefix}manifest_digest"] = digest
             manifest = _read_json(_blob_path(layouts.root(prefix), digest))
+            if isinstance(manifest.get("subject"), dict):
+                values[f"{prefix}subject"] = manifest["subject"].get("digest", "")
             values[f"{prefix}config"] = f"{name} config {manifest['config']['digest'][:19]}"
             values[f"{prefix}config_digest"] = manifest["config"]["digest"]
             values[f"{prefix}config_size"] = str(manifest["config"]["size"])

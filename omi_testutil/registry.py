@@ -310,14 +310,14 @@ class SmallImage:
 
 
 def make_image(root: str, layer_files: List[Dict[str, bytes]], tag: str = "v1",
-               architecture: str = "amd64") -> SmallImage:
-    """An image layout with one layer per dict of files."""
+               architecture: str = "amd64", subject: Optional[Descriptor] = None) -> SmallImage:
+    """An image layout with one layer per dict of files (and a `subject`, as omi images name their model)."""
     os.makedirs(root, exist_ok=True)
     layers = [make_layer(root, files, f"layer {i}") for i, files in enumerate(layer_files)]
     config = build_config(layers, RuntimeConfig(cmd=("/bin/true",)), architecture=architecture)
     _put_blob(root, config.data)
     manifest = build_manifest(config.descriptor, [l.descriptor for l in layers],
-                              annotations={"org.opencontainers.image.title": "test"})
+                              annotations={"org.opencontainers.image.title": "test"}, subject=subject)
     _put_blob(root, manifest.data)
     write_layout(root, [(manifest.descriptor, [tag])])
     return SmallImage(root, manifest, config, layers)
@@ -340,6 +340,29 @@ def make_modelpack(root: str, model_file: Tuple[str, bytes], tag: str = "v1-mode
     _put_blob(root, manifest.data)
     write_layout(root, [(manifest.descriptor, [tag])])
     return manifest
+
+
+def make_omlmd(root: str, modelpack_root: str, model_file: Tuple[str, bytes], tag: str = "v1-omlmd") -> Blob:
+    """The omlmd flavour of a `make_modelpack` layout, as `pants package` writes it."""
+    from omi_plugin.omi_image import model_subject
+    from omi_plugin.omlmd_artifact import ModelFileBlob, build
+
+    with open(os.path.join(modelpack_root, "index.json"), "rb") as f:
+        model_descriptor = Descriptor.from_json(json.load(f)["manifests"][0])
+    blob_dir = os.path.join(modelpack_root, "blobs", "sha256")
+    with open(os.path.join(blob_dir, model_descriptor.digest.split(":")[1]), "rb") as f:
+        model_manifest = Blob(model_descriptor, f.read())
+    with open(os.path.join(blob_dir, json.loads(model_manifest.data)["config"]["digest"].split(":")[1]), "rb") as f:
+        config = json.load(f)
+    os.makedirs(root, exist_ok=True)
+    name, content = model_file
+    _put_blob(root, content)
+    artifact = build(config, [ModelFileBlob(name, "sha256:" + hashlib.sha256(content).hexdigest(), len(content))],
+                     model_subject(model_manifest), [tag])
+    for blob in (artifact.manifest, *artifact.metadata_blobs):
+        _put_blob(root, blob.data)
+    write_layout(root, [(artifact.manifest.descriptor, [tag])])
+    return artifact.manifest
 
 
 def put_raw_blob(root: str, data: bytes) -> None:

@@ -59,6 +59,7 @@ RULES: Dict[str, str] = {
     "OMI307": "artifactType and config media type are the ModelPack ones",
     "OMI308": "every ModelPack layer is the same blob as one of the image's layers",
     "OMI309": "every model file of model.yaml is a layer of the artifact (by its filepath annotation)",
+    "OMI310": "the image manifest's subject is this ModelPack artifact's manifest (digest, size, media type)",
     # Live smoke test
     "OMI401": "the runtime starts and becomes ready within the time limit for each declared interface",
     "OMI402": "health/readiness endpoints answer ready",

@@ -1,8 +1,9 @@
-"""ModelPack artifact rules (OMI301-309): the model as an OCI artifact, checked against model-spec v0.0.7.
+"""ModelPack artifact rules (OMI301-310): the model as an OCI artifact, checked against model-spec v0.0.7.
 
 The upstream config schema is applied as is (with date-time formats really checked); then what it cannot say:
 the paramSize and diffId patterns, one diffId per layer in order, the filepath annotation, ModelPack layer media
-types, the artifact type, and that the artifact's blobs are the very blobs of the serving image's model layers.
+types, the artifact type, that the artifact's blobs are the very blobs of the serving image's model layers, and
+that the serving image names this artifact as its `subject`.
 """
 
 from __future__ import annotations
@@ -48,6 +49,36 @@ def check_modelpack(out: Collector, scan: LayoutScan, expect: Expectations, imag
     for entry in scan.manifests:
         if entry.manifest is not None:
             _check_artifact(out, scan, entry, expect, shared, image.name if image else "")
+    if image is not None:
+        check_image_subjects(out, image, scan)
+
+
+def check_image_subjects(out: Collector, image: LayoutScan, artifact: LayoutScan) -> None:
+    """OMI310: every image manifest names the model artifact of this build as its `subject`."""
+    artifacts = {entry.digest: entry for entry in artifact.manifests if entry.manifest is not None}
+    if not artifacts:
+        return  # the layout rules report why
+    for entry in image.manifests:
+        if entry.manifest is None:
+            continue
+        subject = entry.manifest.get("subject")
+        fix = "rebuild the image and the artifact together (`pants package`)"
+        if not isinstance(subject, dict):
+            out.add("OMI310", "subject", f"is {_shown(subject)}: the image does not name its model artifact", fix,
+                    where=entry.where)
+            continue
+        digest = subject.get("digest")
+        if digest not in artifacts:
+            out.add("OMI310", "subject.digest", f"is {_shown(digest)}, which is not the model artifact in "
+                    f"{artifact.name} ({', '.join(sorted(artifacts))})", fix, where=entry.where)
+            continue
+        if subject.get("mediaType") != mt.MANIFEST:
+            out.add("OMI310", "subject.mediaType", f"is {_shown(subject.get('mediaType'))}, not {mt.MANIFEST}", fix,
+                    where=entry.where)
+        size = len(artifact.store.read_small(str(digest)))
+        if subject.get("size") != size:
+            out.add("OMI310", "subject.size", f"is {_shown(subject.get('size'))}, the artifact manifest has {size} "
+                    "bytes", fix, where=entry.where)
 
 
 def _check_artifact(out: Collector, scan: LayoutScan, entry: ManifestEntry, expect: Expectations,

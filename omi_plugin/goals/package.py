@@ -6,10 +6,11 @@ into the image and the ModelPack artifact, and places both layouts and the build
 
 from __future__ import annotations
 
+import json
 import logging
 import posixpath
 from dataclasses import dataclass
-from typing import Any, List, Tuple, cast
+from typing import Any, List, Optional, Tuple, cast
 
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
 from pants.core.util_rules.system_binaries import GitBinaryException
@@ -18,8 +19,10 @@ from pants.engine.fs import (
     AddPrefix,
     CreateDigest,
     Digest,
+    DigestEntries,
     DigestSubset,
     FileContent,
+    FileEntry,
     MergeDigests,
     PathGlobs,
     Snapshot,
@@ -31,12 +34,15 @@ from pants.util.logging import LogLevel
 from pants.vcs.git import GitWorktreeRequest, MaybeGitWorktree
 
 from omi_contract import formats
+from omi_contract.image import OMLMD_ARTIFACT_TAG_SUFFIX
 from omi_contract.interfaces import DEFAULT_HTTP_PORT
 from omi_plugin.build_record import BuildRecord
 from omi_plugin.oci import compression
 from omi_plugin.oci.image import Layer
 from omi_plugin.oci.layout import blob_path, oci_layout_bytes
-from omi_plugin.omi_image import assemble, build_record
+from omi_plugin.omi_image import AssembledImage, assemble, build_record, model_subject
+from omi_plugin.omlmd_artifact import ModelFileBlob, OmlmdError
+from omi_plugin.omlmd_artifact import build as build_omlmd
 from omi_plugin.subsystem import OmiSubsystem
 from omi_plugin.target_types import (
     BaseImageField,
@@ -132,8 +138,48 @@ class OmiImage:
 
     layout: Digest  # OCI image layout at the root
     modelpack_layout: Digest
+    omlmd_layout: Optional[Digest]
     record: BuildRecord
     summary: str
+
+
+@dataclass(frozen=True)
+class OmlmdLayoutRequest:
+    address: Address
+    assembled: AssembledImage
+    files: Tuple[Tuple[str, Digest], ...]  # (relpath, a digest holding only that file)
+
+
+@dataclass(frozen=True)
+class OmlmdLayout:
+    layout: Digest
+    manifest_digest: str
+
+
+@rule(desc="Write the omlmd flavour of a model artifact", level=LogLevel.DEBUG)
+async def omlmd_layout(request: OmlmdLayoutRequest) -> OmlmdLayout:
+    """The omlmd layout, whose file blobs are the model files' own store entries: no model byte is copied here."""
+    entries = await MultiGet(Get(DigestEntries, Digest, digest) for _, digest in request.files)
+    file_entries = [next(e for e in found if isinstance(e, FileEntry)) for found in entries]
+    files = [ModelFileBlob(relpath, f"sha256:{e.file_digest.fingerprint}", e.file_digest.serialized_bytes_length)
+             for (relpath, _), e in zip(request.files, file_entries)]
+    assembled = request.assembled
+    try:
+        artifact = build_omlmd(json.loads(assembled.modelpack_config.data), files,
+                               model_subject(assembled.modelpack_manifest),
+                               [f"{t}{OMLMD_ARTIFACT_TAG_SUFFIX}" for t in assembled.tags])
+    except OmlmdError as e:
+        raise OmiPackageError(f"{request.address}: [omi].omlmd_artifact: {e}") from None
+    layout = await Get(Digest, CreateDigest([
+        FileContent("oci-layout", oci_layout_bytes()),
+        FileContent("index.json", artifact.index_json),
+        FileContent(blob_path(artifact.manifest.descriptor.digest), artifact.manifest.data),
+        *(FileContent(blob_path(b.descriptor.digest), b.data) for b in artifact.metadata_blobs),
+        # Two model files with the same bytes are one blob.
+        *{blob_path(f.digest): FileEntry(blob_path(f.digest), e.file_digest)
+          for f, e in zip(files, file_entries)}.values(),
+    ]))
+    return OmlmdLayout(layout, artifact.manifest.descriptor.digest)
 
 
 @rule(desc="Build an OMI model image", level=LogLevel.DEBUG)
@@ -231,14 +277,19 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
         Get(Digest, MergeDigests([*model_blobs, modelpack_json])),
     )
     output_base = fs.output_path.value_or_default(file_ending=None)
+    omlmd = None
+    if omi.omlmd_artifact:
+        omlmd = await Get(OmlmdLayout, OmlmdLayoutRequest(fs.address, assembled,
+                                                          tuple((f.relpath, f.digest) for f in inputs.files)))
     repository = (fs.repository.value or omi.default_repository).replace("{name}", metadata.name)
     record = build_record(
         assembled, repository=repository, layout=f"{output_base}.oci",
         modelpack_layout=f"{output_base}.modelpack.oci", base=base.config, metadata=metadata,
         bundled=[m.metadata for m in models.bundled],
+        omlmd=(omlmd.manifest_digest, f"{output_base}.omlmd.oci") if omlmd else None,
     )
     summary = f"{repository}:{assembled.tags[0]}@{assembled.manifest.descriptor.digest}"
-    return OmiImage(layout, modelpack_layout, record, summary)
+    return OmiImage(layout, modelpack_layout, omlmd.layout if omlmd else None, record, summary)
 
 
 @dataclass(frozen=True)
@@ -279,6 +330,7 @@ async def package_omi_model(field_set: OmiModelFieldSet) -> BuiltPackage:
         Get(Digest, AddPrefix(image.layout, f"{output_base}.oci")),
         Get(Digest, ModelPackInDist(image, output_base)),
         Get(Digest, CreateDigest([FileContent(record_path, image.record.to_json().encode())])),
+        *([Get(Digest, AddPrefix(image.omlmd_layout, f"{output_base}.omlmd.oci"))] if image.omlmd_layout else []),
     )
     digest = await Get(Digest, MergeDigests(placed))
     record = image.record
@@ -290,8 +342,11 @@ async def package_omi_model(field_set: OmiModelFieldSet) -> BuiltPackage:
                f" (default {record.model_name})"] if record.bundled_models else []),
         )),
         BuiltPackageArtifact(f"{output_base}.modelpack.oci", extra_log_lines=(
-            f"    model artifact (ModelPack): {record.model_digest}",
+            f"    model artifact (ModelPack): {record.model_digest}, the image's subject",
         )),
+        *([BuiltPackageArtifact(f"{output_base}.omlmd.oci", extra_log_lines=(
+            f"    model artifact (omlmd flavour): {record.omlmd_digest}",
+        ))] if record.omlmd_digest else []),
         BuiltPackageArtifact(record_path),
     ))
 

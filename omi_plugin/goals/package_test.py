@@ -18,7 +18,17 @@ from pants.testutil.rule_runner import QueryRule, RuleRunner
 
 from omi_plugin.build_record import BuildRecord, RecordedLayer
 from omi_plugin.goals import package
-from omi_plugin.goals.package import ModelPackInDist, OmiImage, OmiImageRequest, OmiModelFieldSet
+from omi_plugin.goals.package import (
+    ModelPackInDist,
+    OmiImage,
+    OmiImageRequest,
+    OmiModelFieldSet,
+    OmlmdLayout,
+    OmlmdLayoutRequest,
+)
+from omi_plugin.oci import media_types as mt
+from omi_plugin.oci.descriptor import Blob
+from omi_plugin.omi_image import AssembledImage
 from omi_plugin.target_types import OmiModelTarget
 
 WEIGHTS = "blobs/sha256/" + "a" * 64  # a model blob both layouts hold
@@ -36,7 +46,7 @@ async def stand_in_image(request: OmiImageRequest) -> OmiImage:
     image = await Get(Digest, CreateDigest([FileContent("index.json", b"{}"), FileContent(WEIGHTS, b"weights"),
                                             FileContent(CODE, b"code")]))
     modelpack = await Get(Digest, CreateDigest([FileContent("index.json", b"{}"), FileContent(WEIGHTS, b"weights")]))
-    return OmiImage(image, modelpack, RECORD, f"team/m:run-7@{RECORD.image_digest}")
+    return OmiImage(image, modelpack, None, RECORD, f"team/m:run-7@{RECORD.image_digest}")
 
 
 @pytest.fixture
@@ -45,7 +55,8 @@ def rule_runner() -> RuleRunner:
         rules=[package.package_omi_model, package.modelpack_in_dist, stand_in_image,
                QueryRule(BuiltPackage, [OmiModelFieldSet]), QueryRule(DigestEntries, [Digest]),
                QueryRule(DigestContents, [Digest]), QueryRule(OmiImage, [OmiImageRequest]),
-               QueryRule(Digest, [ModelPackInDist])],
+               QueryRule(Digest, [ModelPackInDist]), package.omlmd_layout,
+               QueryRule(OmlmdLayout, [OmlmdLayoutRequest]), QueryRule(Digest, [CreateDigest])],
         target_types=[OmiModelTarget],
     )
     runner.write_files({"m/BUILD": 'omi_model(name="m")\n', "m/model.yaml": ""})
@@ -76,7 +87,7 @@ def test_package_places_both_layouts_and_the_record_under_the_output_path(rule_r
     assert [a.relpath for a in built.artifacts] == ["m/m.oci", "m/m.modelpack.oci", "m/m.omi.json"]
     assert built.artifacts[0].extra_log_lines == (
         f"    image: team/m:run-7@{RECORD.image_digest}", "    tags: run-7, v1; interfaces: kfserving.v2, modzy.v2")
-    assert built.artifacts[1].extra_log_lines == (f"    model artifact (ModelPack): {RECORD.model_digest}",)
+    assert built.artifacts[1].extra_log_lines == (f"    model artifact (ModelPack): {RECORD.model_digest}, the image's subject",)
 
 
 def test_the_record_file_reads_back_as_the_record(rule_runner: RuleRunner) -> None:
@@ -96,3 +107,22 @@ def test_modelpack_in_dist_links_only_what_the_image_layout_holds(rule_runner: R
         "deep/dir/m.modelpack.oci/index.json": "file",
         f"deep/dir/m.modelpack.oci/{WEIGHTS}": ("->", f"../../../m.oci/{WEIGHTS}"),
     }
+
+
+def test_the_omlmd_layout_holds_the_model_files_as_blobs_named_by_their_sha256(rule_runner: RuleRunner) -> None:
+    import hashlib
+
+    config = Blob.of_json(mt.MODELPACK_CONFIG, {"descriptor": {"name": "m"}, "config": {"format": "onnx"}})
+    manifest = Blob.of_json(mt.MANIFEST, {"schemaVersion": 2, "config": config.descriptor.to_json(), "layers": []})
+    assembled = AssembledImage(config, manifest, b"{}", config, manifest, b"{}", ("run-7",), ())
+    files = tuple((rel, rule_runner.request(Digest, [CreateDigest([FileContent(f"src/{rel}", data)])]))
+                  for rel, data in (("a/w.bin", b"weights"), ("b/x.bin", b"extra"), ("c/same.bin", b"weights")))
+    built = rule_runner.request(OmlmdLayout, [OmlmdLayoutRequest(Address("m", target_name="m"), assembled, files)])
+    contents = {c.path: c.content for c in rule_runner.request(DigestContents, [built.layout])}
+    for data in (b"weights", b"extra"):
+        assert contents[f"blobs/sha256/{hashlib.sha256(data).hexdigest()}"] == data
+    omlmd_manifest = json.loads(contents[f"blobs/sha256/{built.manifest_digest.split(':')[1]}"])
+    assert omlmd_manifest["subject"]["digest"] == manifest.descriptor.digest
+    assert [l["annotations"][mt.ANNOTATION_TITLE] for l in omlmd_manifest["layers"]][:3] == [
+        "w.bin", "x.bin", "same.bin"]
+    assert json.loads(contents["index.json"])["manifests"][0]["annotations"][mt.ANNOTATION_REF_NAME] == "run-7-omlmd"

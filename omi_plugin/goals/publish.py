@@ -99,7 +99,6 @@ async def publish_omi_model(request: PublishOmiModelRequest, omi: OmiSubsystem) 
             description="(no registry: set `registries` on the target or a default in [omi].registries)")])
 
     env_vars = await Get(EnvironmentVars, EnvironmentVarsRequest(["DOCKER_CONFIG", "HOME", "PATH", "OMI_REGISTRY_DEBUG"]))
-    # The registry tool runs with the `[omi-tools]` libraries: the omlmd artifact unpacks zstd model layers.
     pushes = await MultiGet(
         Get(Process, ToolProcessRequest(
             packages=REGISTRY_TOOLS,
@@ -108,7 +107,6 @@ async def publish_omi_model(request: PublishOmiModelRequest, omi: OmiSubsystem) 
             input_digest=package.digest,
             description=f"Push {address} to {registry}",
             extra_env=tuple(sorted((k, v) for k, v in env_vars.items() if v)),
-            with_libraries=True,
         ))
         for registry, insecure in registries
     )
@@ -124,15 +122,19 @@ async def publish_omi_model(request: PublishOmiModelRequest, omi: OmiSubsystem) 
                 "tags": record.tags,
                 "image_digest": record.image_digest,
                 "model_digest": record.model_digest,
+                **({"omlmd_digest": record.omlmd_digest} if record.omlmd_digest else {}),
             }),
         ))
     return PublishProcesses(processes)
 
 
 def _push_args(output_base: str, record: BuildRecord, registry: str, insecure: bool) -> Tuple[str, ...]:
+    # Every layout is pushed as `pants package` wrote it, and each digest is held to the build record's.
     args = ["push", "--layout", f"{output_base}.oci", "--modelpack-layout", f"{output_base}.modelpack.oci",
             "--registry", registry, "--repository", record.repository, "--expect-digest", record.image_digest,
-            "--omlmd", *(arg for tag in record.tags for arg in ("--tag", tag))]
+            "--expect-model-digest", record.model_digest, *(arg for tag in record.tags for arg in ("--tag", tag))]
+    if record.omlmd_layout:
+        args += ["--omlmd-layout", f"{output_base}.omlmd.oci"]
     if insecure:
         args.append("--insecure")
     return tuple(args)

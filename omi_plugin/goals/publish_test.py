@@ -81,6 +81,7 @@ def test_each_chosen_registry_gets_one_push_of_the_recorded_digest_and_tags(rule
     assert argv[1:4] == ["-m", "omi_plugin.registry", "push"]
     assert argv[argv.index("--layout") + 1] == "m/m.oci" and argv[argv.index("--registry") + 1] == "127.0.0.1:5000"
     assert argv[argv.index("--expect-digest") + 1] == RECORD.image_digest
+    assert argv[argv.index("--expect-model-digest") + 1] == RECORD.model_digest and "--omlmd-layout" not in argv
     assert [argv[i + 1] for i, a in enumerate(argv) if a == "--tag"] == ["run-7", "v1"]
     assert "--insecure" not in argv
     assert list(lab.process.argv)[-1] == "--insecure"

@@ -1,8 +1,8 @@
 """Command line: push layouts to a registry, pull images by digest. Progress on stderr, a JSON result on stdout.
 
-    python -m omi_plugin.registry push --layout DIR [--modelpack-layout DIR] --registry HOST[:PORT]
-        --repository NAME [--tag T ...] [--insecure] [--omlmd] [--mount-from REPO ...] [--select REF ...]
-        [--expect-digest sha256:...] [--output result.json]
+    python -m omi_plugin.registry push --layout DIR [--modelpack-layout DIR [--omlmd-layout DIR]]
+        --registry HOST[:PORT] --repository NAME [--tag T ...] [--insecure] [--mount-from REPO ...]
+        [--select REF ...] [--expect-digest sha256:...] [--expect-model-digest sha256:...] [--output result.json]
     python -m omi_plugin.registry pull --reference REGISTRY/REPO@sha256:... --out DIR [--platform linux/amd64]
         [--insecure] [--ref-name NAME] [--output result.json]
 
@@ -29,16 +29,18 @@ def _parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", required=True)
     push = verbs.add_parser("push", help="push an image layout (and its model artifact)")
     push.add_argument("--layout", required=True, help="OCI image layout directory of the image")
-    push.add_argument("--modelpack-layout", help="ModelPack artifact layout; pushed as <tag>-model, linked by subject")
+    push.add_argument("--modelpack-layout", help="ModelPack artifact layout (the image's subject); pushed as <tag>-model")
+    push.add_argument("--omlmd-layout", help="the omlmd flavour's layout (its subject: the ModelPack artifact); "
+                                             "pushed as <tag>-omlmd")
     push.add_argument("--registry", required=True, help="HOST[:PORT]")
     push.add_argument("--repository", required=True, help="repository path, e.g. team/model")
     push.add_argument("--tag", action="append", default=[], help="tag for the image (repeatable)")
     push.add_argument("--insecure", action="store_true", help="allow unverified TLS / plain HTTP to this registry")
-    push.add_argument("--omlmd", action="store_true", help="also push an omlmd-readable model artifact, <tag>-omlmd")
     push.add_argument("--mount-from", action="append", default=[],
                       help="repository of the same registry that may hold base layers (cross-repo mount)")
     push.add_argument("--select", action="append", default=[], help="push only these ref names / digests")
     push.add_argument("--expect-digest", help="fail unless the layout's image manifest has this digest")
+    push.add_argument("--expect-model-digest", help="fail unless the ModelPack layout's manifest has this digest")
     push.add_argument("--output", help="write the JSON result here (default: stdout)")
     pull = verbs.add_parser("pull", help="pull an image by digest into an OCI layout")
     pull.add_argument("--reference", required=True, help="REGISTRY/REPO@sha256:...")
@@ -67,8 +69,9 @@ def run(argv: List[str]) -> Dict[str, Any]:
         from omi_plugin.registry.push import push
 
         result = push(args.layout, registry=args.registry, repository=args.repository, tags=args.tag,
-                      modelpack_layout=args.modelpack_layout, omlmd_flavour=args.omlmd, insecure=args.insecure,
-                      mount_from=args.mount_from, select=args.select, expect_digest=args.expect_digest)
+                      modelpack_layout=args.modelpack_layout, omlmd_layout=args.omlmd_layout, insecure=args.insecure,
+                      mount_from=args.mount_from, select=args.select, expect_digest=args.expect_digest,
+                      expect_model_digest=args.expect_model_digest)
         _emit(result.to_json(), args.output)
         return result.to_json()
     from omi_plugin.registry.pull import pull

@@ -5,7 +5,8 @@ import os
 import subprocess
 import sys
 
-from omi_testutil.registry import make_image, make_modelpack
+from omi_plugin.omi_image import model_subject
+from omi_testutil.registry import make_image, make_modelpack, make_omlmd
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -16,11 +17,13 @@ def run(*args, env=None):
 
 
 def test_push_and_pull(registry, tmp_path):
-    img = make_image(str(tmp_path / "img"), [{"a": b"a" * 100}])
-    make_modelpack(str(tmp_path / "mp"), ("model.bin", b"m" * 100))
+    model = make_modelpack(str(tmp_path / "mp"), ("model.bin", b"m" * 100))
+    make_omlmd(str(tmp_path / "omlmd"), str(tmp_path / "mp"), ("model.bin", b"m" * 100))
+    img = make_image(str(tmp_path / "img"), [{"a": b"a" * 100}], subject=model_subject(model))
     out = tmp_path / "result.json"
     done = run("push", "--layout", img.root, "--modelpack-layout", str(tmp_path / "mp"), "--registry", registry.host,
-               "--repository", "team/app", "--tag", "v1", "--tag", "latest-build", "--omlmd", "--output", str(out))
+               "--omlmd-layout", str(tmp_path / "omlmd"), "--repository", "team/app", "--tag", "v1",
+               "--tag", "latest-build", "--expect-model-digest", model.descriptor.digest, "--output", str(out))
     assert done.returncode == 0, done.stderr
     result = json.loads(out.read_text())
     assert result["image_digest"] == img.manifest.descriptor.digest

@@ -1,36 +1,36 @@
-"""Push an OCI image layout (and its ModelPack / omlmd model artifacts) to a registry repository, safely.
+"""Push an OCI image layout (and its model artifact layouts) to a registry repository, safely, as they are.
 
 Order: every blob first (skipping those the repository has, mounting those another repository has), then every
-manifest by digest (children before the indexes and artifacts that refer to them), then the referrers fallback
-index, then the tags — model tags first and the image tags last. A push that fails at any point before the tags
-leaves no tag behind, and a tag never names something incomplete.
+manifest by digest (subjects before the manifests that name them, children before indexes), then the referrers
+fallback indexes, then the tags — model tags first and the image tags last. A push that fails at any point before
+the tags leaves no tag behind, and a tag never names something incomplete.
 
-The model artifact is linked to the image with OCI 1.1's `subject`. That field is part of the artifact manifest's
-bytes, so the layout's artifact manifest is rebuilt (canonical JSON) with the image descriptor as its subject and
-pushed under its new digest. Registries without the referrers API get the tag-schema fallback: tag
-`sha256-<image hex>` naming an image index of the image's referrers.
+Nothing is rebuilt here: `pants package` wrote every manifest with its OCI 1.1 `subject` already in its bytes (the
+image names its ModelPack artifact; the omlmd flavour names it too), so every digest pushed is a digest of the build
+record. Registries without the referrers API get the tag-schema fallback: tag `sha256-<subject hex>` naming an image
+index of that subject's referrers.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from omi_contract.image import MODEL_ARTIFACT_TAG_SUFFIX, OMLMD_ARTIFACT_TAG_SUFFIX
 from omi_plugin.oci import canonical_json, media_types
 from omi_plugin.oci.descriptor import Descriptor, digest_hex, sha256_digest
-from omi_plugin.oci.image import build_manifest
 from omi_plugin.oci.layout import Layout, LayoutError
-from omi_plugin.registry import omlmd
-from omi_plugin.registry.client import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Registry
+from omi_plugin.registry.client import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Opener, Registry
 from omi_plugin.registry.reference import validate_repository, validate_tag
 
 Log = Callable[[str], None]
 IMAGE, MODEL, OMLMD, INDEX = "image", "model", "omlmd", "index"
+# Subjects are pushed before what names them: the model artifact, then its omlmd flavour, then the image.
+_PUSH_ORDER = {MODEL: 0, OMLMD: 1, IMAGE: 2, INDEX: 2}
+_TAG_SUFFIX = {MODEL: MODEL_ARTIFACT_TAG_SUFFIX, OMLMD: OMLMD_ARTIFACT_TAG_SUFFIX}
 _IMAGE_MANIFESTS = (media_types.MANIFEST, DOCKER_MANIFEST)
 _INDEXES = (media_types.INDEX, DOCKER_MANIFEST_LIST)
 
@@ -51,13 +51,10 @@ def human_bytes(n: int) -> str:
 @dataclass(frozen=True)
 class BlobToPush:
     descriptor: Descriptor
-    path: Optional[str] = None
-    data: Optional[bytes] = None
+    path: str  # the blob's file in its layout
 
-    def opener(self):
-        if self.path is not None:
-            return lambda: open(self.path, "rb")  # type: ignore[arg-type]
-        return lambda: io.BytesIO(self.data or b"")
+    def opener(self) -> Opener:
+        return lambda: open(self.path, "rb")
 
 
 @dataclass
@@ -106,11 +103,10 @@ class PushResult:
     image_tags: List[str] = field(default_factory=list)
     manifests: List[Dict[str, Any]] = field(default_factory=list)
     model_digest: Optional[str] = None
-    model_layout_digest: Optional[str] = None
     model_tags: List[str] = field(default_factory=list)
     omlmd_digest: Optional[str] = None
     omlmd_tags: List[str] = field(default_factory=list)
-    referrers: Dict[str, Any] = field(default_factory=dict)
+    referrers: List[Dict[str, Any]] = field(default_factory=list)  # one entry per subject
     blobs: BlobStats = field(default_factory=BlobStats)
     manifests_pushed: int = 0
     manifests_skipped: int = 0
@@ -130,8 +126,7 @@ class PushResult:
             "manifests_skipped": self.manifests_skipped,
         }
         if self.model_digest:
-            out.update(model_digest=self.model_digest, model_layout_digest=self.model_layout_digest,
-                       model_tags=self.model_tags)
+            out.update(model_digest=self.model_digest, model_tags=self.model_tags)
         if self.omlmd_digest:
             out.update(omlmd_digest=self.omlmd_digest, omlmd_tags=self.omlmd_tags)
         if self.referrers:
@@ -150,7 +145,7 @@ def _layout_blob(layout: Layout, descriptor: Descriptor) -> BlobToPush:
     if size != descriptor.size:
         raise LayoutError(f"{layout.root}: blob {descriptor.digest} is {size} bytes, its descriptor says "
                           f"{descriptor.size} (rebuild the layout)")
-    return BlobToPush(descriptor, path=path)
+    return BlobToPush(descriptor, path)
 
 
 def _manifest_json(layout: Layout, descriptor: Descriptor) -> Tuple[bytes, Dict[str, Any]]:
@@ -175,7 +170,8 @@ def _plan_manifest(plan: PushPlan, layout: Layout, descriptor: Descriptor, role:
     elif media_type in _IMAGE_MANIFESTS:
         for raw in [value["config"], *(value.get("layers") or [])] if value.get("config") else []:
             plan.add_blob(_layout_blob(layout, Descriptor.from_json(raw)))
-        item = ManifestToPush(role, data, media_type, descriptor.digest,
+        subject = Descriptor.from_json(value["subject"]) if isinstance(value.get("subject"), dict) else None
+        item = ManifestToPush(role, data, media_type, descriptor.digest, subject=subject,
                               artifact_type=value.get("artifactType"),
                               annotations=dict(value.get("annotations") or {}))
     else:
@@ -214,38 +210,25 @@ def plan_image(plan: PushPlan, layout_dir: str, tags: Sequence[str], select: Seq
     return items
 
 
-def plan_modelpack(plan: PushPlan, modelpack_dir: str, subject: Optional[Descriptor],
-                   tags: Sequence[str]) -> Tuple[ManifestToPush, str]:
-    """The layout's model artifact, rebuilt with `subject` set; returns it and the layout's original digest."""
-    layout = Layout(modelpack_dir)
-    (descriptor, refs), *_ = select_manifests(layout)
-    data, value = _manifest_json(layout, descriptor)
-    config = Descriptor.from_json(value["config"])
-    layers = [Descriptor.from_json(layer) for layer in value.get("layers") or []]
-    for blob in (config, *layers):
-        plan.add_blob(_layout_blob(layout, blob))
-    if subject is not None:
-        rebuilt = build_manifest(config, layers, annotations=value.get("annotations") or None,
-                                 artifact_type=value.get("artifactType"), subject=subject)
-        data, digest = rebuilt.data, rebuilt.descriptor.digest
-    else:
-        digest = descriptor.digest
-    item = ManifestToPush(MODEL, data, media_types.MANIFEST, digest, list(tags) or refs, subject,
-                          value.get("artifactType"), dict(value.get("annotations") or {}))
-    plan.manifests.append(item)
-    return item, descriptor.digest
+def plan_artifacts(plan: PushPlan, layout_dir: str, role: str, image_tags: Sequence[str]) -> List[ManifestToPush]:
+    """Every manifest of a model artifact layout, as it is; tagged `<image tag><suffix>`, or by its ref names."""
+    layout = Layout(layout_dir)
+    items = []
+    for descriptor, refs in select_manifests(layout):
+        item = _plan_manifest(plan, layout, descriptor, role)
+        item.tags = [f"{t}{_TAG_SUFFIX[role]}" for t in image_tags] if image_tags else refs
+        items.append(item)
+    return items
 
 
-def plan_omlmd(plan: PushPlan, modelpack_dir: str, subject: Optional[Descriptor], tags: Sequence[str],
-               staging_dir: str) -> ManifestToPush:
-    artifact = omlmd.build(modelpack_dir, staging_dir, subject)
-    for staged in artifact.blobs:
-        plan.add_blob(BlobToPush(staged.descriptor, path=staged.path, data=staged.data))
-    manifest = artifact.manifest
-    item = ManifestToPush(OMLMD, manifest.data, media_types.MANIFEST, manifest.descriptor.digest, list(tags),
-                          subject, None, omlmd.manifest_annotations(artifact.metadata))
-    plan.manifests.append(item)
-    return item
+def check_subjects(images: Sequence[ManifestToPush], models: Sequence[ManifestToPush], image_layout: str,
+                   model_layout: str) -> None:
+    """The image layout and the model layout come from one build: each image's subject is in the model layout."""
+    known = {m.digest for m in models}
+    for image in images:
+        if image.subject is not None and image.subject.digest not in known:
+            raise LayoutError(f"{image_layout}: the image's subject {image.subject.digest} is not in {model_layout} "
+                              "(the two layouts are from different builds; run `pants package` again)")
 
 
 # -- execution: talk to the registry --------------------------------------------------------------------------------
@@ -352,73 +335,76 @@ def execute(pusher: Pusher, plan: PushPlan, result: PushResult) -> None:
         subject_headers[item.digest] = subject_header
         result.manifests.append({"role": item.role, "digest": item.digest, "media_type": item.media_type,
                                  "size": len(item.data), "pushed": pushed})
-    referrers = [m for m in plan.manifests if m.subject is not None]
-    if referrers:
+    by_subject: Dict[str, List[ManifestToPush]] = {}
+    for item in plan.manifests:
+        if item.subject is not None:
+            by_subject.setdefault(item.subject.digest, []).append(item)
+    for subject_digest, referrers in by_subject.items():
         subject = referrers[0].subject
         assert subject is not None
-        if any(subject_headers.get(m.digest) == subject.digest for m in referrers) or \
-                pusher.client.referrers(pusher.repository, subject.digest) is not None:
-            result.referrers = {"subject": subject.digest, "api": True}
+        entry: Dict[str, Any] = {"subject": subject_digest, "referrers": [m.digest for m in referrers]}
+        if any(subject_headers.get(m.digest) == subject_digest for m in referrers) or \
+                pusher.client.referrers(pusher.repository, subject_digest) is not None:
+            entry["api"] = True
         else:
-            tag = pusher.update_referrers_fallback(subject, referrers)
-            result.referrers = {"subject": subject.digest, "api": False, "fallback_tag": tag}
+            entry.update(api=False, fallback_tag=pusher.update_referrers_fallback(subject, referrers))
+        result.referrers.append(entry)
     # Tags last; the image's tags after the model's, so the tag deploy tooling follows appears only at the very end.
-    order = {MODEL: 0, OMLMD: 1, INDEX: 2, IMAGE: 2}
-    for item in sorted(plan.manifests, key=lambda m: order[m.role]):
+    for item in sorted(plan.manifests, key=lambda m: _PUSH_ORDER[m.role]):
         for tag in item.tags:
             pusher.tag(item, tag)
 
 
 def push(layout_dir: str, *, registry: str, repository: str, tags: Sequence[str] = (),
-         modelpack_layout: Optional[str] = None, omlmd_flavour: bool = False, insecure: bool = False,
+         modelpack_layout: Optional[str] = None, omlmd_layout: Optional[str] = None, insecure: bool = False,
          mount_from: Sequence[str] = (), select: Sequence[str] = (), expect_digest: Optional[str] = None,
-         client: Optional[Registry] = None, log: Log = stderr_log) -> PushResult:
-    """Push `layout_dir` (and optionally its ModelPack layout, and an omlmd flavour) to `registry/repository`.
+         expect_model_digest: Optional[str] = None, client: Optional[Registry] = None,
+         log: Log = stderr_log) -> PushResult:
+    """Push `layout_dir` (and optionally its ModelPack layout and its omlmd flavour's layout) to `registry/repository`.
 
     Image tags are `tags` (or the layout's ref names when none are given); the model artifact is tagged
-    `<tag>-model` and the omlmd flavour `<tag>-omlmd`. Raises `RegistryError` or `LayoutError` (one line each).
+    `<tag>-model` and the omlmd flavour `<tag>-omlmd` (or their layouts' ref names). Raises `RegistryError` or
+    `LayoutError` (one line each).
     """
     validate_repository(repository)
     for tag in tags:
         validate_tag(tag)
-    if omlmd_flavour and not modelpack_layout:
-        raise LayoutError("the omlmd flavour is built from the ModelPack layout: give it too")
+    if omlmd_layout and not modelpack_layout:
+        raise LayoutError("the omlmd flavour names the ModelPack artifact as its subject: give that layout too")
     plan = PushPlan()
     images = plan_image(plan, layout_dir, tags, select)
     if expect_digest and expect_digest not in [m.digest for m in images]:
         raise LayoutError(f"{layout_dir}: its manifest is {', '.join(m.digest for m in images)}, not the expected "
                           f"{expect_digest} (the layout and the build record disagree; rebuild)")
-    if (modelpack_layout or omlmd_flavour) and len(images) != 1:
-        raise LayoutError(f"{layout_dir}: the model artifact links to one image; select one of {len(images)}")
-    subject = images[0].descriptor if modelpack_layout else None
-    base_tags = images[0].tags if images else []
-    for tag in base_tags:
-        validate_tag(tag)
+    if modelpack_layout and len(images) != 1:
+        raise LayoutError(f"{layout_dir}: a model artifact goes with one image; select one of {len(images)}")
     result = PushResult(registry, repository)
     result.image_digest = images[0].digest if len(images) == 1 else None
     result.image_tags = [t for m in images for t in m.tags]
+    if modelpack_layout:
+        models = plan_artifacts(plan, modelpack_layout, MODEL, tags)
+        check_subjects(images, models, layout_dir, modelpack_layout)
+        result.model_digest, result.model_tags = models[0].digest, [t for m in models for t in m.tags]
+        if expect_model_digest and expect_model_digest != result.model_digest:
+            raise LayoutError(f"{modelpack_layout}: its manifest is {result.model_digest}, not the expected "
+                              f"{expect_model_digest} (the layout and the build record disagree; rebuild)")
+        if omlmd_layout:
+            flavours = plan_artifacts(plan, omlmd_layout, OMLMD, tags)
+            check_subjects(flavours, models, omlmd_layout, modelpack_layout)
+            result.omlmd_digest, result.omlmd_tags = flavours[0].digest, [t for m in flavours for t in m.tags]
+    plan.manifests.sort(key=lambda m: _PUSH_ORDER[m.role])  # stable: an index's children stay before it
+    for item in plan.manifests:
+        for tag in item.tags:
+            validate_tag(tag)
     own_client = client is None
     client = client or Registry(registry, insecure=insecure)
     try:
-        with tempfile.TemporaryDirectory(prefix="omi-push-") as staging:
-            if modelpack_layout:
-                model, layout_digest = plan_modelpack(plan, modelpack_layout, subject,
-                                                      [f"{t}-model" for t in base_tags])
-                result.model_digest, result.model_layout_digest = model.digest, layout_digest
-                result.model_tags = list(model.tags)
-                if omlmd_flavour:
-                    flavour = plan_omlmd(plan, modelpack_layout, subject, [f"{t}-omlmd" for t in base_tags],
-                                         staging)
-                    result.omlmd_digest, result.omlmd_tags = flavour.digest, list(flavour.tags)
-            for item in plan.manifests:
-                for tag in item.tags:
-                    validate_tag(tag)
-            total = sum(b.descriptor.size for b in plan.blobs.values())
-            log(f"{client.where(repository)}: pushing {len(plan.blobs)} blobs ({human_bytes(total)}) and "
-                f"{len(plan.manifests)} manifests")
-            pusher = Pusher(client, repository, mount_from=mount_from, log=log)
-            result.blobs = pusher.stats
-            execute(pusher, plan, result)
+        total = sum(b.descriptor.size for b in plan.blobs.values())
+        log(f"{client.where(repository)}: pushing {len(plan.blobs)} blobs ({human_bytes(total)}) and "
+            f"{len(plan.manifests)} manifests")
+        pusher = Pusher(client, repository, mount_from=mount_from, log=log)
+        result.blobs = pusher.stats
+        execute(pusher, plan, result)
     finally:
         if own_client:
             client.close()

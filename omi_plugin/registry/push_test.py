@@ -11,9 +11,10 @@ from typing import List
 import pytest
 
 from omi_plugin.oci import media_types
+from omi_plugin.omi_image import model_subject
 from omi_plugin.registry.client import Registry
 from omi_plugin.registry.push import push
-from omi_testutil.registry import FAST_RETRY, make_image, make_modelpack
+from omi_testutil.registry import FAST_RETRY, make_image, make_modelpack, make_omlmd
 
 SKOPEO = shutil.which("skopeo")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -82,29 +83,27 @@ def test_changing_one_layer_uploads_only_that_layer_and_config(registry, tmp_pat
     assert result.blobs.skipped == 2
 
 
-def test_model_artifact_links_to_image_and_referrers_fallback_tag(registry, tmp_path):
-    image = make_image(str(tmp_path / "img"), files(2))
-    layout_model = make_modelpack(str(tmp_path / "mp"), ("model.onnx", b"weights" * 1000))
+def test_the_image_names_its_model_artifact_and_the_model_lists_its_images_by_fallback_tag(registry, tmp_path):
+    model = make_modelpack(str(tmp_path / "mp"), ("model.onnx", b"weights" * 1000), tag="run-1-model")
+    image = make_image(str(tmp_path / "img"), files(2), subject=model_subject(model))
     c = client(registry.host)
     result = push(image.root, registry=registry.host, repository="models/m", tags=["run-1"],
                   modelpack_layout=str(tmp_path / "mp"), client=c, log=lambda _: None)
+    # Pushed as built: every digest is the layout's.
     assert result.image_digest == image.manifest.descriptor.digest
-    assert result.model_layout_digest == layout_model.descriptor.digest
-    assert result.model_digest != layout_model.descriptor.digest  # the subject is part of its bytes
-    artifact = c.get_manifest("models/m", "run-1-model")
-    assert artifact is not None and artifact.digest == result.model_digest
-    value = json.loads(artifact.data)
-    assert value["subject"] == {"mediaType": media_types.MANIFEST, "digest": result.image_digest,
-                                "size": len(image.manifest.data)}
-    assert value["artifactType"] == media_types.MODELPACK_ARTIFACT
-    # Distribution 2.8 has no referrers API: the tag schema fallback names an index of referrers.
-    assert result.referrers["api"] is False
-    fallback = "sha256-" + result.image_digest.split(":")[1]
-    assert fallback in registry.tags("models/m")
+    assert result.model_digest == model.descriptor.digest
+    pushed_model, pushed_image = c.get_manifest("models/m", "run-1-model"), c.get_manifest("models/m", "run-1")
+    assert pushed_model is not None and pushed_model.data == model.data
+    assert pushed_image is not None and pushed_image.data == image.manifest.data
+    assert json.loads(pushed_image.data)["subject"]["digest"] == model.descriptor.digest
+    # Distribution 2.8 has no referrers API: the tag schema fallback names an index of the model's referrers.
+    assert result.referrers == [{"subject": model.descriptor.digest, "referrers": [image.manifest.descriptor.digest],
+                                 "api": False, "fallback_tag": "sha256-" + model.descriptor.digest.split(":")[1]}]
+    fallback = result.referrers[0]["fallback_tag"]
     index = json.loads(c.get_manifest("models/m", fallback).data)
     assert index["mediaType"] == media_types.INDEX
     assert [(m["digest"], m["artifactType"]) for m in index["manifests"]] == [
-        (result.model_digest, media_types.MODELPACK_ARTIFACT)]
+        (image.manifest.descriptor.digest, media_types.CONFIG)]
     # Re-publishing leaves the fallback index as it was.
     again = push(image.root, registry=registry.host, repository="models/m", tags=["run-1"],
                  modelpack_layout=str(tmp_path / "mp"), client=client(registry.host), log=lambda _: None)
@@ -113,17 +112,30 @@ def test_model_artifact_links_to_image_and_referrers_fallback_tag(registry, tmp_
                                                                     separators=(",", ":")).encode()
 
 
+def test_layouts_of_different_builds_are_refused_before_any_upload(registry, tmp_path):
+    from omi_plugin.oci.layout import LayoutError
+
+    make_modelpack(str(tmp_path / "mp"), ("model.onnx", b"new weights"))
+    old_model = make_modelpack(str(tmp_path / "old"), ("model.onnx", b"old weights"))
+    image = make_image(str(tmp_path / "img"), files(1), subject=model_subject(old_model))
+    with pytest.raises(LayoutError, match="is not in .*different builds"):
+        push(image.root, registry=registry.host, repository="models/m", tags=["run-1"],
+             modelpack_layout=str(tmp_path / "mp"), client=client(registry.host), log=lambda _: None)
+    assert registry.tags("models/m") == []
+
+
 def test_omlmd_flavour_is_readable_by_omlmd(registry, tmp_path):
     pytest.importorskip("omlmd")
     from omlmd.helpers import Helper
     from omlmd.provider import OMLMDRegistry
 
-    image = make_image(str(tmp_path / "img"), files(1))
-    make_modelpack(str(tmp_path / "mp"), ("model.onnx", b"onnx-bytes" * 500))
+    model = make_modelpack(str(tmp_path / "mp"), ("model.onnx", b"onnx-bytes" * 500), tag="run-1-model")
+    flavour = make_omlmd(str(tmp_path / "omlmd"), str(tmp_path / "mp"), ("model.onnx", b"onnx-bytes" * 500))
+    image = make_image(str(tmp_path / "img"), files(1), subject=model_subject(model))
     result = push(image.root, registry=registry.host, repository="models/m", tags=["run-1"],
-                  modelpack_layout=str(tmp_path / "mp"), omlmd_flavour=True, client=client(registry.host),
-                  log=lambda _: None)
-    assert result.omlmd_tags == ["run-1-omlmd"]
+                  modelpack_layout=str(tmp_path / "mp"), omlmd_layout=str(tmp_path / "omlmd"),
+                  client=client(registry.host), log=lambda _: None)
+    assert result.omlmd_tags == ["run-1-omlmd"] and result.omlmd_digest == flavour.descriptor.digest
     out = tmp_path / "pulled"
     out.mkdir()
     helper = Helper(OMLMDRegistry(insecure=True))
@@ -134,10 +146,10 @@ def test_omlmd_flavour_is_readable_by_omlmd(registry, tmp_path):
     assert config["name"] == "m" and config["author"] == "a, b" and config["model_format_name"] == "onnx"
     yaml = pytest.importorskip("yaml")
     assert yaml.safe_load((out / "model_metadata.omlmd.yaml").read_text()) == config
-    # Both artifacts are referrers of the image.
+    # The image and the flavour are both referrers of the model artifact.
     fallback = Registry(registry.host, load_docker_config=False).get_manifest(
-        "models/m", "sha256-" + result.image_digest.split(":")[1])
-    assert {m["digest"] for m in json.loads(fallback.data)["manifests"]} == {result.model_digest,
+        "models/m", "sha256-" + result.model_digest.split(":")[1])
+    assert {m["digest"] for m in json.loads(fallback.data)["manifests"]} == {result.image_digest,
                                                                              result.omlmd_digest}
 
 
@@ -194,18 +206,19 @@ def test_push_packaged_digits_example(registry, tmp_path):
         record = json.load(f)
     tag = record["tags"][0]
     c = client(registry.host)
+    layouts = dict(modelpack_layout=str(work / "digits.modelpack.oci"),
+                   omlmd_layout=str(work / "digits.omlmd.oci") if record.get("omlmd_layout") else None)
     first = push(str(work / "digits.oci"), registry=registry.host, repository=record["repository"], tags=[tag],
-                 modelpack_layout=str(work / "digits.modelpack.oci"), omlmd_flavour=True,
-                 expect_digest=record["image_digest"], client=c, log=lambda _: None)
-    assert first.image_digest == record["image_digest"]
-    assert first.model_layout_digest == record["model_digest"]
-    # The model blobs are the image's own layers: the artifact adds only its config and the omlmd files.
+                 expect_digest=record["image_digest"], expect_model_digest=record["model_digest"], client=c,
+                 log=lambda _: None, **layouts)
+    assert first.image_digest == record["image_digest"] and first.model_digest == record["model_digest"]
+    # The model blobs are the image's own layers: the artifact adds only its config (and the omlmd files).
     image_bytes = sum(layer["size"] for layer in record["layers"])
-    assert first.blobs.uploaded_bytes < image_bytes + 64 * 1024
+    assert first.blobs.uploaded_bytes < image_bytes * (2 if record.get("omlmd_layout") else 1) + 64 * 1024
     again = push(str(work / "digits.oci"), registry=registry.host, repository=record["repository"], tags=[tag],
-                 modelpack_layout=str(work / "digits.modelpack.oci"), omlmd_flavour=True, client=c,
-                 log=lambda _: None)
+                 client=c, log=lambda _: None, **layouts)
     assert again.blobs.uploaded_bytes == 0 and again.manifests_pushed == 0
+    flavour = [f"{tag}-omlmd"] if record.get("omlmd_layout") else []
     assert sorted(registry.tags(record["repository"])) == sorted(
-        [tag, f"{tag}-model", f"{tag}-omlmd", "sha256-" + record["image_digest"].split(":")[1]])
+        [tag, f"{tag}-model", *flavour, "sha256-" + record["model_digest"].split(":")[1]])
     print(f"digits: first push uploaded {first.blobs.uploaded_bytes} bytes, re-push {again.blobs.uploaded_bytes}")

@@ -27,7 +27,7 @@ LAYER_TOOLS = ("omi_plugin.oci",)  # the layer writers and the compressor
 BYTECODE_TOOLS = ("omi_plugin.oci", "omi_plugin.bytecode")
 BASE_IMAGE_TOOLS = ("omi_plugin.oci", "omi_plugin.base_images")
 CHECK_TOOLS = ("omi_contract", "omi_plugin.oci", "omi_plugin.metadata", "omi_plugin.check")
-REGISTRY_TOOLS = ("omi_plugin.oci", "omi_plugin.registry")
+REGISTRY_TOOLS = ("omi_contract", "omi_plugin.oci", "omi_plugin.registry")
 _DATA_SUFFIXES = (".py", ".json")
 
 
