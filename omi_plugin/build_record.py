@@ -40,6 +40,24 @@ class BundledModel:
 
 
 @dataclass(frozen=True)
+class RecordedAttestations:
+    """The referrers `pants package` wrote beside the image: SBOM and provenance, in their own layout."""
+
+    layout: str  # dist/-relative path of the referrers layout
+    sbom: str  # dist/-relative path of the SPDX document
+    sbom_digest: str  # the SBOM referrer's manifest (subject: the image)
+    provenance_digests: Tuple[str, ...]  # the provenance referrers' manifests (subjects: the image, the model)
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"layout": self.layout, "sbom": self.sbom, "sbom_digest": self.sbom_digest,
+                "provenance_digests": list(self.provenance_digests)}
+
+    @staticmethod
+    def from_dict(doc: Dict[str, Any]) -> "RecordedAttestations":
+        return RecordedAttestations(doc["layout"], doc["sbom"], doc["sbom_digest"], tuple(doc["provenance_digests"]))
+
+
+@dataclass(frozen=True)
 class BuildRecord:
     image_digest: str  # the image manifest's digest: what the registry serves under `tags`
     model_digest: str  # the ModelPack manifest's digest: the image manifest's `subject`
@@ -58,6 +76,7 @@ class BuildRecord:
     bundled_models: Tuple[BundledModel, ...] = ()
     omlmd_digest: Optional[str] = None  # the omlmd flavour's manifest, when `[omi].omlmd_artifact` is on
     omlmd_layout: Optional[str] = None
+    attestations: Optional[RecordedAttestations] = None
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -73,6 +92,7 @@ class BuildRecord:
             "base": {"name": self.base_name, "digest": self.base_digest},
             **({"bundled_models": [m.to_dict() for m in self.bundled_models]} if self.bundled_models else {}),
             **({"omlmd_digest": self.omlmd_digest, "omlmd_layout": self.omlmd_layout} if self.omlmd_digest else {}),
+            **({"attestations": self.attestations.to_dict()} if self.attestations else {}),
             "layers": [{"digest": layer.digest, "size": layer.size, "media_type": layer.media_type,
                         "created_by": layer.created_by} for layer in self.layers],
         }
@@ -96,6 +116,7 @@ class BuildRecord:
                 bundled_models=tuple(BundledModel(m["name"], m["version"], m["run_id"], tuple(m["interfaces"]))
                                      for m in doc.get("bundled_models", [])),
                 omlmd_digest=doc.get("omlmd_digest"), omlmd_layout=doc.get("omlmd_layout"),
+                attestations=RecordedAttestations.from_dict(doc["attestations"]) if "attestations" in doc else None,
             )
         except (ValueError, KeyError, TypeError) as e:
             raise BuildRecordError(f"{file}: not an omi build record ({type(e).__name__}: {e}) "

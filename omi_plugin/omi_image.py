@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from omi_contract import image as contract
 from omi_contract import interfaces as omi_interfaces
-from omi_plugin.build_record import BuildRecord, BundledModel, RecordedLayer
+from omi_plugin.build_record import BuildRecord, BundledModel, RecordedAttestations, RecordedLayer
 from omi_plugin.metadata.model_yaml import ModelMetadata
 from omi_plugin.oci import media_types as mt
 from omi_plugin.oci.compression import algorithm_of, with_algorithm
@@ -196,7 +196,8 @@ def assemble(metadata: ModelMetadata, base: BaseImageConfig, base_layers: Sequen
 
 def build_record(assembled: AssembledImage, *, repository: str, layout: str, modelpack_layout: str,
                  base: BaseImageConfig, metadata: ModelMetadata,
-                 bundled: Sequence[ModelMetadata] = (), omlmd: Optional[Tuple[str, str]] = None) -> BuildRecord:
+                 bundled: Sequence[ModelMetadata] = (), omlmd: Optional[Tuple[str, str]] = None,
+                 attestations: Optional[RecordedAttestations] = None) -> BuildRecord:
     """The build record written next to the layout: what deploy tooling needs without parsing OCI."""
     return BuildRecord(
         image_digest=assembled.manifest.descriptor.digest,
@@ -217,4 +218,5 @@ def build_record(assembled: AssembledImage, *, repository: str, layout: str, mod
                      for l in assembled.layers),
         omlmd_digest=omlmd[0] if omlmd else None,
         omlmd_layout=omlmd[1] if omlmd else None,
+        attestations=attestations,
     )

@@ -4,6 +4,7 @@ from omi_plugin import tools_subsystem
 from omi_plugin.goals import check, package, publish, run
 from omi_plugin.target_types import OmiDebianBaseTarget, OmiModelTarget, OmiOciArchiveBaseTarget, OmiOciBaseTarget
 from omi_plugin.util_rules import (
+    attestations,
     base_image,
     debian_base,
     image_layers,
@@ -36,6 +37,7 @@ def rules():
         *mlflow_model.rules(),
         *image_layers.rules(),
         *image_models.rules(),
+        *attestations.rules(),
         *modelcar.rules(),
         *package.rules(),
         *run.rules(),

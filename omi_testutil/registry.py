@@ -365,5 +365,21 @@ def make_omlmd(root: str, modelpack_root: str, model_file: Tuple[str, bytes], ta
     return artifact.manifest
 
 
+def make_attestations(root: str, subjects: List[Descriptor]) -> List[Blob]:
+    """A layout of referrers as `pants package` writes them: one small in-toto document per subject."""
+    from omi_plugin.supply_chain.referrers import layout_files, layout_index, referrer
+
+    made = [referrer(media_types.IN_TOTO_JSON, json.dumps({"subject": s.digest}).encode(), s) for s in subjects]
+    os.makedirs(os.path.join(root, "blobs", "sha256"), exist_ok=True)
+    for path, data in layout_files(made):
+        with open(os.path.join(root, path), "wb") as f:
+            f.write(data)
+    with open(os.path.join(root, "oci-layout"), "wb") as f:
+        f.write(oci_layout_bytes())
+    with open(os.path.join(root, "index.json"), "wb") as f:
+        f.write(layout_index(made))
+    return [m.manifest for m in made]
+
+
 def put_raw_blob(root: str, data: bytes) -> None:
     _put_blob(root, data)

@@ -36,7 +36,7 @@ from pants.vcs.git import GitWorktreeRequest, MaybeGitWorktree
 from omi_contract import formats
 from omi_contract.image import OMLMD_ARTIFACT_TAG_SUFFIX
 from omi_contract.interfaces import DEFAULT_HTTP_PORT
-from omi_plugin.build_record import BuildRecord
+from omi_plugin.build_record import BuildRecord, RecordedAttestations
 from omi_plugin.oci import compression
 from omi_plugin.oci.image import Layer
 from omi_plugin.oci.layout import blob_path, oci_layout_bytes
@@ -56,13 +56,14 @@ from omi_plugin.target_types import (
     OmiSpecVersionField,
     RepositoryField,
 )
+from omi_plugin.util_rules.attestations import Attestations, AttestationsRequest
 from omi_plugin.util_rules.base_image import BaseImage, BaseImageRequest
 from omi_plugin.util_rules.image_layers import ModelLayers, RuntimeLayers, RuntimeLayersRequest
 from omi_plugin.util_rules.image_models import ImageModels, ImageModelsRequest
 from omi_plugin.util_rules.layers import BuiltLayer, CompressLayerRequest
 from omi_plugin.util_rules.mlflow_model import MlflowModelChecked, MlflowModelCheckRequest
-from omi_plugin.util_rules.model_inputs import ModelInputs
-from omi_plugin.util_rules.modelcar import ModelCarLayerRequest
+from omi_plugin.util_rules.model_inputs import ModelInputs, ModelSources, ModelSourcesRequest
+from omi_plugin.util_rules.modelcar import ModelCarLayer, ModelCarLayerRequest
 from omi_plugin.util_rules.target_fields import ResolveBaseImageRequest, ResolvedBaseImage
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,10 @@ def compression_settings(fs: OmiModelFieldSet, omi: OmiSubsystem) -> Tuple[compr
         return compression.settings_for(layers, models, omi.compression_level)
     except compression.CompressionError as e:
         raise OmiPackageError(f"{fs.address}: [omi].compression_level: {e}") from None
+
+
+def _described(setting: compression.Setting) -> str:
+    return f"{setting.algorithm}{f' level {setting.level}' if setting.level else ''}{' (probed)' if setting.probe else ''}"
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,8 @@ class OmiImage:
     omlmd_layout: Optional[Digest]
     record: BuildRecord
     summary: str
+    attestations_layout: Optional[Digest] = None  # SBOM and provenance referrers
+    sbom: Optional[bytes] = None
 
 
 @dataclass(frozen=True)
@@ -207,11 +214,12 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
 
     base_layers, base_layer_blobs = list(base.layers), [base.blobs] * len(base.layers)
     modelcar = fs.modelcar.value if fs.modelcar.value is not None else omi.modelcar
+    modelcar_layer: Optional[ModelCarLayer] = None
     if modelcar:
-        modelcar_layer = await Get(BuiltLayer, ModelCarLayerRequest(fs.address, metadata.source_file, metadata.name,
-                                                                    tuple(metadata.files)))
-        base_layers.append(modelcar_layer.layer)
-        base_layer_blobs.append(modelcar_layer.blobs)
+        modelcar_layer = await Get(ModelCarLayer, ModelCarLayerRequest(fs.address, metadata.source_file,
+                                                                       metadata.name, tuple(metadata.files)))
+        base_layers.append(modelcar_layer.built.layer)
+        base_layer_blobs.append(modelcar_layer.built.blobs)
 
     vcs_revision = None
     if omi.stamp_vcs_revision:
@@ -282,14 +290,27 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
         omlmd = await Get(OmlmdLayout, OmlmdLayoutRequest(fs.address, assembled,
                                                           tuple((f.relpath, f.digest) for f in inputs.files)))
     repository = (fs.repository.value or omi.default_repository).replace("{name}", metadata.name)
+    sources = await Get(ModelSources, ModelSourcesRequest(fs.address))
+    attested = await Get(Attestations, AttestationsRequest(
+        fs.address, assembled, repository, models.all, (sources.yaml_path, sources.yaml_bytes),
+        models.python_addresses, runtime.wheels, base.config.name, base.config.manifest_digest,
+        debian=(*base.packages, *(modelcar_layer.packages if modelcar_layer else ())),
+        locks=(*base.locks, *((modelcar_layer.lock,) if modelcar_layer else ())),
+        parameters=(("layer_compression", _described(layer_setting)), ("model_compression", _described(model_setting)),
+                    ("omi_spec", fs.omi_spec.value or "1.0"), ("http_port", fs.http_port.value or str(DEFAULT_HTTP_PORT)),
+                    ("modelcar", str(bool(modelcar)).lower()), ("stamp_vcs_revision", str(omi.stamp_vcs_revision).lower())),
+    ))
     record = build_record(
         assembled, repository=repository, layout=f"{output_base}.oci",
         modelpack_layout=f"{output_base}.modelpack.oci", base=base.config, metadata=metadata,
         bundled=[m.metadata for m in models.bundled],
         omlmd=(omlmd.manifest_digest, f"{output_base}.omlmd.oci") if omlmd else None,
+        attestations=RecordedAttestations(f"{output_base}.attestations.oci", f"{output_base}.spdx.json",
+                                          attested.sbom_digest, attested.provenance_digests),
     )
     summary = f"{repository}:{assembled.tags[0]}@{assembled.manifest.descriptor.digest}"
-    return OmiImage(layout, modelpack_layout, omlmd.layout if omlmd else None, record, summary)
+    return OmiImage(layout, modelpack_layout, omlmd.layout if omlmd else None, record, summary,
+                    attested.layout, attested.sbom)
 
 
 @dataclass(frozen=True)
@@ -331,6 +352,9 @@ async def package_omi_model(field_set: OmiModelFieldSet) -> BuiltPackage:
         Get(Digest, ModelPackInDist(image, output_base)),
         Get(Digest, CreateDigest([FileContent(record_path, image.record.to_json().encode())])),
         *([Get(Digest, AddPrefix(image.omlmd_layout, f"{output_base}.omlmd.oci"))] if image.omlmd_layout else []),
+        *([Get(Digest, AddPrefix(image.attestations_layout, f"{output_base}.attestations.oci"))]
+          if image.attestations_layout else []),
+        *([Get(Digest, CreateDigest([FileContent(f"{output_base}.spdx.json", image.sbom)]))] if image.sbom else []),
     )
     digest = await Get(Digest, MergeDigests(placed))
     record = image.record
@@ -347,6 +371,10 @@ async def package_omi_model(field_set: OmiModelFieldSet) -> BuiltPackage:
         *([BuiltPackageArtifact(f"{output_base}.omlmd.oci", extra_log_lines=(
             f"    model artifact (omlmd flavour): {record.omlmd_digest}",
         ))] if record.omlmd_digest else []),
+        *([BuiltPackageArtifact(record.attestations.layout, extra_log_lines=(
+            f"    SBOM (SPDX 2.3) {record.attestations.sbom_digest} and provenance (SLSA v1) "
+            f"{', '.join(record.attestations.provenance_digests)}, referrers of the image and the model",
+        )), BuiltPackageArtifact(record.attestations.sbom)] if record.attestations else []),
         BuiltPackageArtifact(record_path),
     ))
 

@@ -134,7 +134,9 @@ def _push_args(output_base: str, record: BuildRecord, registry: str, insecure: b
             "--registry", registry, "--repository", record.repository, "--expect-digest", record.image_digest,
             "--expect-model-digest", record.model_digest, *(arg for tag in record.tags for arg in ("--tag", tag))]
     if record.omlmd_layout:
-        args += ["--omlmd-layout", f"{output_base}.omlmd.oci"]
+        args += ["--omlmd-layout", record.omlmd_layout]
+    if record.attestations:
+        args += ["--attestations-layout", record.attestations.layout]
     if insecure:
         args.append("--insecure")
     return tuple(args)

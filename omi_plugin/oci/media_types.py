@@ -30,3 +30,9 @@ ANNOTATION_BASE_NAME = "org.opencontainers.image.base.name"
 ANNOTATION_MODEL_FILEPATH = "org.cncf.model.filepath"
 ANNOTATION_MODEL_FILE_METADATA = "org.cncf.model.file.metadata+json"
 ANNOTATION_MODEL_FILE_MEDIATYPE_UNTESTED = "org.cncf.model.file.mediatype.untested"
+
+# Artifacts that refer to an image or a model artifact (OCI 1.1 `subject`): SBOM, provenance, signatures.
+SPDX_JSON = "application/spdx+json"
+IN_TOTO_JSON = "application/vnd.in-toto+json"
+DSSE_ENVELOPE = "application/vnd.dsse.envelope.v1+json"
+ANNOTATION_IN_TOTO_PREDICATE_TYPE = "in-toto.io/predicate-type"

@@ -1,6 +1,7 @@
 """Command line: push layouts to a registry, pull images by digest. Progress on stderr, a JSON result on stdout.
 
-    python -m omi_plugin.registry push --layout DIR [--modelpack-layout DIR [--omlmd-layout DIR]]
+    python -m omi_plugin.registry push --layout DIR [--modelpack-layout DIR [--omlmd-layout DIR]
+        [--attestations-layout DIR]]
         --registry HOST[:PORT] --repository NAME [--tag T ...] [--insecure] [--mount-from REPO ...]
         [--select REF ...] [--expect-digest sha256:...] [--expect-model-digest sha256:...] [--output result.json]
     python -m omi_plugin.registry pull --reference REGISTRY/REPO@sha256:... --out DIR [--platform linux/amd64]
@@ -32,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     push.add_argument("--modelpack-layout", help="ModelPack artifact layout (the image's subject); pushed as <tag>-model")
     push.add_argument("--omlmd-layout", help="the omlmd flavour's layout (its subject: the ModelPack artifact); "
                                              "pushed as <tag>-omlmd")
+    push.add_argument("--attestations-layout", help="layout of the SBOM and provenance, referrers of the image and "
+                                                    "the model artifact; pushed untagged")
     push.add_argument("--registry", required=True, help="HOST[:PORT]")
     push.add_argument("--repository", required=True, help="repository path, e.g. team/model")
     push.add_argument("--tag", action="append", default=[], help="tag for the image (repeatable)")
@@ -69,7 +72,8 @@ def run(argv: List[str]) -> Dict[str, Any]:
         from omi_plugin.registry.push import push
 
         result = push(args.layout, registry=args.registry, repository=args.repository, tags=args.tag,
-                      modelpack_layout=args.modelpack_layout, omlmd_layout=args.omlmd_layout, insecure=args.insecure,
+                      modelpack_layout=args.modelpack_layout, omlmd_layout=args.omlmd_layout,
+                      attestations_layout=args.attestations_layout, insecure=args.insecure,
                       mount_from=args.mount_from, select=args.select, expect_digest=args.expect_digest,
                       expect_model_digest=args.expect_model_digest)
         _emit(result.to_json(), args.output)

@@ -27,9 +27,10 @@ from omi_plugin.registry.client import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Op
 from omi_plugin.registry.reference import validate_repository, validate_tag
 
 Log = Callable[[str], None]
-IMAGE, MODEL, OMLMD, INDEX = "image", "model", "omlmd", "index"
-# Subjects are pushed before what names them: the model artifact, then its omlmd flavour, then the image.
-_PUSH_ORDER = {MODEL: 0, OMLMD: 1, IMAGE: 2, INDEX: 2}
+IMAGE, MODEL, OMLMD, INDEX, ATTESTATION = "image", "model", "omlmd", "index", "attestation"
+# Subjects are pushed before what names them: the model artifact, its omlmd flavour, the image, then the SBOM and
+# provenance that refer to the image and the model.
+_PUSH_ORDER = {MODEL: 0, OMLMD: 1, IMAGE: 2, INDEX: 2, ATTESTATION: 3}
 _TAG_SUFFIX = {MODEL: MODEL_ARTIFACT_TAG_SUFFIX, OMLMD: OMLMD_ARTIFACT_TAG_SUFFIX}
 _IMAGE_MANIFESTS = (media_types.MANIFEST, DOCKER_MANIFEST)
 _INDEXES = (media_types.INDEX, DOCKER_MANIFEST_LIST)
@@ -106,6 +107,7 @@ class PushResult:
     model_tags: List[str] = field(default_factory=list)
     omlmd_digest: Optional[str] = None
     omlmd_tags: List[str] = field(default_factory=list)
+    attestation_digests: List[str] = field(default_factory=list)
     referrers: List[Dict[str, Any]] = field(default_factory=list)  # one entry per subject
     blobs: BlobStats = field(default_factory=BlobStats)
     manifests_pushed: int = 0
@@ -129,6 +131,8 @@ class PushResult:
             out.update(model_digest=self.model_digest, model_tags=self.model_tags)
         if self.omlmd_digest:
             out.update(omlmd_digest=self.omlmd_digest, omlmd_tags=self.omlmd_tags)
+        if self.attestation_digests:
+            out["attestation_digests"] = self.attestation_digests
         if self.referrers:
             out["referrers"] = self.referrers
         return out
@@ -181,7 +185,8 @@ def _plan_manifest(plan: PushPlan, layout: Layout, descriptor: Descriptor, role:
     return item
 
 
-def select_manifests(layout: Layout, select: Sequence[str] = ()) -> List[Tuple[Descriptor, List[str]]]:
+def select_manifests(layout: Layout, select: Sequence[str] = (),
+                     allow_untagged: bool = False) -> List[Tuple[Descriptor, List[str]]]:
     """Top-level manifests of a layout with their ref names, optionally only those named by ref or digest."""
     chosen: Dict[str, Tuple[Descriptor, List[str]]] = {}
     for descriptor, ref in layout.manifests():
@@ -190,7 +195,7 @@ def select_manifests(layout: Layout, select: Sequence[str] = ()) -> List[Tuple[D
         entry = chosen.setdefault(descriptor.digest, (descriptor, []))
         if ref:
             entry[1].append(ref)
-    if not chosen:
+    if not chosen and not allow_untagged:
         wanted = f" matching {', '.join(select)}" if select else ""
         raise LayoutError(f"{layout.root}: index.json lists no manifest{wanted}")
     return list(chosen.values())
@@ -211,24 +216,26 @@ def plan_image(plan: PushPlan, layout_dir: str, tags: Sequence[str], select: Seq
 
 
 def plan_artifacts(plan: PushPlan, layout_dir: str, role: str, image_tags: Sequence[str]) -> List[ManifestToPush]:
-    """Every manifest of a model artifact layout, as it is; tagged `<image tag><suffix>`, or by its ref names."""
+    """Every manifest of an artifact layout, as it is; a model artifact tagged `<image tag><suffix>` (or by its ref
+    names), a referrer (SBOM, provenance) untagged: registries find it through its subject."""
     layout = Layout(layout_dir)
     items = []
-    for descriptor, refs in select_manifests(layout):
+    for descriptor, refs in select_manifests(layout, allow_untagged=True):
         item = _plan_manifest(plan, layout, descriptor, role)
-        item.tags = [f"{t}{_TAG_SUFFIX[role]}" for t in image_tags] if image_tags else refs
+        if role in _TAG_SUFFIX:
+            item.tags = [f"{t}{_TAG_SUFFIX[role]}" for t in image_tags] if image_tags else refs
         items.append(item)
     return items
 
 
-def check_subjects(images: Sequence[ManifestToPush], models: Sequence[ManifestToPush], image_layout: str,
-                   model_layout: str) -> None:
-    """The image layout and the model layout come from one build: each image's subject is in the model layout."""
-    known = {m.digest for m in models}
-    for image in images:
-        if image.subject is not None and image.subject.digest not in known:
-            raise LayoutError(f"{image_layout}: the image's subject {image.subject.digest} is not in {model_layout} "
-                              "(the two layouts are from different builds; run `pants package` again)")
+def check_subjects(referring: Sequence[ManifestToPush], subjects: Sequence[ManifestToPush], layout: str,
+                   subjects_layout: str) -> None:
+    """The layouts come from one build: every subject named in `layout` is among the manifests of the push."""
+    known = {m.digest for m in subjects}
+    for item in referring:
+        if item.subject is not None and item.subject.digest not in known:
+            raise LayoutError(f"{layout}: the {item.role} manifest's subject {item.subject.digest} is not in "
+                              f"{subjects_layout} (the layouts are from different builds; run `pants package` again)")
 
 
 # -- execution: talk to the registry --------------------------------------------------------------------------------
@@ -356,11 +363,13 @@ def execute(pusher: Pusher, plan: PushPlan, result: PushResult) -> None:
 
 
 def push(layout_dir: str, *, registry: str, repository: str, tags: Sequence[str] = (),
-         modelpack_layout: Optional[str] = None, omlmd_layout: Optional[str] = None, insecure: bool = False,
+         modelpack_layout: Optional[str] = None, omlmd_layout: Optional[str] = None,
+         attestations_layout: Optional[str] = None, insecure: bool = False,
          mount_from: Sequence[str] = (), select: Sequence[str] = (), expect_digest: Optional[str] = None,
          expect_model_digest: Optional[str] = None, client: Optional[Registry] = None,
          log: Log = stderr_log) -> PushResult:
-    """Push `layout_dir` (and optionally its ModelPack layout and its omlmd flavour's layout) to `registry/repository`.
+    """Push `layout_dir` (and optionally its ModelPack layout, its omlmd flavour's layout and its attestations'
+    layout) to `registry/repository`.
 
     Image tags are `tags` (or the layout's ref names when none are given); the model artifact is tagged
     `<tag>-model` and the omlmd flavour `<tag>-omlmd` (or their layouts' ref names). Raises `RegistryError` or
@@ -392,6 +401,12 @@ def push(layout_dir: str, *, registry: str, repository: str, tags: Sequence[str]
             flavours = plan_artifacts(plan, omlmd_layout, OMLMD, tags)
             check_subjects(flavours, models, omlmd_layout, modelpack_layout)
             result.omlmd_digest, result.omlmd_tags = flavours[0].digest, [t for m in flavours for t in m.tags]
+    if attestations_layout:
+        if not modelpack_layout:
+            raise LayoutError("the attestations refer to the image and the model artifact: give the ModelPack layout too")
+        attested = plan_artifacts(plan, attestations_layout, ATTESTATION, ())
+        check_subjects(attested, [*images, *models], attestations_layout, f"{layout_dir} or {modelpack_layout}")
+        result.attestation_digests = [m.digest for m in attested]
     plan.manifests.sort(key=lambda m: _PUSH_ORDER[m.role])  # stable: an index's children stay before it
     for item in plan.manifests:
         for tag in item.tags:

@@ -14,7 +14,7 @@ from omi_plugin.oci import media_types
 from omi_plugin.omi_image import model_subject
 from omi_plugin.registry.client import Registry
 from omi_plugin.registry.push import push
-from omi_testutil.registry import FAST_RETRY, make_image, make_modelpack, make_omlmd
+from omi_testutil.registry import FAST_RETRY, make_attestations, make_image, make_modelpack, make_omlmd
 
 SKOPEO = shutil.which("skopeo")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -124,6 +124,40 @@ def test_layouts_of_different_builds_are_refused_before_any_upload(registry, tmp
     assert registry.tags("models/m") == []
 
 
+def test_attestations_are_pushed_untagged_and_listed_as_referrers_of_their_subjects(registry, tmp_path):
+    model = make_modelpack(str(tmp_path / "mp"), ("model.onnx", b"weights"), tag="run-1-model")
+    image = make_image(str(tmp_path / "img"), files(1), subject=model_subject(model))
+    image_descriptor = image.manifest.descriptor
+    sbom, model_provenance = make_attestations(str(tmp_path / "att"), [image_descriptor, model.descriptor])
+    c = client(registry.host)
+    result = push(image.root, registry=registry.host, repository="models/m", tags=["run-1"],
+                  modelpack_layout=str(tmp_path / "mp"), attestations_layout=str(tmp_path / "att"), client=c,
+                  log=lambda _: None)
+    assert result.attestation_digests == [sbom.descriptor.digest, model_provenance.descriptor.digest]
+    assert sorted(registry.tags("models/m")) == sorted(
+        ["run-1", "run-1-model", f"sha256-{image_descriptor.digest.split(':')[1]}",
+         f"sha256-{model.descriptor.digest.split(':')[1]}"])
+    for subject, expected in ((image_descriptor, [sbom.descriptor.digest]),
+                              (model.descriptor, [image_descriptor.digest, model_provenance.descriptor.digest])):
+        index = json.loads(c.get_manifest("models/m", f"sha256-{subject.digest.split(':')[1]}").data)
+        assert [m["digest"] for m in index["manifests"]] == expected
+        assert c.get_manifest("models/m", expected[-1]) is not None  # pushed by digest
+
+
+def test_an_attestation_about_something_else_is_refused_before_any_upload(registry, tmp_path):
+    from omi_plugin.oci.layout import LayoutError
+
+    model = make_modelpack(str(tmp_path / "mp"), ("model.onnx", b"weights"))
+    image = make_image(str(tmp_path / "img"), files(1), subject=model_subject(model))
+    other = make_image(str(tmp_path / "other"), files(1, salt="x"))
+    make_attestations(str(tmp_path / "att"), [other.manifest.descriptor])
+    with pytest.raises(LayoutError, match="attestation manifest's subject .* is not in"):
+        push(image.root, registry=registry.host, repository="models/m", tags=["run-1"],
+             modelpack_layout=str(tmp_path / "mp"), attestations_layout=str(tmp_path / "att"),
+             client=client(registry.host), log=lambda _: None)
+    assert registry.tags("models/m") == []
+
+
 def test_omlmd_flavour_is_readable_by_omlmd(registry, tmp_path):
     pytest.importorskip("omlmd")
     from omlmd.helpers import Helper
@@ -207,7 +241,8 @@ def test_push_packaged_digits_example(registry, tmp_path):
     tag = record["tags"][0]
     c = client(registry.host)
     layouts = dict(modelpack_layout=str(work / "digits.modelpack.oci"),
-                   omlmd_layout=str(work / "digits.omlmd.oci") if record.get("omlmd_layout") else None)
+                   omlmd_layout=str(work / "digits.omlmd.oci") if record.get("omlmd_layout") else None,
+                   attestations_layout=str(work / "digits.attestations.oci") if record.get("attestations") else None)
     first = push(str(work / "digits.oci"), registry=registry.host, repository=record["repository"], tags=[tag],
                  expect_digest=record["image_digest"], expect_model_digest=record["model_digest"], client=c,
                  log=lambda _: None, **layouts)
@@ -219,6 +254,7 @@ def test_push_packaged_digits_example(registry, tmp_path):
                  client=c, log=lambda _: None, **layouts)
     assert again.blobs.uploaded_bytes == 0 and again.manifests_pushed == 0
     flavour = [f"{tag}-omlmd"] if record.get("omlmd_layout") else []
+    attested = ["sha256-" + record["image_digest"].split(":")[1]] if record.get("attestations") else []
     assert sorted(registry.tags(record["repository"])) == sorted(
-        [tag, f"{tag}-model", *flavour, "sha256-" + record["model_digest"].split(":")[1]])
+        [tag, f"{tag}-model", *flavour, *attested, "sha256-" + record["model_digest"].split(":")[1]])
     print(f"digits: first push uploaded {first.blobs.uploaded_bytes} bytes, re-push {again.blobs.uploaded_bytes}")

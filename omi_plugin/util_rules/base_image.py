@@ -18,6 +18,7 @@ from pants.engine.unions import UnionMembership, union
 
 from omi_plugin.oci.image import Layer
 from omi_plugin.omi_image import BaseImageConfig
+from omi_plugin.supply_chain.sbom import DebianPackage
 
 
 class BaseImageError(Exception):
@@ -34,6 +35,10 @@ class BaseImage:
     config: BaseImageConfig
     layers: Tuple[Layer, ...]
     blobs: Digest  # `blobs/sha256/<hex>` of every layer
+    # What the SBOM and the provenance say of the base: the Debian packages it was assembled from, and the lock
+    # files (path, sha256) that pinned them. Empty for a pulled base, whose contents omi did not choose.
+    packages: Tuple[DebianPackage, ...] = ()
+    locks: Tuple[Tuple[str, str], ...] = ()
 
 
 @union(in_scope_types=[EnvironmentName])  # its members run processes, in the caller's environment

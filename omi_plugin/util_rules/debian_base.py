@@ -3,8 +3,10 @@ point for every kind of base, dispatching `omi_oci_base` targets to the pull rul
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from dataclasses import dataclass
+from typing import Tuple
 
 from pants.engine.fs import (
     AddPrefix,
@@ -25,6 +27,7 @@ from omi_contract.image import NONROOT_USER
 from omi_plugin.base_images.lock import LockError, parse_lock, stale_package_message
 from omi_plugin.oci.image import RuntimeConfig, build_config, build_manifest
 from omi_plugin.omi_image import BaseImageConfig
+from omi_plugin.supply_chain.sbom import DebianPackage
 from omi_plugin.target_types import DebianLockfileField
 from omi_plugin.util_rules.base_image import BaseImage, BaseImageError, BaseImageFieldSet
 from omi_plugin.util_rules.layers import LAYER_OUT, BuiltLayer, CompileBytecodeRequest, LayerToolRequest
@@ -56,7 +59,12 @@ class LockedDebs:
 
     digest: Digest
     lock_name: str
-    package_count: int
+    packages: Tuple[DebianPackage, ...]
+    lock: Tuple[str, str]  # (repository path, sha256 of its bytes)
+
+    @property
+    def package_count(self) -> int:
+        return len(self.packages)
 
 
 @rule(desc="Download locked Debian packages", level=LogLevel.DEBUG)
@@ -79,7 +87,10 @@ async def download_locked_debs(request: LockedDebsRequest) -> LockedDebs:
     debs = await Get(Digest, AddPrefix(await Get(Digest, MergeDigests(downloads)), "debs"))
     lock_name = posixpath.basename(request.lock_path)  # the layer's history names the lock file
     lock_digest = await Get(Digest, CreateDigest([FileContent(lock_name, request.lock_content)]))
-    return LockedDebs(await Get(Digest, MergeDigests([debs, lock_digest])), lock_name, len(packages))
+    return LockedDebs(await Get(Digest, MergeDigests([debs, lock_digest])), lock_name,
+                      tuple(DebianPackage(p.name, p.version, p.architecture, p.sha256, p.url, lock.suite)
+                            for p in packages),
+                      (request.lock_path, hashlib.sha256(request.lock_content).hexdigest()))
 
 
 @dataclass(frozen=True)
@@ -114,7 +125,8 @@ async def debian_base_image(request: DebianBaseFieldSet) -> BaseImage:
     manifest = build_manifest(config.descriptor, [l.descriptor for l in layers])
     base = BaseImageConfig(name=str(request.address), manifest_digest=manifest.descriptor.digest,
                            runtime=runtime, python=PYTHON, loader=LOADER, library_path=LIBRARY_PATH)
-    return BaseImage(base, layers, await Get(Digest, MergeDigests([blobs, bytecode.blobs])))
+    return BaseImage(base, layers, await Get(Digest, MergeDigests([blobs, bytecode.blobs])),
+                     packages=locked.packages, locks=(locked.lock,))
 
 
 def _first_line(error: Exception) -> str:

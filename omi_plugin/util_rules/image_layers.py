@@ -42,20 +42,25 @@ class RuntimeLayers:
     layers: Tuple[BuiltLayer, ...]
     distributions: Tuple[Tuple[str, str], ...]  # (name, version) of each third-party distribution, sorted
     app_layer_count: int = 2  # the last two are first-party code
+    wheels: Tuple[str, ...] = ()  # the file names of the wheels the dependency layer was unpacked from, sorted
 
 
-def wheel_distributions(paths: Iterable[str]) -> Tuple[Tuple[str, str], ...]:
-    """(name, version) of each wheel a packed PEX holds, as `.deps/<wheel file name>` (a zip file, or the
-    directory of an unpacked one)."""
+def wheel_files(paths: Iterable[str]) -> Tuple[str, ...]:
+    """The wheel file names a packed PEX holds, as `.deps/<wheel file name>` (a zip file, or the directory of an
+    unpacked one)."""
     found = set()
     for path in paths:
         parts = path.split("/")
         if ".deps" in parts[:-1]:
             wheel = parts[parts.index(".deps") + 1]
             if wheel.endswith(".whl"):
-                name, version = wheel.split("-")[:2]
-                found.add((name, version))
+                found.add(wheel)
     return tuple(sorted(found))
+
+
+def wheel_distributions(paths: Iterable[str]) -> Tuple[Tuple[str, str], ...]:
+    """(name, version) of each wheel a packed PEX holds."""
+    return tuple(sorted({(w.split("-")[0], w.split("-")[1]) for w in wheel_files(paths)}))
 
 
 @rule(desc="Build the runtime layers of an OMI image", level=LogLevel.DEBUG)
@@ -94,8 +99,9 @@ async def runtime_layers(request: RuntimeLayersRequest) -> RuntimeLayers:
         ))
         for source in (deps_layer, app_layer)
     )
-    return RuntimeLayers((deps_layer, deps_bytecode, app_layer, app_bytecode),
-                         wheel_distributions(e.path for e in deps_entries))
+    paths = [e.path for e in deps_entries]
+    return RuntimeLayers((deps_layer, deps_bytecode, app_layer, app_bytecode), wheel_distributions(paths),
+                         wheels=wheel_files(paths))
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from pants.util.logging import LogLevel
 from omi_plugin.base_images.build_layer import BuildError
 from omi_plugin.base_images.modelcar_layer import model_links
 from omi_plugin.subsystem import OmiSubsystem
+from omi_plugin.supply_chain.sbom import DebianPackage
 from omi_plugin.util_rules.debian_base import LockedDebs, LockedDebsRequest
 from omi_plugin.util_rules.layers import LAYER_OUT, BuiltLayer, LayerToolRequest
 from omi_plugin.util_rules.sandbox_tools import BASE_IMAGE_TOOLS
@@ -30,8 +31,15 @@ class ModelCarLayerRequest:
     entries: Tuple[str, ...]  # model.yaml's `files`
 
 
+@dataclass(frozen=True)
+class ModelCarLayer:
+    built: BuiltLayer
+    packages: Tuple[DebianPackage, ...]  # what the layer adds, for the SBOM
+    lock: Tuple[str, str]  # (repository path, sha256) of the busybox lock, for the provenance
+
+
 @rule(desc="Build the KServe ModelCar layer", level=LogLevel.DEBUG)
-async def modelcar_layer(request: ModelCarLayerRequest, omi: OmiSubsystem) -> BuiltLayer:
+async def modelcar_layer(request: ModelCarLayerRequest, omi: OmiSubsystem) -> ModelCarLayer:
     try:
         model_links(request.model_name, request.entries)
     except BuildError as e:
@@ -45,11 +53,12 @@ async def modelcar_layer(request: ModelCarLayerRequest, omi: OmiSubsystem) -> Bu
             f"--package busybox-static --output {lock_path})")
     locked = await Get(LockedDebs, LockedDebsRequest(f"{request.address}: modelcar", lock_path, found[0].content))
     entries = [arg for entry in request.entries for arg in ("--entry", entry)]
-    return await Get(BuiltLayer, LayerToolRequest(
+    built = await Get(BuiltLayer, LayerToolRequest(
         BASE_IMAGE_TOOLS, "omi_plugin.base_images.modelcar_layer",
         ("--lock", locked.lock_name, "--debs", "debs", "--model", request.model_name, *entries, "--out", LAYER_OUT),
         locked.digest, f"Layer: KServe ModelCar for {request.address}",
     ))
+    return ModelCarLayer(built, locked.packages, locked.lock)
 
 
 def rules():

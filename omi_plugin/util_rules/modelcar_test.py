@@ -10,8 +10,7 @@ from pants.testutil.rule_runner import QueryRule, RuleRunner
 
 from omi_plugin.base_images.modelcar_layer import model_links
 from omi_plugin.util_rules import debian_base, layers, modelcar, sandbox_tools
-from omi_plugin.util_rules.layers import BuiltLayer
-from omi_plugin.util_rules.modelcar import ModelCarLayerRequest
+from omi_plugin.util_rules.modelcar import ModelCarLayer, ModelCarLayerRequest
 from omi_testutil import rules as testutil_rules
 
 
@@ -19,13 +18,13 @@ from omi_testutil import rules as testutil_rules
 def rule_runner() -> RuleRunner:
     return RuleRunner(rules=[*modelcar.rules(), *debian_base.rules(), *layers.rules(), *sandbox_tools.rules(), *testutil_rules.rules(),
                              *adhoc_binaries.rules(), *system_binaries.rules(), *external_tool.rules(),
-                             QueryRule(BuiltLayer, [ModelCarLayerRequest])])
+                             QueryRule(ModelCarLayer, [ModelCarLayerRequest])])
 
 
 def _error(runner: RuleRunner, *entries: str) -> str:
     request = ModelCarLayerRequest(Address("m", target_name="m"), "m/model.yaml", "digits", entries)
     with pytest.raises(ExecutionError) as info:
-        runner.request(BuiltLayer, [request])
+        runner.request(ModelCarLayer, [request])
     return str(info.value)
 
 

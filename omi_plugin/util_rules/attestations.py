@@ -1,0 +1,156 @@
+"""The SBOM and the provenance of a packaged model image, as OCI referrers in their own layout.
+
+One typed request in (what the package rule already knows about the image), one typed result out (the layout's
+digest, the SPDX bytes for dist/, the digests for the build record). Everything is read from the Pants store and the
+lockfiles: model bytes are never read here (their sha256 is the store's own file digest).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+from pants.backend.python.util_rules.pex_from_targets import ChosenPythonResolve, ChosenPythonResolveRequest
+from pants.core.util_rules.system_binaries import GitBinaryException
+from pants.engine.addresses import Address, Addresses
+from pants.engine.fs import CreateDigest, Digest, DigestContents, DigestEntries, FileContent, FileEntry, PathGlobs
+from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.util.logging import LogLevel
+from pants.vcs.git import GitWorktreeRequest, MaybeGitWorktree
+from pants.version import VERSION as PANTS_VERSION
+
+from omi_contract.image import MODELS_DIR
+from omi_plugin import __version__ as OMI_VERSION
+from omi_plugin.oci import media_types as mt
+from omi_plugin.oci.descriptor import Descriptor
+from omi_plugin.oci.layout import oci_layout_bytes
+from omi_plugin.omi_image import AssembledImage, model_subject
+from omi_plugin.supply_chain import provenance, referrers, sbom
+from omi_plugin.supply_chain.python_lock import PythonLockError, artifact_hashes
+from omi_plugin.util_rules.model_inputs import ModelInputs
+
+logger = logging.getLogger(__name__)
+
+
+class AttestationError(ValueError):
+    """One line: `<target>: <what is wrong> (<how to fix it>)`."""
+
+
+@dataclass(frozen=True)
+class AttestationsRequest:
+    address: Address
+    assembled: AssembledImage
+    repository: str
+    models: Tuple[ModelInputs, ...]  # the image's own model first, then the bundled ones
+    model_yaml: Tuple[str, bytes]  # (path, bytes) of the target's model.yaml
+    python_addresses: Addresses
+    wheels: Tuple[str, ...]
+    base_name: str
+    base_digest: str
+    debian: Tuple[sbom.DebianPackage, ...]  # the base's and the ModelCar layer's
+    locks: Tuple[Tuple[str, str], ...]  # (path, sha256) of the Debian locks
+    parameters: Tuple[Tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Attestations:
+    layout: Digest  # OCI layout of the referrers: SBOM -> image, provenance -> image, provenance -> model
+    sbom: bytes  # the SPDX document, also written to dist/
+    sbom_digest: str  # of the SBOM referrer's manifest
+    provenance_digests: Tuple[str, str]  # of the provenance referrers' manifests (image's, model artifact's)
+
+
+async def _file_sha256s(digests: Tuple[Digest, ...]) -> List[Tuple[str, int]]:
+    entries = await MultiGet(Get(DigestEntries, Digest, d) for d in digests)
+    out = []
+    for found in entries:
+        entry = next(e for e in found if isinstance(e, FileEntry))
+        out.append((entry.file_digest.fingerprint, entry.file_digest.serialized_bytes_length))
+    return out
+
+
+async def _source_revision() -> Optional[provenance.SourceRevision]:
+    worktree = (await Get(MaybeGitWorktree, GitWorktreeRequest())).git_worktree
+    if worktree is None:
+        return None
+    try:
+        return provenance.SourceRevision(worktree.commit_id, bool(worktree.changed_files(include_untracked=True)))
+    except GitBinaryException as e:
+        logger.debug(f"no source revision for the provenance: {e}")
+        return None
+
+
+@rule(desc="Write the SBOM and provenance of an OMI image", level=LogLevel.DEBUG)
+async def attestations(request: AttestationsRequest) -> Attestations:
+    assembled = request.assembled
+    chosen = await Get(ChosenPythonResolve, ChosenPythonResolveRequest(request.python_addresses))
+    lock_contents = await Get(DigestContents, PathGlobs([chosen.lockfile.url]))
+    if not lock_contents:
+        raise AttestationError(f"{request.address}: the lockfile of resolve {chosen.name!r}, "
+                               f"{chosen.lockfile.url}, cannot be read (run `pants generate-lockfiles`)")
+    lock_text = lock_contents[0].content.decode("utf-8", errors="replace")
+    try:
+        hashes = artifact_hashes(lock_text, chosen.lockfile.url)
+    except PythonLockError as e:
+        raise AttestationError(f"{request.address}: {e}") from None
+    python = tuple(sbom.PythonDistribution(w.split("-")[0], w.split("-")[1], w, *hashes.get(w, (None, None)))
+                   for w in request.wheels)
+
+    flat = await _file_sha256s(tuple(f.digest for m in request.models for f in m.files))
+    digests, start = [], 0
+    for m in request.models:
+        digests.append(flat[start:start + len(m.files)])
+        start += len(m.files)
+    models = tuple(
+        sbom.ModelContents(m.metadata.name, m.metadata.version, m.metadata.run_id, m.metadata.record.format,
+                           tuple(sbom.ModelFile(f"{MODELS_DIR}/{m.metadata.name}/{f.relpath}", f"sha256:{sha}", size)
+                                 for f, (sha, size) in zip(m.files, found)))
+        for m, found in zip(request.models, digests))
+    image_digest = assembled.manifest.descriptor.digest
+    contents = sbom.ImageContents(request.repository, assembled.tags[0], image_digest, request.base_name,
+                                  request.base_digest, request.debian, python, models, OMI_VERSION)
+    creators = (f"Tool: omi-{OMI_VERSION}", f"Tool: pants-{PANTS_VERSION}")
+    sbom_data = sbom.spdx_bytes(sbom.spdx_document(contents, creators))
+
+    own = request.models[0]
+    materials = [
+        provenance.Material("model.yaml", request.model_yaml[0],
+                            "sha256:" + hashlib.sha256(request.model_yaml[1]).hexdigest()),
+        *(provenance.Material("model file", f.sandbox_path, f"sha256:{sha}")
+          for f, (sha, _) in zip(own.files, digests[0])),
+        provenance.Material("python lockfile", chosen.lockfile.url,
+                            "sha256:" + hashlib.sha256(lock_contents[0].content).hexdigest()),
+        *(provenance.Material("debian lockfile", path, f"sha256:{sha}") for path, sha in request.locks),
+        provenance.Material("base image", request.base_name, request.base_digest),
+    ]
+    facts = provenance.BuildFacts(
+        target=str(request.address), run_id=own.metadata.run_id, model_name=own.metadata.name,
+        model_version=own.metadata.version, materials=tuple(materials), parameters=request.parameters,
+        revision=await _source_revision(), versions=(("omi", OMI_VERSION), ("pants", PANTS_VERSION)))
+    model = model_subject(assembled.modelpack_manifest)
+    statement = provenance.statement(
+        [provenance.Subject(request.repository, image_digest),
+         provenance.Subject(f"{request.repository} (model artifact)", model.digest)], facts)
+    statement_data = json.dumps(statement, sort_keys=True, indent=2).encode() + b"\n"
+
+    image = Descriptor(assembled.manifest.descriptor.media_type, image_digest, assembled.manifest.descriptor.size)
+    in_toto = {mt.ANNOTATION_IN_TOTO_PREDICATE_TYPE: provenance.SLSA_PROVENANCE_V1}
+    made = (
+        referrers.referrer(mt.SPDX_JSON, sbom_data, image),
+        referrers.referrer(mt.IN_TOTO_JSON, statement_data, image, annotations=in_toto),
+        referrers.referrer(mt.IN_TOTO_JSON, statement_data, model, annotations=in_toto),
+    )
+    layout = await Get(Digest, CreateDigest([
+        FileContent("oci-layout", oci_layout_bytes()),
+        FileContent("index.json", referrers.layout_index(made)),
+        *(FileContent(path, data) for path, data in referrers.layout_files(made)),
+    ]))
+    return Attestations(layout, sbom_data, made[0].manifest.descriptor.digest,
+                        (made[1].manifest.descriptor.digest, made[2].manifest.descriptor.digest))
+
+
+def rules():
+    return collect_rules()
