@@ -36,6 +36,10 @@ SPEC_VERSIONS = ("1.0", "1.1")
 # tag. (`org.opencontainers.image.revision` means the source-control revision: omi writes it only when stamping.)
 ANNOTATION_RUN_ID = "dev.omi.model.run-id"
 
+# The history note (`created_by`) of the image layer holding the third-party Python distributions: the SBOM lists
+# what that layer holds, and `pants check` compares the two.
+DEPENDENCY_LAYER_NOTE = "omi: third-party Python packages"
+
 # The model artifact (ModelPack) goes with the image under the image's tags plus this suffix, in the same repository;
 # the image manifest's `subject` names it.
 MODEL_ARTIFACT_TAG_SUFFIX = "-model"

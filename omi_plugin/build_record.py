@@ -47,14 +47,20 @@ class RecordedAttestations:
     sbom: str  # dist/-relative path of the SPDX document
     sbom_digest: str  # the SBOM referrer's manifest (subject: the image)
     provenance_digests: Tuple[str, ...]  # the provenance referrers' manifests (subjects: the image, the model)
+    signature_digests: Tuple[str, ...] = ()  # with a signing key: the image's and the model files' signatures
+    model_signature: Optional[str] = None  # dist/-relative path of the model files' `model_signing` bundle
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"layout": self.layout, "sbom": self.sbom, "sbom_digest": self.sbom_digest,
-                "provenance_digests": list(self.provenance_digests)}
+        out: Dict[str, Any] = {"layout": self.layout, "sbom": self.sbom, "sbom_digest": self.sbom_digest,
+                               "provenance_digests": list(self.provenance_digests)}
+        if self.signature_digests:
+            out.update(signature_digests=list(self.signature_digests), model_signature=self.model_signature)
+        return out
 
     @staticmethod
     def from_dict(doc: Dict[str, Any]) -> "RecordedAttestations":
-        return RecordedAttestations(doc["layout"], doc["sbom"], doc["sbom_digest"], tuple(doc["provenance_digests"]))
+        return RecordedAttestations(doc["layout"], doc["sbom"], doc["sbom_digest"], tuple(doc["provenance_digests"]),
+                                    tuple(doc.get("signature_digests", ())), doc.get("model_signature"))
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from omi_plugin.util_rules import (
     modelcar,
     oci_base,
     sandbox_tools,
+    signing,
     target_fields,
 )
 
@@ -38,6 +39,7 @@ def rules():
         *image_layers.rules(),
         *image_models.rules(),
         *attestations.rules(),
+        *signing.rules(),
         *modelcar.rules(),
         *package.rules(),
         *run.rules(),

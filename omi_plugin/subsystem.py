@@ -56,6 +56,28 @@ class OmiSubsystem(Subsystem):
         default=False,
         help="Make every `omi_model` image also a KServe ModelCar unless its `modelcar` field says otherwise.",
     )
+    signing_key = StrOption(
+        default="",
+        help=help_text(  # type: ignore[arg-type]  # Pants types help_text as str-or-callable
+            """
+            ECDSA private key (P-256, P-384 or P-521, PEM) that signs what `pants package` builds: the model files
+            (a signature OpenSSF's `model_signing verify key` accepts on the files as unpacked from the ModelPack
+            artifact, also written as `<name>.model.sig`), the image manifest digest, and the provenance. Either a
+            path (absolute, or relative to the build root) or `env:NAME` to read the PEM from environment variable
+            NAME; an encrypted key's password comes from `OMI_SIGNING_KEY_PASSWORD`. The key only ever reaches a
+            process that is never cached, and is never printed. Empty: nothing is signed.
+            """
+        ),
+    )
+    verify_key = StrOption(
+        default="",
+        help=help_text(  # type: ignore[arg-type]  # Pants types help_text as str-or-callable
+            """
+            PEM public key (a path relative to the build root) with which `pants check` verifies every signature
+            of an `omi_model`'s build, and requires that there are signatures. Empty: signatures are not checked.
+            """
+        ),
+    )
     omlmd_artifact = BoolOption(
         default=False,
         help=help_text(  # type: ignore[arg-type]  # Pants types help_text as str-or-callable

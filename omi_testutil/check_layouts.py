@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from omi_contract.image import RECORD_FILE
+from omi_contract.image import DEPENDENCY_LAYER_NOTE, RECORD_FILE
 from omi_plugin.metadata.model_yaml import ModelMetadata, load_model_yaml
 from omi_plugin.oci import canonical_json, compression
 from omi_plugin.oci import media_types as mt
@@ -47,6 +47,7 @@ samples:
 """
 MODEL_FILES = {"model.joblib": b"not really a joblib, but bytes all the same\n", "vocab/labels.txt": b"0\n1\n"}
 SOURCE_FILES = ["omi_runtime/__init__.py", "omi_runtime/handlers/__init__.py", "omi_runtime/handlers/sklearn.py"]
+DISTRIBUTIONS = ("dep-1.0", "Other_Dist-2.5")  # the dependency layer's .dist-info directories
 BASE = BaseImageConfig("tests/base", sha256_digest(b"base manifest"),
                        RuntimeConfig(env=(("PATH", "/usr/bin:/bin"),)), "/usr/bin/python3.11")
 
@@ -84,7 +85,9 @@ def build_layouts(directory: str, spec_version: str = "1.0") -> Tuple[str, str]:
     """A valid image layout and ModelPack layout for MODEL_YAML under `directory`; returns their paths."""
     meta = metadata()
     base, base_bytes = _layer([Entry.file("etc/os-release", b"ID=tests\n")], "base")
-    deps, deps_bytes = _layer([Entry.file("opt/omi/site-packages/dep.py", b"X = 1\n")], "deps")
+    deps, deps_bytes = _layer([Entry.file("opt/omi/site-packages/dep.py", b"X = 1\n"),
+                               *(Entry.file(f"opt/omi/site-packages/{d}.dist-info/METADATA", b"Metadata-Version: 2.1\n")
+                                 for d in DISTRIBUTIONS)], DEPENDENCY_LAYER_NOTE)
     app, app_bytes = _layer([Entry.file(f"opt/omi/app/{p}", b"# source\n") for p in SOURCE_FILES], "app")
     model_layers, model_bytes = [], []
     for rel, data in MODEL_FILES.items():
@@ -297,3 +300,33 @@ def placeholders(layouts: Layouts) -> Dict[str, str]:
         except (OSError, ValueError, KeyError, IndexError):
             pass  # a fixture that breaks these documents does not refer to them
     return values
+
+
+ATTESTATIONS_NAME = "tiny.attestations.oci"
+
+
+def build_attestations(directory: str, image_dir: str, modelpack_dir: str,
+                       distributions: Tuple[str, ...] = DISTRIBUTIONS) -> str:
+    """The SBOM and provenance referrers of two `build_layouts` layouts, as `pants package` writes them."""
+    from omi_plugin.supply_chain import provenance, referrers, sbom
+
+    def top(root: str) -> Descriptor:
+        return Descriptor.from_json(_read_json(os.path.join(root, "index.json"))["manifests"][0])
+
+    image, model = top(image_dir), top(modelpack_dir)
+    image = Descriptor(image.media_type, image.digest, image.size)
+    model = Descriptor(model.media_type, model.digest, model.size)
+    python = tuple(sbom.PythonDistribution(d.rsplit("-", 1)[0], d.rsplit("-", 1)[1], f"{d}-py3-none-any.whl")
+                   for d in distributions)
+    contents = sbom.ImageContents("tests/tiny", "tiny-run-1", image.digest, BASE.name, BASE.manifest_digest, (),
+                                  python, (), "0.0.0")
+    document = sbom.spdx_bytes(sbom.spdx_document(contents, ["Tool: tests"]))
+    facts = provenance.BuildFacts(TARGET, "tiny-run-1", "tiny", "1.0.0", (), (), None, (("omi", "0.0.0"),))
+    statement = json.dumps(provenance.statement([provenance.Subject("tests/tiny", image.digest),
+                                                 provenance.Subject("tests/tiny model", model.digest)], facts)).encode()
+    made = [referrers.referrer(mt.SPDX_JSON, document, image),
+            referrers.referrer(mt.IN_TOTO_JSON, statement, image),
+            referrers.referrer(mt.IN_TOTO_JSON, statement, model)]
+    root = os.path.join(directory, ATTESTATIONS_NAME)
+    _write_layout(root, [data for _, data in referrers.layout_files(made)], referrers.layout_index(made))
+    return root

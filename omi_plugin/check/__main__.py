@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--source-files-json", help="JSON file: list of source-root-relative Python files in the image")
     p.add_argument("--layout-name", help="name of the image layout in messages (default: its path)")
     p.add_argument("--modelpack-layout-name", help="name of the ModelPack layout in messages (default: its path)")
+    p.add_argument("--attestations-layout", help="OCI layout of the SBOM and provenance referrers")
+    p.add_argument("--attestations-layout-name", help="name of the attestations layout in messages")
+    p.add_argument("--verify-key", help="PEM public key every signature must verify with")
     p.add_argument("--rule-ids", action="store_true", help="append [OMIxxx] to each line")
     p.add_argument("--list-rules", action="store_true", help="print every rule id and exit")
     return p
@@ -56,6 +59,16 @@ def _load_json(path: Optional[str], kind: type, what: str) -> Any:
     return value
 
 
+def _read_key(path: Optional[str]) -> Optional[bytes]:
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise _UsageError(f"{path}: cannot read the verify key: {e.strerror}") from None
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
     if args.list_rules:
@@ -68,6 +81,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         model_files = _load_json(args.model_files_json, dict, "model files")
         source_files = _load_json(args.source_files_json, list, "source files")
+        verify_key = _read_key(args.verify_key)
     except _UsageError as e:
         print(f"omi check: error: {e}", file=sys.stderr)
         return 2
@@ -77,7 +91,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if model_files is not None else None,
         layout=args.layout, modelpack_layout=args.modelpack_layout, spec_version=args.omi_spec,
         repository=args.repository, source_files=[str(s) for s in source_files] if source_files is not None else None,
-        layout_name=args.layout_name, modelpack_layout_name=args.modelpack_layout_name)
+        layout_name=args.layout_name, modelpack_layout_name=args.modelpack_layout_name,
+        attestations_layout=args.attestations_layout, attestations_layout_name=args.attestations_layout_name,
+        verify_key=verify_key)
     return report(run_checks(request), "omi check", args.rule_ids)
 
 

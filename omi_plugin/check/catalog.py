@@ -1,7 +1,7 @@
 """Every rule the checker enforces, by stable id: what `pants check` users look up when a line names one.
 
 Ids never change meaning; retired rules keep their number. 1xx: model.yaml and inputs, 2xx: OCI image layout,
-3xx: ModelPack artifact, 4xx: live smoke test, 9xx: the checker itself.
+3xx: ModelPack artifact, 4xx: live smoke test, 5xx: attestations, 9xx: the checker itself.
 """
 
 from __future__ import annotations
@@ -60,6 +60,14 @@ RULES: Dict[str, str] = {
     "OMI308": "every ModelPack layer is the same blob as one of the image's layers",
     "OMI309": "every model file of model.yaml is a layer of the artifact (by its filepath annotation)",
     "OMI310": "the image manifest's subject is this ModelPack artifact's manifest (digest, size, media type)",
+    # Attestations (SBOM and provenance referrers)
+    "OMI501": "each attestation is an SBOM or a provenance statement whose subject is this build's image or model artifact",
+    "OMI502": "the SBOM is valid SPDX 2.3 (the SPDX project's JSON schema)",
+    "OMI503": "the SBOM lists every Python distribution of the image's dependency layer, at its version, and no other",
+    "OMI504": "the provenance is a SLSA v1 in-toto statement whose subjects are the image and the model artifact",
+    "OMI505": "with [omi].verify_key: every signature verifies with that key, and the image, model files and provenance are signed",
+    "OMI506": "the model files' signature lists exactly the files of the model artifact, each with its sha256",
+    "OMI507": "the image's signature names the image manifest's digest",
     # Live smoke test
     "OMI401": "the runtime starts and becomes ready within the time limit for each declared interface",
     "OMI402": "health/readiness endpoints answer ready",

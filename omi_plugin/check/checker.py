@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, List, Mapping, Optional, Sequence, Union
 
 from omi_contract.image import SPEC_VERSIONS
+from omi_plugin.check.attestation_rules import check_attestations
 from omi_plugin.check.expectations import Expectations
 from omi_plugin.check.image_rules import check_image
 from omi_plugin.check.layout_rules import LayoutScan, scan_layout
@@ -42,6 +43,9 @@ class CheckRequest:
     mlmodel_text: Optional[Union[bytes, str]] = None  # content of model.yaml's `run_id_from` file; read from disk when None
     layout_name: Optional[str] = None  # how to name the layouts in messages (default: the paths)
     modelpack_layout_name: Optional[str] = None
+    attestations_layout: Optional[str] = None  # OCI layout of the SBOM and provenance referrers
+    attestations_layout_name: Optional[str] = None
+    verify_key: Optional[bytes] = None  # PEM public key the signatures must verify with
 
 
 def _guarded(out: Collector, group: str, where: str, fn: Callable[[], Any]) -> Any:
@@ -91,7 +95,7 @@ def _metadata(out: Collector, request: CheckRequest) -> Expectations:
 
 
 def run_checks(request: CheckRequest) -> List[Violation]:
-    """Every static rule (OMI1xx, OMI2xx, OMI3xx) for one target, in a stable order."""
+    """Every static rule (OMI1xx, OMI2xx, OMI3xx, OMI5xx) for one target, in a stable order."""
     out = Collector(request.target, request.model_yaml)
     if request.spec_version not in SPEC_VERSIONS:
         out.add("OMI900", "omi_spec", f"{request.spec_version!r} is not a supported OMI spec version",
@@ -100,6 +104,7 @@ def run_checks(request: CheckRequest) -> List[Violation]:
     expect = _guarded(out, "metadata rules", request.model_yaml, lambda: _metadata(out, request)) \
         or Expectations(spec_version=request.spec_version)
     image: Optional[LayoutScan] = None
+    artifact: Optional[LayoutScan] = None
     if request.layout is not None:
         name = request.layout_name or request.layout
         image = _guarded(out, "layout rules", name, lambda: scan_layout(out, request.layout or "", name))
@@ -110,4 +115,10 @@ def run_checks(request: CheckRequest) -> List[Violation]:
         artifact = _guarded(out, "layout rules", name, lambda: scan_layout(out, request.modelpack_layout or "", name))
         if artifact is not None:
             _guarded(out, "modelpack rules", name, lambda: check_modelpack(out, artifact, expect, image))
+    if request.attestations_layout is not None:
+        name = request.attestations_layout_name or request.attestations_layout
+        attested = _guarded(out, "layout rules", name,
+                            lambda: scan_layout(out, request.attestations_layout or "", name, tagged=False))
+        if attested is not None:
+            _guarded(out, "attestation rules", name, lambda: check_attestations(out, attested, image, artifact, request.verify_key))
     return out.violations

@@ -161,8 +161,9 @@ def _walk_index(out: Collector, scan: LayoutScan, index: Mapping[str, Any], wher
                     f"use {mt.MANIFEST}", where=where)
 
 
-def scan_layout(out: Collector, root: str, name: str) -> Optional[LayoutScan]:
-    """Check the layout-level rules; None when the directory is not a layout at all."""
+def scan_layout(out: Collector, root: str, name: str, tagged: bool = True) -> Optional[LayoutScan]:
+    """Check the layout-level rules; None when the directory is not a layout at all. A layout of referrers is not
+    `tagged`: its manifests are found through their subjects."""
     if not _check_marker(out, root, name):
         out.add("OMI200", "(directory)", "does not exist", "build the target first (`pants package`)", where=name)
         return None
@@ -181,6 +182,7 @@ def scan_layout(out: Collector, root: str, name: str) -> Optional[LayoutScan]:
         return None
     scan = LayoutScan(root, name, BlobStore(root))
     _schema_violations(out, "OMI201", schemas.IMAGE_INDEX, index, where)
-    _check_refs(out, index, where)
+    if tagged:
+        _check_refs(out, index, where)
     _walk_index(out, scan, index, where, 0, {}, set())
     return scan

@@ -8,6 +8,7 @@ that starts the runtime once per declared interface and sends the model's sample
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import List, Optional
 
@@ -18,7 +19,7 @@ from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsReque
 from pants.backend.python.util_rules.python_sources import PythonSourceFilesRequest, StrippedPythonSourceFiles
 from pants.core.goals.check import CheckRequest, CheckResult, CheckResults
 from pants.engine.addresses import Address, Addresses, AddressInput
-from pants.engine.fs import AddPrefix, CreateDigest, Digest, FileContent, MergeDigests
+from pants.engine.fs import AddPrefix, CreateDigest, Digest, DigestContents, FileContent, MergeDigests, PathGlobs
 from pants.engine.process import FallibleProcessResult, Process, ProcessCacheScope
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.engine.target import TransitiveTargets, TransitiveTargetsRequest
@@ -74,7 +75,7 @@ def _model_name(model_yaml: bytes) -> Optional[str]:
 
 
 def _static_args(fs: OmiModelFieldSet, sources: ModelSources, with_image: bool, repository: Optional[str],
-                 omi_spec: str) -> List[str]:
+                 omi_spec: str, with_attestations: bool = False, with_verify_key: bool = False) -> List[str]:
     args = ["--target", str(fs.address), "--model-yaml", sources.yaml_path, "--model-files-json", "__model_files.json",
             "--omi-spec", omi_spec, "--source-files-json", "__source_files.json"]
     if repository is not None:
@@ -82,7 +83,33 @@ def _static_args(fs: OmiModelFieldSet, sources: ModelSources, with_image: bool, 
     if with_image:
         args += ["--layout", "__image.oci", "--layout-name", "image", "--modelpack-layout", "__modelpack.oci",
                  "--modelpack-layout-name", "model artifact"]
+    if with_attestations:
+        args += ["--attestations-layout", "__attestations.oci", "--attestations-layout-name", "attestations"]
+    if with_verify_key:
+        args += ["--verify-key", VERIFY_KEY_FILE]
     return args
+
+
+VERIFY_KEY_FILE = "__verify_key.pem"
+
+
+async def _verify_key(fs: OmiModelFieldSet, omi: OmiSubsystem) -> Optional[Digest]:
+    """`[omi].verify_key` as a file for the checker's sandbox; a public key belongs in the repository."""
+    path = omi.verify_key
+    if not path:
+        return None
+    if os.path.isabs(path):
+        raise OmiCheckConfigError(f"{fs.address}: [omi].verify_key = {path!r}: give a path relative to the build root "
+                                  "(a public key is not a secret; commit it next to the BUILD files)")
+    found = await Get(DigestContents, PathGlobs([path]))
+    if not found:
+        raise OmiCheckConfigError(f"{fs.address}: [omi].verify_key = {path!r} does not exist (the PEM public key of "
+                                  "[omi].signing_key: `openssl ec -in key.pem -pubout -out pub.pem`)")
+    return await Get(Digest, CreateDigest([FileContent(VERIFY_KEY_FILE, found[0].content)]))
+
+
+class OmiCheckConfigError(ValueError):
+    """One line: `<target>: [omi].<option>: <what is wrong> (<how to fix it>)`."""
 
 
 @rule(desc="Check an OMI model target", level=LogLevel.DEBUG)
@@ -122,14 +149,19 @@ async def check_omi_target(request: OmiTargetCheck, omi: OmiSubsystem, pex_env: 
     if image is not None:
         repository = image.record.repository
         layouts = await MultiGet(Get(Digest, AddPrefix(image.layout, "__image.oci")),
-                                 Get(Digest, AddPrefix(image.modelpack_layout, "__modelpack.oci")))
-        static_input = await Get(Digest, MergeDigests([inputs_json, *layouts]))
+                                 Get(Digest, AddPrefix(image.modelpack_layout, "__modelpack.oci")),
+                                 *([Get(Digest, AddPrefix(image.attestations_layout, "__attestations.oci"))]
+                                   if image.attestations_layout else []))
+        verify_key = await _verify_key(fs, omi)
+        static_input = await Get(Digest, MergeDigests([inputs_json, *layouts, *([verify_key] if verify_key else [])]))
     else:
         static_input = inputs_json
     process = await Get(Process, ToolProcessRequest(
         packages=CHECK_TOOLS,
         module="omi_plugin.check",
-        args=tuple(_static_args(fs, sources, image is not None, repository, omi_spec)),
+        args=tuple(_static_args(fs, sources, image is not None, repository, omi_spec,
+                                with_attestations=image is not None and image.attestations_layout is not None,
+                                with_verify_key=image is not None and bool(omi.verify_key))),
         input_digest=static_input,
         description=f"omi check (static): {fs.address}",
         with_libraries=True,  # zstd layers are decompressed to verify their diff ids

@@ -148,6 +148,7 @@ class OmiImage:
     summary: str
     attestations_layout: Optional[Digest] = None  # SBOM and provenance referrers
     sbom: Optional[bytes] = None
+    model_signature: Optional[bytes] = None  # the model files' `model_signing` bundle
 
 
 @dataclass(frozen=True)
@@ -305,12 +306,14 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
         modelpack_layout=f"{output_base}.modelpack.oci", base=base.config, metadata=metadata,
         bundled=[m.metadata for m in models.bundled],
         omlmd=(omlmd.manifest_digest, f"{output_base}.omlmd.oci") if omlmd else None,
-        attestations=RecordedAttestations(f"{output_base}.attestations.oci", f"{output_base}.spdx.json",
-                                          attested.sbom_digest, attested.provenance_digests),
+        attestations=RecordedAttestations(
+            f"{output_base}.attestations.oci", f"{output_base}.spdx.json", attested.sbom_digest,
+            attested.provenance_digests, attested.signature_digests,
+            f"{output_base}.model.sig" if attested.model_signature else None),
     )
     summary = f"{repository}:{assembled.tags[0]}@{assembled.manifest.descriptor.digest}"
     return OmiImage(layout, modelpack_layout, omlmd.layout if omlmd else None, record, summary,
-                    attested.layout, attested.sbom)
+                    attested.layout, attested.sbom, attested.model_signature)
 
 
 @dataclass(frozen=True)
@@ -355,6 +358,8 @@ async def package_omi_model(field_set: OmiModelFieldSet) -> BuiltPackage:
         *([Get(Digest, AddPrefix(image.attestations_layout, f"{output_base}.attestations.oci"))]
           if image.attestations_layout else []),
         *([Get(Digest, CreateDigest([FileContent(f"{output_base}.spdx.json", image.sbom)]))] if image.sbom else []),
+        *([Get(Digest, CreateDigest([FileContent(f"{output_base}.model.sig", image.model_signature)]))]
+          if image.model_signature else []),
     )
     digest = await Get(Digest, MergeDigests(placed))
     record = image.record
@@ -375,6 +380,10 @@ async def package_omi_model(field_set: OmiModelFieldSet) -> BuiltPackage:
             f"    SBOM (SPDX 2.3) {record.attestations.sbom_digest} and provenance (SLSA v1) "
             f"{', '.join(record.attestations.provenance_digests)}, referrers of the image and the model",
         )), BuiltPackageArtifact(record.attestations.sbom)] if record.attestations else []),
+        *([BuiltPackageArtifact(record.attestations.model_signature, extra_log_lines=(
+            f"    signed: the image, the model files and the provenance "
+            f"({', '.join(record.attestations.signature_digests)})",
+        ))] if record.attestations and record.attestations.model_signature else []),
         BuiltPackageArtifact(record_path),
     ))
 

@@ -1,4 +1,5 @@
-"""The SBOM and the provenance of a packaged model image, as OCI referrers in their own layout.
+"""The SBOM, the provenance and (with `[omi].signing_key`) the signatures of a packaged model image, as OCI
+referrers in their own layout.
 
 One typed request in (what the package rule already knows about the image), one typed result out (the layout's
 digest, the SPDX bytes for dist/, the digests for the build record). Everything is read from the Pants store and the
@@ -22,15 +23,17 @@ from pants.util.logging import LogLevel
 from pants.vcs.git import GitWorktreeRequest, MaybeGitWorktree
 from pants.version import VERSION as PANTS_VERSION
 
-from omi_contract.image import MODELS_DIR
+from omi_contract.image import MODELS_DIR, RECORD_FILE
 from omi_plugin import __version__ as OMI_VERSION
 from omi_plugin.oci import media_types as mt
 from omi_plugin.oci.descriptor import Descriptor
 from omi_plugin.oci.layout import oci_layout_bytes
-from omi_plugin.omi_image import AssembledImage, model_subject
-from omi_plugin.supply_chain import provenance, referrers, sbom
+from omi_plugin.omi_image import AssembledImage, model_layer_path, model_subject
+from omi_plugin.subsystem import OmiSubsystem
+from omi_plugin.supply_chain import provenance, referrers, sbom, signing
 from omi_plugin.supply_chain.python_lock import PythonLockError, artifact_hashes
 from omi_plugin.util_rules.model_inputs import ModelInputs
+from omi_plugin.util_rules.signing import SignedStatements, SignStatementsRequest
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +64,10 @@ class Attestations:
     sbom: bytes  # the SPDX document, also written to dist/
     sbom_digest: str  # of the SBOM referrer's manifest
     provenance_digests: Tuple[str, str]  # of the provenance referrers' manifests (image's, model artifact's)
+    # With `[omi].signing_key`: the image's and the model files' signature referrers, and the model files' signature
+    # itself (a `model_signing` bundle) for dist/.
+    signature_digests: Tuple[str, ...] = ()
+    model_signature: Optional[bytes] = None
 
 
 async def _file_sha256s(digests: Tuple[Digest, ...]) -> List[Tuple[str, int]]:
@@ -84,8 +91,9 @@ async def _source_revision() -> Optional[provenance.SourceRevision]:
 
 
 @rule(desc="Write the SBOM and provenance of an OMI image", level=LogLevel.DEBUG)
-async def attestations(request: AttestationsRequest) -> Attestations:
+async def attestations(request: AttestationsRequest, omi: OmiSubsystem) -> Attestations:
     assembled = request.assembled
+    signing_key = omi.signing_key
     chosen = await Get(ChosenPythonResolve, ChosenPythonResolveRequest(request.python_addresses))
     lock_contents = await Get(DigestContents, PathGlobs([chosen.lockfile.url]))
     if not lock_contents:
@@ -137,19 +145,42 @@ async def attestations(request: AttestationsRequest) -> Attestations:
     statement_data = json.dumps(statement, sort_keys=True, indent=2).encode() + b"\n"
 
     image = Descriptor(assembled.manifest.descriptor.media_type, image_digest, assembled.manifest.descriptor.size)
-    in_toto = {mt.ANNOTATION_IN_TOTO_PREDICATE_TYPE: provenance.SLSA_PROVENANCE_V1}
-    made = (
-        referrers.referrer(mt.SPDX_JSON, sbom_data, image),
-        referrers.referrer(mt.IN_TOTO_JSON, statement_data, image, annotations=in_toto),
-        referrers.referrer(mt.IN_TOTO_JSON, statement_data, model, annotations=in_toto),
-    )
+    made = [referrers.referrer(mt.SPDX_JSON, sbom_data, image)]
+    signatures: Tuple[referrers.Referrer, ...] = ()
+    model_signature = None
+    if not signing_key:
+        in_toto = {mt.ANNOTATION_IN_TOTO_PREDICATE_TYPE: provenance.SLSA_PROVENANCE_V1}
+        made += [referrers.referrer(mt.IN_TOTO_JSON, statement_data, subject, annotations=in_toto)
+                 for subject in (image, model)]
+    else:
+        # Signed, the provenance is the same statement in a bundle; the image and the model files get their own.
+        record_sha = hashlib.sha256(own.metadata.record_json()).hexdigest()
+        model_files = [(model_layer_path(own.metadata, f.relpath), sha) for f, (sha, _) in zip(own.files, digests[0])]
+        model_files.append((model_layer_path(own.metadata, RECORD_FILE), record_sha))
+        signed = dict((await Get(SignedStatements, SignStatementsRequest(request.address, (
+            ("provenance", statement_data),
+            ("image", json.dumps(signing.image_statement(request.repository, image_digest)).encode()),
+            ("model", json.dumps(signing.model_files_statement(own.metadata.name, model_files)).encode()),
+        )))).bundles)
+        bundle = lambda predicate: {signing.ANNOTATION_PREDICATE_TYPE: predicate}  # noqa: E731
+        made += [referrers.referrer(signing.BUNDLE_MEDIA_TYPE, signed["provenance"], subject,
+                                    annotations=bundle(provenance.SLSA_PROVENANCE_V1)) for subject in (image, model)]
+        signatures = (
+            referrers.referrer(signing.BUNDLE_MEDIA_TYPE, signed["image"], image,
+                               annotations=bundle(signing.IMAGE_SIGNATURE_PREDICATE)),
+            referrers.referrer(signing.BUNDLE_MEDIA_TYPE, signed["model"], model,
+                               annotations=bundle(signing.MODEL_SIGNING_PREDICATE)),
+        )
+        model_signature = signed["model"]
+    everything = (*made, *signatures)
     layout = await Get(Digest, CreateDigest([
         FileContent("oci-layout", oci_layout_bytes()),
-        FileContent("index.json", referrers.layout_index(made)),
-        *(FileContent(path, data) for path, data in referrers.layout_files(made)),
+        FileContent("index.json", referrers.layout_index(everything)),
+        *(FileContent(path, data) for path, data in referrers.layout_files(everything)),
     ]))
     return Attestations(layout, sbom_data, made[0].manifest.descriptor.digest,
-                        (made[1].manifest.descriptor.digest, made[2].manifest.descriptor.digest))
+                        (made[1].manifest.descriptor.digest, made[2].manifest.descriptor.digest),
+                        tuple(s.manifest.descriptor.digest for s in signatures), model_signature)
 
 
 def rules():

@@ -17,7 +17,7 @@ from pants.engine.fs import CreateDigest, Digest, DigestEntries, DigestSubset, F
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.logging import LogLevel
 
-from omi_contract.image import APP_DIR, RECORD_FILE, SITE_PACKAGES_DIR
+from omi_contract.image import APP_DIR, DEPENDENCY_LAYER_NOTE, RECORD_FILE, SITE_PACKAGES_DIR
 from omi_plugin.omi_image import model_layer_path
 from omi_plugin.util_rules.base_image import BaseImage, BaseImageRequest
 from omi_plugin.util_rules.layers import BuildLayerRequest, BuiltLayer, CompileBytecodeRequest
@@ -82,7 +82,7 @@ async def runtime_layers(request: RuntimeLayersRequest) -> RuntimeLayers:
     )
     deps_layer, app_layer = await MultiGet(
         Get(BuiltLayer, BuildLayerRequest, BuildLayerRequest.of({
-            "created_by": "omi: third-party Python packages",
+            "created_by": DEPENDENCY_LAYER_NOTE,
             "zips": [{"src": f"{PEX_DIR}/.deps", "dest": SITE_PACKAGES_DIR.lstrip("/"),
                       "skip": [".layout.json", ".prefix/"]}],
         }, deps_input, f"Layer: Python dependencies of {request.address}")),

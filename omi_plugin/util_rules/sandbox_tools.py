@@ -15,7 +15,7 @@ from pants.backend.python.util_rules.pex import PexRequest, VenvPex
 from pants.backend.python.util_rules.pex_environment import PexEnvironment
 from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
 from pants.engine.fs import CreateDigest, Digest, FileContent, MergeDigests
-from pants.engine.process import Process
+from pants.engine.process import Process, ProcessCacheScope
 from pants.engine.rules import Get, collect_rules, rule
 from pants.util.logging import LogLevel
 
@@ -26,7 +26,7 @@ from omi_plugin.tools_subsystem import OmiToolsSubsystem
 LAYER_TOOLS = ("omi_plugin.oci",)  # the layer writers and the compressor
 BYTECODE_TOOLS = ("omi_plugin.oci", "omi_plugin.bytecode")
 BASE_IMAGE_TOOLS = ("omi_plugin.oci", "omi_plugin.base_images")
-CHECK_TOOLS = ("omi_contract", "omi_plugin.oci", "omi_plugin.metadata", "omi_plugin.check")
+CHECK_TOOLS = ("omi_contract", "omi_plugin.oci", "omi_plugin.metadata", "omi_plugin.check", "omi_plugin.supply_chain")
 REGISTRY_TOOLS = ("omi_contract", "omi_plugin.oci", "omi_plugin.registry")
 _DATA_SUFFIXES = (".py", ".json")
 
@@ -56,6 +56,8 @@ class ToolProcessRequest:
     extra_env: Tuple[Tuple[str, str], ...] = ()
     # Run with the `[omi-tools]` libraries (the compressors) importable.
     with_libraries: bool = False
+    # PER_SESSION for a process whose environment holds a secret (the signing key): never written to a cache.
+    cache_scope: ProcessCacheScope = ProcessCacheScope.SUCCESSFUL
 
 
 def _package_files(package: str) -> Iterable[FileContent]:
@@ -97,6 +99,7 @@ class LibrariesProcessRequest:
     output_files: Tuple[str, ...]
     env: Tuple[Tuple[str, str], ...]
     level: LogLevel
+    cache_scope: ProcessCacheScope = ProcessCacheScope.SUCCESSFUL
 
 
 @rule
@@ -112,6 +115,7 @@ async def tool_process(request: ToolProcessRequest, python: PythonBuildStandalon
             output_files=request.output_files,
             env=tuple(sorted({**_ENV, **dict(request.extra_env)}.items())),
             level=request.level,
+            cache_scope=request.cache_scope,
         ))
     return Process(
         argv=(python.path, "-m", request.module, *request.args),
@@ -122,6 +126,7 @@ async def tool_process(request: ToolProcessRequest, python: PythonBuildStandalon
         env={"PYTHONPATH": ".", **_ENV, **dict(request.extra_env)},
         append_only_caches=python.APPEND_ONLY_CACHES,
         level=request.level,
+        cache_scope=request.cache_scope,
     )
 
 
@@ -142,6 +147,7 @@ async def libraries_process(request: LibrariesProcessRequest, libraries: OmiTool
         append_only_caches={**pex_environment.in_sandbox(working_directory=None).append_only_caches,
                             **dict(venv.append_only_caches or {})},
         level=request.level,
+        cache_scope=request.cache_scope,
     )
 
 
