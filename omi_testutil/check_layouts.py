@@ -306,9 +306,11 @@ ATTESTATIONS_NAME = "tiny.attestations.oci"
 
 
 def build_attestations(directory: str, image_dir: str, modelpack_dir: str,
-                       distributions: Tuple[str, ...] = DISTRIBUTIONS) -> str:
-    """The SBOM and provenance referrers of two `build_layouts` layouts, as `pants package` writes them."""
-    from omi_plugin.supply_chain import provenance, referrers, sbom
+                       distributions: Tuple[str, ...] = DISTRIBUTIONS, key: Any = None,
+                       model_files: Optional[Dict[str, bytes]] = None) -> str:
+    """The SBOM and provenance referrers of two `build_layouts` layouts, as `pants package` writes them; with a
+    `key`, signed (and the model files' signature made over `model_files`, by default the real ones)."""
+    from omi_plugin.supply_chain import provenance, referrers, sbom, signing
 
     def top(root: str) -> Descriptor:
         return Descriptor.from_json(_read_json(os.path.join(root, "index.json"))["manifests"][0])
@@ -324,9 +326,44 @@ def build_attestations(directory: str, image_dir: str, modelpack_dir: str,
     facts = provenance.BuildFacts(TARGET, "tiny-run-1", "tiny", "1.0.0", (), (), None, (("omi", "0.0.0"),))
     statement = json.dumps(provenance.statement([provenance.Subject("tests/tiny", image.digest),
                                                  provenance.Subject("tests/tiny model", model.digest)], facts)).encode()
-    made = [referrers.referrer(mt.SPDX_JSON, document, image),
-            referrers.referrer(mt.IN_TOTO_JSON, statement, image),
-            referrers.referrer(mt.IN_TOTO_JSON, statement, model)]
+    made = [referrers.referrer(mt.SPDX_JSON, document, image)]
+    if key is None:
+        made += [referrers.referrer(mt.IN_TOTO_JSON, statement, image),
+                 referrers.referrer(mt.IN_TOTO_JSON, statement, model)]
+    else:
+        meta = metadata()
+        files = {**(model_files if model_files is not None else MODEL_FILES)}
+        signed_files = [(model_layer_path(meta, rel), hashlib.sha256(data).hexdigest()) for rel, data in files.items()]
+        signed_files.append((model_layer_path(meta, RECORD_FILE), hashlib.sha256(meta.record_json()).hexdigest()))
+        signed_provenance = signing.sign(json.loads(statement), key)
+        made += [referrers.referrer(signing.BUNDLE_MEDIA_TYPE, signed_provenance, image),
+                 referrers.referrer(signing.BUNDLE_MEDIA_TYPE, signed_provenance, model),
+                 referrers.referrer(signing.BUNDLE_MEDIA_TYPE,
+                                    signing.sign(signing.image_statement("tests/tiny", image.digest), key), image),
+                 referrers.referrer(signing.BUNDLE_MEDIA_TYPE,
+                                    signing.sign(signing.model_files_statement("tiny", signed_files), key), model)]
     root = os.path.join(directory, ATTESTATIONS_NAME)
     _write_layout(root, [data for _, data in referrers.layout_files(made)], referrers.layout_index(made))
     return root
+
+
+def rewrite_referrer_payload(root: str, manifest_digest: str, edit: Any) -> str:
+    """Edit the JSON payload of one referrer in a layout of referrers and re-link its manifest and index.json, as
+    someone forging an attestation would, so that only its content is wrong. Returns the new manifest digest."""
+    manifest_path = _blob_path(root, manifest_digest)
+    manifest = _read_json(manifest_path)
+    layer = manifest["layers"][0]
+    document = _read_json(_blob_path(root, layer["digest"]))
+    edit(document)
+    data = json.dumps(document).encode()
+    layer["digest"], layer["size"] = _write_blob(root, data), len(data)
+    manifest_data = canonical_json.dumps(manifest)
+    new = _write_blob(root, manifest_data)
+    index_path = os.path.join(root, "index.json")
+    index = _read_json(index_path)
+    for entry in index["manifests"]:
+        if entry["digest"] == manifest_digest:
+            entry["digest"], entry["size"] = new, len(manifest_data)
+    with open(index_path, "wb") as f:
+        f.write(canonical_json.dumps(index))
+    return new

@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import json
 import os
-from typing import List, Set, Tuple
+from typing import List, Optional, Set, Tuple
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from omi_plugin.check.catalog import RULES
 from omi_plugin.check.checker import CheckRequest, run_checks
-from omi_plugin.oci import canonical_json
+from omi_plugin.supply_chain import signing
 from omi_testutil import check_layouts as testutil
 
 COVERED: Set[str] = set()
 
 
-def _check(image: str, modelpack: str, attestations: str) -> List[str]:
+def _check(image: str, modelpack: str, attestations: str, verify_key: Optional[bytes] = None) -> List[str]:
     violations = run_checks(CheckRequest(
         target=testutil.TARGET, model_yaml=testutil.MODEL_YAML_PATH, model_yaml_text=testutil.MODEL_YAML,
         model_files={rel: len(data) for rel, data in testutil.MODEL_FILES.items()}, layout=image,
         modelpack_layout=modelpack, repository="tests/tiny", source_files=testutil.SOURCE_FILES,
         layout_name=testutil.IMAGE_NAME, modelpack_layout_name=testutil.MODELPACK_NAME,
-        attestations_layout=attestations, attestations_layout_name=testutil.ATTESTATIONS_NAME))
+        attestations_layout=attestations, attestations_layout_name=testutil.ATTESTATIONS_NAME, verify_key=verify_key))
     COVERED.update(v.rule for v in violations)
     assert all(v.rule != "OMI900" for v in violations), [str(v) for v in violations]
     return [f"{v.rule} {v}" for v in violations]
@@ -33,34 +35,9 @@ def layouts(tmp_path) -> Tuple[str, str]:
     return testutil.build_layouts(str(tmp_path))
 
 
-def _payloads(root: str) -> List[Tuple[str, dict]]:
-    """(manifest path, manifest) of each referrer."""
-    out = []
-    for entry in json.load(open(os.path.join(root, "index.json")))["manifests"]:
-        path = os.path.join(root, "blobs", "sha256", entry["digest"].split(":")[1])
-        out.append((path, json.load(open(path))))
-    return out
-
-
 def _rewrite_payload(root: str, index: int, edit) -> None:
-    """Edit one referrer's payload document and re-link its manifest and index.json, so only the content is wrong."""
-    path, manifest = _payloads(root)[index]
-    layer = manifest["layers"][0]
-    blob = os.path.join(root, "blobs", "sha256", layer["digest"].split(":")[1])
-    document = json.load(open(blob))
-    edit(document)
-    data = json.dumps(document).encode()
-    digest = testutil._write_blob(root, data)
-    layer["digest"], layer["size"] = digest, len(data)
-    manifest_data = canonical_json.dumps(manifest)
-    new = testutil._write_blob(root, manifest_data)
-    index_path = os.path.join(root, "index.json")
-    index_doc = json.load(open(index_path))
-    for entry in index_doc["manifests"]:
-        if entry["digest"] == "sha256:" + os.path.basename(path):
-            entry["digest"], entry["size"] = new, len(manifest_data)
-    with open(index_path, "wb") as f:
-        f.write(canonical_json.dumps(index_doc))
+    digest = json.load(open(os.path.join(root, "index.json")))["manifests"][index]["digest"]
+    testutil.rewrite_referrer_payload(root, digest, edit)
 
 
 def test_pristine_attestations_pass(layouts, tmp_path):
@@ -105,6 +82,69 @@ def test_attestations_of_another_build_are_refused(layouts, tmp_path):
     assert {line.split()[0] for line in lines} == {"OMI501", "OMI504"}
     # The model artifact does not change with the labels: only the two referrers of the image are foreign.
     assert sum("neither the image nor the model artifact of this build" in line for line in lines) == 2
+
+
+KEY = ec.generate_private_key(ec.SECP256R1())
+PUBLIC = KEY.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def test_signed_attestations_pass_with_the_key(layouts, tmp_path):
+    image, modelpack = layouts
+    attestations = testutil.build_attestations(str(tmp_path), image, modelpack, key=KEY)
+    assert _check(image, modelpack, attestations, PUBLIC) == []
+    assert _check(image, modelpack, attestations) == []  # without a key, only the contents are checked
+
+
+def test_a_wrong_key_is_one_line_per_signature(layouts, tmp_path):
+    image, modelpack = layouts
+    attestations = testutil.build_attestations(str(tmp_path), image, modelpack, key=KEY)
+    other = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    lines = _check(image, modelpack, attestations, other)
+    assert all(line.startswith("OMI505 ") and "signed with another key" in line for line in lines[:4])
+    assert lines[-1].startswith("OMI505 ") and "are not signed, though [omi].verify_key asks" in lines[-1]
+
+
+def test_a_tampered_signature_is_refused(layouts, tmp_path):
+    image, modelpack = layouts
+    attestations = testutil.build_attestations(str(tmp_path), image, modelpack, key=KEY)
+
+    def flip(bundle):
+        sig = bundle["dsseEnvelope"]["signatures"][0]["sig"]
+        bundle["dsseEnvelope"]["signatures"][0]["sig"] = ("A" if sig[5] != "A" else "B").join([sig[:5], sig[6:]])
+    _rewrite_payload(attestations, 3, flip)
+    lines = _check(image, modelpack, attestations, PUBLIC)
+    assert [line.split()[0] for line in lines] == ["OMI505", "OMI505"]
+    assert "does not verify with the configured key" in lines[0] and "the image is not signed" in lines[1]
+
+
+def test_signed_model_files_that_are_not_the_artifacts_are_refused(layouts, tmp_path):
+    image, modelpack = layouts
+    attestations = testutil.build_attestations(str(tmp_path), image, modelpack, key=KEY,
+                                               model_files={"model.joblib": b"other bytes"})
+    lines = _check(image, modelpack, attestations, PUBLIC)
+    assert [line.split()[0] for line in lines] == ["OMI506", "OMI506"]
+    assert "signs models/tiny/model.joblib with sha256" in lines[0]
+    assert "does not sign models/tiny/vocab/labels.txt" in lines[1]
+
+
+def test_an_image_signature_over_another_digest_is_refused(layouts, tmp_path):
+    image, modelpack = layouts
+    attestations = testutil.build_attestations(str(tmp_path), image, modelpack, key=KEY)
+
+    def resign(bundle):
+        bundle.clear()
+        bundle.update(json.loads(signing.sign(signing.image_statement("tests/tiny", "sha256:" + "0" * 64), KEY)))
+    _rewrite_payload(attestations, 3, resign)
+    lines = _check(image, modelpack, attestations, PUBLIC)
+    assert len(lines) == 1 and lines[0].startswith("OMI507 ") and "names sha256:0000" in lines[0]
+
+
+def test_unsigned_attestations_fail_when_a_key_asks_for_signatures(layouts, tmp_path):
+    image, modelpack = layouts
+    lines = _check(image, modelpack, testutil.build_attestations(str(tmp_path), image, modelpack), PUBLIC)
+    assert len(lines) == 1 and lines[0].startswith("OMI505 ")
+    assert "the image, the model files, the provenance are not signed" in lines[0]
 
 
 def test_every_attestation_rule_is_exercised():

@@ -17,10 +17,14 @@ from typing import List, Optional
 
 from omi_plugin.supply_chain.signing import SigningError, load_private_key, sign
 
+KEY_FILE_ENV = "OMI_SIGNING_KEY_FILE"
+KEY_ENV = "OMI_SIGNING_KEY"
+PASSWORD_ENV = "OMI_SIGNING_KEY_PASSWORD"  # also what users set for an encrypted `[omi].signing_key`
+
 
 def _key() -> object:
-    path, pem = os.environ.get("OMI_SIGNING_KEY_FILE"), os.environ.get("OMI_SIGNING_KEY")
-    password = os.environ.get("OMI_SIGNING_KEY_PASSWORD")
+    path, pem = os.environ.get(KEY_FILE_ENV), os.environ.get(KEY_ENV)
+    password = os.environ.get(PASSWORD_ENV)
     if path:
         try:
             with open(path, "rb") as f:
@@ -30,7 +34,7 @@ def _key() -> object:
     elif pem:
         data, where = pem.encode(), "the signing key in the environment"
     else:
-        raise SigningError("no signing key: set OMI_SIGNING_KEY_FILE or OMI_SIGNING_KEY")
+        raise SigningError(f"no signing key: set {KEY_FILE_ENV} or {KEY_ENV}")
     return load_private_key(data, password.encode() if password else None, where)
 
 

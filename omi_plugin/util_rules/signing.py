@@ -16,9 +16,10 @@ from pants.engine.rules import Get, collect_rules, rule
 from pants.util.logging import LogLevel
 
 from omi_plugin.subsystem import OmiSubsystem
+from omi_plugin.supply_chain import sign_tool
+from omi_plugin.supply_chain.sign_tool import KEY_ENV, KEY_FILE_ENV, PASSWORD_ENV
 from omi_plugin.util_rules.sandbox_tools import ToolProcessRequest
 
-PASSWORD_ENV = "OMI_SIGNING_KEY_PASSWORD"
 SIGN_TOOLS = ("omi_plugin.supply_chain",)
 
 
@@ -47,16 +48,16 @@ async def sign_statements(request: SignStatementsRequest, omi: OmiSubsystem, bui
         if not env.get(name):
             raise SigningConfigError(f"{where}: environment variable {name} is not set (export the PEM key in it, "
                                      "or point the option at a key file)")
-        key_env: Tuple[Tuple[str, str], ...] = (("OMI_SIGNING_KEY", env[name]),)
+        key_env: Tuple[Tuple[str, str], ...] = ((KEY_ENV, env[name]),)
     else:
         env = await Get(EnvironmentVars, EnvironmentVarsRequest([PASSWORD_ENV]))
         path = spec if os.path.isabs(spec) else os.path.join(build_root.path, spec)
-        key_env = (("OMI_SIGNING_KEY_FILE", path),)
+        key_env = ((KEY_FILE_ENV, path),)
     password = ((PASSWORD_ENV, env[PASSWORD_ENV]),) if env.get(PASSWORD_ENV) else ()
     files = await Get(Digest, CreateDigest([FileContent(f"statements/{n}.json", data) for n, data in request.statements]))
     process = await Get(Process, ToolProcessRequest(
         packages=SIGN_TOOLS,
-        module="omi_plugin.supply_chain.sign_tool",
+        module=sign_tool.__name__,
         args=(*(f"--statement={n}=statements/{n}.json" for n, _ in request.statements), "--out", "signed"),
         input_digest=files,
         description=f"Sign the attestations of {request.address}",
