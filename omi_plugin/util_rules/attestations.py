@@ -79,31 +79,66 @@ async def _file_sha256s(digests: Tuple[Digest, ...]) -> List[Tuple[str, int]]:
     return out
 
 
-async def _source_revision() -> Optional[provenance.SourceRevision]:
+@dataclass(frozen=True)
+class WheelHashesRequest:
+    address: Address
+    python_addresses: Addresses
+
+
+@dataclass(frozen=True)
+class WheelHashes:
+    """What the resolve's lockfile pins: (file name -> (sha256, URL)), and the lockfile's path and sha256."""
+
+    by_file: Tuple[Tuple[str, Tuple[str, str]], ...]
+    lockfile: Tuple[str, str]
+
+
+@rule(desc="Read the wheel hashes of a Python lockfile", level=LogLevel.DEBUG)
+async def wheel_hashes(request: WheelHashesRequest) -> WheelHashes:
+    chosen = await Get(ChosenPythonResolve, ChosenPythonResolveRequest(request.python_addresses))
+    lock_contents = await Get(DigestContents, PathGlobs([chosen.lockfile.url]))
+    if not lock_contents:
+        raise AttestationError(f"{request.address}: the lockfile of resolve {chosen.name!r}, "
+                               f"{chosen.lockfile.url}, cannot be read (run `pants generate-lockfiles`)")
+    content = lock_contents[0].content
+    try:
+        hashes = artifact_hashes(content.decode("utf-8", errors="replace"), chosen.lockfile.url)
+    except PythonLockError as e:
+        raise AttestationError(f"{request.address}: {e}") from None
+    return WheelHashes(tuple(sorted(hashes.items())), (chosen.lockfile.url, hashlib.sha256(content).hexdigest()))
+
+
+@dataclass(frozen=True)
+class SourceRevisionRequest:
+    pass
+
+
+@dataclass(frozen=True)
+class MaybeSourceRevision:
+    revision: Optional[provenance.SourceRevision]
+
+
+@rule(desc="Find the source revision", level=LogLevel.DEBUG)
+async def source_revision(_: SourceRevisionRequest) -> MaybeSourceRevision:
+    """The git commit of the build root, and whether the worktree differs from it; None outside a git worktree."""
     worktree = (await Get(MaybeGitWorktree, GitWorktreeRequest())).git_worktree
     if worktree is None:
-        return None
+        return MaybeSourceRevision(None)
     try:
-        return provenance.SourceRevision(worktree.commit_id, bool(worktree.changed_files(include_untracked=True)))
+        return MaybeSourceRevision(provenance.SourceRevision(
+            worktree.commit_id, bool(worktree.changed_files(include_untracked=True))))
     except GitBinaryException as e:
         logger.debug(f"no source revision for the provenance: {e}")
-        return None
+        return MaybeSourceRevision(None)
 
 
 @rule(desc="Write the SBOM and provenance of an OMI image", level=LogLevel.DEBUG)
 async def attestations(request: AttestationsRequest, omi: OmiSubsystem) -> Attestations:
     assembled = request.assembled
     signing_key = omi.signing_key
-    chosen = await Get(ChosenPythonResolve, ChosenPythonResolveRequest(request.python_addresses))
-    lock_contents = await Get(DigestContents, PathGlobs([chosen.lockfile.url]))
-    if not lock_contents:
-        raise AttestationError(f"{request.address}: the lockfile of resolve {chosen.name!r}, "
-                               f"{chosen.lockfile.url}, cannot be read (run `pants generate-lockfiles`)")
-    lock_text = lock_contents[0].content.decode("utf-8", errors="replace")
-    try:
-        hashes = artifact_hashes(lock_text, chosen.lockfile.url)
-    except PythonLockError as e:
-        raise AttestationError(f"{request.address}: {e}") from None
+    locked, revision = await MultiGet(Get(WheelHashes, WheelHashesRequest(request.address, request.python_addresses)),
+                                      Get(MaybeSourceRevision, SourceRevisionRequest()))
+    hashes = dict(locked.by_file)
     python = tuple(sbom.PythonDistribution(w.split("-")[0], w.split("-")[1], w, *hashes.get(w, (None, None)))
                    for w in request.wheels)
 
@@ -129,15 +164,14 @@ async def attestations(request: AttestationsRequest, omi: OmiSubsystem) -> Attes
                             "sha256:" + hashlib.sha256(request.model_yaml[1]).hexdigest()),
         *(provenance.Material("model file", f.sandbox_path, f"sha256:{sha}")
           for f, (sha, _) in zip(own.files, digests[0])),
-        provenance.Material("python lockfile", chosen.lockfile.url,
-                            "sha256:" + hashlib.sha256(lock_contents[0].content).hexdigest()),
+        provenance.Material("python lockfile", locked.lockfile[0], f"sha256:{locked.lockfile[1]}"),
         *(provenance.Material("debian lockfile", path, f"sha256:{sha}") for path, sha in request.locks),
         provenance.Material("base image", request.base_name, request.base_digest),
     ]
     facts = provenance.BuildFacts(
         target=str(request.address), run_id=own.metadata.run_id, model_name=own.metadata.name,
         model_version=own.metadata.version, materials=tuple(materials), parameters=request.parameters,
-        revision=await _source_revision(), versions=(("omi", OMI_VERSION), ("pants", PANTS_VERSION)))
+        revision=revision.revision, versions=(("omi", OMI_VERSION), ("pants", PANTS_VERSION)))
     model = model_subject(assembled.modelpack_manifest)
     statement = provenance.statement(
         [provenance.Subject(request.repository, image_digest),
