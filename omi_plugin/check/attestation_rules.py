@@ -47,6 +47,7 @@ def check_attestations(out: Collector, scan: LayoutScan, image: Optional[LayoutS
                     where=scan.name)
             return
     signed: Set[str] = set()
+    unreadable = 0  # signatures already reported: what is missing because of them is not reported again
     for entry in scan.manifests:
         manifest = entry.manifest
         if manifest is None:
@@ -69,6 +70,7 @@ def check_attestations(out: Collector, scan: LayoutScan, image: Optional[LayoutS
             statement = _signed_statement(out, scan.store.read_small(str(layers[0]["digest"])), public_key,
                                           payload_where)
             if statement is None:
+                unreadable += 1
                 continue
             predicate = statement.get("predicateType")
             signed.add(str(predicate))
@@ -98,6 +100,8 @@ def check_attestations(out: Collector, scan: LayoutScan, image: Optional[LayoutS
             _check_provenance(out, document, payload_where, entry, image_digests, model_digests)
     if not kinds.get(mt.SPDX_JSON):
         out.add("OMI501", "manifests", "no SBOM refers to the image", FIX, where=scan.name)
+    if unreadable:
+        return
     if kinds.get(mt.IN_TOTO_JSON, 0) < 2:
         out.add("OMI501", "manifests", "the provenance does not refer to both the image and the model artifact",
                 FIX, where=scan.name)

@@ -101,8 +101,8 @@ def test_a_wrong_key_is_one_line_per_signature(layouts, tmp_path):
     other = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     lines = _check(image, modelpack, attestations, other)
-    assert all(line.startswith("OMI505 ") and "signed with another key" in line for line in lines[:4])
-    assert lines[-1].startswith("OMI505 ") and "are not signed, though [omi].verify_key asks" in lines[-1]
+    # One line per signature, and nothing more: what their failure implies is not reported again.
+    assert len(lines) == 4 and all(line.startswith("OMI505 ") and "signed with another key" in line for line in lines)
 
 
 def test_a_tampered_signature_is_refused(layouts, tmp_path):
@@ -114,8 +114,7 @@ def test_a_tampered_signature_is_refused(layouts, tmp_path):
         bundle["dsseEnvelope"]["signatures"][0]["sig"] = ("A" if sig[5] != "A" else "B").join([sig[:5], sig[6:]])
     _rewrite_payload(attestations, 3, flip)
     lines = _check(image, modelpack, attestations, PUBLIC)
-    assert [line.split()[0] for line in lines] == ["OMI505", "OMI505"]
-    assert "does not verify with the configured key" in lines[0] and "the image is not signed" in lines[1]
+    assert len(lines) == 1 and lines[0].startswith("OMI505 ") and "does not verify with the configured key" in lines[0]
 
 
 def test_signed_model_files_that_are_not_the_artifacts_are_refused(layouts, tmp_path):
