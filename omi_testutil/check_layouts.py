@@ -128,6 +128,17 @@ def _set(document: Any, path: str, value: Any) -> None:
     document[parts[-1]] = value
 
 
+def _repoint_index(root: str, old: str, new: str, size: int) -> None:
+    """Every index.json entry naming manifest `old` names `new` instead."""
+    index_path = os.path.join(root, "index.json")
+    index = _read_json(index_path)
+    for entry in index["manifests"]:
+        if entry["digest"] == old:
+            entry["digest"], entry["size"] = new, size
+    with open(index_path, "wb") as f:
+        f.write(canonical_json.dumps(index))
+
+
 def _delete(document: Any, path: str) -> None:
     parts = _pointer(path)
     for part in parts[:-1]:
@@ -160,13 +171,7 @@ class Layouts:
         new = _write_blob(root, data)
         if new != old:
             os.remove(_blob_path(root, old))
-        index_path = os.path.join(root, "index.json")
-        index = _read_json(index_path)
-        for entry in index["manifests"]:
-            if entry["digest"] == old:
-                entry["digest"], entry["size"] = new, len(data)
-        with open(index_path, "wb") as f:
-            f.write(canonical_json.dumps(index))
+        _repoint_index(root, old, new, len(data))
         image = self.manifest("")
         if prefix == "mp_" and follow_subject and image.get("subject", {}).get("digest") == old:
             image["subject"] = {**image["subject"], "digest": new, "size": len(data)}
@@ -359,11 +364,5 @@ def rewrite_referrer_payload(root: str, manifest_digest: str, edit: Any) -> str:
     layer["digest"], layer["size"] = _write_blob(root, data), len(data)
     manifest_data = canonical_json.dumps(manifest)
     new = _write_blob(root, manifest_data)
-    index_path = os.path.join(root, "index.json")
-    index = _read_json(index_path)
-    for entry in index["manifests"]:
-        if entry["digest"] == manifest_digest:
-            entry["digest"], entry["size"] = new, len(manifest_data)
-    with open(index_path, "wb") as f:
-        f.write(canonical_json.dumps(index))
+    _repoint_index(root, manifest_digest, new, len(manifest_data))
     return new

@@ -19,7 +19,6 @@ from pants.engine.fs import (
     AddPrefix,
     CreateDigest,
     Digest,
-    DigestEntries,
     DigestSubset,
     FileContent,
     FileEntry,
@@ -62,7 +61,7 @@ from omi_plugin.util_rules.image_layers import ModelLayers, RuntimeLayers, Runti
 from omi_plugin.util_rules.image_models import ImageModels, ImageModelsRequest
 from omi_plugin.util_rules.layers import BuiltLayer, CompressLayerRequest
 from omi_plugin.util_rules.mlflow_model import MlflowModelChecked, MlflowModelCheckRequest
-from omi_plugin.util_rules.model_inputs import ModelInputs, ModelSources, ModelSourcesRequest
+from omi_plugin.util_rules.model_inputs import ModelInputs, ModelSources, ModelSourcesRequest, single_file_entries
 from omi_plugin.util_rules.modelcar import ModelCarLayer, ModelCarLayerRequest
 from omi_plugin.util_rules.target_fields import ResolveBaseImageRequest, ResolvedBaseImage
 
@@ -167,8 +166,7 @@ class OmlmdLayout:
 @rule(desc="Write the omlmd flavour of a model artifact", level=LogLevel.DEBUG)
 async def omlmd_layout(request: OmlmdLayoutRequest) -> OmlmdLayout:
     """The omlmd layout, whose file blobs are the model files' own store entries: no model byte is copied here."""
-    entries = await MultiGet(Get(DigestEntries, Digest, digest) for _, digest in request.files)
-    file_entries = [next(e for e in found if isinstance(e, FileEntry)) for found in entries]
+    file_entries = await single_file_entries([digest for _, digest in request.files])
     files = [ModelFileBlob(relpath, f"sha256:{e.file_digest.fingerprint}", e.file_digest.serialized_bytes_length)
              for (relpath, _), e in zip(request.files, file_entries)]
     assembled = request.assembled

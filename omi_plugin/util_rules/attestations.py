@@ -12,12 +12,12 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 from pants.backend.python.util_rules.pex_from_targets import ChosenPythonResolve, ChosenPythonResolveRequest
 from pants.core.util_rules.system_binaries import GitBinaryException
 from pants.engine.addresses import Address, Addresses
-from pants.engine.fs import CreateDigest, Digest, DigestContents, DigestEntries, FileContent, FileEntry, PathGlobs
+from pants.engine.fs import CreateDigest, Digest, DigestContents, FileContent, PathGlobs
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.logging import LogLevel
 from pants.vcs.git import GitWorktreeRequest, MaybeGitWorktree
@@ -32,7 +32,7 @@ from omi_plugin.omi_image import AssembledImage, model_layer_path, model_subject
 from omi_plugin.subsystem import OmiSubsystem
 from omi_plugin.supply_chain import provenance, referrers, sbom, signing
 from omi_plugin.supply_chain.python_lock import PythonLockError, artifact_hashes
-from omi_plugin.util_rules.model_inputs import ModelInputs
+from omi_plugin.util_rules.model_inputs import ModelInputs, single_file_entries
 from omi_plugin.util_rules.signing import SignedStatements, SignStatementsRequest
 
 logger = logging.getLogger(__name__)
@@ -68,15 +68,6 @@ class Attestations:
     # itself (a `model_signing` bundle) for dist/.
     signature_digests: Tuple[str, ...] = ()
     model_signature: Optional[bytes] = None
-
-
-async def _file_sha256s(digests: Tuple[Digest, ...]) -> List[Tuple[str, int]]:
-    entries = await MultiGet(Get(DigestEntries, Digest, d) for d in digests)
-    out = []
-    for found in entries:
-        entry = next(e for e in found if isinstance(e, FileEntry))
-        out.append((entry.file_digest.fingerprint, entry.file_digest.serialized_bytes_length))
-    return out
 
 
 @dataclass(frozen=True)
@@ -142,7 +133,8 @@ async def attestations(request: AttestationsRequest, omi: OmiSubsystem) -> Attes
     python = tuple(sbom.PythonDistribution(w.split("-")[0], w.split("-")[1], w, *hashes.get(w, (None, None)))
                    for w in request.wheels)
 
-    flat = await _file_sha256s(tuple(f.digest for m in request.models for f in m.files))
+    flat = [(e.file_digest.fingerprint, e.file_digest.serialized_bytes_length)
+            for e in await single_file_entries([f.digest for m in request.models for f in m.files])]
     digests, start = [], 0
     for m in request.models:
         digests.append(flat[start:start + len(m.files)])

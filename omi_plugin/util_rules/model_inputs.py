@@ -5,7 +5,7 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 from pants.core.target_types import FileSourceField, ResourceSourceField
 from pants.engine.addresses import Address, Addresses, AddressInput, BuildFileAddress, BuildFileAddressRequest
@@ -207,6 +207,13 @@ async def models_directory(inputs: ModelInputs) -> ModelsDirectory:
 _ABSOLUTE_LINK = re.compile(r'Failed to read link "([^"]+)": Absolute symlink: "([^"]+)"')
 _ESCAPING_GLOB = re.compile(r'Globs may not traverse outside of the buildroot: "([^"]+)"')
 _FIELD_FILES = re.compile(r"The '(\w+)' field in target \S+ (.+?)\.?$", re.M)
+
+
+async def single_file_entries(digests: Sequence[Digest]) -> Tuple[FileEntry, ...]:
+    """The file each single-file digest (a `ModelFile.digest`) holds: its sha256 is the store's own fingerprint, so
+    model bytes are never read to learn it."""
+    found = await MultiGet(Get(DigestEntries, Digest, d) for d in digests)
+    return tuple(next(e for e in entries if isinstance(e, FileEntry)) for entries in found)
 
 
 def _unreadable_sources(address: Address, build_file: str, error: Exception) -> str:
