@@ -24,6 +24,7 @@ from pants.engine.fs import (
     FileEntry,
     MergeDigests,
     PathGlobs,
+    RemovePrefix,
     Snapshot,
     SymlinkEntry,
 )
@@ -314,33 +315,42 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
                     attested.layout, attested.sbom, attested.model_signature)
 
 
+# Every blob of every layout `pants package` writes, once: `dist/omi-blobs/sha256/<hex>`.
+SHARED_BLOBS_DIR = "omi-blobs"
+
+
 @dataclass(frozen=True)
-class ModelPackInDist:
-    image: OmiImage
-    output_base: str
+class LayoutInDist:
+    layout: Digest  # an OCI layout at its root
+    path: str  # its dist/-relative directory
 
 
-@rule(desc="Place the ModelPack layout next to the image layout", level=LogLevel.DEBUG)
-async def modelpack_in_dist(request: ModelPackInDist) -> Digest:
-    """The ModelPack layout for dist/, its blobs that the image layout also holds being relative symlinks to those.
+@rule(desc="Place an OCI layout under dist/", level=LogLevel.DEBUG)
+async def layout_in_dist(request: LayoutInDist) -> Digest:
+    """The layout for dist/, each of its blobs a relative symlink into `dist/omi-blobs/sha256/`, and the blob there.
 
-    Registries store shared blobs once; so does dist/ this way, which matters for multi-GB model files (one copy on
-    disk, one write). Tools reading the layout (skopeo, oras, umoci) follow the links, which resolve as long as the two
-    layouts stay side by side, as `pants package` writes them. `publish` and `check` use the full layout digests.
+    Targets and layouts that share a blob (the base and dependency layers of every image of a repository; the model
+    files of an image and its ModelPack artifact) share one file on disk, as a registry stores them: `pants package
+    ::` over many similar models writes each common layer once. skopeo, umoci, podman and oras follow the links,
+    which resolve while dist/ keeps its shape (copy a layout elsewhere with `cp -rL`, or `skopeo copy`).
+    `publish` and `check` use the layouts' own digests.
     """
-    image, modelpack = await MultiGet(
-        Get(Snapshot, Digest, request.image.layout), Get(Snapshot, Digest, request.image.modelpack_layout)
+    snapshot = await Get(Snapshot, Digest, request.layout)
+    blobs = sorted(p for p in snapshot.files if p.startswith("blobs/"))
+    own, shared = await MultiGet(
+        Get(Digest, DigestSubset(snapshot.digest, PathGlobs(["**", "!blobs/**"]))),
+        Get(Digest, DigestSubset(snapshot.digest, PathGlobs(["blobs/**"]))),
     )
-    shared = sorted(p for p in set(image.files) & set(modelpack.files) if p.startswith("blobs/"))
-    image_dir = posixpath.basename(f"{request.output_base}.oci")
-    modelpack_dir = f"{request.output_base}.modelpack.oci"
-    own, links = await MultiGet(
-        Get(Digest, DigestSubset(modelpack.digest, PathGlobs(["**", *(f"!{p}" for p in shared)]))),
+    placed_own, placed_shared, links = await MultiGet(
+        Get(Digest, AddPrefix(own, request.path)),
+        Get(Digest, AddPrefix(await Get(Digest, RemovePrefix(shared, "blobs")), SHARED_BLOBS_DIR)),
         Get(Digest, CreateDigest([
-            SymlinkEntry(f"{modelpack_dir}/{p}", "../" * (p.count("/") + 1) + f"{image_dir}/{p}") for p in shared
+            SymlinkEntry(f"{request.path}/{p}", posixpath.relpath(f"{SHARED_BLOBS_DIR}/{p[len('blobs/'):]}",
+                                                                   posixpath.dirname(f"{request.path}/{p}")))
+            for p in blobs
         ])),
     )
-    return await Get(Digest, MergeDigests([await Get(Digest, AddPrefix(own, modelpack_dir)), links]))
+    return await Get(Digest, MergeDigests([placed_own, placed_shared, links]))
 
 
 @rule(desc="Package an OMI model image", level=LogLevel.DEBUG)
@@ -348,13 +358,12 @@ async def package_omi_model(field_set: OmiModelFieldSet) -> BuiltPackage:
     image = await Get(OmiImage, OmiImageRequest(field_set))
     output_base = field_set.output_path.value_or_default(file_ending=None)
     record_path = f"{output_base}.omi.json"
+    layouts = [(image.layout, f"{output_base}.oci"), (image.modelpack_layout, f"{output_base}.modelpack.oci"),
+               *([(image.omlmd_layout, f"{output_base}.omlmd.oci")] if image.omlmd_layout else []),
+               *([(image.attestations_layout, f"{output_base}.attestations.oci")] if image.attestations_layout else [])]
     placed = await MultiGet(
-        Get(Digest, AddPrefix(image.layout, f"{output_base}.oci")),
-        Get(Digest, ModelPackInDist(image, output_base)),
+        *(Get(Digest, LayoutInDist(layout, path)) for layout, path in layouts),
         Get(Digest, CreateDigest([FileContent(record_path, image.record.to_json().encode())])),
-        *([Get(Digest, AddPrefix(image.omlmd_layout, f"{output_base}.omlmd.oci"))] if image.omlmd_layout else []),
-        *([Get(Digest, AddPrefix(image.attestations_layout, f"{output_base}.attestations.oci"))]
-          if image.attestations_layout else []),
         *([Get(Digest, CreateDigest([FileContent(f"{output_base}.spdx.json", image.sbom)]))] if image.sbom else []),
         *([Get(Digest, CreateDigest([FileContent(f"{output_base}.model.sig", image.model_signature)]))]
           if image.model_signature else []),

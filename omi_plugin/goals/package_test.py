@@ -19,7 +19,7 @@ from pants.testutil.rule_runner import QueryRule, RuleRunner
 from omi_plugin.build_record import BuildRecord, RecordedLayer
 from omi_plugin.goals import package
 from omi_plugin.goals.package import (
-    ModelPackInDist,
+    LayoutInDist,
     OmiImage,
     OmiImageRequest,
     OmiModelFieldSet,
@@ -52,10 +52,10 @@ async def stand_in_image(request: OmiImageRequest) -> OmiImage:
 @pytest.fixture
 def rule_runner() -> RuleRunner:
     runner = RuleRunner(
-        rules=[package.package_omi_model, package.modelpack_in_dist, stand_in_image,
+        rules=[package.package_omi_model, package.layout_in_dist, stand_in_image,
                QueryRule(BuiltPackage, [OmiModelFieldSet]), QueryRule(DigestEntries, [Digest]),
                QueryRule(DigestContents, [Digest]), QueryRule(OmiImage, [OmiImageRequest]),
-               QueryRule(Digest, [ModelPackInDist]), package.omlmd_layout,
+               QueryRule(Digest, [LayoutInDist]), package.omlmd_layout,
                QueryRule(OmlmdLayout, [OmlmdLayoutRequest]), QueryRule(Digest, [CreateDigest])],
         target_types=[OmiModelTarget],
     )
@@ -77,11 +77,13 @@ def test_package_places_both_layouts_and_the_record_under_the_output_path(rule_r
     field_set = OmiModelFieldSet.create(rule_runner.get_target(Address("m", target_name="m")))
     built = rule_runner.request(BuiltPackage, [field_set])
     entries = _entries(rule_runner, built.digest)
+    shared = lambda blob: ("->", f"../../../../omi-blobs/{blob[len('blobs/'):]}")  # noqa: E731
     assert entries == {
-        "m/m.oci/index.json": "file", f"m/m.oci/{WEIGHTS}": "file", f"m/m.oci/{CODE}": "file",
+        "m/m.oci/index.json": "file", f"m/m.oci/{WEIGHTS}": shared(WEIGHTS), f"m/m.oci/{CODE}": shared(CODE),
         "m/m.modelpack.oci/index.json": "file",
-        # the shared model blob is stored once: the ModelPack layout links to the image layout's copy
-        f"m/m.modelpack.oci/{WEIGHTS}": ("->", f"../../../m.oci/{WEIGHTS}"),
+        # the model blob both layouts hold is stored once, under dist/omi-blobs
+        f"m/m.modelpack.oci/{WEIGHTS}": shared(WEIGHTS),
+        f"omi-blobs/{WEIGHTS[len('blobs/'):]}": "file", f"omi-blobs/{CODE[len('blobs/'):]}": "file",
         "m/m.omi.json": "file",
     }
     assert [a.relpath for a in built.artifacts] == ["m/m.oci", "m/m.modelpack.oci", "m/m.omi.json"]
@@ -99,14 +101,17 @@ def test_the_record_file_reads_back_as_the_record(rule_runner: RuleRunner) -> No
     assert json.loads(text)["model"] == {"name": "m", "version": "1", "run_id": "run-7"}
 
 
-def test_modelpack_in_dist_links_only_what_the_image_layout_holds(rule_runner: RuleRunner) -> None:
+def test_a_layout_in_dist_links_every_blob_into_the_shared_directory(rule_runner: RuleRunner) -> None:
     image = rule_runner.request(OmiImage, [OmiImageRequest(OmiModelFieldSet.create(
         rule_runner.get_target(Address("m", target_name="m"))))])
-    placed = rule_runner.request(Digest, [ModelPackInDist(image, "deep/dir/m")])
+    placed = rule_runner.request(Digest, [LayoutInDist(image.modelpack_layout, "deep/dir/m.modelpack.oci")])
     assert _entries(rule_runner, placed) == {
         "deep/dir/m.modelpack.oci/index.json": "file",
-        f"deep/dir/m.modelpack.oci/{WEIGHTS}": ("->", f"../../../m.oci/{WEIGHTS}"),
+        f"deep/dir/m.modelpack.oci/{WEIGHTS}": ("->", f"../../../../../omi-blobs/{WEIGHTS[len('blobs/'):]}"),
+        f"omi-blobs/{WEIGHTS[len('blobs/'):]}": "file",
     }
+    contents = {c.path: c.content for c in rule_runner.request(DigestContents, [placed])}
+    assert contents[f"omi-blobs/{WEIGHTS[len('blobs/'):]}"] == b"weights"
 
 
 def test_the_omlmd_layout_holds_the_model_files_as_blobs_named_by_their_sha256(rule_runner: RuleRunner) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tarfile
 
 from conftest import Clone, pulled_image, run
@@ -91,14 +92,31 @@ def test_model_artifact_shares_model_blobs(packaged_clone: Clone) -> None:
     model_layer = next(l for l in manifest["layers"] if l["mediaType"].startswith("application/vnd.cncf.model.weight.v1"))
     with tarfile.open(mp / "blobs/sha256" / model_layer["digest"].split(":")[1]) as tar:
         assert "models/digits/model.joblib" in tar.getnames()
-    # Shared on disk too: the ModelPack layout's layer blobs are relative links into the image layout, and every
-    # blob of the ModelPack layout, links followed, holds the bytes its name promises.
+    # Shared on disk too: both layouts' blobs are relative links to one file under dist/omi-blobs, and every blob of
+    # the ModelPack layout, links followed, holds the bytes its name promises.
     image_blobs = packaged_clone.layout(*DIGITS) / "blobs/sha256"
     for layer in manifest["layers"]:
         blob = mp / "blobs/sha256" / layer["digest"].split(":")[1]
-        assert blob.is_symlink() and blob.resolve() == (image_blobs / blob.name).resolve()
+        assert blob.is_symlink() and not os.path.isabs(os.readlink(blob))
+        assert blob.resolve() == (image_blobs / blob.name).resolve() == (root / "omi-blobs/sha256" / blob.name)
     for blob in (mp / "blobs/sha256").iterdir():
         assert hashlib.sha256(blob.read_bytes()).hexdigest() == blob.name
+
+
+def test_images_that_share_layers_share_their_files_in_dist(packaged_clone: Clone) -> None:
+    """`pants package examples::` writes the base and runtime layers every example shares once."""
+    root = packaged_clone.root / "dist"
+    records = [json.loads(p.read_text()) for p in sorted(root.glob("*/*.omi.json"))]
+    base = records[0]["layers"][0]["digest"]
+    sharing = [r for r in records if r["layers"][0]["digest"] == base]
+    assert len(sharing) >= 3
+    files = {(root / r["layout"] / "blobs/sha256" / base.split(":")[1]).resolve() for r in sharing}
+    assert files == {root / "omi-blobs/sha256" / base.split(":")[1]}
+    # Each distinct layer is one file, however many images hold it.
+    distinct = {layer["digest"]: layer["size"] for r in records for layer in r["layers"]}
+    on_disk = {f.name: f.stat().st_size for f in (root / "omi-blobs/sha256").iterdir()}
+    assert all(on_disk[d.split(":")[1]] == size for d, size in distinct.items())
+    assert sum(distinct.values()) < sum(layer["size"] for r in records for layer in r["layers"])
 
 
 def test_same_digest_in_another_clone_with_other_umask_tz_and_no_cache(packaged_clone: Clone, clone_factory) -> None:

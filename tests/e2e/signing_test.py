@@ -3,6 +3,7 @@ OpenSSF's own `model_signing verify key` accepts the model files as pulled from 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -53,10 +54,12 @@ def _env(clone: Clone, verify: str = "signing") -> Dict[str, str]:
             "PANTS_OMI_VERIFY_KEY": f"keys/{verify}.pub.pem"}
 
 
-def test_package_signs_and_check_verifies_and_a_wrong_key_fails(signed_clone: Clone) -> None:
+def test_package_signs_and_check_verifies_and_a_wrong_key_fails(signed_clone: Clone, packaged_clone: Clone) -> None:
     clone = signed_clone
     packaged = clone.pants("package", "examples/digits:digits", env=_env(clone))
     record = clone.record(*DIGITS)
+    # Signing adds referrers; the image itself is the unsigned build's, byte for byte.
+    assert record["image_digest"] == packaged_clone.record(*DIGITS)["image_digest"]
     attestations = record["attestations"]
     assert len(attestations["signature_digests"]) == 2, packaged.output[-2000:]
     assert (clone.root / "dist" / attestations["model_signature"]).is_file()
@@ -122,6 +125,27 @@ def _get(host: str, path: str) -> bytes:
         return response.read()
 
 
+def _image_signature_verifies(host: str, image_digest: str, public_key_file: Path) -> None:
+    """From the image digest alone: its referrers hold a signature bundle whose DSSE envelope verifies (checked here
+    with `cryptography` directly, not omi's verifier) and whose statement names the image."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.hashes import SHA256
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    referrers = json.loads(_get(host, f"manifests/sha256-{image_digest.split(':')[1]}"))["manifests"]
+    entry = next(r for r in referrers if r.get("annotations", {}).get("dev.sigstore.bundle.predicateType")
+                 == "https://sigstore.dev/cosign/sign/v1")
+    manifest = json.loads(_get(host, f"manifests/{entry['digest']}"))
+    assert manifest["subject"]["digest"] == image_digest
+    envelope = json.loads(_get(host, f"blobs/{manifest['layers'][0]['digest']}"))["dsseEnvelope"]
+    payload, kind = base64.b64decode(envelope["payload"]), envelope["payloadType"].encode()
+    signed = b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+    key = load_pem_public_key(public_key_file.read_bytes())
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    key.verify(base64.b64decode(envelope["signatures"][0]["sig"]), signed, ec.ECDSA(SHA256()))  # raises if forged
+    assert json.loads(payload)["subject"][0]["digest"]["sha256"] == image_digest.split(":")[1]
+
+
 def test_model_signing_verifies_the_model_files_pulled_from_the_registry(signed_clone: Clone, registry,  # noqa: F811
                                                                          model_signing_cli, tmp_path) -> None:
     clone = signed_clone
@@ -129,6 +153,7 @@ def test_model_signing_verifies_the_model_files_pulled_from_the_registry(signed_
     clone.pants("publish", "examples/digits:digits", f"--publish-output={out}",
                 env={**_env(clone), "PANTS_OMI_REGISTRIES": repr({"local": {"address": registry.host, "default": True}})})
     record = json.loads(out.read_text())[0]
+    _image_signature_verifies(registry.host, record["image_digest"], clone.root / "keys" / "signing.pub.pem")
     # Pull the ModelPack artifact as a model client does: every layer unpacked into one directory.
     model = json.loads(_get(registry.host, f"manifests/{record['model_digest']}"))
     files = tmp_path / "model"
