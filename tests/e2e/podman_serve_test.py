@@ -108,7 +108,9 @@ def test_readme_run_commands_keep_the_run_id_tag(packaged_clone: Clone, tmp_path
     assert skopeo.startswith("skopeo copy oci:") and " run " in podman_run and curl.startswith("curl ")
     checkout = tmp_path / "Team Checkout" / "Models"
     (checkout / "dist").mkdir(parents=True)
-    run(["cp", "-al", str(packaged_clone.root / "dist" / "examples.digits"), str(checkout / "dist")])
+    # The layout and the shared blobs it links to, as `pants package` leaves them in dist/.
+    run(["cp", "-al", str(packaged_clone.root / "dist" / "examples.digits"),
+         str(packaged_clone.root / "dist" / "omi-blobs"), str(checkout / "dist")])
     image = podman_run.split()[-1]
     run_id = packaged_clone.record("examples/digits", "digits")["tags"][0]
     assert image == f"localhost/examples/digits:{run_id}"
