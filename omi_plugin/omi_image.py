@@ -154,6 +154,11 @@ def model_artifact_tag(image_tag: str) -> str:
     return f"{image_tag}{contract.MODEL_ARTIFACT_TAG_SUFFIX}"
 
 
+def omlmd_artifact_tag(image_tag: str) -> str:
+    """The tag of the omlmd flavour of the model artifact that goes with an image tag."""
+    return f"{image_tag}{contract.OMLMD_ARTIFACT_TAG_SUFFIX}"
+
+
 def model_subject(modelpack_manifest: Blob) -> Descriptor:
     """The descriptor an image manifest's `subject` holds: the ModelPack manifest, with its artifact type."""
     d = modelpack_manifest.descriptor

@@ -7,4 +7,6 @@ gRPC. Layout: `settings` (environment), `metadata` (omi-model.json), `dataplane`
 (process lifecycle).
 """
 
-__version__ = "0.1.0"
+from omi_contract.version import OMI_VERSION
+
+__version__ = OMI_VERSION

@@ -22,7 +22,6 @@ async def libraries_in_test_interpreter(request: LibrariesProcessRequest) -> Pro
         output_files=request.output_files,
         env={"PYTHONPATH": ":".join([".", *sys.path]), **dict(request.env)},
         level=request.level,
-        cache_scope=request.cache_scope,
     )
 
 

@@ -67,8 +67,7 @@ def check_attestations(out: Collector, scan: LayoutScan, image: Optional[LayoutS
             continue
         payload_where = scan.where("payload", str(layers[0]["digest"]))
         if artifact_type == signing.BUNDLE_MEDIA_TYPE:
-            statement = _signed_statement(out, scan.store.read_small(str(layers[0]["digest"])), public_key,
-                                          payload_where)
+            statement = _signed_statement(out, scan, str(layers[0]["digest"]), public_key, payload_where)
             if statement is None:
                 unreadable += 1
                 continue
@@ -116,9 +115,11 @@ def check_attestations(out: Collector, scan: LayoutScan, image: Optional[LayoutS
                     "again", where=scan.name)
 
 
-def _signed_statement(out: Collector, bundle: bytes, public_key: Any, where: str) -> Optional[Dict[str, Any]]:
+def _signed_statement(out: Collector, scan: LayoutScan, digest: str, public_key: Any,
+                      where: str) -> Optional[Dict[str, Any]]:
     """The statement of a signature bundle: verified when a key is configured, else only read."""
     try:
+        bundle = scan.store.read_small(digest)
         if public_key is not None:
             return signing.verify(bundle, public_key)
         envelope = json.loads(bundle)["dsseEnvelope"]
@@ -127,7 +128,7 @@ def _signed_statement(out: Collector, bundle: bytes, public_key: Any, where: str
     except signing.SigningError as e:
         out.add("OMI505", "dsseEnvelope", str(e), "sign again with the key whose public half [omi].verify_key names "
                 "(`pants package`)", where=where)
-    except (ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError):
         out.add("OMI505", "dsseEnvelope", "is not a readable signature bundle", FIX, where=where)
     return None
 

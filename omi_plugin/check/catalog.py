@@ -61,7 +61,8 @@ RULES: Dict[str, str] = {
     "OMI309": "every model file of model.yaml is a layer of the artifact (by its filepath annotation)",
     "OMI310": "the image manifest's subject is this ModelPack artifact's manifest (digest, size, media type)",
     # Attestations (SBOM and provenance referrers)
-    "OMI501": "each attestation is an SBOM or a provenance statement whose subject is this build's image or model artifact",
+    "OMI501": "each attestation (SBOM, provenance, signature) refers to this build's image or model artifact; "
+              "the SBOM and the provenance are there",
     "OMI502": "the SBOM is valid SPDX 2.3 (the SPDX project's JSON schema)",
     "OMI503": "the SBOM lists every Python distribution of the image's dependency layer, at its version, and no other",
     "OMI504": "the provenance is a SLSA v1 in-toto statement whose subjects are the image and the model artifact",

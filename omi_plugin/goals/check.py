@@ -143,7 +143,8 @@ async def check_omi_target(request: OmiTargetCheck, omi: OmiSubsystem, pex_env: 
     build_error = "\n".join(field_problems.lines)
     if not field_problems.lines:
         try:
-            image = await Get(OmiImage, OmiImageRequest(fs))
+            # Signatures are made only when they are to be verified: a checkout without the key can still check.
+            image = await Get(OmiImage, OmiImageRequest(fs, signed=bool(omi.verify_key)))
         except Exception as e:  # noqa: BLE001 - any build failure becomes a check failure with its message
             build_error = one_line_error(fs.address, e, "package")
     if image is not None:

@@ -1,11 +1,14 @@
-"""`pants package` for `omi_model`: the OCI image layout, the ModelPack artifact and the JSON build record.
+"""`pants package` for `omi_model`: the OCI image layout, the ModelPack artifact, the attestations and the JSON
+build record.
 
-The layers come from `util_rules/image_layers.py` (runtime and model) and the base kinds; this rule assembles them
-into the image and the ModelPack artifact, and places both layouts and the build record under dist/.
+The layers come from `util_rules/image_layers.py` (runtime and model) and the base kinds, the attestations from
+`util_rules/attestations.py`; this rule assembles the image and the ModelPack artifact, and places every layout
+(their blobs shared in dist/omi-blobs), the SBOM and the build record under dist/.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import posixpath
@@ -34,13 +37,12 @@ from pants.util.logging import LogLevel
 from pants.vcs.git import GitWorktreeRequest, MaybeGitWorktree
 
 from omi_contract import formats
-from omi_contract.image import OMLMD_ARTIFACT_TAG_SUFFIX
 from omi_contract.interfaces import DEFAULT_HTTP_PORT
 from omi_plugin.build_record import BuildRecord, RecordedAttestations
 from omi_plugin.oci import compression
 from omi_plugin.oci.image import Layer
 from omi_plugin.oci.layout import blob_path, oci_layout_bytes
-from omi_plugin.omi_image import AssembledImage, assemble, build_record, model_subject
+from omi_plugin.omi_image import AssembledImage, assemble, build_record, model_subject, omlmd_artifact_tag
 from omi_plugin.omlmd_artifact import ModelFileBlob, OmlmdError
 from omi_plugin.omlmd_artifact import build as build_omlmd
 from omi_plugin.subsystem import OmiSubsystem
@@ -135,6 +137,7 @@ async def distribution_layers(request: DistributionLayersRequest) -> Distributio
 @dataclass(frozen=True)
 class OmiImageRequest:
     field_set: OmiModelFieldSet
+    signed: bool = True  # sign the attestations when `[omi].signing_key` is set
 
 
 @dataclass(frozen=True)
@@ -174,7 +177,7 @@ async def omlmd_layout(request: OmlmdLayoutRequest) -> OmlmdLayout:
     try:
         artifact = build_omlmd(json.loads(assembled.modelpack_config.data), files,
                                model_subject(assembled.modelpack_manifest),
-                               [f"{t}{OMLMD_ARTIFACT_TAG_SUFFIX}" for t in assembled.tags])
+                               [omlmd_artifact_tag(t) for t in assembled.tags])
     except OmlmdError as e:
         raise OmiPackageError(f"{request.address}: [omi].omlmd_artifact: {e}") from None
     layout = await Get(Digest, CreateDigest([
@@ -239,6 +242,7 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
                                   "them, or turn stamping off)")
 
     layer_setting, model_setting = compression_settings(fs, omi)
+    http_port, spec_version = fs.http_port.value or str(DEFAULT_HTTP_PORT), fs.omi_spec.value or "1.0"
     base_dist, runtime_dist, model_dist = await MultiGet(
         Get(DistributionLayers, DistributionLayersRequest(
             tuple((layer, blobs) for layer, blobs in zip(base_layers, base_layer_blobs)), layer_setting, fs.address)),
@@ -260,8 +264,8 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
         model_layers=[(relpath, b.layer) for (relpath, _), b in zip(model.files, model_files)],
         record_layer=record_layer.layer,
         bundled_layers=[b.layer for b in bundled_dist],
-        http_port=fs.http_port.value or str(DEFAULT_HTTP_PORT),
-        spec_version=fs.omi_spec.value or "1.0",
+        http_port=http_port,
+        spec_version=spec_version,
         extra_tags=fs.extra_tags.value or (),
         vcs_revision=vcs_revision,
         modelcar=modelcar,
@@ -290,14 +294,16 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
         omlmd = await Get(OmlmdLayout, OmlmdLayoutRequest(fs.address, assembled,
                                                           tuple((f.relpath, f.digest) for f in inputs.files)))
     repository = (fs.repository.value or omi.default_repository).replace("{name}", metadata.name)
-    sources = await Get(ModelSources, ModelSourcesRequest(fs.address))
+    sources, *bundled_sources = await MultiGet(Get(ModelSources, ModelSourcesRequest(m.address)) for m in models.all)
     attested = await Get(Attestations, AttestationsRequest(
         fs.address, assembled, repository, models.all, (sources.yaml_path, sources.yaml_bytes),
         models.python_addresses, runtime.wheels, base.config.name, base.config.manifest_digest,
-        debian=(*base.packages, *(modelcar_layer.packages if modelcar_layer else ())),
+        debian=tuple(dict.fromkeys((*base.packages, *(modelcar_layer.packages if modelcar_layer else ())))),
         locks=(*base.locks, *((modelcar_layer.lock,) if modelcar_layer else ())),
+        signed=request.signed,
+        bundled_yaml_sha256=tuple(hashlib.sha256(s.yaml_bytes).hexdigest() for s in bundled_sources),
         parameters=(("layer_compression", _described(layer_setting)), ("model_compression", _described(model_setting)),
-                    ("omi_spec", fs.omi_spec.value or "1.0"), ("http_port", fs.http_port.value or str(DEFAULT_HTTP_PORT)),
+                    ("omi_spec", spec_version), ("http_port", http_port),
                     ("modelcar", str(bool(modelcar)).lower()), ("stamp_vcs_revision", str(omi.stamp_vcs_revision).lower())),
     ))
     record = build_record(

@@ -1,7 +1,8 @@
-"""`pants publish` for `omi_model`: push the packaged image and its ModelPack artifact to each registry.
+"""`pants publish` for `omi_model`: push the packaged image, its ModelPack artifact and its attestations to each
+registry, as `pants package` wrote them.
 
 The push itself is `python -m omi_plugin.registry push`: every blob first (skipping what the registry has), the
-manifests by digest, the tags last, and the pushed digest is checked against the build record's `image_digest`.
+manifests by digest, the tags last; the image and model artifact digests are checked against the build record's.
 """
 
 from __future__ import annotations
@@ -129,7 +130,8 @@ async def publish_omi_model(request: PublishOmiModelRequest, omi: OmiSubsystem) 
 
 
 def _push_args(output_base: str, record: BuildRecord, registry: str, insecure: bool) -> Tuple[str, ...]:
-    # Every layout is pushed as `pants package` wrote it, and each digest is held to the build record's.
+    # Every layout is pushed as `pants package` wrote it; the image's and the model artifact's digests are held to
+    # the build record's (the others are named by those two, through their subjects).
     args = ["push", "--layout", f"{output_base}.oci", "--modelpack-layout", f"{output_base}.modelpack.oci",
             "--registry", registry, "--repository", record.repository, "--expect-digest", record.image_digest,
             "--expect-model-digest", record.model_digest, *(arg for tag in record.tags for arg in ("--tag", tag))]

@@ -34,5 +34,6 @@ ANNOTATION_MODEL_FILE_MEDIATYPE_UNTESTED = "org.cncf.model.file.mediatype.untest
 # Artifacts that refer to an image or a model artifact (OCI 1.1 `subject`): SBOM, provenance, signatures.
 SPDX_JSON = "application/spdx+json"
 IN_TOTO_JSON = "application/vnd.in-toto+json"
-DSSE_ENVELOPE = "application/vnd.dsse.envelope.v1+json"
+SIGSTORE_BUNDLE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 ANNOTATION_IN_TOTO_PREDICATE_TYPE = "in-toto.io/predicate-type"
+ANNOTATION_BUNDLE_PREDICATE_TYPE = "dev.sigstore.bundle.predicateType"

@@ -186,7 +186,7 @@ def _plan_manifest(plan: PushPlan, layout: Layout, descriptor: Descriptor, role:
 
 
 def select_manifests(layout: Layout, select: Sequence[str] = (),
-                     allow_untagged: bool = False) -> List[Tuple[Descriptor, List[str]]]:
+                     allow_empty: bool = False) -> List[Tuple[Descriptor, List[str]]]:
     """Top-level manifests of a layout with their ref names, optionally only those named by ref or digest."""
     chosen: Dict[str, Tuple[Descriptor, List[str]]] = {}
     for descriptor, ref in layout.manifests():
@@ -195,7 +195,7 @@ def select_manifests(layout: Layout, select: Sequence[str] = (),
         entry = chosen.setdefault(descriptor.digest, (descriptor, []))
         if ref:
             entry[1].append(ref)
-    if not chosen and not allow_untagged:
+    if not chosen and not allow_empty:
         wanted = f" matching {', '.join(select)}" if select else ""
         raise LayoutError(f"{layout.root}: index.json lists no manifest{wanted}")
     return list(chosen.values())
@@ -220,7 +220,8 @@ def plan_artifacts(plan: PushPlan, layout_dir: str, role: str, image_tags: Seque
     names), a referrer (SBOM, provenance) untagged: registries find it through its subject."""
     layout = Layout(layout_dir)
     items = []
-    for descriptor, refs in select_manifests(layout, allow_untagged=True):
+    # A layout of referrers may be empty (nothing attested); a model artifact's may not.
+    for descriptor, refs in select_manifests(layout, allow_empty=role == ATTESTATION):
         item = _plan_manifest(plan, layout, descriptor, role)
         if role in _TAG_SUFFIX:
             item.tags = [f"{t}{_TAG_SUFFIX[role]}" for t in image_tags] if image_tags else refs

@@ -14,7 +14,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from omi_plugin.oci import canonical_json
 from omi_plugin.oci.image import EPOCH
@@ -194,5 +194,5 @@ def python_distributions_in(document: Dict[str, Any]) -> Dict[str, str]:
             locator = str(ref.get("referenceLocator", ""))
             if ref.get("referenceType") == "purl" and locator.startswith("pkg:pypi/"):
                 name, _, version = locator[len("pkg:pypi/"):].partition("@")
-                found[canonical_pypi_name(name)] = version.split("?")[0]
+                found[canonical_pypi_name(unquote(name))] = unquote(version.split("?")[0])
     return found

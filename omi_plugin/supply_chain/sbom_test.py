@@ -16,7 +16,8 @@ CONTENTS = sbom.ImageContents(
             sbom.DebianPackage("tzdata", "2024a-0+deb12u1", "all", "4" * 64, "http://deb/tzdata.deb", "bookworm")),
     python=(sbom.PythonDistribution("scikit_learn", "1.5.2", "scikit_learn-1.5.2-cp311-cp311-linux_x86_64.whl",
                                     "5" * 64, "https://files/scikit_learn.whl"),
-            sbom.PythonDistribution("local_dist", "0.1", "local_dist-0.1-py3-none-any.whl")),
+            sbom.PythonDistribution("local_dist", "0.1", "local_dist-0.1-py3-none-any.whl"),
+            sbom.PythonDistribution("torch", "2.1.0+cpu", "torch-2.1.0+cpu-cp311-cp311-linux_x86_64.whl")),
     models=(sbom.ModelContents("digits", "1.0.0", "run-7", "sklearn", (
         sbom.ModelFile("/models/digits/model.joblib", "sha256:" + "6" * 64, 1234),)),),
     app_version="0.9.0",
@@ -69,7 +70,7 @@ def test_the_document_is_a_function_of_the_image():
 
 def test_python_distributions_read_back():
     assert sbom.python_distributions_in(json.loads(sbom.spdx_bytes(_document()))) == {
-        "scikit-learn": "1.5.2", "local-dist": "0.1"}
+        "scikit-learn": "1.5.2", "local-dist": "0.1", "torch": "2.1.0+cpu"}
 
 
 @pytest.mark.parametrize("name, expected", [("Scikit_Learn", "scikit-learn"), ("zope.interface", "zope-interface")])

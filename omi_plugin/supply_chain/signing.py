@@ -15,12 +15,14 @@ import hashlib
 import json
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
-BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
-IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
-STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+from omi_plugin.oci import media_types as mt
+from omi_plugin.supply_chain.provenance import STATEMENT_TYPE
+
+BUNDLE_MEDIA_TYPE = mt.SIGSTORE_BUNDLE
+IN_TOTO_PAYLOAD_TYPE = mt.IN_TOTO_JSON
 MODEL_SIGNING_PREDICATE = "https://model_signing/signature/v1.0"
 IMAGE_SIGNATURE_PREDICATE = "https://sigstore.dev/cosign/sign/v1"
-ANNOTATION_PREDICATE_TYPE = "dev.sigstore.bundle.predicateType"
+ANNOTATION_PREDICATE_TYPE = mt.ANNOTATION_BUNDLE_PREDICATE_TYPE
 # What `model_signing` ignores unless told otherwise; the verifier applies the list the signature records.
 MODEL_SIGNING_IGNORED = (".git", ".gitattributes", ".github", ".gitignore")
 

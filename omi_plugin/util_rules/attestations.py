@@ -23,8 +23,8 @@ from pants.util.logging import LogLevel
 from pants.vcs.git import GitWorktreeRequest, MaybeGitWorktree
 from pants.version import VERSION as PANTS_VERSION
 
-from omi_contract.image import MODELS_DIR, RECORD_FILE
-from omi_plugin import __version__ as OMI_VERSION
+from omi_contract.image import RECORD_FILE
+from omi_contract.version import OMI_VERSION
 from omi_plugin.oci import media_types as mt
 from omi_plugin.oci.descriptor import Descriptor
 from omi_plugin.oci.layout import oci_layout_bytes
@@ -56,6 +56,8 @@ class AttestationsRequest:
     debian: Tuple[sbom.DebianPackage, ...]  # the base's and the ModelCar layer's
     locks: Tuple[Tuple[str, str], ...]  # (path, sha256) of the Debian locks
     parameters: Tuple[Tuple[str, str], ...]
+    signed: bool = True  # sign when `[omi].signing_key` is set
+    bundled_yaml_sha256: Tuple[str, ...] = ()  # of each bundled model's model.yaml, in `models[1:]` order
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ async def source_revision(_: SourceRevisionRequest) -> MaybeSourceRevision:
 @rule(desc="Write the SBOM and provenance of an OMI image", level=LogLevel.DEBUG)
 async def attestations(request: AttestationsRequest, omi: OmiSubsystem) -> Attestations:
     assembled = request.assembled
-    signing_key = omi.signing_key
+    signing_key = omi.signing_key if request.signed else ""
     locked, revision = await MultiGet(Get(WheelHashes, WheelHashesRequest(request.address, request.python_addresses)),
                                       Get(MaybeSourceRevision, SourceRevisionRequest()))
     hashes = dict(locked.by_file)
@@ -141,7 +143,7 @@ async def attestations(request: AttestationsRequest, omi: OmiSubsystem) -> Attes
         start += len(m.files)
     models = tuple(
         sbom.ModelContents(m.metadata.name, m.metadata.version, m.metadata.run_id, m.metadata.record.format,
-                           tuple(sbom.ModelFile(f"{MODELS_DIR}/{m.metadata.name}/{f.relpath}", f"sha256:{sha}", size)
+                           tuple(sbom.ModelFile("/" + model_layer_path(m.metadata, f.relpath), f"sha256:{sha}", size)
                                  for f, (sha, size) in zip(m.files, found)))
         for m, found in zip(request.models, digests))
     image_digest = assembled.manifest.descriptor.digest
@@ -155,7 +157,9 @@ async def attestations(request: AttestationsRequest, omi: OmiSubsystem) -> Attes
         provenance.Material("model.yaml", request.model_yaml[0],
                             "sha256:" + hashlib.sha256(request.model_yaml[1]).hexdigest()),
         *(provenance.Material("model file", f.sandbox_path, f"sha256:{sha}")
-          for f, (sha, _) in zip(own.files, digests[0])),
+          for m, found in zip(request.models, digests) for f, (sha, _) in zip(m.files, found)),
+        *(provenance.Material("bundled model.yaml", m.metadata.source_file, f"sha256:{sha}")
+          for m, sha in zip(request.models[1:], request.bundled_yaml_sha256)),
         provenance.Material("python lockfile", locked.lockfile[0], f"sha256:{locked.lockfile[1]}"),
         *(provenance.Material("debian lockfile", path, f"sha256:{sha}") for path, sha in request.locks),
         provenance.Material("base image", request.base_name, request.base_digest),

@@ -15,7 +15,7 @@ from pants.backend.python.util_rules.pex import PexRequest, VenvPex
 from pants.backend.python.util_rules.pex_environment import PexEnvironment
 from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
 from pants.engine.fs import CreateDigest, Digest, FileContent, MergeDigests
-from pants.engine.process import Process, ProcessCacheScope
+from pants.engine.process import Process
 from pants.engine.rules import Get, collect_rules, rule
 from pants.util.logging import LogLevel
 
@@ -56,8 +56,6 @@ class ToolProcessRequest:
     extra_env: Tuple[Tuple[str, str], ...] = ()
     # Run with the `[omi-tools]` libraries (the compressors) importable.
     with_libraries: bool = False
-    # PER_SESSION for a process whose environment holds a secret (the signing key): never written to a cache.
-    cache_scope: ProcessCacheScope = ProcessCacheScope.SUCCESSFUL
 
 
 def _package_files(package: str) -> Iterable[FileContent]:
@@ -99,7 +97,6 @@ class LibrariesProcessRequest:
     output_files: Tuple[str, ...]
     env: Tuple[Tuple[str, str], ...]
     level: LogLevel
-    cache_scope: ProcessCacheScope = ProcessCacheScope.SUCCESSFUL
 
 
 @rule
@@ -115,7 +112,6 @@ async def tool_process(request: ToolProcessRequest, python: PythonBuildStandalon
             output_files=request.output_files,
             env=tuple(sorted({**_ENV, **dict(request.extra_env)}.items())),
             level=request.level,
-            cache_scope=request.cache_scope,
         ))
     return Process(
         argv=(python.path, "-m", request.module, *request.args),
@@ -126,7 +122,6 @@ async def tool_process(request: ToolProcessRequest, python: PythonBuildStandalon
         env={"PYTHONPATH": ".", **_ENV, **dict(request.extra_env)},
         append_only_caches=python.APPEND_ONLY_CACHES,
         level=request.level,
-        cache_scope=request.cache_scope,
     )
 
 
@@ -147,7 +142,6 @@ async def libraries_process(request: LibrariesProcessRequest, libraries: OmiTool
         append_only_caches={**pex_environment.in_sandbox(working_directory=None).append_only_caches,
                             **dict(venv.append_only_caches or {})},
         level=request.level,
-        cache_scope=request.cache_scope,
     )
 
 

@@ -1,23 +1,20 @@
 """The signing rule with real Pants (RuleRunner): a key file or an environment variable signs; a missing or unusable
-key is one line naming the target and the option; the key never enters a cached process."""
+key is one line naming the target and the option, never the key; a replaced key file is read again."""
 
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from pants.core.util_rules import adhoc_binaries, external_tool, system_binaries
 from pants.engine.addresses import Address
 from pants.engine.internals.scheduler import ExecutionError
-from pants.engine.process import Process
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
 from omi_plugin.supply_chain import signing as core
-from omi_plugin.util_rules import sandbox_tools, signing
-from omi_plugin.util_rules.sandbox_tools import ToolProcessRequest
-from omi_testutil import rules as testutil_rules
+from omi_plugin.util_rules import signing
 
 KEY = ec.generate_private_key(ec.SECP256R1())
 PEM = KEY.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
@@ -27,10 +24,7 @@ ADDRESS = Address("m", target_name="m")
 
 @pytest.fixture
 def rule_runner() -> RuleRunner:
-    return RuleRunner(rules=[*signing.rules(), *sandbox_tools.rules(), *testutil_rules.rules(),
-                             *adhoc_binaries.rules(), *system_binaries.rules(), *external_tool.rules(),
-                             QueryRule(signing.SignedStatements, [signing.SignStatementsRequest]),
-                             QueryRule(Process, [ToolProcessRequest])])
+    return RuleRunner(rules=[*signing.rules(), QueryRule(signing.SignedStatements, [signing.SignStatementsRequest])])
 
 
 def _sign(runner: RuleRunner) -> signing.SignedStatements:
@@ -51,14 +45,22 @@ def test_a_key_in_the_environment_signs(rule_runner: RuleRunner) -> None:
     assert core.verify(bundle, KEY.public_key())
 
 
-def test_the_signing_process_is_never_cached(rule_runner: RuleRunner) -> None:
-    from pants.engine.fs import EMPTY_DIGEST
-    from pants.engine.process import ProcessCacheScope
+def test_a_replaced_key_file_is_read_again(rule_runner: RuleRunner, tmp_path) -> None:
+    # The rule is uncacheable: in the next run, the same request after the key file changed signs with the new key.
+    other = ec.generate_private_key(ec.SECP256R1())
+    (tmp_path / "key.pem").write_bytes(PEM)
+    rule_runner.set_options([f"--omi-signing-key={tmp_path / 'key.pem'}"])
+    (_, first), = _sign(rule_runner).bundles
+    (tmp_path / "key.pem").write_bytes(other.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                           serialization.NoEncryption()))
+    rule_runner.set_options([f"--omi-signing-key={tmp_path / 'key.pem'}"])  # the next run: a new session
+    (_, second), = _sign(rule_runner).bundles
+    assert core.verify(first, KEY.public_key()) and core.verify(second, other.public_key())
 
-    process = rule_runner.request(Process, [ToolProcessRequest(
-        packages=signing.SIGN_TOOLS, module="omi_plugin.supply_chain.sign_tool", args=(), input_digest=EMPTY_DIGEST,
-        description="sign", with_libraries=True, cache_scope=ProcessCacheScope.PER_SESSION)])
-    assert process.cache_scope == ProcessCacheScope.PER_SESSION
+
+def test_a_relative_key_path_is_from_the_build_root_and_tilde_is_home() -> None:
+    assert signing.key_file_path("keys/k.pem", "/repo") == "/repo/keys/k.pem"
+    assert signing.key_file_path("~/k.pem", "/repo").startswith(os.path.expanduser("~") + "/")
 
 
 @pytest.mark.parametrize("setup, expected", [
