@@ -45,7 +45,6 @@ class ModelFileBlob:
 class OmlmdArtifact:
     manifest: Blob
     metadata_blobs: Tuple[Blob, ...]  # the JSON (also the config) and the YAML
-    file_layers: Tuple[Descriptor, ...]  # the model files' blobs, which the caller places by digest
     index_json: bytes
 
 
@@ -131,5 +130,5 @@ def build(modelpack_config: Mapping[str, Any], files: Sequence[ModelFileBlob], s
     config_descriptor = Descriptor(CONFIG, json_blob.descriptor.digest, json_blob.descriptor.size)
     manifest = build_manifest(config_descriptor, [*file_layers, json_blob.descriptor, yaml_blob.descriptor],
                               annotations=manifest_annotations(metadata), subject=subject)
-    return OmlmdArtifact(manifest, (json_blob, yaml_blob), file_layers,
+    return OmlmdArtifact(manifest, (json_blob, yaml_blob),
                          build_index([(manifest.descriptor, tuple(tags))]))

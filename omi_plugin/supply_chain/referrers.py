@@ -5,7 +5,6 @@ config, an `artifactType` naming what it is. The layout holding them lists each 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 
@@ -23,6 +22,7 @@ EMPTY_CONFIG = Descriptor(mt.EMPTY_JSON, sha256_digest(EMPTY_CONFIG_DATA), len(E
 class Referrer:
     manifest: Blob
     payload: Blob
+    artifact_type: str
 
 
 def referrer(artifact_type: str, payload: bytes, subject: Descriptor, *, payload_media_type: Optional[str] = None,
@@ -30,7 +30,7 @@ def referrer(artifact_type: str, payload: bytes, subject: Descriptor, *, payload
     layer = Blob(Descriptor(payload_media_type or artifact_type, sha256_digest(payload), len(payload)), payload)
     manifest = build_manifest(EMPTY_CONFIG, [layer.descriptor], artifact_type=artifact_type,
                               annotations=dict(annotations or {}) or None, subject=subject)
-    return Referrer(manifest, layer)
+    return Referrer(manifest, layer, artifact_type)
 
 
 def layout_index(referrers: Sequence[Referrer]) -> bytes:
@@ -38,12 +38,8 @@ def layout_index(referrers: Sequence[Referrer]) -> bytes:
     entries = []
     for r in referrers:
         d = r.manifest.descriptor
-        entries.append(Descriptor(d.media_type, d.digest, d.size, artifact_type=artifact_type_of(r)).to_json())
+        entries.append(Descriptor(d.media_type, d.digest, d.size, artifact_type=r.artifact_type).to_json())
     return canonical_json.dumps({"schemaVersion": 2, "mediaType": mt.INDEX, "manifests": entries})
-
-
-def artifact_type_of(r: Referrer) -> str:
-    return str(json.loads(r.manifest.data)["artifactType"])
 
 
 def layout_files(referrers: Sequence[Referrer]) -> Tuple[Tuple[str, bytes], ...]:
