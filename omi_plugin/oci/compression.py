@@ -130,31 +130,56 @@ class Compressed:
     uncompressed_size: int
 
 
+class StreamCompressor:
+    """A writable sink that compresses what is written into `out`, hashing both sides on the way: for producers that
+    push bytes (the tar writer) rather than a stream to pull from. Member and frame boundaries fall every
+    `chunk_size` uncompressed bytes whatever the write sizes, so the output is a function of the bytes alone."""
+
+    def __init__(self, out: BinaryIO, setting: Setting) -> None:
+        if setting.algorithm == NONE:
+            raise CompressionError("nothing to compress with algorithm 'none'")
+        self._out, self._gzip = out, setting.algorithm == GZIP
+        self.chunk_size, self._encode, self._finish = (_gzip_encoder if self._gzip else _zstd_encoder)(
+            setting.effective_level)
+        self._pending = bytearray()
+        self._plain, self._packed = hashlib.sha256(), hashlib.sha256()
+        self._plain_size = self._packed_size = 0
+
+    def _emit(self, data: bytes) -> None:
+        self._packed.update(data)
+        self._packed_size += len(data)
+        self._out.write(data)
+
+    def _encode_chunk(self, chunk: bytes) -> None:
+        self._plain.update(chunk)
+        self._plain_size += len(chunk)
+        self._emit(self._encode(chunk))
+
+    def write(self, data: bytes) -> None:
+        if not self._pending and len(data) == self.chunk_size:
+            self._encode_chunk(bytes(data))  # the common case: no copy through the buffer
+            return
+        self._pending += data
+        while len(self._pending) >= self.chunk_size:
+            chunk = bytes(self._pending[:self.chunk_size])
+            del self._pending[:self.chunk_size]
+            self._encode_chunk(chunk)
+
+    def close(self) -> Compressed:
+        if self._pending or (self._plain_size == 0 and self._gzip):
+            self._encode_chunk(bytes(self._pending))  # an empty input is still one gzip member
+            self._pending.clear()
+        self._emit(self._finish())
+        return Compressed(f"sha256:{self._packed.hexdigest()}", self._packed_size, f"sha256:{self._plain.hexdigest()}",
+                          self._plain_size)
+
+
 def compress_stream(source: BinaryIO, out: BinaryIO, setting: Setting) -> Compressed:
     """Compress the rest of `source` into `out`, hashing both sides on the way (one read, one write)."""
-    if setting.algorithm == NONE:
-        raise CompressionError("nothing to compress with algorithm 'none'")
-    chunk_size, encode, finish = (_gzip_encoder if setting.algorithm == GZIP else _zstd_encoder)(
-        setting.effective_level)
-    plain, packed = hashlib.sha256(), hashlib.sha256()
-    plain_size = packed_size = 0
-    for chunk in _chunks(source, chunk_size):
-        plain.update(chunk)
-        plain_size += len(chunk)
-        data = encode(chunk)
-        packed.update(data)
-        packed_size += len(data)
-        out.write(data)
-    if plain_size == 0 and setting.algorithm == GZIP:
-        data = encode(b"")  # an empty input is still one gzip member
-        packed.update(data)
-        packed_size += len(data)
-        out.write(data)
-    tail = finish()
-    packed.update(tail)
-    packed_size += len(tail)
-    out.write(tail)
-    return Compressed(f"sha256:{packed.hexdigest()}", packed_size, f"sha256:{plain.hexdigest()}", plain_size)
+    compressor = StreamCompressor(out, setting)
+    for chunk in _chunks(source, compressor.chunk_size):
+        compressor.write(chunk)
+    return compressor.close()
 
 
 def compress_bytes(data: bytes, setting: Setting) -> bytes:

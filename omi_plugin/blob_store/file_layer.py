@@ -1,0 +1,151 @@
+"""One model file as one image layer in the blob store, its bytes read once and written once.
+
+The source is read in a single pass that feeds the normalised tar writer, which feeds the compressor (when the
+layer is compressed), which feeds the store's temporary file: the file's sha256, the tar's (the diff_id) and the
+blob's are all hashed on the way. A `layers/` record remembers which blob a file's bytes became under a given
+spec, so an unchanged file (by the stat cache in `sources.py`) costs one `stat` and no read on the next build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Dict, Mapping, Optional, Tuple, cast
+
+from omi_plugin.blob_store import sources
+from omi_plugin.blob_store.store import BlobStore, read_json, write_json_atomically
+from omi_plugin.oci import canonical_json, compression, media_types
+from omi_plugin.oci.descriptor import Descriptor
+from omi_plugin.oci.hashing import file_sha256
+from omi_plugin.oci.image import Layer
+from omi_plugin.oci.tar import Entry, write_layer
+
+FORMAT = 1  # of the layer records: bump when the bytes written for the same spec change
+LAYERS = "layers"
+
+
+@dataclass(frozen=True)
+class FileLayerSpec:
+    source: str  # absolute path of the model file
+    dest: str  # its path in the image, relative (`models/<name>/<file>`)
+    created_by: str
+    setting: compression.Setting
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"source": self.source, "dest": self.dest, "created_by": self.created_by,
+                "compression": self.setting.to_json()}
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> "FileLayerSpec":
+        c = data["compression"]
+        return FileLayerSpec(str(data["source"]), str(data["dest"]), str(data["created_by"]),
+                             compression.Setting(str(c["algorithm"]), int(c.get("level", 0)), bool(c.get("probe"))))
+
+
+@dataclass(frozen=True)
+class StoredFileLayer:
+    layer: Layer  # its blob is `BlobStore.blob(layer.descriptor.digest)`
+    file_digest: str  # "sha256:<hex>" of the model file itself
+    file_size: int
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"layer": self.layer.to_json(), "file_digest": self.file_digest, "file_size": self.file_size}
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> "StoredFileLayer":
+        return StoredFileLayer(Layer.from_json(data["layer"]), str(data["file_digest"]), int(data["file_size"]))
+
+
+def _mode(st: os.stat_result) -> int:
+    return 0o755 if st.st_mode & 0o111 else 0o644  # as every other layer: the executable bit only
+
+
+def _record_key(spec: FileLayerSpec, file_digest: str, mode: int) -> str:
+    return canonical_json.dumps({"format": FORMAT, "file": file_digest, "mode": mode, "dest": spec.dest,
+                                 "created_by": spec.created_by, "compression": spec.setting.to_json()}).decode()
+
+
+def _recorded_layer(store: BlobStore, spec: FileLayerSpec, file_digest: str, mode: int) -> Optional[StoredFileLayer]:
+    record = read_json(store.record_path(LAYERS, _record_key(spec, file_digest, mode)))
+    if record is None:
+        return None
+    try:
+        stored = StoredFileLayer.from_json(record)
+    except (KeyError, TypeError, ValueError):
+        return None
+    return stored if store.has(stored.layer.descriptor.digest) else None
+
+
+def find(store: BlobStore, spec: FileLayerSpec) -> Optional[StoredFileLayer]:
+    """The layer, when the store has it for the file as it is now, without reading the file (a racy file is hashed,
+    never rewritten). None: the layer must be written."""
+    st = os.stat(spec.source)
+    known = sources.known_digest(store, spec.source)
+    if known is None:
+        return None
+    stored = _recorded_layer(store, spec, known.digest, _mode(st))
+    if stored is None or known.trusted:
+        return stored
+    before = sources.Identity.of(st)
+    digest, _ = file_sha256(spec.source)
+    if digest != known.digest:
+        return None
+    sources.remember(store, spec.source, before, digest)
+    return stored
+
+
+class _HashingReader:
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.sha256 = hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._stream.read(n)
+        self.sha256.update(data)
+        return data
+
+    def __enter__(self) -> "_HashingReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stream.close()
+
+
+def build(store: BlobStore, spec: FileLayerSpec) -> StoredFileLayer:
+    """The layer of `spec.source`: found in the store, or written to it in one pass over the file."""
+    found = find(store, spec)
+    if found is not None:
+        return found
+    st = os.stat(spec.source)
+    before, mode = sources.Identity.of(st), _mode(st)
+    setting = spec.setting
+    compress = setting.algorithm != compression.NONE and (
+        not setting.probe or compression.estimated_ratio(spec.source) <= compression.WORTH_IT)
+    readers = []
+
+    def open_source() -> BinaryIO:
+        reader = _HashingReader(open(spec.source, "rb"))
+        readers.append(reader)
+        return reader  # type: ignore[return-value]
+
+    def produce(sink: Any) -> Tuple[str, int]:
+        entry = Entry.file(spec.dest, open_source, size=st.st_size, mode=mode)
+        if not compress:
+            info = write_layer([entry], sink)
+            return info.digest, info.size
+        compressor = compression.StreamCompressor(sink, setting)
+        info = write_layer([entry], cast(BinaryIO, compressor))
+        compressor.close()
+        return info.digest, info.size
+
+    blob_digest, blob_size, produced = store.write(produce)
+    diff_id, _ = cast(Tuple[str, int], produced)
+    file_digest = "sha256:" + readers[0].sha256.hexdigest() if readers else "sha256:" + hashlib.sha256().hexdigest()
+    sources.remember(store, spec.source, before, file_digest)
+    media_type = compression.with_algorithm(media_types.LAYER_TAR, setting.algorithm) if compress \
+        else media_types.LAYER_TAR
+    stored = StoredFileLayer(Layer(Descriptor(media_type, blob_digest, blob_size), diff_id, spec.created_by),
+                             file_digest, st.st_size)
+    write_json_atomically(store.record_path(LAYERS, _record_key(spec, file_digest, mode)), stored.to_json())
+    return stored

@@ -1,0 +1,265 @@
+"""The machine-wide content-addressed blob store: every model layer omi writes, once, at `blobs/sha256/<hex>`.
+
+Rules of the store (what makes it safe to share between builds, clones and `dist/` directories):
+- A blob is written to a private temporary file beside the store and *linked* into place, never renamed over an
+  existing name: two builds writing the same blob both succeed, and a blob already in place is never replaced
+  under a reader or under a `dist/` hard link.
+- Blobs are read-only. Each has a `verified/<hex>` record of the file's identity when its bytes were last known to
+  match its name (inode, size, mtime, ctime). A blob whose identity no longer matches its record is hashed again
+  before use; one whose bytes no longer match its name is removed, so the caller rebuilds it. A blob without a
+  record (copied in by hand, left by a crashed build) is hashed before its first use.
+- Everything else in the store (records of sources and layers, temporary files) is a cache: deleting the whole
+  store is always safe, and `dist/` keeps its own hard links.
+- `prune` keeps the store under a size bound, removing the least recently used blobs first but never one used in
+  the last hour (another build may be about to link it).
+
+Standard library only: it runs inside Pants and in the layer writer.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import BinaryIO, Callable, Dict, Iterator, List, Optional, Tuple
+
+from omi_plugin.oci.descriptor import digest_hex
+from omi_plugin.oci.hashing import file_sha256
+
+RECENT_SECONDS = 3600  # a blob used this recently is never pruned
+
+
+class BlobStoreError(Exception):
+    """The store cannot be used: its directory is not writable, a blob cannot be linked, ..."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What identifies a file's bytes without reading them, as git's index does."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @staticmethod
+    def of(st: os.stat_result) -> "Identity":
+        return Identity(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    def to_json(self) -> Dict[str, int]:
+        return {"device": self.device, "inode": self.inode, "size": self.size, "mtime_ns": self.mtime_ns,
+                "ctime_ns": self.ctime_ns}
+
+    @staticmethod
+    def from_json(data: Dict[str, int]) -> "Identity":
+        return Identity(int(data["device"]), int(data["inode"]), int(data["size"]), int(data["mtime_ns"]),
+                        int(data["ctime_ns"]))
+
+
+def write_json_atomically(path: str, data: object) -> None:
+    """A small record, replaced whole or not at all (a reader never sees half of it)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, partial = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".partial-")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, sort_keys=True)
+        os.replace(partial, path)
+    except BaseException:
+        _unlink_quietly(partial)
+        raise
+
+
+def read_json(path: str) -> Optional[Dict[str, object]]:
+    """A record, or None when it is missing or unreadable (a record is only ever a cache)."""
+    try:
+        with open(path, "rb") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+class _HashingSink:
+    """The file a new blob is written to, hashing on the way."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self._out.write(data)
+        self.sha256.update(data)
+        self.size += len(data)
+
+
+@dataclass
+class Problems:
+    """What the store found wrong and mended, for the caller to report (one line each)."""
+
+    lines: List[str]
+
+
+class BlobStore:
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(os.path.expanduser(root))
+        self.problems = Problems([])
+
+    # -- paths -------------------------------------------------------------------------------------------------
+    def blob(self, digest: str) -> str:
+        return os.path.join(self.root, "blobs", "sha256", digest_hex(digest))
+
+    def _verified(self, digest: str) -> str:
+        return os.path.join(self.root, "verified", digest_hex(digest))
+
+    def record_path(self, kind: str, key: str) -> str:
+        """Where a cache record of `kind` (e.g. `sources`, `layers`) for `key` lives."""
+        name = hashlib.sha256(key.encode()).hexdigest()
+        return os.path.join(self.root, kind, name[:2], name)
+
+    def _tmp(self) -> str:
+        path = os.path.join(self.root, "tmp")
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    # -- reading -----------------------------------------------------------------------------------------------
+    def has(self, digest: str) -> bool:
+        """The blob is in the store and its bytes match its name (hashed again when its file changed identity)."""
+        path = self.blob(digest)
+        try:
+            identity = Identity.of(os.stat(path))
+        except FileNotFoundError:
+            return False
+        record = read_json(self._verified(digest))
+        if record is not None and record.get("identity") == identity.to_json():
+            self._touch(digest)
+            return True
+        actual, _ = file_sha256(path)
+        if actual == digest:
+            self._mark_verified(digest)
+            return True
+        self.problems.lines.append(f"the omi blob store's {path} no longer matches its name (its sha256 is {actual}); "
+                                   "removed and rebuilt")
+        _unlink_quietly(path)
+        _unlink_quietly(self._verified(digest))
+        return False
+
+    def _touch(self, digest: str) -> None:
+        """Mark the blob used now, for `prune` (the record's mtime; the blob's own times are its identity)."""
+        try:
+            os.utime(self._verified(digest))
+        except OSError:
+            pass
+
+    def _mark_verified(self, digest: str) -> None:
+        identity = Identity.of(os.stat(self.blob(digest)))
+        write_json_atomically(self._verified(digest), {"digest": digest, "identity": identity.to_json()})
+
+    # -- writing -----------------------------------------------------------------------------------------------
+    def write(self, produce: Callable[[_HashingSink], object]) -> Tuple[str, int, object]:
+        """Write a new blob: `produce(sink)` writes its bytes; the blob is placed under the sha256 of what was
+        written. Returns (digest, size, what `produce` returned). Nothing is left behind when `produce` fails."""
+        fd, partial = tempfile.mkstemp(dir=self._tmp(), prefix="blob-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                sink = _HashingSink(f)
+                result = produce(sink)
+            digest = "sha256:" + sink.sha256.hexdigest()
+            self._place(partial, digest)
+        finally:
+            _unlink_quietly(partial)
+        return digest, sink.size, result
+
+    def _place(self, partial: str, digest: str) -> None:
+        os.chmod(partial, 0o444)
+        final = self.blob(digest)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        for _ in range(3):
+            try:
+                os.link(partial, final)  # never replaces: a blob in place may be linked from dist/ or being read
+            except FileExistsError:
+                if self.has(digest):
+                    return  # another build wrote the same bytes first
+                continue  # it was corrupt and is gone now: place ours
+            self._mark_verified(digest)
+            return
+        raise BlobStoreError(f"{final}: cannot place the blob (it keeps reappearing with other bytes)")
+
+    # -- linking out -------------------------------------------------------------------------------------------
+    def link_out(self, digest: str, destination: str) -> None:
+        """Make `destination` the blob (a hard link; a copy across file systems). An existing destination with
+        other bytes is replaced atomically; one that already is the blob is left alone."""
+        source = self.blob(digest)
+        try:
+            if os.path.samefile(source, destination):
+                return
+        except FileNotFoundError:
+            pass
+        os.makedirs(os.path.dirname(destination), exist_ok=True)
+        fd, partial = tempfile.mkstemp(dir=os.path.dirname(destination), prefix=".partial-")
+        os.close(fd)
+        os.unlink(partial)
+        try:
+            try:
+                os.link(source, partial)
+            except OSError as e:
+                if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+                    raise
+                shutil.copyfile(source, partial)
+                os.chmod(partial, 0o444)
+            os.replace(partial, destination)
+        finally:
+            _unlink_quietly(partial)
+        # A new link changes the blob's ctime: its bytes are the ones just verified, so the record follows.
+        self._mark_verified(digest)
+
+    # -- bounding ----------------------------------------------------------------------------------------------
+    def blobs(self) -> Iterator[Tuple[str, int, float]]:
+        """(digest, size, last used) of every blob."""
+        directory = os.path.join(self.root, "blobs", "sha256")
+        try:
+            names = os.listdir(directory)
+        except FileNotFoundError:
+            return
+        for name in names:
+            digest = f"sha256:{name}"
+            try:
+                size = os.stat(os.path.join(directory, name)).st_size
+            except FileNotFoundError:
+                continue
+            try:
+                used = os.stat(self._verified(digest)).st_mtime
+            except FileNotFoundError:
+                used = 0.0
+            yield digest, size, used
+
+    def prune(self, max_bytes: int, now: Optional[float] = None) -> List[str]:
+        """Remove least recently used blobs until the store holds at most `max_bytes`; never a blob used in the last
+        `RECENT_SECONDS`. Returns the removed digests. `dist/` keeps its own links to what it uses."""
+        now = time.time() if now is None else now
+        entries = sorted(self.blobs(), key=lambda e: e[2])
+        total = sum(size for _, size, _ in entries)
+        removed = []
+        for digest, size, used in entries:
+            if total <= max_bytes:
+                break
+            if now - used < RECENT_SECONDS:
+                continue
+            _unlink_quietly(self.blob(digest))
+            _unlink_quietly(self._verified(digest))
+            total -= size
+            removed.append(digest)
+        return removed
