@@ -87,7 +87,7 @@ def test_a_corrupted_stored_layer_is_rebuilt_not_used(tmp_path) -> None:
     again = file_layer.build(store, spec)
     assert again == first
     assert file_sha256(blob)[0] == first.layer.descriptor.digest
-    assert any("no longer matches its name" in line for line in store.problems.lines)
+    assert any("no longer matches its name" in line for line in store.problems)
 
 
 def test_the_tool_writes_its_answer_and_refuses_a_missing_file(tmp_path, capsys) -> None:

@@ -26,10 +26,10 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from omi_plugin.oci.descriptor import digest_hex
-from omi_plugin.oci.hashing import file_sha256
+from omi_plugin.oci.hashing import HashingWriter, file_sha256
 
 RECENT_SECONDS = 3600  # a blob used this recently is never pruned
 
@@ -92,31 +92,10 @@ def _unlink_quietly(path: str) -> None:
         pass
 
 
-class _HashingSink:
-    """The file a new blob is written to, hashing on the way."""
-
-    def __init__(self, out: BinaryIO) -> None:
-        self._out = out
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> None:
-        self._out.write(data)
-        self.sha256.update(data)
-        self.size += len(data)
-
-
-@dataclass
-class Problems:
-    """What the store found wrong and mended, for the caller to report (one line each)."""
-
-    lines: List[str]
-
-
 class BlobStore:
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(os.path.expanduser(root))
-        self.problems = Problems([])
+        self.problems: List[str] = []  # what was found wrong and mended, one line each, for the caller
 
     # -- paths -------------------------------------------------------------------------------------------------
     def blob(self, digest: str) -> str:
@@ -151,7 +130,7 @@ class BlobStore:
         if actual == digest:
             self._mark_verified(digest)
             return True
-        self.problems.lines.append(f"the omi blob store's {path} no longer matches its name (its sha256 is {actual}); "
+        self.problems.append(f"the omi blob store's {path} no longer matches its name (its sha256 is {actual}); "
                                    "removed and rebuilt")
         _unlink_quietly(path)
         _unlink_quietly(self._verified(digest))
@@ -169,13 +148,13 @@ class BlobStore:
         write_json_atomically(self._verified(digest), {"digest": digest, "identity": identity.to_json()})
 
     # -- writing -----------------------------------------------------------------------------------------------
-    def write(self, produce: Callable[[_HashingSink], object]) -> Tuple[str, int, object]:
+    def write(self, produce: Callable[[HashingWriter], object]) -> Tuple[str, int, object]:
         """Write a new blob: `produce(sink)` writes its bytes; the blob is placed under the sha256 of what was
         written. Returns (digest, size, what `produce` returned). Nothing is left behind when `produce` fails."""
         fd, partial = tempfile.mkstemp(dir=self._tmp(), prefix="blob-")
         try:
             with os.fdopen(fd, "wb") as f:
-                sink = _HashingSink(f)
+                sink = HashingWriter(f)
                 result = produce(sink)
             digest = "sha256:" + sink.sha256.hexdigest()
             self._place(partial, digest)

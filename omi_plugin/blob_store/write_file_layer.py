@@ -28,7 +28,7 @@ def write(spec: Mapping[str, Any], out_dir: str) -> file_layer.StoredFileLayer:
     stored = file_layer.build(store, file_layer.FileLayerSpec.from_json(spec["layer"]))
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, STORED_JSON), "w") as f:
-        json.dump({**stored.to_json(), "problems": store.problems.lines}, f, sort_keys=True)
+        json.dump({**stored.to_json(), "problems": store.problems}, f, sort_keys=True)
     return stored
 
 

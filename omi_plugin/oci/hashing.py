@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import IO, Optional, Tuple
+from typing import IO, BinaryIO, Optional, Tuple
 
 CHUNK = 1 << 20
 
@@ -24,3 +24,17 @@ def file_sha256(path: str) -> Tuple[str, int]:
     """`("sha256:<hex>", size)` of the file at `path`."""
     with open(path, "rb") as f:
         return stream_sha256(f)
+
+
+class HashingWriter:
+    """A writable sink that passes every byte to `out` and hashes it on the way."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self._out.write(data)
+        self.sha256.update(data)
+        self.size += len(data)

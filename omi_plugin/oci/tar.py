@@ -9,11 +9,12 @@ multi-gigabyte model file never sits in memory.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Dict, Iterable, List, Optional, Union
+
+from omi_plugin.oci.hashing import HashingWriter
 
 BLOCK = 512
 CHUNK = 1 << 20
@@ -167,18 +168,6 @@ def _fits_ustar(name: bytes, linkname: bytes, size: int) -> bool:
     return cut > 0 and len(name) - cut - 1 <= 100
 
 
-class _HashingWriter:
-    def __init__(self, out: BinaryIO) -> None:
-        self._out = out
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes) -> None:
-        self._out.write(data)
-        self.sha256.update(data)
-        self.size += len(data)
-
-
 def _open(entry: Entry) -> BinaryIO:
     content = entry.content
     if isinstance(content, str):
@@ -188,7 +177,7 @@ def _open(entry: Entry) -> BinaryIO:
     raise LayerError(f"{entry.path}: no readable content")
 
 
-def _write_member(out: _HashingWriter, entry: Entry, mtime: int) -> None:
+def _write_member(out: HashingWriter, entry: Entry, mtime: int) -> None:
     name = entry.path.encode("utf-8") + (b"/" if entry.kind == DIR else b"")
     linkname = entry.linkname.encode("utf-8")
     size = entry.size if entry.kind == FILE else 0
@@ -226,7 +215,7 @@ def _write_member(out: _HashingWriter, entry: Entry, mtime: int) -> None:
 
 def write_layer(entries: Iterable[Entry], out: BinaryIO, *, mtime: int = DEFAULT_MTIME) -> LayerInfo:
     """Write `entries` as one normalised tar to `out`; return its digest and size."""
-    writer = _HashingWriter(out)
+    writer = HashingWriter(out)
     for entry in _with_parents(entries):
         _write_member(writer, entry, mtime)
     writer.write(b"\0" * (2 * BLOCK))
