@@ -1,16 +1,17 @@
 """Package large model files and measure wall time and every process's peak memory, against a copy+hash baseline.
 
-    python3 bench/large_model.py --sizes 100M,1G,4G          # --no-pantsd: every run starts Pants from scratch
+    python3 bench/large_model.py --sizes 1G,4G --olot /var/tmp/olot-venv   # --no-pantsd: Pants from scratch each time
 
 For each size: writes a random model file into a fresh copy of the repository and runs `pants package` of an
 omi_model over it, sampling the peak RSS (VmHWM) of the Pants client, pantsd and every descendant of either every
 50 ms. By default pantsd is started by an untimed warm-up build on a 1 MiB model (which also builds the base and the
 third-party layers), as a developer's machine has it; `--no-pantsd` measures Pants starting from scratch each time.
-The baseline, measured in the same run on the same file: copying it once (`cp`) plus hashing it once (Python hashlib
-sha256, i.e. OpenSSL). Prints one line per size with the ratio of our time to the baseline, the largest peak RSS of
-any process, and where the time went according to Pants's own workunits: before the model layer's process starts
-(Pants snapshotting the model file into its store), the process itself (sandbox, the layer writer, Pants capturing
-the layer into its store), and after it (the image assembly and writing the layouts under `dist/`).
+The baselines, measured in the same run on the same file: copying it once (`cp`) plus hashing it once (Python hashlib
+sha256, i.e. OpenSSL); and, with `--olot VENV` (a venv with PyPI `modelcar-maker` and `modelcar-base-image`), olot
+adding the file as a layer to a fresh OCI layout. Prints one line per size with the ratios of our time to both, the
+largest peak RSS of any process, where the time went according to Pants's own workunits (before the model layer's
+process, the process, after it: image assembly and dist/), then a rebuild with the file unchanged, and the growth of
+the machine's disk use (Pants's store + the omi blob store + dist/) by each build, over the model's size.
 """
 
 from __future__ import annotations
@@ -167,6 +168,31 @@ def phases(logdir: Path) -> Dict[str, float]:
     return {"before": layer[0] - goal[0], "process": layer[1] - layer[0], "after": goal[1] - layer[1]}
 
 
+def disk_use(*roots: Path) -> int:
+    """Real bytes on disk under `roots` (allocated blocks; each hard-linked file counted once)."""
+    seen, total = set(), 0
+    for root in roots:
+        for directory, _, files in os.walk(root):
+            for name in files:
+                st = os.lstat(os.path.join(directory, name))
+                if (st.st_dev, st.st_ino) not in seen:
+                    seen.add((st.st_dev, st.st_ino))
+                    total += st.st_blocks * 512
+    return total
+
+
+def olot_time(venv: str, model: Path, scratch: Path) -> float:
+    layout = scratch / "olot-layout"
+    shutil.rmtree(layout, ignore_errors=True)
+    subprocess.run([os.path.join(venv, "bin", "python"), "-c", "from modelcar_base_image.embedded_oci_layout import "
+                    f"embedded_oci_layout; embedded_oci_layout({str(layout)!r})"], check=True)
+    start = time.monotonic()
+    subprocess.run([os.path.join(venv, "bin", "olot"), str(layout), str(model)], check=True, stdout=subprocess.DEVNULL)
+    elapsed = time.monotonic() - start
+    shutil.rmtree(layout, ignore_errors=True)
+    return elapsed
+
+
 def baseline(model: Path, scratch: Path) -> float:
     start = time.monotonic()
     subprocess.run(["cp", str(model), str(scratch / "copy.bin")], check=True)
@@ -184,14 +210,17 @@ def main() -> None:
     parser.add_argument("--sizes", default="100M,1G,4G")
     parser.add_argument("--no-pantsd", dest="pantsd", action="store_false",
                         help="start Pants from scratch for every build (no daemon)")
+    parser.add_argument("--olot", help="a venv with modelcar-maker (olot) and modelcar-base-image: the peer baseline")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="omi-bench-large-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="omi-bench-large-", dir="/var/tmp") as tmp:
         clone = Path(tmp) / "repo"
         copy_repo(clone)
         logdir = Path(tmp) / "workunits"
         logdir.mkdir()
+        store = Path(tmp) / "store"  # the omi blob store of this run alone, so that its growth is measured
+        pants_store = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pants" / "lmdb_store"
         pants = ["./pants", "--no-dynamic-ui", *([] if args.pantsd else ["--no-pantsd"]), *workunit_flags(logdir),
-                 "package", TARGET]
+                 f"--omi-blob-store={store}", "package", TARGET]
         model_dir = clone / "bench_models/big"
         model_dir.mkdir(parents=True)
         (model_dir / "BUILD").write_text(BUILD)
@@ -202,20 +231,31 @@ def main() -> None:
             write_random(model_dir / "weights.bin", 1 << 20)
             run_sampled(pants, clone)
             print(f"pantsd: {'on (warm)' if args.pantsd else 'off'}; load average {os.getloadavg()[0]:.1f}")
-            print(f"{'size':>8} {'ours s':>8} {'cp+sha256 s':>12} {'ratio':>6} {'s/GB':>6} {'peak RSS of any process':>26}"
-                  "   where the time went")
+            print(f"{'size':>8} {'ours s':>8} {'cp+sha256 s':>12} {'ratio':>6} {'olot s':>7} {'vs olot':>7} {'s/GB':>6} "
+                  f"{'peak RSS of any process':>26}   where the time went")
             for text in args.sizes.split(","):
                 size = parse_size(text)
                 (model_dir / "model.yaml").write_text(MODEL_YAML.format(size=text))
                 write_random(model_dir / "weights.bin", size)
                 base = baseline(model_dir / "weights.bin", Path(tmp))
+                olot = olot_time(args.olot, model_dir / "weights.bin", Path(tmp)) if args.olot else None
+                os.sync()
+                before = disk_use(pants_store, store, clone / "dist")
                 ours, peaks = run_sampled(pants, clone)
+                os.sync()
+                grown = disk_use(pants_store, store, clone / "dist") - before
                 split = phases(logdir)
                 worst = max(peaks.items(), key=lambda kv: kv[1])
-                print(f"{text:>8} {ours:8.1f} {base:12.1f} {ours / base:6.2f} {ours / (size / 1e9):6.1f} "
-                      f"{worst[1] / 1024:10.0f} MiB ({worst[0]})   snapshot {split['before']:.1f} s, "
+                vs_olot = f"{olot:7.1f} {ours / olot:7.2f}" if olot else f"{'-':>7} {'-':>7}"
+                print(f"{text:>8} {ours:8.1f} {base:12.1f} {ours / base:6.2f} {vs_olot} {ours / (size / 1e9):6.1f} "
+                      f"{worst[1] / 1024:10.0f} MiB ({worst[0]})   before the layer {split['before']:.1f} s, "
                       f"layer process {split['process']:.1f} s, assembly and dist/ {split['after']:.1f} s", flush=True)
                 print("         peaks by process: " + ", ".join(f"{k} {v / 1024:.0f} MiB" for k, v in sorted(peaks.items())))
+                again, _ = run_sampled(pants, clone)
+                os.sync()
+                regrown = disk_use(pants_store, store, clone / "dist") - before - grown
+                print(f"         unchanged rebuild {again:.1f} s ({again / base:.2f}x cp+sha256); disk growth: first "
+                      f"build {grown / size:.3f}x the model, unchanged rebuild {regrown / 1e6:+.1f} MB", flush=True)
                 shutil.rmtree(clone / "dist", ignore_errors=True)
         finally:
             subprocess.run(["pkill", "-f", f"pantsd \\[{clone}\\]"], check=False)

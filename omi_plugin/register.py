@@ -16,6 +16,7 @@ from omi_plugin.util_rules import (
     oci_base,
     sandbox_tools,
     signing,
+    stored_layers,
     target_fields,
 )
 
@@ -35,6 +36,7 @@ def rules():
         *oci_base.rules(),
         *target_fields.rules(),
         *model_inputs.rules(),
+        *stored_layers.rules(),
         *mlflow_model.rules(),
         *image_layers.rules(),
         *image_models.rules(),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pants.option.option_types import BoolOption, DictOption, IntOption, StrOption
+from pants.option.option_types import BoolOption, DictOption, IntOption, MemorySizeOption, StrOption
 from pants.option.subsystem import Subsystem
 from pants.util.strutil import help_text
 
@@ -140,4 +140,24 @@ class OmiSubsystem(Subsystem):
     default_repository = StrOption(
         default="{name}",
         help="Repository name for targets that set no `repository`; `{name}` is the model name from model.yaml.",
+    )
+    blob_store = StrOption(
+        default="",
+        help=help_text(  # type: ignore[arg-type]  # Pants types help_text as str-or-callable
+            """
+            Directory of the machine-wide blob store that model file layers are written to, once, in one pass
+            over each model file; `dist/omi-blobs` hard-links them. Empty: `$XDG_CACHE_HOME/omi/store`, else
+            `~/.cache/omi/store`. Two builds may share it at once. Deleting it is safe (the next build writes what
+            it needs again); a layout already in dist/ keeps its own links.
+            """
+        ),
+    )
+    blob_store_max_size = MemorySizeOption(
+        default=64 * 1024**3,
+        help=help_text(  # type: ignore[arg-type]  # Pants types help_text as str-or-callable
+            """
+            Size bound of the blob store, e.g. `64GiB`. After each `pants package`, the least recently used blobs
+            are removed until it fits; a blob used in the last hour is never removed.
+            """
+        ),
     )

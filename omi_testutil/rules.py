@@ -27,3 +27,13 @@ async def libraries_in_test_interpreter(request: LibrariesProcessRequest) -> Pro
 
 def rules():
     return collect_rules()
+
+
+def blob_store_rules():
+    """What the blob store rules need in a RuleRunner: the tool processes (with the stand-in above) and dist/."""
+    from pants.core.util_rules import adhoc_binaries, distdir, external_tool, system_binaries
+
+    from omi_plugin.util_rules import sandbox_tools, stored_layers
+
+    return [*stored_layers.rules(), *sandbox_tools.rules(), *collect_rules(), *adhoc_binaries.rules(),
+            *system_binaries.rules(), *external_tool.rules(), *distdir.rules()]

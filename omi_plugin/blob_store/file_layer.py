@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Dict, Mapping, Optional, Tuple, cast
+from typing import Any, BinaryIO, Dict, List, Mapping, Optional, Tuple, cast
 
 from omi_plugin.blob_store import sources
 from omi_plugin.blob_store.store import BlobStore, read_json, write_json_atomically
@@ -19,9 +19,9 @@ from omi_plugin.oci import canonical_json, compression, media_types
 from omi_plugin.oci.descriptor import Descriptor
 from omi_plugin.oci.hashing import file_sha256
 from omi_plugin.oci.image import Layer
-from omi_plugin.oci.tar import Entry, write_layer
+from omi_plugin.oci.tar import Entry, Segment, layer_segments, write_layer
 
-FORMAT = 1  # of the layer records: bump when the bytes written for the same spec change
+FORMAT = 2  # of the layer records: bump when the bytes written for the same spec change
 LAYERS = "layers"
 
 
@@ -95,6 +95,32 @@ def find(store: BlobStore, spec: FileLayerSpec) -> Optional[StoredFileLayer]:
     return stored
 
 
+def _layer_ratio(entry: Entry) -> float:
+    """The probe's estimate over the layer's tar, as the sandboxed compressor probes a built layer, from the file and
+    the tar's structure, without writing the tar."""
+    spans: List[Tuple[int, int, Segment]] = []
+    end = 0
+    for segment in layer_segments([entry]):
+        length = len(segment) if isinstance(segment, bytes) else segment.size
+        spans.append((end, length, segment))
+        end += length
+    with open(cast(str, entry.content), "rb") as f:
+        def read_at(offset: int, n: int) -> bytes:
+            out = bytearray()
+            for start, length, segment in spans:
+                low, high = max(offset, start), min(offset + n, start + length)
+                if low >= high:
+                    continue
+                if isinstance(segment, bytes):
+                    out += segment[low - start:high - start]
+                else:
+                    f.seek(low - start)
+                    out += f.read(high - low)
+            return bytes(out)
+
+        return compression.estimated_ratio_of(read_at, end)
+
+
 class _HashingReader:
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
@@ -121,7 +147,8 @@ def build(store: BlobStore, spec: FileLayerSpec) -> StoredFileLayer:
     before, mode = sources.Identity.of(st), _mode(st)
     setting = spec.setting
     compress = setting.algorithm != compression.NONE and (
-        not setting.probe or compression.estimated_ratio(spec.source) <= compression.WORTH_IT)
+        not setting.probe or _layer_ratio(Entry.file(spec.dest, spec.source, size=st.st_size, mode=mode))
+        <= compression.WORTH_IT)
     readers = []
 
     def open_source() -> BinaryIO:

@@ -50,6 +50,19 @@ def test_the_layer_is_byte_identical_to_the_sandboxed_tools(tmp_path, setting) -
     assert (stored.file_digest, stored.file_size) == file_sha256(source)
 
 
+@pytest.mark.parametrize("size", [6000, 3 << 20], ids=["small", "large"])
+def test_the_probe_decides_as_the_sandboxed_compressor_does(tmp_path, size) -> None:
+    """The probe samples the layer's tar, not the file: a small file's tar headers and padding compress, so a few
+    KB of incompressible bytes are compressed as a layer, and megabytes of them are not."""
+    source = _model(tmp_path, os.urandom(size))
+    setting = compression.Setting("gzip", probe=True)
+    stored = file_layer.build(BlobStore(str(tmp_path / "store")),
+                              file_layer.FileLayerSpec(source, DEST, "omi: model file weights.bin", setting))
+    assert stored.layer == _through_sandbox_tools(tmp_path, source, setting)
+    assert compression.algorithm_of(stored.layer.descriptor.media_type) == (
+        compression.GZIP if size == 6000 else compression.NONE)
+
+
 def test_an_unchanged_file_is_found_without_writing(tmp_path) -> None:
     source = _model(tmp_path, os.urandom(1 << 20))
     store = BlobStore(str(tmp_path / "store"))

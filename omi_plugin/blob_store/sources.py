@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from omi_plugin.blob_store.store import BlobStore, Identity, read_json, write_json_atomically
+from omi_plugin.oci.hashing import file_sha256
 
 RACY_NS = 2_000_000_000
 KIND = "sources"
@@ -58,3 +59,14 @@ def remember(store: BlobStore, path: str, before: Identity, digest: str) -> None
     write_json_atomically(store.record_path(KIND, os.path.realpath(path)),
                           {"path": os.path.realpath(path), "identity": before.to_json(), "digest": digest,
                            "recorded_ns": time.time_ns()})
+
+
+def file_digest(store: BlobStore, path: str) -> str:
+    """The file's sha256: from its record when the record is trusted, else hashed (and recorded)."""
+    known = known_digest(store, path)
+    if known is not None and known.trusted:
+        return known.digest
+    before = identity(path)
+    digest, _ = file_sha256(path)
+    remember(store, path, before, digest)
+    return digest

@@ -167,6 +167,8 @@ async def check_omi_target(request: OmiTargetCheck, omi: OmiSubsystem, pex_env: 
         description=f"omi check (static): {fs.address}",
         with_libraries=True,  # zstd layers are decompressed to verify their diff ids
     ))
+    # The layouts' model blobs are links into the blob store, each named by the sha256 the store holds it to: the
+    # process key names the bytes it reads, so a cached result reproduces.
     static = await Get(FallibleProcessResult, Process, process)
     output = static.stdout.decode() + static.stderr.decode()
     exit_code = static.exit_code
@@ -203,6 +205,8 @@ async def check_omi_target(request: OmiTargetCheck, omi: OmiSubsystem, pex_env: 
                      + (f" with MODEL_NAME={m.metadata.name}" if models.bundled else "")),
         level=LogLevel.DEBUG,
         timeout_seconds=600,
+        # Model files are links out of the sandbox; their sha256s are in its input (`MODEL_FILE_DIGESTS`), so the
+        # key names the bytes it reads.
         cache_scope=ProcessCacheScope.SUCCESSFUL,
     )) for m in models.all)
     for m, smoke in zip(models.all, smokes):

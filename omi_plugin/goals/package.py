@@ -22,13 +22,13 @@ from pants.engine.fs import (
     AddPrefix,
     CreateDigest,
     Digest,
+    DigestEntries,
     DigestSubset,
     FileContent,
     FileEntry,
     MergeDigests,
     PathGlobs,
     RemovePrefix,
-    Snapshot,
     SymlinkEntry,
 )
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
@@ -60,12 +60,13 @@ from omi_plugin.target_types import (
 )
 from omi_plugin.util_rules.attestations import Attestations, AttestationsRequest
 from omi_plugin.util_rules.base_image import BaseImage, BaseImageRequest
-from omi_plugin.util_rules.image_layers import ModelLayers, RuntimeLayers, RuntimeLayersRequest
+from omi_plugin.util_rules.image_layers import ModelLayers, ModelLayersRequest, RuntimeLayers, RuntimeLayersRequest
 from omi_plugin.util_rules.image_models import ImageModels, ImageModelsRequest
 from omi_plugin.util_rules.layers import BuiltLayer, CompressLayerRequest
 from omi_plugin.util_rules.mlflow_model import MlflowModelChecked, MlflowModelCheckRequest
-from omi_plugin.util_rules.model_inputs import ModelInputs, ModelSources, ModelSourcesRequest, single_file_entries
+from omi_plugin.util_rules.model_inputs import ModelSources, ModelSourcesRequest, single_file_digests, single_file_entries
 from omi_plugin.util_rules.modelcar import ModelCarLayer, ModelCarLayerRequest
+from omi_plugin.util_rules.stored_layers import SHARED_BLOBS_DIR, StoredBlobsInDist, StoredBlobsInDistRequest
 from omi_plugin.util_rules.target_fields import ResolveBaseImageRequest, ResolvedBaseImage
 
 logger = logging.getLogger(__name__)
@@ -152,6 +153,8 @@ class OmiImage:
     attestations_layout: Optional[Digest] = None  # SBOM and provenance referrers
     sbom: Optional[bytes] = None
     model_signature: Optional[bytes] = None  # the model files' `model_signing` bundle
+    # Blobs of the layouts that are in the blob store: the layouts hold them as absolute links into it.
+    stored_blobs: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -202,11 +205,12 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
     base_address = (await Get(ResolvedBaseImage, ResolveBaseImageRequest(
         fs.address, fs.base_image.value or omi.default_base_image))).address
     assert base_address is not None, "model_inputs refuses a base_image that does not resolve"
+    layer_setting, model_setting = compression_settings(fs, omi)
     # One MultiGet, so that the model layers are written while the runtime resolves.
     gets: List[Get[Any]] = [
         Get(BaseImage, BaseImageRequest(base_address)),
         Get(RuntimeLayers, RuntimeLayersRequest(fs.address, models.python_addresses, base_address)),
-        *(Get(ModelLayers, ModelInputs, m) for m in models.all),
+        *(Get(ModelLayers, ModelLayersRequest(m, model_setting)) for m in models.all),
     ]
     results = await MultiGet(gets)
     base, runtime = cast(BaseImage, results[0]), cast(RuntimeLayers, results[1])
@@ -241,28 +245,21 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
                                   f"({', '.join(sorted(changed)[:3])}{', ...' if len(changed) > 3 else ''}; commit "
                                   "them, or turn stamping off)")
 
-    layer_setting, model_setting = compression_settings(fs, omi)
     http_port, spec_version = fs.http_port.value or str(DEFAULT_HTTP_PORT), fs.omi_spec.value or "1.0"
-    base_dist, runtime_dist, model_dist = await MultiGet(
+    base_dist, runtime_dist = await MultiGet(
         Get(DistributionLayers, DistributionLayersRequest(
             tuple((layer, blobs) for layer, blobs in zip(base_layers, base_layer_blobs)), layer_setting, fs.address)),
         Get(DistributionLayers, DistributionLayersRequest(
             tuple((b.layer, b.blobs) for b in runtime.layers), layer_setting, fs.address)),
-        Get(DistributionLayers, DistributionLayersRequest(
-            tuple((b.layer, b.blobs) for m in (model, *bundled) for b in (*(b for _, b in m.files), m.record)),
-            model_setting, fs.address)),
     )
-    own_count = len(model.files) + 1
-    model_files = model_dist.layers[:own_count - 1]
-    record_layer = model_dist.layers[own_count - 1]
-    bundled_dist = model_dist.layers[own_count:]
+    bundled_dist = [b for m in bundled for b in (*(f.built for f in m.files), m.record)]
 
     assembled = assemble(
         metadata, base.config, [b.layer for b in base_dist.layers],
         runtime_layers=[b.layer for b in runtime_dist.layers],
         app_layer_count=runtime.app_layer_count,
-        model_layers=[(relpath, b.layer) for (relpath, _), b in zip(model.files, model_files)],
-        record_layer=record_layer.layer,
+        model_layers=[(f.relpath, f.built.layer) for f in model.files],
+        record_layer=model.record.layer,
         bundled_layers=[b.layer for b in bundled_dist],
         http_port=http_port,
         spec_version=spec_version,
@@ -282,7 +279,7 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
         FileContent(blob_path(assembled.modelpack_config.descriptor.digest), assembled.modelpack_config.data),
         FileContent(blob_path(assembled.modelpack_manifest.descriptor.digest), assembled.modelpack_manifest.data),
     ]))
-    model_blobs = [b.blobs for b in model_dist.layers[:own_count]]
+    model_blobs = [*(f.built.blobs for f in model.files), model.record.blobs]
     layout, modelpack_layout = await MultiGet(
         Get(Digest, MergeDigests([*(b.blobs for b in (*base_dist.layers, *runtime_dist.layers)), *model_blobs,
                                   *(b.blobs for b in bundled_dist), json_blobs])),
@@ -291,12 +288,15 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
     output_base = fs.output_path.value_or_default(file_ending=None)
     omlmd = None
     if omi.omlmd_artifact:
-        omlmd = await Get(OmlmdLayout, OmlmdLayoutRequest(fs.address, assembled,
-                                                          tuple((f.relpath, f.digest) for f in inputs.files)))
+        file_digests = await single_file_digests(inputs.files)
+        omlmd = await Get(OmlmdLayout, OmlmdLayoutRequest(fs.address, assembled, tuple(
+            (f.relpath, d) for f, d in zip(inputs.files, file_digests))))
     repository = (fs.repository.value or omi.default_repository).replace("{name}", metadata.name)
     sources, *bundled_sources = await MultiGet(Get(ModelSources, ModelSourcesRequest(m.address)) for m in models.all)
     attested = await Get(Attestations, AttestationsRequest(
-        fs.address, assembled, repository, models.all, (sources.yaml_path, sources.yaml_bytes),
+        fs.address, assembled, repository, models.all,
+        tuple(tuple((f.file_digest, f.file_size) for f in m.files) for m in (model, *bundled)),
+        (sources.yaml_path, sources.yaml_bytes),
         models.python_addresses, runtime.wheels, base.config.name, base.config.manifest_digest,
         debian=tuple(dict.fromkeys((*base.packages, *(modelcar_layer.packages if modelcar_layer else ())))),
         locks=(*base.locks, *((modelcar_layer.lock,) if modelcar_layer else ())),
@@ -318,11 +318,8 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
     )
     summary = f"{repository}:{assembled.tags[0]}@{assembled.manifest.descriptor.digest}"
     return OmiImage(layout, modelpack_layout, omlmd.layout if omlmd else None, record, summary,
-                    attested.layout, attested.sbom, attested.model_signature)
-
-
-# Every blob of every layout `pants package` writes, once: `dist/omi-blobs/sha256/<hex>`.
-SHARED_BLOBS_DIR = "omi-blobs"
+                    attested.layout, attested.sbom, attested.model_signature,
+                    tuple(sorted({d for m in (model, *bundled) for d in m.stored_blobs})))
 
 
 @dataclass(frozen=True)
@@ -341,11 +338,13 @@ async def layout_in_dist(request: LayoutInDist) -> Digest:
     which resolve while dist/ keeps its shape (copy a layout elsewhere with `cp -rL`, or `skopeo copy`).
     `publish` and `check` use the layouts' own digests.
     """
-    snapshot = await Get(Snapshot, Digest, request.layout)
-    blobs = sorted(p for p in snapshot.files if p.startswith("blobs/"))
+    entries = await Get(DigestEntries, Digest, request.layout)
+    blobs = sorted(e.path for e in entries if e.path.startswith("blobs/") and isinstance(e, (FileEntry, SymlinkEntry)))
+    # A blob of the blob store (an absolute link into it) is hard-linked into dist/ by `StoredBlobsInDist`.
+    stored = [e.path for e in entries if isinstance(e, SymlinkEntry) and posixpath.isabs(e.target)]
     own, shared = await MultiGet(
-        Get(Digest, DigestSubset(snapshot.digest, PathGlobs(["**", "!blobs/**"]))),
-        Get(Digest, DigestSubset(snapshot.digest, PathGlobs(["blobs/**"]))),
+        Get(Digest, DigestSubset(request.layout, PathGlobs(["**", "!blobs/**"]))),
+        Get(Digest, DigestSubset(request.layout, PathGlobs(["blobs/**", *(f"!{p}" for p in stored)]))),
     )
     placed_own, placed_shared, links = await MultiGet(
         Get(Digest, AddPrefix(own, request.path)),
@@ -374,7 +373,9 @@ async def package_omi_model(field_set: OmiModelFieldSet) -> BuiltPackage:
         *([Get(Digest, CreateDigest([FileContent(f"{output_base}.model.sig", image.model_signature)]))]
           if image.model_signature else []),
     )
-    digest = await Get(Digest, MergeDigests(placed))
+    # The blob store's blobs go into dist/ as hard links, outside the digest: their bytes never enter Pants's store.
+    digest, _ = await MultiGet(Get(Digest, MergeDigests(placed)),
+                               Get(StoredBlobsInDist, StoredBlobsInDistRequest(image.stored_blobs)))
     record = image.record
     return BuiltPackage(digest, (
         BuiltPackageArtifact(f"{output_base}.oci", extra_log_lines=(

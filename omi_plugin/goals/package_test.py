@@ -6,7 +6,9 @@ so that placement, blob sharing and the build record are tested in milliseconds.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from typing import Dict
 
 import pytest
@@ -16,6 +18,7 @@ from pants.engine.fs import CreateDigest, Digest, DigestContents, DigestEntries,
 from pants.engine.rules import Get, rule
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
+from omi_plugin.blob_store.store import BlobStore
 from omi_plugin.build_record import BuildRecord, RecordedLayer
 from omi_plugin.goals import package
 from omi_plugin.goals.package import (
@@ -30,6 +33,8 @@ from omi_plugin.oci import media_types as mt
 from omi_plugin.oci.descriptor import Blob
 from omi_plugin.omi_image import AssembledImage
 from omi_plugin.target_types import OmiModelTarget
+from omi_plugin.util_rules.stored_layers import BlobStoreLocation, store_links
+from omi_testutil import rules as testutil_rules
 
 WEIGHTS = "blobs/sha256/" + "a" * 64  # a model blob both layouts hold
 CODE = "blobs/sha256/" + "b" * 64  # only the image's
@@ -41,18 +46,23 @@ RECORD = BuildRecord(
 )
 
 
+STORED_BYTES = b"a model file's layer, in the blob store"
+STORED = "blobs/sha256/" + hashlib.sha256(STORED_BYTES).hexdigest()  # the image's, written to the blob store
+
+
 @rule
-async def stand_in_image(request: OmiImageRequest) -> OmiImage:
+async def stand_in_image(request: OmiImageRequest, location: BlobStoreLocation) -> OmiImage:
+    digest, _, _ = BlobStore(location.root).write(lambda sink: sink.write(STORED_BYTES))
     image = await Get(Digest, CreateDigest([FileContent("index.json", b"{}"), FileContent(WEIGHTS, b"weights"),
-                                            FileContent(CODE, b"code")]))
+                                            FileContent(CODE, b"code"), *store_links(location.root, [digest])]))
     modelpack = await Get(Digest, CreateDigest([FileContent("index.json", b"{}"), FileContent(WEIGHTS, b"weights")]))
-    return OmiImage(image, modelpack, None, RECORD, f"team/m:run-7@{RECORD.image_digest}")
+    return OmiImage(image, modelpack, None, RECORD, f"team/m:run-7@{RECORD.image_digest}", stored_blobs=(digest,))
 
 
 @pytest.fixture
-def rule_runner() -> RuleRunner:
+def rule_runner(tmp_path) -> RuleRunner:
     runner = RuleRunner(
-        rules=[package.package_omi_model, package.layout_in_dist, stand_in_image,
+        rules=[package.package_omi_model, package.layout_in_dist, stand_in_image, *testutil_rules.blob_store_rules(),
                QueryRule(BuiltPackage, [OmiModelFieldSet]), QueryRule(DigestEntries, [Digest]),
                QueryRule(DigestContents, [Digest]), QueryRule(OmiImage, [OmiImageRequest]),
                QueryRule(Digest, [LayoutInDist]), package.omlmd_layout,
@@ -60,6 +70,7 @@ def rule_runner() -> RuleRunner:
         target_types=[OmiModelTarget],
     )
     runner.write_files({"m/BUILD": 'omi_model(name="m")\n', "m/model.yaml": ""})
+    runner.set_options([f"--omi-blob-store={tmp_path / 'store'}"])
     return runner
 
 
@@ -73,19 +84,23 @@ def _entries(runner: RuleRunner, digest: Digest) -> Dict[str, object]:
     return out
 
 
-def test_package_places_both_layouts_and_the_record_under_the_output_path(rule_runner: RuleRunner) -> None:
+def test_package_places_both_layouts_and_the_record_under_the_output_path(rule_runner: RuleRunner, tmp_path) -> None:
     field_set = OmiModelFieldSet.create(rule_runner.get_target(Address("m", target_name="m")))
     built = rule_runner.request(BuiltPackage, [field_set])
     entries = _entries(rule_runner, built.digest)
     shared = lambda blob: ("->", f"../../../../omi-blobs/{blob[len('blobs/'):]}")  # noqa: E731
     assert entries == {
         "m/m.oci/index.json": "file", f"m/m.oci/{WEIGHTS}": shared(WEIGHTS), f"m/m.oci/{CODE}": shared(CODE),
+        # a blob of the blob store is linked like the others, but goes to dist/ as a hard link, outside the digest
+        f"m/m.oci/{STORED}": shared(STORED),
         "m/m.modelpack.oci/index.json": "file",
         # the model blob both layouts hold is stored once, under dist/omi-blobs
         f"m/m.modelpack.oci/{WEIGHTS}": shared(WEIGHTS),
         f"omi-blobs/{WEIGHTS[len('blobs/'):]}": "file", f"omi-blobs/{CODE[len('blobs/'):]}": "file",
         "m/m.omi.json": "file",
     }
+    in_dist = os.path.join(rule_runner.build_root, "dist", "omi-blobs", STORED[len("blobs/"):])
+    assert os.stat(in_dist).st_ino == os.stat(tmp_path / "store" / STORED).st_ino
     assert [a.relpath for a in built.artifacts] == ["m/m.oci", "m/m.modelpack.oci", "m/m.omi.json"]
     assert built.artifacts[0].extra_log_lines == (
         f"    image: team/m:run-7@{RECORD.image_digest}", "    tags: run-7, v1; interfaces: kfserving.v2, modzy.v2")

@@ -7,6 +7,7 @@ manifests by digest, the tags last; the image and model artifact digests are che
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 from typing import Any, Dict, List, Tuple
 
@@ -19,11 +20,22 @@ from pants.core.goals.publish import (
     PublishRequest,
 )
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
-from pants.engine.fs import Digest, DigestContents, DigestSubset, PathGlobs
+from pants.engine.fs import (
+    CreateDigest,
+    Digest,
+    DigestContents,
+    DigestEntries,
+    DigestSubset,
+    FileEntry,
+    MergeDigests,
+    PathGlobs,
+    SymlinkEntry,
+)
 from pants.engine.process import InteractiveProcess, Process
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.logging import LogLevel
 
+from omi_plugin.blob_store.store import BlobStore
 from omi_plugin.build_record import BuildRecord
 from omi_plugin.subsystem import OmiSubsystem
 from omi_plugin.target_types import (
@@ -35,6 +47,7 @@ from omi_plugin.target_types import (
     SkipPushField,
 )
 from omi_plugin.util_rules.sandbox_tools import REGISTRY_TOOLS, ToolProcessRequest
+from omi_plugin.util_rules.stored_layers import SHARED_BLOBS_DIR, BlobStoreLocation
 
 DEFAULT_REGISTRIES = "<all default registries>"
 
@@ -80,6 +93,29 @@ def select_registries(field_values: Tuple[str, ...], configured: Dict[str, Any],
     return sorted(set(chosen))
 
 
+@dataclass(frozen=True)
+class PackageWithStoredBlobs:
+    digest: Digest  # what `pants package` wrote under dist/
+
+
+@rule(desc="Link the blob store's blobs of a package", level=LogLevel.DEBUG)
+async def package_with_stored_blobs(request: PackageWithStoredBlobs, location: BlobStoreLocation) -> Digest:
+    """The package, with each blob its layouts link to but that it does not hold (a blob of the blob store, which
+    `pants package` hard-links into dist/ outside the digest) as an absolute link into the store."""
+    entries = await Get(DigestEntries, Digest, request.digest)
+    files = {e.path for e in entries if isinstance(e, FileEntry)}
+    missing = set()
+    for e in entries:
+        if isinstance(e, SymlinkEntry) and not posixpath.isabs(e.target):
+            target = posixpath.normpath(posixpath.join(posixpath.dirname(e.path), e.target))
+            if target.startswith(f"{SHARED_BLOBS_DIR}/") and target not in files:
+                missing.add(target)
+    store = BlobStore(location.root)
+    links = await Get(Digest, CreateDigest([
+        SymlinkEntry(path, store.blob("sha256:" + posixpath.basename(path))) for path in sorted(missing)]))
+    return await Get(Digest, MergeDigests([request.digest, links]))
+
+
 @rule(desc="Prepare to publish an OMI model image", level=LogLevel.DEBUG)
 async def publish_omi_model(request: PublishOmiModelRequest, omi: OmiSubsystem) -> PublishProcesses:
     fs = request.field_set
@@ -99,13 +135,14 @@ async def publish_omi_model(request: PublishOmiModelRequest, omi: OmiSubsystem) 
             names=names("<no registry>"),
             description="(no registry: set `registries` on the target or a default in [omi].registries)")])
 
+    push_input = await Get(Digest, PackageWithStoredBlobs(package.digest))
     env_vars = await Get(EnvironmentVars, EnvironmentVarsRequest(["DOCKER_CONFIG", "HOME", "PATH", "OMI_REGISTRY_DEBUG"]))
     pushes = await MultiGet(
         Get(Process, ToolProcessRequest(
             packages=REGISTRY_TOOLS,
             module="omi_plugin.registry",
             args=_push_args(output_base, record, registry, insecure),
-            input_digest=package.digest,
+            input_digest=push_input,
             description=f"Push {address} to {registry}",
             extra_env=tuple(sorted((k, v) for k, v in env_vars.items() if v)),
         ))

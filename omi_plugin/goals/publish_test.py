@@ -27,16 +27,14 @@ def test_unknown_alias_is_a_clear_error() -> None:
 
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact  # noqa: E402
 from pants.core.goals.publish import PublishProcesses  # noqa: E402
-from pants.core.util_rules import adhoc_binaries  # noqa: E402
 from pants.engine.addresses import Address  # noqa: E402
-from pants.engine.fs import CreateDigest, Digest, FileContent  # noqa: E402
+from pants.engine.fs import CreateDigest, Digest, DigestEntries, FileContent, SymlinkEntry  # noqa: E402
 from pants.testutil.rule_runner import QueryRule, RuleRunner  # noqa: E402
 
 from omi_plugin.build_record import BuildRecord  # noqa: E402
 from omi_plugin.goals import publish  # noqa: E402
 from omi_plugin.goals.publish import PublishOmiModelFieldSet, PublishOmiModelRequest  # noqa: E402
 from omi_plugin.target_types import OmiModelTarget  # noqa: E402
-from omi_plugin.util_rules import sandbox_tools  # noqa: E402
 from omi_testutil import rules as testutil_rules  # noqa: E402
 
 RECORD = BuildRecord(
@@ -50,14 +48,14 @@ REGISTRIES = "{'local': {'address': '127.0.0.1:5000', 'default': True}, 'lab': {
 
 
 @pytest.fixture
-def rule_runner() -> RuleRunner:
+def rule_runner(tmp_path) -> RuleRunner:
     runner = RuleRunner(
-        rules=[*publish.rules(), *sandbox_tools.rules(), *testutil_rules.rules(), *adhoc_binaries.rules(),
+        rules=[*publish.rules(), *testutil_rules.blob_store_rules(),
                QueryRule(PublishProcesses, [PublishOmiModelRequest]),
-               QueryRule(Digest, [CreateDigest])],
+               QueryRule(Digest, [CreateDigest]), QueryRule(DigestEntries, [Digest])],
         target_types=[OmiModelTarget],
     )
-    runner.set_options([f"--omi-registries={REGISTRIES}"])
+    runner.set_options([f"--omi-registries={REGISTRIES}", f"--omi-blob-store={tmp_path / 'store'}"])
     return runner
 
 
@@ -95,3 +93,23 @@ def test_skip_push_and_no_registry_push_nothing_and_say_why(rule_runner: RuleRun
     rule_runner.set_options(["--omi-registries={}"])
     unset = _publish(rule_runner, 'omi_model(name="m", output_path="m/m")\n')
     assert unset[0].process is None and "no registry" in (unset[0].description or "")
+
+
+def test_the_push_sandbox_links_the_blobs_that_are_in_the_blob_store(rule_runner: RuleRunner, tmp_path) -> None:
+    """`pants package` hard-links the blob store's blobs into dist/ outside the package digest: the push gets them as
+    links into the store, and the blobs the digest holds as they are."""
+    stored, held = "a" * 64, "b" * 64
+    rule_runner.write_files({"m/BUILD": 'omi_model(name="m", output_path="m/m", registries=["@lab"])\n',
+                             "m/model.yaml": ""})
+    field_set = PublishOmiModelFieldSet.create(rule_runner.get_target(Address("m", target_name="m")))
+    digest = rule_runner.request(Digest, [CreateDigest([
+        FileContent("m/m.omi.json", RECORD.to_json().encode()), FileContent(f"omi-blobs/sha256/{held}", b"held"),
+        *(SymlinkEntry(f"m/m.oci/blobs/sha256/{h}", f"../../../../omi-blobs/sha256/{h}") for h in (stored, held)),
+    ])])
+    package = BuiltPackage(digest, (BuiltPackageArtifact("m/m.omi.json"),))
+    [push] = rule_runner.request(PublishProcesses, [PublishOmiModelRequest(field_set, (package,))])
+    assert push.process is not None
+    entries = {e.path: e for e in rule_runner.request(DigestEntries, [push.process.process.input_digest])}
+    link = entries[f"omi-blobs/sha256/{stored}"]
+    assert isinstance(link, SymlinkEntry) and link.target == str(tmp_path / "store" / "blobs" / "sha256" / stored)
+    assert not isinstance(entries[f"omi-blobs/sha256/{held}"], SymlinkEntry)

@@ -190,19 +190,26 @@ def compress_bytes(data: bytes, setting: Setting) -> bytes:
 
 def estimated_ratio(path: str) -> float:
     """Compressed size over original size of `PROBE_SAMPLES` windows spread over the file (1.0 for an empty one)."""
+    with open(path, "rb") as f:
+        def read_at(offset: int, n: int) -> bytes:
+            f.seek(offset)
+            return f.read(n)
+
+        return estimated_ratio_of(read_at, os.path.getsize(path))
+
+
+def estimated_ratio_of(read_at: Callable[[int, int], bytes], size: int) -> float:
+    """`estimated_ratio` of `size` bytes that `read_at(offset, n)` reads: a file, or a layer not yet written."""
     import deflate
 
-    size = os.path.getsize(path)
     if size == 0:
         return 1.0
     step = max(_CHUNK, size // PROBE_SAMPLES)
     taken = packed = 0
-    with open(path, "rb") as f:
-        for offset in range(0, size, step):
-            f.seek(offset)
-            window = f.read(_CHUNK)
-            taken += len(window)
-            packed += len(deflate.gzip_compress(window, 1))
+    for offset in range(0, size, step):
+        window = read_at(offset, _CHUNK)
+        taken += len(window)
+        packed += len(deflate.gzip_compress(window, 1))
     return packed / taken
 
 

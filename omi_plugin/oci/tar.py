@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import posixpath
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable, Dict, Iterable, List, Optional, Union
+from typing import BinaryIO, Callable, Dict, Iterable, Iterator, List, Optional, Union
 
 from omi_plugin.oci.hashing import HashingWriter
 
@@ -177,7 +177,7 @@ def _open(entry: Entry) -> BinaryIO:
     raise LayerError(f"{entry.path}: no readable content")
 
 
-def _write_member(out: HashingWriter, entry: Entry, mtime: int) -> None:
+def _member_segments(entry: Entry, mtime: int) -> Iterator[Segment]:
     name = entry.path.encode("utf-8") + (b"/" if entry.kind == DIR else b"")
     linkname = entry.linkname.encode("utf-8")
     size = entry.size if entry.kind == FILE else 0
@@ -188,35 +188,54 @@ def _write_member(out: HashingWriter, entry: Entry, mtime: int) -> None:
         if size >= 8 ** 11:
             records.append(_pax_record("size", str(size)))
         pax = b"".join(records)
-        out.write(_header(b"PaxHeader", len(pax), 0o644, b"x", b"", 0, 0, mtime))
-        out.write(pax + b"\0" * (-len(pax) % BLOCK))
+        yield _header(b"PaxHeader", len(pax), 0o644, b"x", b"", 0, 0, mtime)
+        yield pax + b"\0" * (-len(pax) % BLOCK)
         name, linkname = name[-100:], linkname[:100]
         size_field = 0 if size >= 8 ** 11 else size
     else:
         size_field = size
-    out.write(_header(name, size_field, entry.mode, _TYPEFLAGS[entry.kind], linkname, entry.uid, entry.gid, mtime))
+    yield _header(name, size_field, entry.mode, _TYPEFLAGS[entry.kind], linkname, entry.uid, entry.gid, mtime)
     if entry.kind != FILE or size == 0:
         return
+    yield entry
+    yield b"\0" * (-size % BLOCK)
+
+
+# A run of a layer's bytes: literal tar structure, or a file entry whose `size` bytes of content go there.
+Segment = Union[bytes, Entry]
+
+
+def layer_segments(entries: Iterable[Entry], *, mtime: int = DEFAULT_MTIME) -> Iterator[Segment]:
+    """The layer `write_layer` writes, as its runs of bytes: what a reader needs to see the tar without writing it
+    (the compressibility probe samples a layer this way)."""
+    for entry in _with_parents(entries):
+        yield from _member_segments(entry, mtime)
+    yield b"\0" * (2 * BLOCK)
+
+
+def _write_content(out: HashingWriter, entry: Entry) -> None:
+    size = entry.size
     if isinstance(entry.content, bytes):
         if len(entry.content) != size:
             raise LayerError(f"{entry.path}: content is {len(entry.content)} bytes, declared {size}")
         out.write(entry.content)
-    else:
-        remaining = size
-        with _open(entry) as stream:
-            while remaining:
-                chunk = stream.read(min(CHUNK, remaining))
-                if not chunk:
-                    raise LayerError(f"{entry.path}: file is shorter than its declared {size} bytes")
-                out.write(chunk)
-                remaining -= len(chunk)
-    out.write(b"\0" * (-size % BLOCK))
+        return
+    remaining = size
+    with _open(entry) as stream:
+        while remaining:
+            chunk = stream.read(min(CHUNK, remaining))
+            if not chunk:
+                raise LayerError(f"{entry.path}: file is shorter than its declared {size} bytes")
+            out.write(chunk)
+            remaining -= len(chunk)
 
 
 def write_layer(entries: Iterable[Entry], out: BinaryIO, *, mtime: int = DEFAULT_MTIME) -> LayerInfo:
     """Write `entries` as one normalised tar to `out`; return its digest and size."""
     writer = HashingWriter(out)
-    for entry in _with_parents(entries):
-        _write_member(writer, entry, mtime)
-    writer.write(b"\0" * (2 * BLOCK))
+    for segment in layer_segments(entries, mtime=mtime):
+        if isinstance(segment, bytes):
+            writer.write(segment)
+        else:
+            _write_content(writer, segment)
     return LayerInfo(f"sha256:{writer.sha256.hexdigest()}", writer.size)

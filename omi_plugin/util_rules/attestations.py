@@ -32,7 +32,7 @@ from omi_plugin.omi_image import AssembledImage, model_layer_path, model_subject
 from omi_plugin.subsystem import OmiSubsystem
 from omi_plugin.supply_chain import provenance, referrers, sbom, signing
 from omi_plugin.supply_chain.python_lock import PythonLockError, artifact_hashes
-from omi_plugin.util_rules.model_inputs import ModelInputs, single_file_entries
+from omi_plugin.util_rules.model_inputs import ModelInputs
 from omi_plugin.util_rules.signing import SignedStatements, SignStatementsRequest
 
 logger = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ class AttestationsRequest:
     assembled: AssembledImage
     repository: str
     models: Tuple[ModelInputs, ...]  # the image's own model first, then the bundled ones
+    file_digests: Tuple[Tuple[Tuple[str, int], ...], ...]  # ("sha256:<hex>", size) of each model's files, in order
     model_yaml: Tuple[str, bytes]  # (path, bytes) of the target's model.yaml
     python_addresses: Addresses
     wheels: Tuple[str, ...]
@@ -135,15 +136,10 @@ async def attestations(request: AttestationsRequest, omi: OmiSubsystem) -> Attes
     python = tuple(sbom.PythonDistribution(w.split("-")[0], w.split("-")[1], w, *hashes.get(w, (None, None)))
                    for w in request.wheels)
 
-    flat = [(e.file_digest.fingerprint, e.file_digest.serialized_bytes_length)
-            for e in await single_file_entries([f.digest for m in request.models for f in m.files])]
-    digests, start = [], 0
-    for m in request.models:
-        digests.append(flat[start:start + len(m.files)])
-        start += len(m.files)
+    digests = request.file_digests
     models = tuple(
         sbom.ModelContents(m.metadata.name, m.metadata.version, m.metadata.run_id, m.metadata.record.format,
-                           tuple(sbom.ModelFile("/" + model_layer_path(m.metadata, f.relpath), f"sha256:{sha}", size)
+                           tuple(sbom.ModelFile("/" + model_layer_path(m.metadata, f.relpath), sha, size)
                                  for f, (sha, size) in zip(m.files, found)))
         for m, found in zip(request.models, digests))
     image_digest = assembled.manifest.descriptor.digest
@@ -156,7 +152,7 @@ async def attestations(request: AttestationsRequest, omi: OmiSubsystem) -> Attes
     materials = [
         provenance.Material("model.yaml", request.model_yaml[0],
                             "sha256:" + hashlib.sha256(request.model_yaml[1]).hexdigest()),
-        *(provenance.Material("model file", f.sandbox_path, f"sha256:{sha}")
+        *(provenance.Material("model file", f.sandbox_path, sha)
           for m, found in zip(request.models, digests) for f, (sha, _) in zip(m.files, found)),
         *(provenance.Material("bundled model.yaml", m.metadata.source_file, f"sha256:{sha}")
           for m, sha in zip(request.models[1:], request.bundled_yaml_sha256)),
@@ -185,7 +181,8 @@ async def attestations(request: AttestationsRequest, omi: OmiSubsystem) -> Attes
     else:
         # Signed, the provenance is the same statement in a bundle; the image and the model files get their own.
         record_sha = hashlib.sha256(own.metadata.record_json()).hexdigest()
-        model_files = [(model_layer_path(own.metadata, f.relpath), sha) for f, (sha, _) in zip(own.files, digests[0])]
+        model_files = [(model_layer_path(own.metadata, f.relpath), sha.split(":", 1)[1])
+                       for f, (sha, _) in zip(own.files, digests[0])]
         model_files.append((model_layer_path(own.metadata, RECORD_FILE), record_sha))
         signed = dict((await Get(SignedStatements, SignStatementsRequest(request.address, (
             ("provenance", statement_data),

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pants.core.util_rules import adhoc_binaries, external_tool, system_binaries
 from pants.engine.addresses import Address, Addresses
-from pants.engine.fs import CreateDigest, Digest, DigestContents, FileContent
+from pants.engine.fs import CreateDigest, Digest, DigestContents
 from pants.engine.rules import rule
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
@@ -64,14 +64,15 @@ def rule_runner() -> RuleRunner:
 
 def _request(runner: RuleRunner) -> AttestationsRequest:
     metadata = check_layouts.metadata()
-    files = tuple(ModelFile(rel, runner.request(Digest, [CreateDigest([FileContent(f"m/{rel}", data)])]), f"m/{rel}")
-                  for rel, data in (("model.joblib", WEIGHTS), ("vocab/labels.txt", b"0\n1\n")))
+    contents = (("model.joblib", WEIGHTS), ("vocab/labels.txt", b"0\n1\n"))
+    files = tuple(ModelFile(rel, None, f"m/{rel}") for rel, _ in contents)
+    digests = tuple((f"sha256:{hashlib.sha256(data).hexdigest()}", len(data)) for _, data in contents)
     config = Blob.of_json(mt.CONFIG, {"config": {}})
     manifest = Blob.of_json(mt.MANIFEST, {"schemaVersion": 2, "config": config.descriptor.to_json(), "layers": []})
     model = Blob.of_json(mt.MANIFEST, {"schemaVersion": 2, "artifactType": mt.MODELPACK_ARTIFACT, "layers": []})
     assembled = AssembledImage(config, manifest, b"{}", config, model, b"{}", ("tiny-run-1",), ())
     return AttestationsRequest(
-        ADDRESS, assembled, "tests/tiny", (ModelInputs(ADDRESS, metadata, files, Addresses()),),
+        ADDRESS, assembled, "tests/tiny", (ModelInputs(ADDRESS, metadata, files, Addresses()),), (digests,),
         ("m/model.yaml", b"name: tiny\n"), Addresses(), (WHEEL,), "tests/base", "sha256:" + "c" * 64,
         (DebianPackage("libc6", "2.36", "amd64", "d" * 64, "http://deb/libc6.deb", "bookworm"),),
         (("3rdparty/debian/base.lock.json", "e" * 64),), (("layer_compression", "gzip"),))

@@ -1,5 +1,6 @@
 """The layers an omi image adds on its base: the runtime's (dependencies, application code, their bytecode) and the
-model's (one per model file, plus the model record). Each layer is its own cacheable process.
+model's (one per model file, plus the model record). Each runtime layer is its own cacheable process; a model file's
+layer goes to the blob store instead (`stored_layers.py`).
 
 This is the one module that knows how a packed PEX is laid out: `.deps/` holds the third-party wheels, the rest
 (minus the PEX's own bootstrap) is first-party code.
@@ -8,7 +9,7 @@ This is the one module that knows how a packed PEX is laid out: `.deps/` holds t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Tuple
+from typing import Any, Iterable, List, Tuple, cast
 
 from pants.backend.python.util_rules.pex import Pex, PexLayout
 from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
@@ -18,10 +19,12 @@ from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.logging import LogLevel
 
 from omi_contract.image import APP_DIR, DEPENDENCY_LAYER_NOTE, RECORD_FILE, SITE_PACKAGES_DIR
+from omi_plugin.oci import compression
 from omi_plugin.omi_image import model_layer_path
 from omi_plugin.util_rules.base_image import BaseImage, BaseImageRequest
-from omi_plugin.util_rules.layers import BuildLayerRequest, BuiltLayer, CompileBytecodeRequest
-from omi_plugin.util_rules.model_inputs import ModelInputs
+from omi_plugin.util_rules.layers import BuildLayerRequest, BuiltLayer, CompileBytecodeRequest, CompressLayerRequest
+from omi_plugin.util_rules.model_inputs import ModelInputs, single_file_entries
+from omi_plugin.util_rules.stored_layers import StoredModelLayer, StoredModelLayerRequest
 
 PEX_DIR = "runtime.pex"
 # Parts of a packed PEX that only its own bootstrap needs: the image starts Python directly.
@@ -105,26 +108,67 @@ async def runtime_layers(request: RuntimeLayersRequest) -> RuntimeLayers:
 
 
 @dataclass(frozen=True)
+class ModelLayersRequest:
+    inputs: ModelInputs
+    setting: compression.Setting  # of the model layers
+
+
+@dataclass(frozen=True)
+class ModelFileLayer:
+    relpath: str  # relative to the model directory, as model.yaml lists it
+    built: BuiltLayer  # in its distribution form
+    file_digest: str  # "sha256:<hex>" of the model file
+    file_size: int
+
+
+@dataclass(frozen=True)
 class ModelLayers:
-    files: Tuple[Tuple[str, BuiltLayer], ...]  # (path relative to the model directory, its layer), as model.yaml lists
+    """A model's layers in their distribution form (compressed as the model layers are)."""
+
+    files: Tuple[ModelFileLayer, ...]  # as model.yaml lists them
     record: BuiltLayer  # /models/<name>/omi-model.json
+    stored_blobs: Tuple[str, ...]  # digests of the blobs that are in the blob store, not in Pants's store
 
 
 @rule(desc="Build the model layers of an OMI image", level=LogLevel.DEBUG)
-async def model_layers(inputs: ModelInputs) -> ModelLayers:
+async def model_layers(request: ModelLayersRequest) -> ModelLayers:
+    """A model file on disk becomes its layer in the blob store, in one pass (`stored_layers.py`); a downloaded one
+    (`http_source`, already in Pants's store) and the small record are layers built and compressed in sandboxes."""
+    inputs, setting = request.inputs, request.setting
     metadata = inputs.metadata
+    on_disk = [f for f in inputs.files if f.digest is None]
+    downloaded = [f for f in inputs.files if f.digest is not None]
     record_digest = await Get(Digest, CreateDigest([FileContent(RECORD_FILE, metadata.record_json())]))
-    built = await MultiGet(
-        *(Get(BuiltLayer, BuildLayerRequest, BuildLayerRequest.of({
-            "created_by": f"omi: model file {f.relpath}",
-            "files": [{"src": f.sandbox_path, "dest": model_layer_path(metadata, f.relpath)}],
-        }, f.digest, f"Layer: model file {f.sandbox_path}")) for f in inputs.files),
+    gets: List[Get[Any]] = [
         Get(BuiltLayer, BuildLayerRequest, BuildLayerRequest.of({
             "created_by": f"omi: model record {RECORD_FILE}",
             "files": [{"src": RECORD_FILE, "dest": model_layer_path(metadata, RECORD_FILE)}],
         }, record_digest, f"Layer: model record of {inputs.address}")),
+        *(Get(StoredModelLayer, StoredModelLayerRequest(
+            f.sandbox_path, model_layer_path(metadata, f.relpath), f"omi: model file {f.relpath}", setting))
+          for f in on_disk),
+        *(Get(BuiltLayer, BuildLayerRequest, BuildLayerRequest.of({
+            "created_by": f"omi: model file {f.relpath}",
+            "files": [{"src": f.sandbox_path, "dest": model_layer_path(metadata, f.relpath)}],
+        }, cast(Digest, f.digest), f"Layer: model file {f.sandbox_path}")) for f in downloaded),
+    ]
+    results = await MultiGet(gets)
+    record_built, stored = cast(BuiltLayer, results[0]), cast(Tuple[StoredModelLayer, ...], results[1:1 + len(on_disk)])
+    built = cast(Tuple[BuiltLayer, ...], results[1 + len(on_disk):])
+    entries = await single_file_entries([cast(Digest, f.digest) for f in downloaded])
+    compressed = await MultiGet(
+        Get(BuiltLayer, CompressLayerRequest(b.layer, b.blobs, setting,
+                                             f"Compress ({setting.algorithm}) layer: "
+                                             f"{b.layer.created_by.replace('omi: ', '')} of {inputs.address}"))
+        for b in (record_built, *built)
     )
-    return ModelLayers(tuple((f.relpath, layer) for f, layer in zip(inputs.files, built[:-1])), built[-1])
+    by_path = {f.sandbox_path: ModelFileLayer(f.relpath, s.built, s.file_digest, s.file_size)
+               for f, s in zip(on_disk, stored)}
+    by_path.update({f.sandbox_path: ModelFileLayer(f.relpath, b, f"sha256:{e.file_digest.fingerprint}",
+                                                   e.file_digest.serialized_bytes_length)
+                    for f, b, e in zip(downloaded, compressed[1:], entries)})
+    return ModelLayers(tuple(by_path[f.sandbox_path] for f in inputs.files), compressed[0],
+                       tuple(s.built.layer.descriptor.digest for s in stored))
 
 
 def rules():

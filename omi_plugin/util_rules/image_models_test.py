@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+
 import pytest
 from pants.engine.addresses import Address
-from pants.engine.fs import Digest, Snapshot
+from pants.engine.fs import CreateDigest, Digest, DigestContents, DigestEntries, SymlinkEntry
 from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
@@ -12,6 +16,7 @@ from omi_plugin.target_types import OmiDebianBaseTarget, OmiModelTarget
 from omi_plugin.util_rules import image_models, model_inputs, target_fields
 from omi_plugin.util_rules.image_models import ImageModels, ImageModelsRequest
 from omi_plugin.util_rules.model_inputs import ModelsDirectory
+from omi_testutil import rules as testutil_rules
 
 
 def _yaml(name: str, interfaces: str = "[kfserving.v1, modzy.v2]") -> str:
@@ -20,15 +25,18 @@ def _yaml(name: str, interfaces: str = "[kfserving.v1, modzy.v2]") -> str:
 
 
 @pytest.fixture
-def rule_runner() -> RuleRunner:
+def rule_runner(tmp_path) -> RuleRunner:
     runner = RuleRunner(
-        rules=[*image_models.rules(), *model_inputs.rules(), *target_fields.rules(),
-               QueryRule(ImageModels, [ImageModelsRequest]), QueryRule(ModelsDirectory, [ImageModels]), QueryRule(Snapshot, [Digest])],
+        rules=[*image_models.rules(), *model_inputs.rules(), *target_fields.rules(), *testutil_rules.blob_store_rules(),
+               QueryRule(ImageModels, [ImageModelsRequest]), QueryRule(ModelsDirectory, [ImageModels]),
+               QueryRule(DigestEntries, [Digest]),
+               QueryRule(Digest, [CreateDigest]), QueryRule(DigestContents, [Digest])],
         target_types=[OmiModelTarget, OmiDebianBaseTarget],
     )
     runner.write_files({"base/BUILD": 'omi_debian_base(name="base", lockfile="base.lock.json")\n',
                         "base/base.lock.json": "{}", "rt/BUILD": ""})
-    runner.set_options(["--omi-default-base-image=base:base", "--omi-runtime=rt:rt"])
+    runner.set_options(["--omi-default-base-image=base:base", "--omi-runtime=rt:rt",
+                        f"--omi-blob-store={tmp_path / 'store'}"])
     for name in ("a", "b", "c"):
         runner.write_files({f"{name}/model.yaml": _yaml(name), f"{name}/w.bin": name})
     runner.write_files({"c/model.yaml": _yaml("c", "[kfserving.v1]")})
@@ -55,8 +63,16 @@ def test_bundled_models_share_one_models_directory(rule_runner: RuleRunner) -> N
     models = _models(rule_runner, "a")
     assert [m.metadata.name for m in models.all] == ["a", "b"]
     directory = rule_runner.request(ModelsDirectory, [models])
-    files = rule_runner.request(Snapshot, [directory.digest])
-    assert files.files == ("models/a/omi-model.json", "models/a/w.bin", "models/b/omi-model.json", "models/b/w.bin")
+    entries = {e.path: e for e in rule_runner.request(DigestEntries, [directory.digest])}
+    assert sorted(entries) == ["__model_file_digests/a.json", "__model_file_digests/b.json", "models/a/omi-model.json",
+                               "models/a/w.bin", "models/b/omi-model.json", "models/b/w.bin"]
+    # Model files are links to them, and their sha256s are in the digest: a process reading them is keyed by them.
+    for name in ("a", "b"):
+        link = entries[f"models/{name}/w.bin"]
+        assert isinstance(link, SymlinkEntry) and link.target == os.path.join(rule_runner.build_root, f"{name}/w.bin")
+        key = rule_runner.request(DigestContents, [rule_runner.request(Digest, [CreateDigest([
+            entries[f"__model_file_digests/{name}.json"]])])])[0].content
+        assert json.loads(key) == {"w.bin": "sha256:" + hashlib.sha256(name.encode()).hexdigest()}
 
 
 def test_a_bundled_model_must_serve_every_interface_of_the_image(rule_runner: RuleRunner) -> None:

@@ -14,7 +14,7 @@ from pants.engine.rules import Get, MultiGet, collect_rules, rule
 
 from omi_plugin.metadata import mlflow_model
 from omi_plugin.metadata.model_yaml import ModelYamlError
-from omi_plugin.util_rules.model_inputs import ModelInputs, OmiModelError
+from omi_plugin.util_rules.model_inputs import ModelInputs, OmiModelError, single_file_digests
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ async def check_mlflow_model(request: MlflowModelCheckRequest) -> MlflowModelChe
     mlmodel_rel = posixpath.join(directory, mlflow_model.MLMODEL)
     requirements_rel = posixpath.join(directory, mlflow_model.REQUIREMENTS)
     wanted = [f for f in inputs.files if f.relpath in (mlmodel_rel, requirements_rel)]
-    contents = await MultiGet(Get(DigestContents, Digest, f.digest) for f in wanted)
+    contents = await MultiGet(Get(DigestContents, Digest, d) for d in await single_file_digests(wanted))
     by_relpath = {f.relpath: c[0].content for f, c in zip(wanted, contents)}
     mlmodel_file = posixpath.join(metadata.model_dir, mlmodel_rel)
     requirements_file = posixpath.join(metadata.model_dir, requirements_rel)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, cast
 
+from pants.base.build_root import BuildRoot
 from pants.core.target_types import FileSourceField, ResourceSourceField
 from pants.engine.addresses import Address, Addresses, AddressInput, BuildFileAddress, BuildFileAddressRequest
 from pants.engine.fs import (
@@ -20,10 +23,12 @@ from pants.engine.fs import (
     FileEntry,
     MergeDigests,
     PathGlobs,
+    Paths,
     RemovePrefix,
     Snapshot,
+    SymlinkEntry,
 )
-from pants.engine.rules import Get, MultiGet, collect_rules, rule
+from pants.engine.rules import Get, MultiGet, _uncacheable_rule, collect_rules, rule
 from pants.engine.target import (
     DependenciesRequest,
     HydratedSources,
@@ -33,6 +38,7 @@ from pants.engine.target import (
     WrappedTarget,
     WrappedTargetRequest,
 )
+from pants.option.global_options import UnmatchedBuildFileGlobs
 
 from omi_contract.image import RECORD_FILE
 from omi_plugin.metadata.model_yaml import (
@@ -45,6 +51,7 @@ from omi_plugin.metadata.model_yaml import (
 )
 from omi_plugin.subsystem import OmiSubsystem
 from omi_plugin.target_types import ModelFilesField, ModelYamlSourceField, OmiModelDependenciesField
+from omi_plugin.util_rules.stored_layers import ModelFileDigests, ModelFileDigestsRequest
 from omi_plugin.util_rules.target_fields import TargetFieldProblems, TargetFieldsRequest
 
 
@@ -55,8 +62,8 @@ class OmiModelError(Exception):
 @dataclass(frozen=True)
 class ModelFile:
     relpath: str  # relative to the model directory, as listed in model.yaml `files`
-    digest: Digest  # a digest holding only this file, at `sandbox_path`
-    sandbox_path: str
+    digest: Optional[Digest]  # a downloaded file: a digest holding only it, at `sandbox_path`; None: on disk
+    sandbox_path: str  # relative to the build root
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,8 @@ class ModelSources:
     yaml_bytes: bytes  # as read: model.yaml's parser refuses what is not UTF-8
     mlmodel_bytes: Optional[bytes]  # the `run_id_from` file, when model.yaml names one that exists
     mlmodel_path: Optional[str]  # its repository path
-    available: Tuple[Tuple[str, str, Digest, int], ...]  # (relpath, sandbox path, single-file digest, size)
+    # (relpath, path, single-file digest of a downloaded file or None for a file on disk, size)
+    available: Tuple[Tuple[str, str, Optional[Digest], int], ...]
     python_addresses: Addresses  # handler code and requirements, plus the runtime
 
     def sizes(self) -> Dict[str, int]:
@@ -93,21 +101,33 @@ class ModelSourcesRequest:
     address: Address
 
 
-@rule(desc="Collect model.yaml and model files")
-async def model_sources(request: ModelSourcesRequest, omi: OmiSubsystem) -> ModelSources:
+@_uncacheable_rule(desc="Collect model.yaml and model files")
+async def model_sources(request: ModelSourcesRequest, omi: OmiSubsystem, build_root: BuildRoot,
+                        unmatched: UnmatchedBuildFileGlobs) -> ModelSources:
+    """Model files on disk are listed, not read: their bytes go to the blob store (see `stored_layers.py`), never
+    to Pants's store. Only a downloaded file (`http_source`) is a digest. Uncacheable: sizes come from `stat`."""
     address = request.address
     wrapped = await Get(WrappedTarget, WrappedTargetRequest(address, description_of_origin="omi_model"))
     target = wrapped.target
     try:
         yaml_sources, own_files, dependencies = await MultiGet(
             Get(HydratedSources, HydrateSourcesRequest(target[ModelYamlSourceField])),
-            Get(HydratedSources, HydrateSourcesRequest(target[ModelFilesField])),
+            Get(Paths, PathGlobs, target[ModelFilesField].path_globs(unmatched)),
             Get(Targets, DependenciesRequest(target[OmiModelDependenciesField])),
         )
+        file_targets = [t for t in dependencies if t.has_field(FileSourceField) or t.has_field(ResourceSourceField)]
+        downloaded = [t for t in file_targets if not isinstance(t[SourcesField].value, str)]
+        on_disk = [t for t in file_targets if t not in downloaded]
+        listed = await MultiGet(Get(Paths, PathGlobs, t[SourcesField].path_globs(unmatched)) for t in on_disk)
+        fetched = await MultiGet(
+            Get(HydratedSources, HydrateSourcesRequest(t[SourcesField])) for t in downloaded
+        )
+        yaml_content = (await Get(DigestContents, Digest, yaml_sources.snapshot.digest))[0]
+        sizes = {path: os.stat(os.path.join(build_root.path, path)).st_size
+                 for paths in (own_files, *listed) for path in paths.files}
     except Exception as e:  # noqa: BLE001 - Pants words unreadable sources as raw engine errors
         build = await Get(BuildFileAddress, BuildFileAddressRequest(address, description_of_origin="omi_model"))
         raise OmiModelError(_unreadable_sources(address, build.rel_path, e)) from None
-    yaml_content = (await Get(DigestContents, Digest, yaml_sources.snapshot.digest))[0]
     model_dir = posixpath.dirname(yaml_content.path)
 
     fields = _yaml_fields(yaml_content.content)
@@ -118,26 +138,26 @@ async def model_sources(request: ModelSourcesRequest, omi: OmiSubsystem) -> Mode
         found = await Get(DigestContents, PathGlobs([mlmodel_path]))
         mlmodel_bytes = found[0].content if found else None
 
-    file_targets = [t for t in dependencies if t.has_field(FileSourceField) or t.has_field(ResourceSourceField)]
     python_targets = [t for t in dependencies if t not in file_targets]
-    dep_sources = await MultiGet(
-        Get(HydratedSources, HydrateSourcesRequest(t[SourcesField])) for t in file_targets
-    )
-    candidates: Dict[str, Tuple[str, Snapshot]] = {}
-    for path in own_files.snapshot.files:
-        candidates[posixpath.relpath(path, model_dir)] = (path, own_files.snapshot)
-    for t, hydrated in zip(file_targets, dep_sources):
+    candidates: Dict[str, Tuple[str, Optional[Snapshot]]] = {}
+    for path in own_files.files:
+        candidates[posixpath.relpath(path, model_dir)] = (path, None)
+    for t, paths in zip(on_disk, listed):
+        for path in paths.files:
+            candidates.setdefault(posixpath.relpath(path, t.address.spec_path), (path, None))
+    for t, hydrated in zip(downloaded, fetched):
         for path in hydrated.snapshot.files:
             candidates.setdefault(posixpath.relpath(path, t.address.spec_path), (path, hydrated.snapshot))
     ordered = sorted(candidates.items())
+    fetched_files = [(rel, path, snapshot) for rel, (path, snapshot) in ordered if snapshot is not None]
     subsets = await MultiGet(
-        Get(Digest, DigestSubset(snapshot.digest, PathGlobs([path]))) for _, (path, snapshot) in ordered
+        Get(Digest, DigestSubset(snapshot.digest, PathGlobs([path]))) for _, path, snapshot in fetched_files
     )
     entries = await MultiGet(Get(DigestEntries, Digest, d) for d in subsets)
-    available = []
-    for (rel, (path, _)), subset, entry in zip(ordered, subsets, entries):
-        sizes = [e.file_digest.serialized_bytes_length for e in entry if isinstance(e, FileEntry)]
-        available.append((rel, path, subset, sizes[0] if sizes else 0))
+    for (_, path, _), entry in zip(fetched_files, entries):
+        sizes[path] = next((e.file_digest.serialized_bytes_length for e in entry if isinstance(e, FileEntry)), 0)
+    digests = {path: subset for (_, path, _), subset in zip(fetched_files, subsets)}
+    available = tuple((rel, path, digests.get(path), sizes[path]) for rel, (path, _) in ordered)
 
     runtime_specs = [(omi.runtime, "[omi].runtime")]
     handler_spec = _builtin_handler(fields, omi.builtin_handlers)
@@ -148,7 +168,7 @@ async def model_sources(request: ModelSourcesRequest, omi: OmiSubsystem) -> Mode
     )
     python_addresses = Addresses(sorted({*(t.address for t in python_targets), *runtime}))
     return ModelSources(address, yaml_content.path, yaml_content.content, mlmodel_bytes,
-                        mlmodel_path if mlmodel_bytes is not None else None, tuple(available),
+                        mlmodel_path if mlmodel_bytes is not None else None, available,
                         python_addresses)
 
 
@@ -193,15 +213,43 @@ class ModelsDirectory:
 
 
 @rule(desc="Lay out the model directory")
-async def models_directory(inputs: ModelInputs) -> ModelsDirectory:
-    relocated = await MultiGet(
-        Get(Digest, RemovePrefix(f.digest, f.sandbox_path[: -len(f.relpath)].rstrip("/")))
-        if f.sandbox_path != f.relpath else Get(Digest, MergeDigests([f.digest]))
-        for f in inputs.files
+async def models_directory(inputs: ModelInputs, build_root: BuildRoot) -> ModelsDirectory:
+    """Model files on disk are absolute links to them, with their sha256s beside (`MODEL_FILE_DIGESTS`), so a process
+    that reads them through the links is keyed by their bytes, not only by their paths."""
+    name = inputs.metadata.name
+    on_disk = [f for f in inputs.files if f.digest is None]
+    downloaded = [f for f in inputs.files if f.digest is not None]
+    hashed, *relocated = await MultiGet(
+        Get(ModelFileDigests, ModelFileDigestsRequest(tuple(f.sandbox_path for f in on_disk))),
+        *(Get(Digest, RemovePrefix(f.digest, f.sandbox_path[: -len(f.relpath)].rstrip("/")))
+          if f.sandbox_path != f.relpath else Get(Digest, MergeDigests([f.digest]))
+          for f in downloaded if f.digest is not None),
     )
-    record = await Get(Digest, CreateDigest([FileContent(RECORD_FILE, inputs.metadata.record_json())]))
-    merged = await Get(Digest, MergeDigests([*relocated, record]))
-    return ModelsDirectory(await Get(Digest, AddPrefix(merged, f"models/{inputs.metadata.name}")))
+    digests = cast(ModelFileDigests, hashed).digests
+    own = await Get(Digest, CreateDigest([
+        FileContent(RECORD_FILE, inputs.metadata.record_json()),
+        *(SymlinkEntry(f.relpath, os.path.join(build_root.path, f.sandbox_path)) for f in on_disk),
+    ]))
+    merged = await Get(Digest, MergeDigests([*cast(Tuple[Digest, ...], relocated), own]))
+    placed, key = await MultiGet(
+        Get(Digest, AddPrefix(merged, f"models/{name}")),
+        Get(Digest, CreateDigest([FileContent(f"{MODEL_FILE_DIGESTS}/{name}.json", json.dumps(
+            {f.relpath: d for f, d in zip(on_disk, digests)}, sort_keys=True).encode())])),
+    )
+    return ModelsDirectory(await Get(Digest, MergeDigests([placed, key])))
+
+
+# Beside `models/` in a models directory: the sha256 of each model file linked from it, by model name.
+MODEL_FILE_DIGESTS = "__model_file_digests"
+
+
+async def single_file_digests(files: Sequence[ModelFile]) -> Tuple[Digest, ...]:
+    """A digest holding each file at its `sandbox_path`, reading a file on disk into Pants's store: only for the few
+    steps that need model bytes there (MLflow's metadata files, the opt-in omlmd flavour)."""
+    return tuple(await MultiGet(
+        Get(Digest, PathGlobs([f.sandbox_path])) if f.digest is None else Get(Digest, MergeDigests([f.digest]))
+        for f in files
+    ))
 
 
 _ABSOLUTE_LINK = re.compile(r'Failed to read link "([^"]+)": Absolute symlink: "([^"]+)"')

@@ -28,6 +28,7 @@ BYTECODE_TOOLS = ("omi_plugin.oci", "omi_plugin.bytecode")
 BASE_IMAGE_TOOLS = ("omi_plugin.oci", "omi_plugin.base_images")
 CHECK_TOOLS = ("omi_contract", "omi_plugin.oci", "omi_plugin.metadata", "omi_plugin.check", "omi_plugin.supply_chain")
 REGISTRY_TOOLS = ("omi_contract", "omi_plugin.oci", "omi_plugin.registry")
+STORE_TOOLS = ("omi_plugin.oci", "omi_plugin.blob_store")  # the model file layer writer
 _DATA_SUFFIXES = (".py", ".json")
 
 
