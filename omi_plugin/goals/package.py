@@ -24,6 +24,7 @@ from pants.engine.fs import (
     Digest,
     DigestEntries,
     DigestSubset,
+    Directory,
     FileContent,
     FileEntry,
     MergeDigests,
@@ -195,6 +196,26 @@ async def omlmd_layout(request: OmlmdLayoutRequest) -> OmlmdLayout:
     return OmlmdLayout(layout, artifact.manifest.descriptor.digest)
 
 
+@dataclass(frozen=True)
+class LayoutBlobs:
+    """Digests of one layout's parts, to merge: blobs, some of them links into the blob store, and its JSON."""
+
+    parts: Tuple[Digest, ...]
+
+
+@rule(desc="Merge the blobs of an OCI layout", level=LogLevel.DEBUG)
+async def layout_blobs(request: LayoutBlobs) -> Digest:
+    """One layout from its parts. A blob can come twice, once as a file and once as a link into the blob store (a base
+    pulled from an image whose model layer this image has too): both hold the same bytes, and the file is kept."""
+    found = await MultiGet(Get(DigestEntries, Digest, d) for d in request.parts)
+    links = {e.path for entries in found for e in entries if isinstance(e, SymlinkEntry)}
+    files = {e.path for entries in found for e in entries if isinstance(e, FileEntry)}
+    if not links & files:
+        return await Get(Digest, MergeDigests(request.parts))
+    kept = [e for entries in found for e in entries if not (isinstance(e, SymlinkEntry) and e.path in files)]
+    return await Get(Digest, CreateDigest(dict((e.path, e) for e in kept if not isinstance(e, Directory)).values()))
+
+
 @rule(desc="Build an OMI model image", level=LogLevel.DEBUG)
 async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiImage:
     fs = request.field_set
@@ -281,9 +302,9 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
     ]))
     model_blobs = [*(f.built.blobs for f in model.files), model.record.blobs]
     layout, modelpack_layout = await MultiGet(
-        Get(Digest, MergeDigests([*(b.blobs for b in (*base_dist.layers, *runtime_dist.layers)), *model_blobs,
-                                  *(b.blobs for b in bundled_dist), json_blobs])),
-        Get(Digest, MergeDigests([*model_blobs, modelpack_json])),
+        Get(Digest, LayoutBlobs((*(b.blobs for b in (*base_dist.layers, *runtime_dist.layers)), *model_blobs,
+                                 *(b.blobs for b in bundled_dist), json_blobs))),
+        Get(Digest, LayoutBlobs((*model_blobs, modelpack_json))),
     )
     output_base = fs.output_path.value_or_default(file_ending=None)
     omlmd = None
