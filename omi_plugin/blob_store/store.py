@@ -173,6 +173,9 @@ class BlobStore:
                 if self.has(digest):
                     return  # another build wrote the same bytes first
                 continue  # it was corrupt and is gone now: place ours
+            # Dropping the temporary name changes the inode's ctime: the record is made after it, or the next
+            # `has` would hash the whole blob again.
+            _unlink_quietly(partial)
             self._mark_verified(digest)
             return
         raise BlobStoreError(f"{final}: cannot place the blob (it keeps reappearing with other bytes)")

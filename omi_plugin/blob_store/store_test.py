@@ -18,6 +18,9 @@ def test_a_blob_is_placed_under_its_sha256_read_only(tmp_path) -> None:
     digest = _put(store, b"weights" * 1000)
     assert file_sha256(store.blob(digest))[0] == digest
     assert not os.stat(store.blob(digest)).st_mode & 0o222
+    # The record describes the blob as it is once written (its temporary name gone): no second hash on first use.
+    record = json.loads(open(store._verified(digest)).read())
+    assert record["identity"] == Identity.of(os.stat(store.blob(digest))).to_json()
     assert store.has(digest)
     assert os.listdir(tmp_path / "store" / "tmp") == []
 
