@@ -26,7 +26,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import BinaryIO, Callable, Dict, Iterator, List, Optional, Tuple
 
 from omi_plugin.oci.descriptor import digest_hex
 from omi_plugin.oci.hashing import HashingWriter, file_sha256
@@ -92,6 +92,12 @@ def _unlink_quietly(path: str) -> None:
         pass
 
 
+def _hashed(f: BinaryIO, produce: Callable[[HashingWriter], object]) -> Tuple[str, int, object]:
+    sink = HashingWriter(f)
+    result = produce(sink)
+    return "sha256:" + sink.sha256.hexdigest(), sink.size, result
+
+
 class BlobStore:
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(os.path.expanduser(root))
@@ -151,16 +157,24 @@ class BlobStore:
     def write(self, produce: Callable[[HashingWriter], object]) -> Tuple[str, int, object]:
         """Write a new blob: `produce(sink)` writes its bytes; the blob is placed under the sha256 of what was
         written. Returns (digest, size, what `produce` returned). Nothing is left behind when `produce` fails."""
+        return self._write(lambda f: _hashed(f, produce))
+
+    def write_hashed(self, produce: Callable[[BinaryIO], Tuple[str, int]]) -> Tuple[str, int]:
+        """`write`, for a producer that hashes what it writes itself (the tar writer of an uncompressed layer, whose
+        diff_id is the blob's digest): `produce(sink)` returns the sha256 digest and size of exactly the bytes it
+        wrote to `sink`, so they are not hashed twice."""
+        digest, size, _ = self._write(lambda f: (*produce(f), None))
+        return digest, size
+
+    def _write(self, produce: Callable[[BinaryIO], Tuple[str, int, object]]) -> Tuple[str, int, object]:
         fd, partial = tempfile.mkstemp(dir=self._tmp(), prefix="blob-")
         try:
             with os.fdopen(fd, "wb") as f:
-                sink = HashingWriter(f)
-                result = produce(sink)
-            digest = "sha256:" + sink.sha256.hexdigest()
+                digest, size, result = produce(f)
             self._place(partial, digest)
         finally:
             _unlink_quietly(partial)
-        return digest, sink.size, result
+        return digest, size, result
 
     def _place(self, partial: str, digest: str) -> None:
         os.chmod(partial, 0o444)
