@@ -146,9 +146,10 @@ class OmiSubsystem(Subsystem):
         help=help_text(  # type: ignore[arg-type]  # Pants types help_text as str-or-callable
             """
             Directory of the machine-wide blob store that model file layers are written to, once, in one pass
-            over each model file; `dist/omi-blobs` hard-links them. Empty: `$XDG_CACHE_HOME/omi/store`, else
-            `~/.cache/omi/store`. Two builds may share it at once. Deleting it is safe (the next build writes what
-            it needs again); a layout already in dist/ keeps its own links.
+            over each model file; `dist/omi-blobs` hard-links them. Empty: `store/` in omi's cache directory
+            (`$OMI_CACHE_DIR`, else `$XDG_CACHE_HOME/omi`, else `~/.cache/omi`, as `./pants` uses). Two builds may
+            share it at once. Deleting it is safe (the next build writes what it needs again); a layout already in
+            dist/ keeps its own links.
             """
         ),
     )

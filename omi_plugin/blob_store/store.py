@@ -26,12 +26,26 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import BinaryIO, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import BinaryIO, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from omi_plugin.oci.descriptor import digest_hex
 from omi_plugin.oci.hashing import HashingWriter, file_sha256
 
 RECENT_SECONDS = 3600  # a blob used this recently is never pruned
+
+
+def omi_cache_dir(env: Mapping[str, str]) -> str:
+    """omi's cache directory, by the rule `./pants` bootstraps into: `$OMI_CACHE_DIR`, else `$XDG_CACHE_HOME/omi`,
+    else `~/.cache/omi`."""
+    if env.get("OMI_CACHE_DIR"):
+        return os.path.abspath(env["OMI_CACHE_DIR"])
+    cache = env.get("XDG_CACHE_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".cache")
+    return os.path.join(os.path.abspath(cache), "omi")
+
+
+def default_root(env: Mapping[str, str]) -> str:
+    """Where the store is when `[omi].blob_store` is empty: `store/` in omi's cache directory."""
+    return os.path.join(omi_cache_dir(env), "store")
 
 
 class BlobStoreError(Exception):

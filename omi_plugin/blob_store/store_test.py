@@ -3,7 +3,7 @@ import multiprocessing
 import os
 import time
 
-from omi_plugin.blob_store.store import RECENT_SECONDS, BlobStore, Identity
+from omi_plugin.blob_store.store import RECENT_SECONDS, BlobStore, Identity, default_root
 from omi_plugin.oci.hashing import file_sha256
 
 
@@ -124,3 +124,9 @@ def test_prune_removes_least_recently_used_but_never_a_recent_blob(tmp_path) -> 
     assert store.prune(1500, now=now) == [older, old]
     assert store.has(fresh) and not os.path.exists(store.blob(old))
     assert store.prune(0, now=now) == []  # the fresh blob is never removed
+
+
+def test_the_default_root_follows_the_bootstrap_cache_rule() -> None:
+    assert default_root({"OMI_CACHE_DIR": "/c/omi", "XDG_CACHE_HOME": "/x", "HOME": "/h"}) == "/c/omi/store"
+    assert default_root({"XDG_CACHE_HOME": "/x", "HOME": "/h"}) == "/x/omi/store"
+    assert default_root({"OMI_CACHE_DIR": "", "HOME": "/h"}) == "/h/.cache/omi/store"

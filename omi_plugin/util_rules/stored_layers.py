@@ -26,7 +26,7 @@ from pants.engine.rules import Get, _uncacheable_rule, collect_rules, rule
 from pants.util.logging import LogLevel
 
 from omi_plugin.blob_store import file_layer, sources
-from omi_plugin.blob_store.store import BlobStore, BlobStoreError
+from omi_plugin.blob_store.store import BlobStore, BlobStoreError, default_root
 from omi_plugin.blob_store.write_file_layer import STORED_JSON
 from omi_plugin.oci import canonical_json, compression
 from omi_plugin.oci.layout import blob_path
@@ -59,9 +59,8 @@ async def blob_store_location(omi: OmiSubsystem) -> BlobStoreLocation:
             raise BlobStoreRuleError(f"[omi].blob_store = {omi.blob_store!r}: give an absolute path (the store is "
                                      "shared by every checkout on the machine)")
         return BlobStoreLocation(os.path.normpath(root))
-    env = await Get(EnvironmentVars, EnvironmentVarsRequest(["XDG_CACHE_HOME", "HOME"]))
-    cache = env.get("XDG_CACHE_HOME") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".cache")
-    return BlobStoreLocation(os.path.join(os.path.abspath(cache), "omi", "store"))
+    env = await Get(EnvironmentVars, EnvironmentVarsRequest(["OMI_CACHE_DIR", "XDG_CACHE_HOME", "HOME"]))
+    return BlobStoreLocation(default_root(env))
 
 
 def report(store: BlobStore) -> None:

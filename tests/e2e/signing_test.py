@@ -16,6 +16,7 @@ from typing import Any, Dict, List
 import pytest
 from conftest import REPO, Clone, run
 
+from omi_plugin.blob_store.store import omi_cache_dir
 from omi_testutil.check_layouts import rewrite_referrer_payload
 from omi_testutil.registry import registry  # noqa: F401 - pytest fixture
 
@@ -27,7 +28,7 @@ BUNDLE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 @pytest.fixture(scope="module")
 def model_signing_cli() -> str:
     """OpenSSF's `model_signing` CLI from PyPI, in a venv of its own under the omi cache (installed once)."""
-    cache = Path(os.environ.get("OMI_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "omi")
+    cache = Path(omi_cache_dir(os.environ))
     venv = cache / "model-signing-1.1.1-py311"
     cli = venv / "bin" / "model_signing"
     if not cli.exists():
