@@ -154,8 +154,6 @@ class OmiImage:
     attestations_layout: Optional[Digest] = None  # SBOM and provenance referrers
     sbom: Optional[bytes] = None
     model_signature: Optional[bytes] = None  # the model files' `model_signing` bundle
-    # Blobs of the layouts that are in the blob store: the layouts hold them as absolute links into it.
-    stored_blobs: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -339,8 +337,7 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
     )
     summary = f"{repository}:{assembled.tags[0]}@{assembled.manifest.descriptor.digest}"
     return OmiImage(layout, modelpack_layout, omlmd.layout if omlmd else None, record, summary,
-                    attested.layout, attested.sbom, attested.model_signature,
-                    tuple(sorted({d for m in (model, *bundled) for d in m.stored_blobs})))
+                    attested.layout, attested.sbom, attested.model_signature)
 
 
 @dataclass(frozen=True)
@@ -349,8 +346,14 @@ class LayoutInDist:
     path: str  # its dist/-relative directory
 
 
+@dataclass(frozen=True)
+class PlacedLayout:
+    digest: Digest  # the layout under its dist/ path and the blobs it shares under `dist/omi-blobs/`
+    stored_blobs: Tuple[str, ...]  # digests of its blobs that are in the blob store, to hard-link into dist/
+
+
 @rule(desc="Place an OCI layout under dist/", level=LogLevel.DEBUG)
-async def layout_in_dist(request: LayoutInDist) -> Digest:
+async def layout_in_dist(request: LayoutInDist) -> PlacedLayout:
     """The layout for dist/, each of its blobs a relative symlink into `dist/omi-blobs/sha256/`, and the blob there.
 
     Targets and layouts that share a blob (the base and dependency layers of every image of a repository; the model
@@ -361,7 +364,8 @@ async def layout_in_dist(request: LayoutInDist) -> Digest:
     """
     entries = await Get(DigestEntries, Digest, request.layout)
     blobs = sorted(e.path for e in entries if e.path.startswith("blobs/") and isinstance(e, (FileEntry, SymlinkEntry)))
-    # A blob of the blob store (an absolute link into it) is hard-linked into dist/ by `StoredBlobsInDist`.
+    # A blob of the blob store (the layout holds an absolute link into it) goes to dist/ as a hard link, by
+    # `StoredBlobsInDist`: its bytes never enter Pants's store.
     stored = [e.path for e in entries if isinstance(e, SymlinkEntry) and posixpath.isabs(e.target)]
     own, shared = await MultiGet(
         Get(Digest, DigestSubset(request.layout, PathGlobs(["**", "!blobs/**"]))),
@@ -376,7 +380,8 @@ async def layout_in_dist(request: LayoutInDist) -> Digest:
             for p in blobs
         ])),
     )
-    return await Get(Digest, MergeDigests([placed_own, placed_shared, links]))
+    return PlacedLayout(await Get(Digest, MergeDigests([placed_own, placed_shared, links])),
+                        tuple(f"sha256:{posixpath.basename(p)}" for p in stored))
 
 
 @rule(desc="Package an OMI model image", level=LogLevel.DEBUG)
@@ -387,16 +392,16 @@ async def package_omi_model(field_set: OmiModelFieldSet) -> BuiltPackage:
     layouts = [(image.layout, f"{output_base}.oci"), (image.modelpack_layout, f"{output_base}.modelpack.oci"),
                *([(image.omlmd_layout, f"{output_base}.omlmd.oci")] if image.omlmd_layout else []),
                *([(image.attestations_layout, f"{output_base}.attestations.oci")] if image.attestations_layout else [])]
+    placed_layouts = await MultiGet(Get(PlacedLayout, LayoutInDist(layout, path)) for layout, path in layouts)
     placed = await MultiGet(
-        *(Get(Digest, LayoutInDist(layout, path)) for layout, path in layouts),
         Get(Digest, CreateDigest([FileContent(record_path, image.record.to_json().encode())])),
         *([Get(Digest, CreateDigest([FileContent(f"{output_base}.spdx.json", image.sbom)]))] if image.sbom else []),
         *([Get(Digest, CreateDigest([FileContent(f"{output_base}.model.sig", image.model_signature)]))]
           if image.model_signature else []),
     )
-    # The blob store's blobs go into dist/ as hard links, outside the digest: their bytes never enter Pants's store.
-    digest, _ = await MultiGet(Get(Digest, MergeDigests(placed)),
-                               Get(StoredBlobsInDist, StoredBlobsInDistRequest(image.stored_blobs)))
+    stored = sorted({d for p in placed_layouts for d in p.stored_blobs})
+    digest, _ = await MultiGet(Get(Digest, MergeDigests([*(p.digest for p in placed_layouts), *placed])),
+                               Get(StoredBlobsInDist, StoredBlobsInDistRequest(tuple(stored))))
     record = image.record
     return BuiltPackage(digest, (
         BuiltPackageArtifact(f"{output_base}.oci", extra_log_lines=(

@@ -28,6 +28,7 @@ from omi_plugin.goals.package import (
     OmiModelFieldSet,
     OmlmdLayout,
     OmlmdLayoutRequest,
+    PlacedLayout,
 )
 from omi_plugin.oci import media_types as mt
 from omi_plugin.oci.descriptor import Blob
@@ -56,7 +57,7 @@ async def stand_in_image(request: OmiImageRequest, location: BlobStoreLocation) 
     image = await Get(Digest, CreateDigest([FileContent("index.json", b"{}"), FileContent(WEIGHTS, b"weights"),
                                             FileContent(CODE, b"code"), *store_links(location.root, [digest])]))
     modelpack = await Get(Digest, CreateDigest([FileContent("index.json", b"{}"), FileContent(WEIGHTS, b"weights")]))
-    return OmiImage(image, modelpack, None, RECORD, f"team/m:run-7@{RECORD.image_digest}", stored_blobs=(digest,))
+    return OmiImage(image, modelpack, None, RECORD, f"team/m:run-7@{RECORD.image_digest}")
 
 
 @pytest.fixture
@@ -65,7 +66,7 @@ def rule_runner(tmp_path) -> RuleRunner:
         rules=[package.package_omi_model, package.layout_in_dist, stand_in_image, *testutil_rules.blob_store_rules(),
                QueryRule(BuiltPackage, [OmiModelFieldSet]), QueryRule(DigestEntries, [Digest]),
                QueryRule(DigestContents, [Digest]), QueryRule(OmiImage, [OmiImageRequest]),
-               QueryRule(Digest, [LayoutInDist]), package.omlmd_layout,
+               QueryRule(PlacedLayout, [LayoutInDist]), package.omlmd_layout,
                QueryRule(OmlmdLayout, [OmlmdLayoutRequest]), QueryRule(Digest, [CreateDigest])],
         target_types=[OmiModelTarget],
     )
@@ -119,7 +120,9 @@ def test_the_record_file_reads_back_as_the_record(rule_runner: RuleRunner) -> No
 def test_a_layout_in_dist_links_every_blob_into_the_shared_directory(rule_runner: RuleRunner) -> None:
     image = rule_runner.request(OmiImage, [OmiImageRequest(OmiModelFieldSet.create(
         rule_runner.get_target(Address("m", target_name="m"))))])
-    placed = rule_runner.request(Digest, [LayoutInDist(image.modelpack_layout, "deep/dir/m.modelpack.oci")])
+    placed_layout = rule_runner.request(PlacedLayout, [LayoutInDist(image.modelpack_layout, "deep/dir/m.modelpack.oci")])
+    assert placed_layout.stored_blobs == ()
+    placed = placed_layout.digest
     assert _entries(rule_runner, placed) == {
         "deep/dir/m.modelpack.oci/index.json": "file",
         f"deep/dir/m.modelpack.oci/{WEIGHTS}": ("->", f"../../../../../omi-blobs/{WEIGHTS[len('blobs/'):]}"),
@@ -146,3 +149,12 @@ def test_the_omlmd_layout_holds_the_model_files_as_blobs_named_by_their_sha256(r
     assert [l["annotations"][mt.ANNOTATION_TITLE] for l in omlmd_manifest["layers"]][:3] == [
         "w.bin", "x.bin", "same.bin"]
     assert json.loads(contents["index.json"])["manifests"][0]["annotations"][mt.ANNOTATION_REF_NAME] == "run-7-omlmd"
+
+
+def test_a_layout_in_dist_names_its_blobs_of_the_blob_store(rule_runner: RuleRunner) -> None:
+    image = rule_runner.request(OmiImage, [OmiImageRequest(OmiModelFieldSet.create(
+        rule_runner.get_target(Address("m", target_name="m"))))])
+    placed = rule_runner.request(PlacedLayout, [LayoutInDist(image.layout, "m/m.oci")])
+    assert placed.stored_blobs == (f"sha256:{STORED[len('blobs/sha256/'):]}",)
+    # its bytes stay out of the digest: dist/ gets them as a hard link
+    assert f"omi-blobs/{STORED[len('blobs/'):]}" not in _entries(rule_runner, placed.digest)

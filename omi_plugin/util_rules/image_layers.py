@@ -127,7 +127,6 @@ class ModelLayers:
 
     files: Tuple[ModelFileLayer, ...]  # as model.yaml lists them
     record: BuiltLayer  # /models/<name>/omi-model.json
-    stored_blobs: Tuple[str, ...]  # digests of the blobs that are in the blob store, not in Pants's store
 
 
 @rule(desc="Build the model layers of an OMI image", level=LogLevel.DEBUG)
@@ -167,8 +166,7 @@ async def model_layers(request: ModelLayersRequest) -> ModelLayers:
     by_path.update({f.sandbox_path: ModelFileLayer(f.relpath, b, f"sha256:{e.file_digest.fingerprint}",
                                                    e.file_digest.serialized_bytes_length)
                     for f, b, e in zip(downloaded, compressed[1:], entries)})
-    return ModelLayers(tuple(by_path[f.sandbox_path] for f in inputs.files), compressed[0],
-                       tuple(s.built.layer.descriptor.digest for s in stored))
+    return ModelLayers(tuple(by_path[f.sandbox_path] for f in inputs.files), compressed[0])
 
 
 def rules():
