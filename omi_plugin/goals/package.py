@@ -13,7 +13,7 @@ import json
 import logging
 import posixpath
 from dataclasses import dataclass
-from typing import Any, List, Optional, Tuple, cast
+from typing import Any, List, Optional, Sequence, Tuple, cast
 
 from pants.core.goals.package import BuiltPackage, BuiltPackageArtifact, PackageFieldSet
 from pants.core.util_rules.system_binaries import GitBinaryException
@@ -61,13 +61,25 @@ from omi_plugin.target_types import (
 )
 from omi_plugin.util_rules.attestations import Attestations, AttestationsRequest
 from omi_plugin.util_rules.base_image import BaseImage, BaseImageRequest
-from omi_plugin.util_rules.image_layers import ModelLayers, ModelLayersRequest, RuntimeLayers, RuntimeLayersRequest
+from omi_plugin.util_rules.image_layers import (
+    ModelFileLayer,
+    ModelLayers,
+    ModelLayersRequest,
+    RuntimeLayers,
+    RuntimeLayersRequest,
+)
 from omi_plugin.util_rules.image_models import ImageModels, ImageModelsRequest
 from omi_plugin.util_rules.layers import BuiltLayer, CompressLayerRequest
 from omi_plugin.util_rules.mlflow_model import MlflowModelChecked, MlflowModelCheckRequest
-from omi_plugin.util_rules.model_inputs import ModelSources, ModelSourcesRequest, single_file_digests, single_file_entries
+from omi_plugin.util_rules.model_inputs import ModelFile, ModelSources, ModelSourcesRequest, single_file_entries
 from omi_plugin.util_rules.modelcar import ModelCarLayer, ModelCarLayerRequest
-from omi_plugin.util_rules.stored_layers import SHARED_BLOBS_DIR, StoredBlobsInDist, StoredBlobsInDistRequest
+from omi_plugin.util_rules.stored_layers import (
+    SHARED_BLOBS_DIR,
+    StoredBlobsInDist,
+    StoredBlobsInDistRequest,
+    StoredFileBlob,
+    StoredFileBlobRequest,
+)
 from omi_plugin.util_rules.target_fields import ResolveBaseImageRequest, ResolvedBaseImage
 
 logger = logging.getLogger(__name__)
@@ -157,44 +169,6 @@ class OmiImage:
 
 
 @dataclass(frozen=True)
-class OmlmdLayoutRequest:
-    address: Address
-    assembled: AssembledImage
-    files: Tuple[Tuple[str, Digest], ...]  # (relpath, a digest holding only that file)
-
-
-@dataclass(frozen=True)
-class OmlmdLayout:
-    layout: Digest
-    manifest_digest: str
-
-
-@rule(desc="Write the omlmd flavour of a model artifact", level=LogLevel.DEBUG)
-async def omlmd_layout(request: OmlmdLayoutRequest) -> OmlmdLayout:
-    """The omlmd layout, whose file blobs are the model files' own store entries: no model byte is copied here."""
-    file_entries = await single_file_entries([digest for _, digest in request.files])
-    files = [ModelFileBlob(relpath, f"sha256:{e.file_digest.fingerprint}", e.file_digest.serialized_bytes_length)
-             for (relpath, _), e in zip(request.files, file_entries)]
-    assembled = request.assembled
-    try:
-        artifact = build_omlmd(json.loads(assembled.modelpack_config.data), files,
-                               model_subject(assembled.modelpack_manifest),
-                               [omlmd_artifact_tag(t) for t in assembled.tags])
-    except OmlmdError as e:
-        raise OmiPackageError(f"{request.address}: [omi].omlmd_artifact: {e}") from None
-    layout = await Get(Digest, CreateDigest([
-        FileContent("oci-layout", oci_layout_bytes()),
-        FileContent("index.json", artifact.index_json),
-        FileContent(blob_path(artifact.manifest.descriptor.digest), artifact.manifest.data),
-        *(FileContent(blob_path(b.descriptor.digest), b.data) for b in artifact.metadata_blobs),
-        # Two model files with the same bytes are one blob.
-        *{blob_path(f.digest): FileEntry(blob_path(f.digest), e.file_digest)
-          for f, e in zip(files, file_entries)}.values(),
-    ]))
-    return OmlmdLayout(layout, artifact.manifest.descriptor.digest)
-
-
-@dataclass(frozen=True)
 class LayoutBlobs:
     """Digests of one layout's parts, to merge: blobs, some of them links into the blob store, and its JSON."""
 
@@ -212,6 +186,67 @@ async def layout_blobs(request: LayoutBlobs) -> Digest:
         return await Get(Digest, MergeDigests(request.parts))
     kept = [e for entries in found for e in entries if not (isinstance(e, SymlinkEntry) and e.path in files)]
     return await Get(Digest, CreateDigest(dict((e.path, e) for e in kept if not isinstance(e, Directory)).values()))
+
+
+@dataclass(frozen=True)
+class OmlmdFile:
+    relpath: str  # as model.yaml lists it
+    digest: str  # "sha256:<hex>" of its bytes
+    size: int
+    blob: Digest  # `blobs/sha256/<hex>`: a link into the blob store, or (a downloaded file) the file itself
+
+
+@dataclass(frozen=True)
+class OmlmdLayoutRequest:
+    address: Address
+    assembled: AssembledImage
+    files: Tuple[OmlmdFile, ...]
+
+
+@dataclass(frozen=True)
+class OmlmdLayout:
+    layout: Digest
+    manifest_digest: str
+
+
+async def omlmd_files(files: Sequence[ModelFile], layers: Sequence[ModelFileLayer]) -> List[OmlmdFile]:
+    """The model files as blobs of their own bytes: a file on disk copied into the blob store (once; found there by
+    its sha256 afterwards), a downloaded one taken from Pants's store, where it already is."""
+    on_disk = [(f, layer) for f, layer in zip(files, layers) if f.digest is None]
+    downloaded = [(f, layer) for f, layer in zip(files, layers) if f.digest is not None]
+    stored = await MultiGet(Get(StoredFileBlob, StoredFileBlobRequest(f.sandbox_path, layer.file_digest))
+                            for f, layer in on_disk)
+    entries = await single_file_entries([cast(Digest, f.digest) for f, _ in downloaded])
+    copied = await MultiGet(Get(Digest, CreateDigest([FileEntry(blob_path(layer.file_digest), e.file_digest)]))
+                            for (_, layer), e in zip(downloaded, entries))
+    blobs = {f.sandbox_path: b.blobs for (f, _), b in zip(on_disk, stored)}
+    blobs.update({f.sandbox_path: d for (f, _), d in zip(downloaded, copied)})
+    return [OmlmdFile(layer.relpath, layer.file_digest, layer.file_size, blobs[f.sandbox_path])
+            for f, layer in zip(files, layers)]
+
+
+@rule(desc="Write the omlmd flavour of a model artifact", level=LogLevel.DEBUG)
+async def omlmd_layout(request: OmlmdLayoutRequest) -> OmlmdLayout:
+    """The omlmd layout, whose layers are the model files' own bytes: blobs of the blob store, or of Pants's store for
+    a downloaded file."""
+    files = [ModelFileBlob(f.relpath, f.digest, f.size) for f in request.files]
+    assembled = request.assembled
+    try:
+        artifact = build_omlmd(json.loads(assembled.modelpack_config.data), files,
+                               model_subject(assembled.modelpack_manifest),
+                               [omlmd_artifact_tag(t) for t in assembled.tags])
+    except OmlmdError as e:
+        raise OmiPackageError(f"{request.address}: [omi].omlmd_artifact: {e}") from None
+    json_blobs = await Get(Digest, CreateDigest([
+        FileContent("oci-layout", oci_layout_bytes()),
+        FileContent("index.json", artifact.index_json),
+        FileContent(blob_path(artifact.manifest.descriptor.digest), artifact.manifest.data),
+        *(FileContent(blob_path(b.descriptor.digest), b.data) for b in artifact.metadata_blobs),
+    ]))
+    # Two model files with the same bytes are one blob.
+    blobs = {f.digest: f.blob for f in request.files}
+    layout = await Get(Digest, LayoutBlobs((*blobs.values(), json_blobs)))
+    return OmlmdLayout(layout, artifact.manifest.descriptor.digest)
 
 
 @rule(desc="Build an OMI model image", level=LogLevel.DEBUG)
@@ -307,9 +342,8 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
     output_base = fs.output_path.value_or_default(file_ending=None)
     omlmd = None
     if omi.omlmd_artifact:
-        file_digests = await single_file_digests(inputs.files)
         omlmd = await Get(OmlmdLayout, OmlmdLayoutRequest(fs.address, assembled, tuple(
-            (f.relpath, d) for f, d in zip(inputs.files, file_digests))))
+            await omlmd_files(inputs.files, model.files))))
     repository = (fs.repository.value or omi.default_repository).replace("{name}", metadata.name)
     sources, *bundled_sources = await MultiGet(Get(ModelSources, ModelSourcesRequest(m.address)) for m in models.all)
     attested = await Get(Attestations, AttestationsRequest(

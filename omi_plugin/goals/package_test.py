@@ -26,12 +26,14 @@ from omi_plugin.goals.package import (
     OmiImage,
     OmiImageRequest,
     OmiModelFieldSet,
+    OmlmdFile,
     OmlmdLayout,
     OmlmdLayoutRequest,
     PlacedLayout,
 )
 from omi_plugin.oci import media_types as mt
 from omi_plugin.oci.descriptor import Blob
+from omi_plugin.oci.layout import blob_path
 from omi_plugin.omi_image import AssembledImage
 from omi_plugin.target_types import OmiModelTarget
 from omi_plugin.util_rules.stored_layers import BlobStoreLocation, store_links
@@ -66,7 +68,7 @@ def rule_runner(tmp_path) -> RuleRunner:
         rules=[package.package_omi_model, package.layout_in_dist, stand_in_image, *testutil_rules.blob_store_rules(),
                QueryRule(BuiltPackage, [OmiModelFieldSet]), QueryRule(DigestEntries, [Digest]),
                QueryRule(DigestContents, [Digest]), QueryRule(OmiImage, [OmiImageRequest]),
-               QueryRule(PlacedLayout, [LayoutInDist]), package.omlmd_layout,
+               QueryRule(PlacedLayout, [LayoutInDist]), package.omlmd_layout, package.layout_blobs,
                QueryRule(OmlmdLayout, [OmlmdLayoutRequest]), QueryRule(Digest, [CreateDigest])],
         target_types=[OmiModelTarget],
     )
@@ -138,12 +140,18 @@ def test_the_omlmd_layout_holds_the_model_files_as_blobs_named_by_their_sha256(r
     config = Blob.of_json(mt.MODELPACK_CONFIG, {"descriptor": {"name": "m"}, "config": {"format": "onnx"}})
     manifest = Blob.of_json(mt.MANIFEST, {"schemaVersion": 2, "config": config.descriptor.to_json(), "layers": []})
     assembled = AssembledImage(config, manifest, b"{}", config, manifest, b"{}", ("run-7",), ())
-    files = tuple((rel, rule_runner.request(Digest, [CreateDigest([FileContent(f"src/{rel}", data)])]))
-                  for rel, data in (("a/w.bin", b"weights"), ("b/x.bin", b"extra"), ("c/same.bin", b"weights")))
+    digest_of = lambda data: f"sha256:{hashlib.sha256(data).hexdigest()}"  # noqa: E731
+    # Files on disk are blobs of the blob store (absolute links); a downloaded one is the file itself.
+    in_store = rule_runner.request(Digest, [CreateDigest(store_links("/store", [digest_of(b"weights")]))])
+    downloaded = rule_runner.request(Digest, [CreateDigest([FileContent(blob_path(digest_of(b"extra")), b"extra")])])
+    files = (OmlmdFile("a/w.bin", digest_of(b"weights"), 7, in_store),
+             OmlmdFile("b/x.bin", digest_of(b"extra"), 5, downloaded),
+             OmlmdFile("c/same.bin", digest_of(b"weights"), 7, in_store))
     built = rule_runner.request(OmlmdLayout, [OmlmdLayoutRequest(Address("m", target_name="m"), assembled, files)])
+    entries = _entries(rule_runner, built.layout)
+    assert entries[blob_path(digest_of(b"weights"))] == ("->", f"/store/{blob_path(digest_of(b'weights'))}")
     contents = {c.path: c.content for c in rule_runner.request(DigestContents, [built.layout])}
-    for data in (b"weights", b"extra"):
-        assert contents[f"blobs/sha256/{hashlib.sha256(data).hexdigest()}"] == data
+    assert contents[blob_path(digest_of(b"extra"))] == b"extra"
     omlmd_manifest = json.loads(contents[f"blobs/sha256/{built.manifest_digest.split(':')[1]}"])
     assert omlmd_manifest["subject"]["digest"] == manifest.descriptor.digest
     assert [l["annotations"][mt.ANNOTATION_TITLE] for l in omlmd_manifest["layers"]][:3] == [

@@ -244,8 +244,8 @@ MODEL_FILE_DIGESTS = "__model_file_digests"
 
 
 async def single_file_digests(files: Sequence[ModelFile]) -> Tuple[Digest, ...]:
-    """A digest holding each file at its `sandbox_path`, reading a file on disk into Pants's store: only for the few
-    steps that need model bytes there (MLflow's metadata files, the opt-in omlmd flavour)."""
+    """A digest holding each file at its `sandbox_path`, reading a file on disk into Pants's store: only for the one
+    step that needs model bytes there, MLflow's check of its small metadata files."""
     return tuple(await MultiGet(
         Get(Digest, PathGlobs([f.sandbox_path])) if f.digest is None else Get(Digest, MergeDigests([f.digest]))
         for f in files

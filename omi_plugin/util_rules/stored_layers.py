@@ -25,9 +25,8 @@ from pants.engine.process import Process, ProcessCacheScope, ProcessResult
 from pants.engine.rules import Get, _uncacheable_rule, collect_rules, rule
 from pants.util.logging import LogLevel
 
-from omi_plugin.blob_store import file_layer, sources
+from omi_plugin.blob_store import file_layer, sources, write_file_blob, write_file_layer
 from omi_plugin.blob_store.store import BlobStore, BlobStoreError, default_root
-from omi_plugin.blob_store.write_file_layer import STORED_JSON
 from omi_plugin.oci import canonical_json, compression
 from omi_plugin.oci.layout import blob_path
 from omi_plugin.subsystem import OmiSubsystem
@@ -107,7 +106,7 @@ async def stored_model_layer(request: StoredModelLayerRequest, location: BlobSto
             {"store": store.root, "layer": spec.to_json()}))]))
         process = await Get(Process, ToolProcessRequest(
             packages=STORE_TOOLS,
-            module="omi_plugin.blob_store.write_file_layer",
+            module=write_file_layer.__name__,
             args=(_SPEC, _OUT),
             input_digest=spec_digest,
             description=f"Layer: model file {request.path} (into the blob store)",
@@ -118,12 +117,51 @@ async def stored_model_layer(request: StoredModelLayerRequest, location: BlobSto
         # It reads the model file and writes the store, outside its sandbox: never cached, run once per session.
         result = await Get(ProcessResult, Process, dataclasses.replace(process, cache_scope=ProcessCacheScope.PER_SESSION))
         contents = await Get(DigestContents, Digest, result.output_digest)
-        data = json.loads(next(c.content for c in contents if c.path.endswith(STORED_JSON)))
+        data = json.loads(next(c.content for c in contents if c.path.endswith(write_file_layer.STORED_JSON)))
         for problem in data.pop("problems", []):
             logger.warning(problem)
         stored = file_layer.StoredFileLayer.from_json(data)
     links = await Get(Digest, CreateDigest(store_links(store.root, [stored.layer.descriptor.digest])))
     return StoredModelLayer(BuiltLayer(stored.layer, links), stored.file_digest, stored.file_size)
+
+
+@dataclass(frozen=True)
+class StoredFileBlobRequest:
+    path: str  # the model file, relative to the build root
+    digest: str  # "sha256:<hex>" of its bytes, as its layer found them in this session
+
+
+@dataclass(frozen=True)
+class StoredFileBlob:
+    blobs: Digest  # `blobs/sha256/<hex>`, an absolute link to the store's copy of the file
+
+
+@_uncacheable_rule(desc="Copy a model file into the blob store", level=LogLevel.DEBUG)
+async def stored_file_blob(request: StoredFileBlobRequest, location: BlobStoreLocation,
+                           build_root: BuildRoot) -> StoredFileBlob:
+    """The model file's own bytes as a blob (the omlmd flavour's layers are the raw files), copied into the store once
+    by an uncached process and found there by its name afterwards."""
+    store = BlobStore(location.root)
+    if not store.has(request.digest):
+        report(store)
+        spec_digest = await Get(Digest, CreateDigest([FileContent(_SPEC, canonical_json.dumps(
+            {"store": store.root, "source": os.path.join(build_root.path, request.path), "digest": request.digest}))]))
+        process = await Get(Process, ToolProcessRequest(
+            packages=STORE_TOOLS,
+            module=write_file_blob.__name__,
+            args=(_SPEC, _OUT),
+            input_digest=spec_digest,
+            description=f"Copy model file {request.path} (into the blob store)",
+            output_directories=(_OUT,),
+            level=LogLevel.INFO,
+        ))
+        # Like the layer writer: it reads the model file and writes the store, outside its sandbox.
+        result = await Get(ProcessResult, Process, dataclasses.replace(process, cache_scope=ProcessCacheScope.PER_SESSION))
+        contents = await Get(DigestContents, Digest, result.output_digest)
+        answer = json.loads(next(c.content for c in contents if c.path.endswith(write_file_layer.STORED_JSON)))
+        for problem in answer["problems"]:
+            logger.warning(problem)
+    return StoredFileBlob(await Get(Digest, CreateDigest(store_links(store.root, [request.digest]))))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from omi_plugin.util_rules.stored_layers import (
     ModelFileDigestsRequest,
     StoredBlobsInDist,
     StoredBlobsInDistRequest,
+    StoredFileBlob,
+    StoredFileBlobRequest,
     StoredModelLayer,
     StoredModelLayerRequest,
 )
@@ -33,6 +35,7 @@ def rule_runner(tmp_path: Path) -> RuleRunner:
                                QueryRule(StoredModelLayer, [StoredModelLayerRequest]),
                                QueryRule(ModelFileDigests, [ModelFileDigestsRequest]),
                                QueryRule(StoredBlobsInDist, [StoredBlobsInDistRequest]),
+                               QueryRule(StoredFileBlob, [StoredFileBlobRequest]),
                                QueryRule(DigestEntries, [Digest])])
     _new_session(runner, tmp_path)
     runner.write_files({"m/weights.bin": WEIGHTS})
@@ -122,3 +125,23 @@ def test_model_file_digests_come_from_the_stat_cache(rule_runner: RuleRunner, tm
     assert found.digests == tuple(file_sha256(os.path.join(rule_runner.build_root, p))[0]
                                   for p in ("m/weights.bin", "m/labels.txt"))
     assert os.listdir(tmp_path / "store" / "sources")
+
+
+def test_the_file_itself_is_copied_into_the_store_once(rule_runner: RuleRunner, tmp_path: Path) -> None:
+    digest, _ = file_sha256(os.path.join(rule_runner.build_root, "m/weights.bin"))
+    stored = rule_runner.request(StoredFileBlob, [StoredFileBlobRequest("m/weights.bin", digest)])
+    blob = _store_blob(tmp_path, digest)
+    assert blob.read_bytes() == WEIGHTS
+    [link] = rule_runner.request(DigestEntries, [stored.blobs])
+    assert isinstance(link, SymlinkEntry) and (link.path, link.target) == (blob_path(digest), str(blob))
+    written = blob.stat().st_ino
+    _new_session(rule_runner, tmp_path)
+    assert rule_runner.request(StoredFileBlob, [StoredFileBlobRequest("m/weights.bin", digest)]) == stored
+    assert blob.stat().st_ino == written
+
+
+def test_a_file_changed_since_its_layer_was_made_is_refused(rule_runner: RuleRunner, tmp_path: Path) -> None:
+    stale = "sha256:" + "0" * 64
+    with pytest.raises(Exception, match="changed during the build"):
+        rule_runner.request(StoredFileBlob, [StoredFileBlobRequest("m/weights.bin", stale)])
+    assert not _store_blob(tmp_path, stale).exists()

@@ -1,6 +1,6 @@
 """The blob store behind `pants package`: model layers hard-linked from it into dist/, a corrupted store blob
-detected and rebuilt, two clones packaging at once into one store, and a model file changed in place with its mtime
-restored still picked up by a warm pantsd."""
+detected and rebuilt, two clones packaging at once into one store, a model file changed in place with its mtime
+restored still picked up by a warm pantsd, and the omlmd flavour's raw model file taken from the store and pushed."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ import hashlib
 import os
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 from typing import Dict
 
 from conftest import Clone
+
+from omi_testutil.registry import registry  # noqa: F401 - pytest fixture
 
 DIGITS = ("examples/digits", "digits")
 TARGET = "examples/digits:digits"
@@ -91,3 +94,22 @@ def test_a_model_changed_in_place_with_its_mtime_restored_is_picked_up(clone_fac
     _package(clone, store)
     assert _model_hex(clone.record(*DIGITS)) != before
     assert hashlib.sha256(bytes(data)).hexdigest() in (clone.root / "dist/examples.digits/digits.spdx.json").read_text()
+
+
+def test_the_omlmd_flavour_takes_the_model_file_from_the_store_and_pushes_it(clone_factory, registry,  # noqa: F811
+                                                                             tmp_path: Path) -> None:
+    clone, store = clone_factory("clone-omlmd-store"), tmp_path / "store"
+    env = {"PANTS_OMI_OMLMD_ARTIFACT": "true",
+           "PANTS_OMI_REGISTRIES": repr({"local": {"address": registry.host, "default": True}})}
+    clone.pants(f"--omi-blob-store={store}", "package", TARGET, env=env)
+    model_bytes = (clone.root / "examples/digits/model.joblib").read_bytes()
+    hex_ = hashlib.sha256(model_bytes).hexdigest()
+    record = clone.record(*DIGITS)
+    in_layout = clone.root / "dist" / record["omlmd_layout"] / "blobs/sha256" / hex_
+    assert in_layout.is_symlink() and not os.path.isabs(os.readlink(in_layout))
+    assert in_layout.stat().st_ino == (store / "blobs/sha256" / hex_).stat().st_ino  # linked, not copied, into dist/
+    assert in_layout.read_bytes() == model_bytes
+
+    clone.pants(f"--omi-blob-store={store}", "publish", TARGET, env=env)
+    with urllib.request.urlopen(f"http://{registry.host}/v2/examples/digits/blobs/sha256:{hex_}") as response:
+        assert response.read() == model_bytes
