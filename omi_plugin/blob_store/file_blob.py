@@ -6,11 +6,11 @@ layer, in the same session): a file rewritten between the two is refused, not st
 
 from __future__ import annotations
 
-import hashlib
-from typing import BinaryIO, Tuple
+import shutil
 
 from omi_plugin.blob_store.sources import SourceChangedError
 from omi_plugin.blob_store.store import BlobStore
+from omi_plugin.oci.hashing import HashingWriter
 
 CHUNK = 1 << 20
 
@@ -20,16 +20,11 @@ def copy_into(store: BlobStore, source: str, expected: str) -> bool:
     if store.has(expected):
         return False
 
-    def copy(sink: BinaryIO) -> Tuple[str, int]:
-        sha256, size = hashlib.sha256(), 0
+    def copy(sink: HashingWriter) -> None:
         with open(source, "rb") as f:
-            for chunk in iter(lambda: f.read(CHUNK), b""):
-                sha256.update(chunk)
-                sink.write(chunk)
-                size += len(chunk)
-        return "sha256:" + sha256.hexdigest(), size
+            shutil.copyfileobj(f, sink, CHUNK)
 
-    digest, _ = store.write_hashed(copy)
+    digest, _, _ = store.write(copy)  # the store hashes what it is given
     if digest != expected:
         raise SourceChangedError(f"{source}: changed during the build (its bytes are now {digest}, not {expected}; "
                                  "build again once it is written)")

@@ -22,9 +22,8 @@ def test_the_file_becomes_a_blob_of_its_own_bytes_once(tmp_path) -> None:
     assert file_blob.copy_into(store, source, digest) is True
     with open(store.blob(digest), "rb") as blob, open(source, "rb") as f:
         assert blob.read() == f.read()
-    inode = os.stat(store.blob(digest)).st_ino
+    os.remove(source)  # found by its name: the file is not read again
     assert file_blob.copy_into(store, source, digest) is False
-    assert os.stat(store.blob(digest)).st_ino == inode
 
 
 def test_a_file_that_no_longer_has_the_expected_bytes_is_refused(tmp_path) -> None:

@@ -15,7 +15,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from typing import Iterable, Tuple
+from typing import Any, Dict, Iterable, Mapping, Tuple
 
 from pants.base.build_root import BuildRoot
 from pants.core.util_rules.distdir import DistDir
@@ -27,6 +27,7 @@ from pants.util.logging import LogLevel
 
 from omi_plugin.blob_store import file_layer, sources, write_file_blob, write_file_layer
 from omi_plugin.blob_store.store import BlobStore, BlobStoreError, default_root
+from omi_plugin.blob_store.write_file_layer import STORED_JSON
 from omi_plugin.oci import canonical_json, compression
 from omi_plugin.oci.layout import blob_path
 from omi_plugin.subsystem import OmiSubsystem
@@ -75,6 +76,33 @@ def store_links(store_root: str, digests: Iterable[str]) -> Tuple[SymlinkEntry, 
     return tuple(SymlinkEntry(blob_path(d), store.blob(d)) for d in sorted(set(digests)))
 
 
+async def _run_store_tool(module: str, spec: Mapping[str, Any], description: str,
+                          with_libraries: bool = False) -> Dict[str, Any]:
+    """Run one of the blob store's writers (`omi_plugin.blob_store.write_*`) and return its answer, after logging
+    the problems the store found on the way.
+
+    A writer reads a model file and writes the store, outside its sandbox: it is never cached, and runs at most once
+    per session.
+    """
+    spec_digest = await Get(Digest, CreateDigest([FileContent(_SPEC, canonical_json.dumps(spec))]))
+    process = await Get(Process, ToolProcessRequest(
+        packages=STORE_TOOLS,
+        module=module,
+        args=(_SPEC, _OUT),
+        input_digest=spec_digest,
+        description=description,
+        output_directories=(_OUT,),
+        level=LogLevel.INFO,
+        with_libraries=with_libraries,
+    ))
+    result = await Get(ProcessResult, Process, dataclasses.replace(process, cache_scope=ProcessCacheScope.PER_SESSION))
+    contents = await Get(DigestContents, Digest, result.output_digest)
+    answer: Dict[str, Any] = json.loads(next(c.content for c in contents if c.path.endswith(STORED_JSON)))
+    for problem in answer.pop("problems", []):
+        logger.warning(problem)
+    return answer
+
+
 @dataclass(frozen=True)
 class StoredModelLayerRequest:
     path: str  # the model file, relative to the build root
@@ -102,25 +130,10 @@ async def stored_model_layer(request: StoredModelLayerRequest, location: BlobSto
         raise BlobStoreRuleError(f"{request.path}: cannot be read for its layer ({e})") from None
     report(store)
     if stored is None:
-        spec_digest = await Get(Digest, CreateDigest([FileContent(_SPEC, canonical_json.dumps(
-            {"store": store.root, "layer": spec.to_json()}))]))
-        process = await Get(Process, ToolProcessRequest(
-            packages=STORE_TOOLS,
-            module=write_file_layer.__name__,
-            args=(_SPEC, _OUT),
-            input_digest=spec_digest,
-            description=f"Layer: model file {request.path} (into the blob store)",
-            output_directories=(_OUT,),
-            level=LogLevel.INFO,
-            with_libraries=request.setting.algorithm != compression.NONE,
-        ))
-        # It reads the model file and writes the store, outside its sandbox: never cached, run once per session.
-        result = await Get(ProcessResult, Process, dataclasses.replace(process, cache_scope=ProcessCacheScope.PER_SESSION))
-        contents = await Get(DigestContents, Digest, result.output_digest)
-        data = json.loads(next(c.content for c in contents if c.path.endswith(write_file_layer.STORED_JSON)))
-        for problem in data.pop("problems", []):
-            logger.warning(problem)
-        stored = file_layer.StoredFileLayer.from_json(data)
+        stored = file_layer.StoredFileLayer.from_json(await _run_store_tool(
+            write_file_layer.__name__, {"store": store.root, "layer": spec.to_json()},
+            f"Layer: model file {request.path} (into the blob store)",
+            with_libraries=request.setting.algorithm != compression.NONE))
     links = await Get(Digest, CreateDigest(store_links(store.root, [stored.layer.descriptor.digest])))
     return StoredModelLayer(BuiltLayer(stored.layer, links), stored.file_digest, stored.file_size)
 
@@ -144,23 +157,9 @@ async def stored_file_blob(request: StoredFileBlobRequest, location: BlobStoreLo
     store = BlobStore(location.root)
     if not store.has(request.digest):
         report(store)
-        spec_digest = await Get(Digest, CreateDigest([FileContent(_SPEC, canonical_json.dumps(
-            {"store": store.root, "source": os.path.join(build_root.path, request.path), "digest": request.digest}))]))
-        process = await Get(Process, ToolProcessRequest(
-            packages=STORE_TOOLS,
-            module=write_file_blob.__name__,
-            args=(_SPEC, _OUT),
-            input_digest=spec_digest,
-            description=f"Copy model file {request.path} (into the blob store)",
-            output_directories=(_OUT,),
-            level=LogLevel.INFO,
-        ))
-        # Like the layer writer: it reads the model file and writes the store, outside its sandbox.
-        result = await Get(ProcessResult, Process, dataclasses.replace(process, cache_scope=ProcessCacheScope.PER_SESSION))
-        contents = await Get(DigestContents, Digest, result.output_digest)
-        answer = json.loads(next(c.content for c in contents if c.path.endswith(write_file_layer.STORED_JSON)))
-        for problem in answer["problems"]:
-            logger.warning(problem)
+        await _run_store_tool(write_file_blob.__name__, {
+            "store": store.root, "source": os.path.join(build_root.path, request.path), "digest": request.digest,
+        }, f"Copy model file {request.path} (into the blob store)")
     return StoredFileBlob(await Get(Digest, CreateDigest(store_links(store.root, [request.digest]))))
 
 

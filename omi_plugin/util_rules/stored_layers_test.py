@@ -134,10 +134,10 @@ def test_the_file_itself_is_copied_into_the_store_once(rule_runner: RuleRunner, 
     assert blob.read_bytes() == WEIGHTS
     [link] = rule_runner.request(DigestEntries, [stored.blobs])
     assert isinstance(link, SymlinkEntry) and (link.path, link.target) == (blob_path(digest), str(blob))
-    written = blob.stat().st_ino
+    # Found by its name in the next session, with no process: the model file is not read again (it is gone).
+    os.remove(os.path.join(rule_runner.build_root, "m/weights.bin"))
     _new_session(rule_runner, tmp_path)
     assert rule_runner.request(StoredFileBlob, [StoredFileBlobRequest("m/weights.bin", digest)]) == stored
-    assert blob.stat().st_ino == written
 
 
 def test_a_file_changed_since_its_layer_was_made_is_refused(rule_runner: RuleRunner, tmp_path: Path) -> None:
