@@ -1,7 +1,7 @@
 """The OMI interface table: every `interface.protocol` string the OMI spec defines, and how omi serves each.
 
 Adding a protocol is a transport module under `omi_runtime/transports/` (with `create_transport`), a probe in
-`omi_plugin/check/smoke_probes.py`, and one row here.
+`omi_runtime/smoke/probes.py`, and one row here.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ class Interface:
     name: str  # the OMI string, e.g. "kfserving.v2": model.yaml `interfaces`, the ml.openmodel labels
     served: bool  # omi_runtime implements it
     transport: str = ""  # module under omi_runtime.transports with `create_transport(settings, dataplane, model, stop)`
-    probe: str = ""  # function of omi_plugin.check.smoke_probes that talks to it like a platform would
+    probe: str = ""  # function of omi_runtime.smoke.probes that talks to it like a platform would
     readiness: str = ""  # how the smoke test waits for it: "http" (GET the model's path) or "grpc" (channel ready)
     default_port: int = DEFAULT_HTTP_PORT  # when neither HTTP_PORT nor `port_env` sets one
     port_env: str = ""  # the platform's own port variable, read when HTTP_PORT is unset

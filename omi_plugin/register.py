@@ -1,9 +1,19 @@
-"""Pants backend entry point for omi: registers the targets and rules."""
+"""Pants backend entry point for omi (the `pantsbuild.plugin` entry points of the omi-plugin wheel, or
+`backend_packages = ["omi_plugin"]`): registers the targets and rules."""
 
-from omi_plugin import tools_subsystem
-from omi_plugin.goals import check, package, publish, run
-from omi_plugin.target_types import OmiDebianBaseTarget, OmiModelTarget, OmiOciArchiveBaseTarget, OmiOciBaseTarget
-from omi_plugin.util_rules import (
+from omi_plugin.pants_version import require_supported_pants
+
+require_supported_pants()  # before anything that imports a Pants API by name
+
+from omi_plugin import tools_subsystem  # noqa: E402
+from omi_plugin.goals import check, package, publish, run  # noqa: E402
+from omi_plugin.target_types import (  # noqa: E402
+    OmiDebianBaseTarget,
+    OmiModelTarget,
+    OmiOciArchiveBaseTarget,
+    OmiOciBaseTarget,
+)
+from omi_plugin.util_rules import (  # noqa: E402
     attestations,
     base_image,
     debian_base,
@@ -14,6 +24,7 @@ from omi_plugin.util_rules import (
     model_inputs,
     modelcar,
     oci_base,
+    runtime_library,
     sandbox_tools,
     signing,
     stored_layers,
@@ -36,6 +47,7 @@ def rules():
         *oci_base.rules(),
         *target_fields.rules(),
         *model_inputs.rules(),
+        *runtime_library.rules(),
         *stored_layers.rules(),
         *mlflow_model.rules(),
         *image_layers.rules(),

@@ -1,4 +1,4 @@
-"""The `[omi]` options: where the runtime and built-in handlers come from, default base image and repository naming."""
+"""The `[omi]` options: where the server and handlers come from, the default base image, naming, compression and signing."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from pants.option.option_types import BoolOption, DictOption, IntOption, MemoryS
 from pants.option.subsystem import Subsystem
 from pants.util.strutil import help_text
 
-from omi_contract.formats import BUILTIN_HANDLER_TARGETS
 from omi_plugin.oci.compression import ALGORITHMS, DEFAULT_LEVEL, GZIP, LEVEL_RANGE, WORTH_IT, ZSTD
 
 
@@ -15,27 +14,35 @@ class OmiSubsystem(Subsystem):
     help = "Options for building Open Model Interface (OMI) model images with `omi_model` targets."
 
     runtime = StrOption(
-        default="omi_runtime:lib",
+        default="",
         help=help_text(  # type: ignore[arg-type]  # Pants types help_text as str-or-callable
             """
-            Address of the Python target that provides the `omi_runtime` server. It is added to every model's
-            runtime layers and started as `python -m omi_runtime`.
+            Address of the Python target that provides the `omi_runtime` server, started as `python -m omi_runtime`.
+            Empty: the target that provides the module `omi_runtime` in the model's resolve, normally the
+            `omi-runtime` requirement (locked at this plugin's version).
             """
         ),
     )
     builtin_handlers = DictOption[str](
-        default=dict(BUILTIN_HANDLER_TARGETS),
+        default={},
         help=help_text(
             """
-            Address of the Python target providing the built-in handler of each model `format`, with the libraries
-            it needs. A model that sets no `handler` gets the one for its `format` added to its runtime layers, so
-            an image carries only its own format's libraries (no onnxruntime in a scikit-learn image).
+            Address of the Python target providing the built-in handler of a model `format`, with the libraries it
+            needs, by format. A format not named here gets its handler (`omi_runtime.handlers.<format>`) and its
+            libraries (scikit-learn, onnxruntime, ...) from the targets that provide them in the model's resolve,
+            so an image carries only its own format's libraries (no onnxruntime in a scikit-learn image).
             """
         ),
     )
     default_base_image = StrOption(
-        default="3rdparty/debian:python3.11-bookworm",
-        help="Address of the base image target used by `omi_model` targets that set no `base_image`.",
+        default="",
+        help=help_text(  # type: ignore[arg-type]  # Pants types help_text as str-or-callable
+            """
+            Address of the base image target used by `omi_model` targets that set no `base_image`. Empty: omi's own
+            base, CPython 3.11 and the C/C++ runtime libraries from Debian 12 (bookworm) packages pinned by the lock
+            the plugin ships, assembled without a package manager.
+            """
+        ),
     )
     registries = DictOption[dict](
         help=help_text(
@@ -49,8 +56,13 @@ class OmiSubsystem(Subsystem):
         ),
     )
     smoke_checker = StrOption(
-        default="omi_plugin/check:smoke",
-        help="Address of the Python target providing `omi_plugin.check.smoke`, run by `pants check` for live tests.",
+        default="",
+        help=help_text(  # type: ignore[arg-type]  # Pants types help_text as str-or-callable
+            """
+            Address of the Python target providing `omi_runtime.smoke`, the live test `pants check` runs. Empty: the
+            target providing that module in the model's resolve (the `omi-runtime` requirement ships it).
+            """
+        ),
     )
     modelcar = BoolOption(
         default=False,
@@ -89,11 +101,12 @@ class OmiSubsystem(Subsystem):
         ),
     )
     modelcar_lockfile = StrOption(
-        default="3rdparty/debian/busybox-bookworm.lock.json",
+        default="",
         help=help_text(  # type: ignore[arg-type]  # Pants types help_text as str-or-callable
             """
             Debian lock (repository-relative path) pinning `busybox-static`, whose static busybox gives ModelCar
-            images their shell. Create or refresh it with `python -m omi_plugin.base_images.generate_lock`.
+            images their shell. Empty: the lock the plugin ships. Create your own with
+            `python -m omi_plugin.base_images.generate_lock`.
             """
         ),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import posixpath
 from typing import Optional, Tuple, Union
 
+from pants.backend.python.target_types import PythonResolveField
 from pants.core.goals.package import OutputPathField
 from pants.engine.addresses import Address
 from pants.engine.target import (
@@ -104,7 +105,18 @@ class BaseImageField(StringField):
         """
         Address of the base image target: an `omi_debian_base` (pinned Debian packages), an `omi_oci_base`
         (pulled by digest) or an `omi_oci_archive_base` (a vendored OCI layout archive). Defaults to
-        `[omi].default_base_image`.
+        `[omi].default_base_image`, and when that is empty to omi's own: CPython 3.11 from Debian 12 (bookworm)
+        packages pinned by the lock the plugin ships.
+        """
+    )
+
+
+class OmiModelResolveField(PythonResolveField):
+    help = help_text(
+        """
+        The Python resolve (from `[python].resolves`) the image's Python comes from: the `omi-runtime` server, the
+        libraries of the model's `format` and the model's own `dependencies`, locked together. Defaults to
+        `[python].default_resolve`.
         """
     )
 
@@ -279,6 +291,7 @@ class OmiModelTarget(Target):
         ModelYamlSourceField,
         ModelFilesField,
         OmiModelDependenciesField,
+        OmiModelResolveField,
         BundledModelsField,
         BaseImageField,
         RepositoryField,

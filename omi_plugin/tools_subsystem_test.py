@@ -18,6 +18,8 @@ def test_the_shipped_lockfile_pins_the_default_requirements() -> None:
 def test_the_plugin_resolve_tests_the_same_pins() -> None:
     # The unit tests (golden digests) run in the pants-plugins resolve; they prove the tools' lockfile only if both
     # pin the same compressor versions.
-    with open("3rdparty/python/plugin-requirements.txt", encoding="utf-8") as f:
-        pins = {line.split("#")[0].strip() for line in f} - {""}
+    pins = set()
+    for name in ("plugin-requirements.txt", "pants-plugins-constraints.txt"):
+        with open(f"3rdparty/python/{name}", encoding="utf-8") as f:
+            pins |= {line.split("#")[0].strip() for line in f} - {""}
     assert set(OmiToolsSubsystem.default_requirements) <= pins

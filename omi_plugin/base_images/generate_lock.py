@@ -8,9 +8,9 @@ canonical lock. Everything afterwards (downloading the `.deb`s, building the lay
     python -m omi_plugin.base_images.generate_lock --suite bookworm --arch amd64 \\
         --mirror http://deb.debian.org/debian \\
         --package python3.11-minimal --package libpython3.11-stdlib ... \\
-        --output 3rdparty/debian/python3.11-bookworm.lock.json
+        --output omi_plugin/base_images/locks/python3.11-bookworm.lock.json
 
-    python -m omi_plugin.base_images.generate_lock --refresh 3rdparty/debian/python3.11-bookworm.lock.json
+    python -m omi_plugin.base_images.generate_lock --refresh omi_plugin/base_images/locks/python3.11-bookworm.lock.json
 
 By default the newest version of each package across `<suite>`, `<suite>-updates` (same mirror) and
 `<suite>-security` (the `debian-security` archive next to the mirror) is locked, so the image gets security fixes.

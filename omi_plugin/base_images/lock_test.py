@@ -94,7 +94,7 @@ def test_stale_package_message_names_the_refresh_command():
 
 def test_checked_in_default_lock_is_valid_and_canonical():
     import os
-    path = os.path.join(os.path.dirname(__file__), "..", "..", "3rdparty", "debian", "python3.11-bookworm.lock.json")
+    path = os.path.join(os.path.dirname(__file__), "locks", "python3.11-bookworm.lock.json")
     if not os.path.exists(path):
         pytest.skip("default lock not present in this checkout")
     with open(path, encoding="utf-8") as f:

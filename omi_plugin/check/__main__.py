@@ -17,9 +17,9 @@ import sys
 from typing import Any, Optional, Sequence
 
 from omi_contract.image import SPEC_VERSIONS
+from omi_contract.violation import report, run_cli
 from omi_plugin.check.catalog import RULES
 from omi_plugin.check.checker import CheckRequest, run_checks
-from omi_plugin.check.violation import report, run_cli
 
 
 class _UsageError(Exception):

@@ -18,9 +18,9 @@ from typing import Any, Dict, Mapping, Optional, Set
 import jsonschema
 
 from omi_contract.image import DEPENDENCY_LAYER_NOTE, SITE_PACKAGES_DIR
+from omi_contract.violation import Collector
 from omi_plugin.check.json_fields import object_field
 from omi_plugin.check.layout_rules import LayoutScan, ManifestEntry, verify_blob
-from omi_plugin.check.violation import Collector
 from omi_plugin.oci import compression
 from omi_plugin.oci import media_types as mt
 from omi_plugin.oci.hashing import stream_sha256

@@ -23,7 +23,7 @@ RULES: Dict[str, str] = {
     "OMI108": "the run id is a valid OCI tag",
     "OMI109": "the run id is not `latest`",
     "OMI110": "the repository name is a valid OCI repository path",
-    "OMI111": "the handler is importable: built-in format module, or custom `pkg.mod:Class` among the sources",
+    "OMI111": "a custom handler is importable: its `pkg.mod:Class` module is among the sources",
     "OMI112": "model files stay inside the model directory",
     "OMI113": "tensor names are unique among inputs and among outputs",
     "OMI114": "samples name only declared inputs and outputs",

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, List, Mapping, Optional, Sequence, Union
 
 from omi_contract.image import SPEC_VERSIONS
+from omi_contract.violation import Collector, Violation
 from omi_plugin.check.attestation_rules import check_attestations
 from omi_plugin.check.expectations import Expectations
 from omi_plugin.check.image_rules import check_image
 from omi_plugin.check.layout_rules import LayoutScan, scan_layout
 from omi_plugin.check.metadata_rules import MetadataInputs, check_metadata
 from omi_plugin.check.modelpack_rules import check_modelpack
-from omi_plugin.check.violation import Collector, Violation
 from omi_plugin.metadata import model_yaml
 from omi_plugin.metadata.model_yaml import ModelYamlError
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, List, Mapping, Sequence
 
+from omi_contract.violation import Collector
 from omi_plugin.check.blobs import SHA256_DIGEST_RE, UnsupportedCompression
 from omi_plugin.check.layout_rules import LayoutScan
-from omi_plugin.check.violation import Collector
 
 
 @dataclass(frozen=True)

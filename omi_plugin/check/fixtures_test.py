@@ -17,9 +17,9 @@ from typing import Any, Dict, List, Mapping, Tuple
 import pytest
 import yaml
 
+from omi_contract.violation import Violation
 from omi_plugin.check.catalog import RULES
 from omi_plugin.check.checker import CheckRequest, run_checks
-from omi_plugin.check.violation import Violation
 from omi_testutil import check_layouts as testutil
 
 _PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")

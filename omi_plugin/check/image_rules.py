@@ -12,12 +12,12 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from omi_contract import image as contract
 from omi_contract.interfaces import INTERFACE_ALIASES, PROTOCOLS
+from omi_contract.violation import Collector
 from omi_plugin.check import schemas
 from omi_plugin.check.diff_ids import DiffIdWording, check_diff_ids
 from omi_plugin.check.expectations import Expectations
 from omi_plugin.check.json_fields import object_field
 from omi_plugin.check.layout_rules import LayoutScan, ManifestEntry, verify_blob
-from omi_plugin.check.violation import Collector
 from omi_plugin.oci import media_types as mt
 
 LAYER_MEDIA_TYPES = (mt.LAYER_TAR, mt.LAYER_TAR_GZIP, mt.LAYER_TAR_ZSTD)

@@ -12,10 +12,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Set
 
+from omi_contract.violation import Collector
 from omi_plugin.check import schemas
 from omi_plugin.check.blobs import SHA256_DIGEST_RE, BlobStore
 from omi_plugin.check.json_fields import object_field
-from omi_plugin.check.violation import Collector
 from omi_plugin.oci import media_types as mt
 from omi_plugin.oci.references import TAG_RE
 

@@ -10,10 +10,10 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
-from omi_contract import formats, interfaces, record
+from omi_contract import interfaces, record
+from omi_contract.violation import Collector, Violation
 from omi_plugin.check import schemas
 from omi_plugin.check.expectations import Expectations
-from omi_plugin.check.violation import Collector, Violation
 from omi_plugin.metadata import model_yaml
 from omi_plugin.metadata.model_yaml import ModelYamlError
 from omi_plugin.oci.references import REPOSITORY_RE
@@ -132,12 +132,14 @@ def _has_module(module: str, files: Sequence[str]) -> bool:
 
 def _check_handler(out: Collector, data: Mapping[str, Any], source_files: Optional[Sequence[str]],
                    model_files: Optional[Mapping[str, int]]) -> None:
-    fmt, handler = data.get("format"), data.get("handler")
+    handler = data.get("handler")
     missing = list(record.handler_problems(data))
     for problem in missing:
         out.add(problem.rule, problem.field, problem.problem, problem.fix)
     if missing:
         return
+    # A built-in format's handler and libraries come from the model's resolve: the plugin finds them there, or
+    # refuses to build (`omi_plugin/util_rules/runtime_library.py`).
     if source_files is None:
         return
     if isinstance(handler, str) and ":" in handler:
@@ -146,12 +148,6 @@ def _check_handler(out: Collector, data: Mapping[str, Any], source_files: Option
         if not _has_module(module, list(source_files) + list(model_files or {})):
             out.add("OMI111", "handler", f"module {module} of {handler!r} is not among the target's sources",
                     f"add {_module_files(module)[0]} to the omi_model target's dependencies or fix `handler`")
-        return
-    builtin = formats.lookup(fmt) if handler is None and isinstance(fmt, str) else None
-    if builtin is not None and builtin.handler and not _has_module(builtin.handler_module, source_files):
-        out.add("OMI111", "format",
-                f"the built-in {fmt} handler ({builtin.handler_module}) is not among the image's sources",
-                f"point `[omi].builtin_handlers` for {fmt} at the handler's target (default: {builtin.target})")
 
 
 def _check_tensors_and_samples(out: Collector, data: Mapping[str, Any]) -> None:

@@ -12,6 +12,7 @@ import posixpath
 import re
 from typing import Any, Mapping, Optional, Sequence, Set
 
+from omi_contract.violation import Collector
 from omi_plugin.check import schemas
 from omi_plugin.check.blobs import SHA256_DIGEST_RE
 from omi_plugin.check.diff_ids import DiffIdWording, check_diff_ids
@@ -19,7 +20,6 @@ from omi_plugin.check.expectations import Expectations
 from omi_plugin.check.image_rules import check_run_id_annotation
 from omi_plugin.check.json_fields import object_field
 from omi_plugin.check.layout_rules import LayoutScan, ManifestEntry, verify_blob
-from omi_plugin.check.violation import Collector
 from omi_plugin.oci import media_types as mt
 
 PARAM_SIZE_RE = re.compile(r"^\d+(\.\d)?[QqTtBbMmKk]\Z")

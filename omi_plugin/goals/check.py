@@ -18,7 +18,7 @@ from pants.backend.python.util_rules.pex_environment import PexEnvironment
 from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
 from pants.backend.python.util_rules.python_sources import PythonSourceFilesRequest, StrippedPythonSourceFiles
 from pants.core.goals.check import CheckRequest, CheckResult, CheckResults
-from pants.engine.addresses import Address, Addresses, AddressInput
+from pants.engine.addresses import Address, Addresses
 from pants.engine.fs import AddPrefix, CreateDigest, Digest, DigestContents, FileContent, MergeDigests, PathGlobs
 from pants.engine.process import FallibleProcessResult, Process, ProcessCacheScope
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
@@ -26,7 +26,7 @@ from pants.engine.target import TransitiveTargets, TransitiveTargetsRequest
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
-from omi_plugin.check.violation import summary
+from omi_contract.violation import summary
 from omi_plugin.goals.package import OmiImage, OmiImageRequest, OmiModelFieldSet
 from omi_plugin.metadata.model_yaml import ModelYamlError, parse_yaml
 from omi_plugin.subsystem import OmiSubsystem
@@ -36,6 +36,7 @@ from omi_plugin.util_rules.model_inputs import (
     ModelSources,
     ModelSourcesRequest,
 )
+from omi_plugin.util_rules.runtime_library import ServerAddresses, ServerAddressesRequest
 from omi_plugin.util_rules.sandbox_tools import CHECK_TOOLS, ToolProcessRequest
 from omi_plugin.util_rules.target_fields import TargetFieldProblems, TargetFieldsRequest
 
@@ -184,12 +185,12 @@ async def check_omi_target(request: OmiTargetCheck, omi: OmiSubsystem, pex_env: 
     # Live smoke test: the runtime, from the same dependencies as the image, once per declared interface of each
     # model the image carries (a bundled model is served when MODEL_NAME names it).
     models = await Get(ImageModels, ImageModelsRequest(fs.address))
-    checker = await Get(Address, AddressInput, AddressInput.parse(omi.smoke_checker, description_of_origin="[omi].smoke_checker"))
+    checker = await Get(ServerAddresses, ServerAddressesRequest(fs.address, format="", smoke=True))
     pex_request = await Get(PexRequest, PexFromTargetsRequest(
-        Addresses(sorted({*models.python_addresses, checker})),
+        Addresses(sorted({*models.python_addresses, *checker.addresses})),
         output_filename="omi-smoke.pex",
         internal_only=True,
-        main=EntryPoint("omi_plugin.check.smoke"),
+        main=EntryPoint("omi_runtime.smoke"),
         description=f"Build the smoke test runtime of {fs.address}",
     ))
     venv_pex, models_dir = await MultiGet(

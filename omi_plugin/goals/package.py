@@ -258,7 +258,6 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
 
     base_address = (await Get(ResolvedBaseImage, ResolveBaseImageRequest(
         fs.address, fs.base_image.value or omi.default_base_image))).address
-    assert base_address is not None, "model_inputs refuses a base_image that does not resolve"
     layer_setting, model_setting = compression_settings(fs, omi)
     # One MultiGet, so that the model layers are written while the runtime resolves.
     gets: List[Get[Any]] = [

@@ -1,13 +1,14 @@
 """What every kind of base image resolves to (its layers, their blobs, its part of the config), and the dispatch.
 
 Each kind (`omi_debian_base`, `omi_oci_base`, `omi_oci_archive_base`) is a member of the `BaseImageFieldSet` union
-with its own rule from its field set to `BaseImage`; adding a kind is a field set, a rule and a `UnionRule`.
+with its own rule from its field set to `BaseImage`; adding a kind is a field set, a rule and a `UnionRule`. No
+address is omi's default base, which needs no target (`DefaultBaseImageRequest`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Optional, Tuple
 
 from pants.engine.addresses import Address
 from pants.engine.environment import EnvironmentName
@@ -27,7 +28,12 @@ class BaseImageError(Exception):
 
 @dataclass(frozen=True)
 class BaseImageRequest:
-    address: Address
+    address: Optional[Address]  # None: omi's default base
+
+
+@dataclass(frozen=True)
+class DefaultBaseImageRequest:
+    """omi's own base, built from the Debian lock the plugin ships (`debian_base.py`)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,8 @@ class BaseImageFieldSet(FieldSet):
 
 @rule(desc="Resolve a base image")
 async def base_image(request: BaseImageRequest, union_membership: UnionMembership) -> BaseImage:
+    if request.address is None:
+        return await Get(BaseImage, DefaultBaseImageRequest())
     wrapped = await Get(WrappedTarget, WrappedTargetRequest(request.address, description_of_origin="base_image"))
     target = wrapped.target
     kinds = [kind for kind in union_membership.get(BaseImageFieldSet) if kind.is_applicable(target)]

@@ -1,5 +1,5 @@
-"""Base images: `omi_debian_base` (download the locked .debs, verified, and build the base layer) and the entry
-point for every kind of base, dispatching `omi_oci_base` targets to the pull rule."""
+"""Base images from Debian locks: an `omi_debian_base` target's, and omi's default base from the lock the plugin
+ships (download the locked .debs, verified, and build the base layer and its bytecode)."""
 
 from __future__ import annotations
 
@@ -25,11 +25,12 @@ from pants.util.logging import LogLevel
 
 from omi_contract.image import NONROOT_USER
 from omi_plugin.base_images.lock import LockError, parse_lock, stale_package_message
+from omi_plugin.base_images.shipped_locks import DEFAULT_BASE, shipped_lock, stale_shipped_lock_message
 from omi_plugin.oci.image import RuntimeConfig, build_config, build_manifest
 from omi_plugin.omi_image import BaseImageConfig
 from omi_plugin.supply_chain.sbom import DebianPackage
 from omi_plugin.target_types import DebianLockfileField
-from omi_plugin.util_rules.base_image import BaseImage, BaseImageError, BaseImageFieldSet
+from omi_plugin.util_rules.base_image import BaseImage, BaseImageError, BaseImageFieldSet, DefaultBaseImageRequest
 from omi_plugin.util_rules.layers import LAYER_OUT, BuiltLayer, CompileBytecodeRequest, LayerToolRequest
 from omi_plugin.util_rules.sandbox_tools import BASE_IMAGE_TOOLS
 
@@ -51,6 +52,7 @@ class LockedDebsRequest:
     owner: str
     lock_path: str
     lock_content: bytes
+    shipped: str = ""  # the name of a lock the plugin ships, which the user cannot refresh in place
 
 
 @dataclass(frozen=True)
@@ -82,8 +84,9 @@ async def download_locked_debs(request: LockedDebsRequest) -> LockedDebs:
         gone = next((p for p in packages if p.url in str(e)), None)
         if gone is None:
             raise
-        raise BaseImageError(f"{request.owner}: {stale_package_message(request.lock_path, gone)} "
-                             f"({_first_line(e)})") from None
+        message = (stale_shipped_lock_message(request.shipped, f"{gone.name} {gone.version} ({gone.url})")
+                   if request.shipped else stale_package_message(request.lock_path, gone))
+        raise BaseImageError(f"{request.owner}: {message} ({_first_line(e)})") from None
     debs = await Get(Digest, AddPrefix(await Get(Digest, MergeDigests(downloads)), "debs"))
     lock_name = posixpath.basename(request.lock_path)  # the layer's history names the lock file
     lock_digest = await Get(Digest, CreateDigest([FileContent(lock_name, request.lock_content)]))
@@ -100,16 +103,36 @@ class DebianBaseFieldSet(BaseImageFieldSet):
     lockfile: DebianLockfileField
 
 
+@dataclass(frozen=True)
+class DebianLockBaseRequest:
+    """A base image assembled from the packages a Debian lock pins."""
+
+    name: str  # what the image calls its base, and errors its owner
+    locked: LockedDebsRequest
+
+
+@rule(desc="Build omi's default base image", level=LogLevel.DEBUG)
+async def default_base_image(_: DefaultBaseImageRequest) -> BaseImage:
+    lock = shipped_lock(DEFAULT_BASE)
+    return await Get(BaseImage, DebianLockBaseRequest(lock.image_name, LockedDebsRequest(
+        f"the default base image ({lock.image_name})", lock.origin, lock.content, shipped=lock.name)))
+
+
 @rule(desc="Build a Debian base image layer", level=LogLevel.DEBUG)
 async def debian_base_image(request: DebianBaseFieldSet) -> BaseImage:
     sources = await Get(HydratedSources, HydrateSourcesRequest(request.lockfile))
     lock_contents = await Get(DigestContents, Digest, sources.snapshot.digest)
-    locked = await Get(LockedDebs, LockedDebsRequest(str(request.address), lock_contents[0].path,
-                                                     lock_contents[0].content))
+    return await Get(BaseImage, DebianLockBaseRequest(str(request.address), LockedDebsRequest(
+        str(request.address), lock_contents[0].path, lock_contents[0].content)))
+
+
+@rule(desc="Assemble a base image from Debian packages", level=LogLevel.DEBUG)
+async def debian_lock_base_image(request: DebianLockBaseRequest) -> BaseImage:
+    locked = await Get(LockedDebs, LockedDebsRequest, request.locked)
     built = await Get(BuiltLayer, LayerToolRequest(
         BASE_IMAGE_TOOLS, "omi_plugin.base_images.build_layer",
         ("--lock", locked.lock_name, "--debs", "debs", "--out", LAYER_OUT), locked.digest,
-        f"Assemble base layer from {locked.package_count} Debian packages ({request.address})",
+        f"Assemble base layer from {locked.package_count} Debian packages ({request.name})",
     ))
     layer, blobs = built.layer, built.blobs
     # The standard library's bytecode, compiled by the base's own interpreter: Debian does this in a maintainer
@@ -117,13 +140,13 @@ async def debian_base_image(request: DebianBaseFieldSet) -> BaseImage:
     bytecode = await Get(BuiltLayer, CompileBytecodeRequest(
         interpreter_layers=(layer,), interpreter_blobs=blobs, python=PYTHON, loader=LOADER,
         library_path=LIBRARY_PATH, source=BuiltLayer(layer, blobs),
-        description=f"Compile the standard library of {request.address}",
+        description=f"Compile the standard library of {request.name}",
     ))
     layers = (layer, bytecode.layer)
     runtime = RuntimeConfig(user=NONROOT_USER, env=BASE_ENV, cmd=(PYTHON,), working_dir="/home/nonroot")
     config = build_config(layers, runtime)
     manifest = build_manifest(config.descriptor, [l.descriptor for l in layers])
-    base = BaseImageConfig(name=str(request.address), manifest_digest=manifest.descriptor.digest,
+    base = BaseImageConfig(name=request.name, manifest_digest=manifest.descriptor.digest,
                            runtime=runtime, python=PYTHON, loader=LOADER, library_path=LIBRARY_PATH)
     return BaseImage(base, layers, await Get(Digest, MergeDigests([blobs, bytecode.blobs])),
                      packages=locked.packages, locks=(locked.lock,))

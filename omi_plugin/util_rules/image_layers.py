@@ -9,7 +9,7 @@ This is the one module that knows how a packed PEX is laid out: `.deps/` holds t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, List, Tuple, cast
+from typing import Any, Iterable, List, Optional, Tuple, cast
 
 from pants.backend.python.util_rules.pex import Pex, PexLayout
 from pants.backend.python.util_rules.pex_from_targets import PexFromTargetsRequest
@@ -35,7 +35,7 @@ PEX_BOOTSTRAP = (".deps", ".bootstrap", "__pex__", "__main__.py", "PEX-INFO")
 class RuntimeLayersRequest:
     address: Address  # the omi_model, for descriptions
     python_addresses: Addresses  # handler code, requirements and the runtime
-    base_address: Address  # whose interpreter compiles the bytecode
+    base_address: Optional[Address]  # whose interpreter compiles the bytecode; None: omi's default base
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, cast
 
 from pants.base.build_root import BuildRoot
 from pants.core.target_types import FileSourceField, ResourceSourceField
-from pants.engine.addresses import Address, Addresses, AddressInput, BuildFileAddress, BuildFileAddressRequest
+from pants.engine.addresses import Address, Addresses, BuildFileAddress, BuildFileAddressRequest
 from pants.engine.fs import (
     AddPrefix,
     CreateDigest,
@@ -49,8 +49,8 @@ from omi_plugin.metadata.model_yaml import (
     parse_yaml,
     run_id_from_path,
 )
-from omi_plugin.subsystem import OmiSubsystem
 from omi_plugin.target_types import ModelFilesField, ModelYamlSourceField, OmiModelDependenciesField
+from omi_plugin.util_rules.runtime_library import RuntimeLibraryError, ServerAddresses, ServerAddressesRequest
 from omi_plugin.util_rules.stored_layers import ModelFileDigests, ModelFileDigestsRequest
 from omi_plugin.util_rules.target_fields import TargetFieldProblems, TargetFieldsRequest
 
@@ -102,7 +102,7 @@ class ModelSourcesRequest:
 
 
 @_uncacheable_rule(desc="Collect model.yaml and model files")
-async def model_sources(request: ModelSourcesRequest, omi: OmiSubsystem, build_root: BuildRoot,
+async def model_sources(request: ModelSourcesRequest, build_root: BuildRoot,
                         unmatched: UnmatchedBuildFileGlobs) -> ModelSources:
     """Model files on disk are listed, not read: their bytes go to the blob store (see `stored_layers.py`), never
     to Pants's store. Only a downloaded file (`http_source`) is a digest. Uncacheable: sizes come from `stat`."""
@@ -159,13 +159,12 @@ async def model_sources(request: ModelSourcesRequest, omi: OmiSubsystem, build_r
     digests = {path: subset for (_, path, _), subset in zip(fetched_files, subsets)}
     available = tuple((rel, path, digests.get(path), sizes[path]) for rel, (path, _) in ordered)
 
-    runtime_specs = [(omi.runtime, "[omi].runtime")]
-    handler_spec = _builtin_handler(fields, omi.builtin_handlers)
-    if handler_spec:
-        runtime_specs.append((handler_spec, "[omi].builtin_handlers"))
-    runtime = await MultiGet(
-        Get(Address, AddressInput, AddressInput.parse(spec, description_of_origin=origin)) for spec, origin in runtime_specs
-    )
+    handler_format = "" if _string(fields, "handler") else _string(fields, "format")
+    try:
+        server = await Get(ServerAddresses, ServerAddressesRequest(address, handler_format))
+    except RuntimeLibraryError as e:
+        raise OmiModelError(str(e)) from None
+    runtime = server.addresses
     python_addresses = Addresses(sorted({*(t.address for t in python_targets), *runtime}))
     return ModelSources(address, yaml_content.path, yaml_content.content, mlmodel_bytes,
                         mlmodel_path if mlmodel_bytes is not None else None, available,
@@ -294,13 +293,6 @@ def _yaml_fields(data: bytes) -> Mapping[str, Any]:
 def _string(fields: Mapping[str, Any], name: str) -> str:
     value = fields.get(name)
     return value if isinstance(value, str) else ""
-
-
-def _builtin_handler(fields: Mapping[str, Any], builtin_handlers: Mapping[str, str]) -> str:
-    """The address of the built-in handler the model's `format` needs, unless the model brings its own `handler`."""
-    if _string(fields, "handler"):
-        return ""
-    return builtin_handlers.get(_string(fields, "format"), "")
 
 
 def rules():

@@ -12,6 +12,7 @@ from pants.util.logging import LogLevel
 
 from omi_plugin.base_images.build_layer import BuildError
 from omi_plugin.base_images.modelcar_layer import model_links
+from omi_plugin.base_images.shipped_locks import MODELCAR_BUSYBOX, shipped_lock
 from omi_plugin.subsystem import OmiSubsystem
 from omi_plugin.supply_chain.sbom import DebianPackage
 from omi_plugin.util_rules.debian_base import LockedDebs, LockedDebsRequest
@@ -45,13 +46,19 @@ async def modelcar_layer(request: ModelCarLayerRequest, omi: OmiSubsystem) -> Mo
     except BuildError as e:
         raise ModelCarError(f"{request.address}: {request.model_yaml}: files: {e}") from None
     lock_path = omi.modelcar_lockfile
-    found = await Get(DigestContents, PathGlobs([lock_path]))
-    if not found:
-        raise ModelCarError(
-            f"{request.address}: modelcar: the busybox lock [omi].modelcar_lockfile = {lock_path!r} does not exist "
-            f"(create it: python -m omi_plugin.base_images.generate_lock --suite bookworm --arch amd64 "
-            f"--package busybox-static --output {lock_path})")
-    locked = await Get(LockedDebs, LockedDebsRequest(f"{request.address}: modelcar", lock_path, found[0].content))
+    if not lock_path:
+        shipped = shipped_lock(MODELCAR_BUSYBOX)
+        locked_request = LockedDebsRequest(f"{request.address}: modelcar", shipped.origin, shipped.content,
+                                           shipped=shipped.name)
+    else:
+        found = await Get(DigestContents, PathGlobs([lock_path]))
+        if not found:
+            raise ModelCarError(
+                f"{request.address}: modelcar: the busybox lock [omi].modelcar_lockfile = {lock_path!r} does not "
+                f"exist (create it: python -m omi_plugin.base_images.generate_lock --suite bookworm --arch amd64 "
+                f"--package busybox-static --output {lock_path}, or unset the option for the lock omi ships)")
+        locked_request = LockedDebsRequest(f"{request.address}: modelcar", lock_path, found[0].content)
+    locked = await Get(LockedDebs, LockedDebsRequest, locked_request)
     entries = [arg for entry in request.entries for arg in ("--entry", entry)]
     built = await Get(BuiltLayer, LayerToolRequest(
         BASE_IMAGE_TOOLS, "omi_plugin.base_images.modelcar_layer",

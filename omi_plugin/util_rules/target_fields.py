@@ -62,7 +62,7 @@ class TargetFieldProblems:
 
 @dataclass(frozen=True)
 class ResolvedBaseImage:
-    address: Optional[Address]
+    address: Optional[Address]  # None: omi's default base (no spec), or a spec that does not resolve
     problem: Optional[FieldProblem]
 
 
@@ -74,6 +74,8 @@ class ResolveBaseImageRequest:
 
 @rule(desc="Resolve a model's base image address")
 async def resolve_base_image(request: ResolveBaseImageRequest) -> ResolvedBaseImage:
+    if not request.spec:
+        return ResolvedBaseImage(None, None)
     try:
         address_input = AddressInput.parse(request.spec, relative_to=request.address.spec_path,
                                            description_of_origin=f"{request.address} base_image")
@@ -84,7 +86,7 @@ async def resolve_base_image(request: ResolveBaseImageRequest) -> ResolvedBaseIm
         first = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
         return ResolvedBaseImage(None, (f"{request.spec!r} does not resolve to a target: {first}",
                                         "point it at an `omi_debian_base`, `omi_oci_base` or `omi_oci_archive_base` "
-                                        "target, e.g. `base_image=\"//3rdparty/debian:python3.11-bookworm\"`"))
+                                        "target (e.g. `base_image=\"//base:python\"`), or unset it for omi's default base"))
     return ResolvedBaseImage(address, None)
 
 

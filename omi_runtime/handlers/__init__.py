@@ -36,5 +36,6 @@ def create_handler(metadata: ModelRecord, model_dir: Path) -> object:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
         raise ConfigError(f"model {metadata.name}: the built-in {metadata.format} handler ({module_name}) is not in "
-                          f"this image ({e}): build it with `[omi].builtin_handlers` for {metadata.format}") from None
+                          f"this image ({e}): lock {', '.join(d for _, d in builtin.libraries) or 'omi-runtime'} in the model's resolve "
+                          "and package it again") from None
     return getattr(module, class_name)()

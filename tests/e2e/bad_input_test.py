@@ -217,7 +217,7 @@ def test_symlinks_out_of_the_repository_break_only_their_target(bad_clone: Clone
 
 
 def test_stale_debian_lock_says_how_to_refresh(bad_clone: Clone) -> None:
-    lock = json.loads((bad_clone.root / "3rdparty/debian/python3.11-bookworm.lock.json").read_text())
+    lock = json.loads((bad_clone.root / "omi_plugin/base_images/locks/python3.11-bookworm.lock.json").read_text())
     gone = lock["packages"][0]
     gone["url"] = gone["url"].rsplit("/", 1)[0] + f"/{gone['name']}_0.0-gone_amd64.deb"
     try:

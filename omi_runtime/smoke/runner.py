@@ -1,10 +1,10 @@
 """Live smoke test (OMI4xx): start the runtime once per declared interface and talk to it like a platform would.
 
-    python -m omi_plugin.check.smoke --models-dir DIR --model NAME --interfaces '["kfserving.v1","modzy.v2"]' \
+    python -m omi_runtime.smoke --models-dir DIR --model NAME --interfaces '["kfserving.v1","modzy.v2"]' \
         [--target ADDR] [--timeout 180] [--start-timeout 60] [--call-timeout 30] -- python -m omi_runtime
 
 For each interface: pick a free port, start the command with INTERFACE/PROTOCOL/HTTP_PORT/MODEL_NAME and
-OMI_MODELS_DIR set, wait (bounded) until it answers, probe it (`smoke_probes`), and always reap it: the command
+OMI_MODELS_DIR set, wait (bounded) until it answers, probe it (`probes`), and always reap it: the command
 runs in its own process group, which gets SIGTERM, then SIGKILL. Prints one line per violation and a summary;
 exit 1 if any. Needs CPython 3.11 with grpcio, grpcio-reflection, protobuf, numpy (the `runtime` resolve).
 """
@@ -25,8 +25,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from omi_contract import image as contract
 from omi_contract.interfaces import SERVED, served
-from omi_plugin.check import smoke_probes
-from omi_plugin.check.violation import Collector, Violation, report, run_cli
+from omi_contract.violation import Collector, Violation, report
+from omi_runtime.smoke import probes as smoke_probes
 
 TERM_GRACE_SECONDS = 5.0
 POLL_SECONDS = 0.2
@@ -167,7 +167,7 @@ def run_smoke(request: SmokeRequest) -> List[Violation]:
                 _smoke_one(request, model_doc, interface, deadline, interface_out)
             except Exception as e:  # one line per problem, never a traceback
                 interface_out.add("OMI900", "(checker)", f"smoke test crashed: {type(e).__name__}: {e}",
-                                  "this is a bug in omi_plugin.check.smoke: report it with this line")
+                                  "this is a bug in omi_runtime.smoke: report it with this line")
         out.extend(interface_out.violations)
     return out.violations
 
@@ -178,7 +178,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if "--" in args_list:
         split = args_list.index("--")
         args_list, command = args_list[:split], args_list[split + 1:]
-    parser = argparse.ArgumentParser(prog="python -m omi_plugin.check.smoke", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m omi_runtime.smoke", description=__doc__.split("\n")[0])
     parser.add_argument("--models-dir", required=True)
     parser.add_argument("--model", required=True)
     parser.add_argument("--interfaces", required=True, help='JSON list, e.g. ["kfserving.v2","modzy.v2"]')
@@ -203,6 +203,3 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                         args.call_timeout))
     return report(violations, "omi smoke", args.rule_ids)
 
-
-if __name__ == "__main__":
-    run_cli(main, "omi smoke", "the smoke test crashed")

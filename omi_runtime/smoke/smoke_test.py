@@ -16,7 +16,7 @@ from omi_contract import interfaces
 
 pytest.importorskip("grpc")  # the smoke test needs the runtime resolve (CPython 3.11, grpcio, numpy)
 
-from omi_plugin.check.smoke_tensors import decode_raw, encode_raw, json_shape, shape_matches, values_equal  # noqa: E402
+from omi_runtime.smoke.tensors import decode_raw, encode_raw, json_shape, shape_matches, values_equal  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLE = os.path.join(REPO_ROOT, "examples", "digits")
@@ -60,7 +60,7 @@ def _models_dir(tmp_path, doc):
 
 
 def _smoke(models_dir, model, interfaces, command, *options, timeout=300):
-    return subprocess.run([sys.executable, "-m", "omi_plugin.check.smoke", "--models-dir", models_dir, "--model",
+    return subprocess.run([sys.executable, "-m", "omi_runtime.smoke", "--models-dir", models_dir, "--model",
                            model, "--interfaces", json.dumps(interfaces), "--target", "t:t", *options, "--",
                            *command], cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout,
                           env=_env())
@@ -155,6 +155,6 @@ def test_shapes_and_values() -> None:
 
 @pytest.mark.parametrize("name", interfaces.SERVED)
 def test_each_served_interface_has_its_probe(name: str) -> None:
-    from omi_plugin.check import smoke_probes
+    from omi_runtime.smoke import probes as smoke_probes
 
     assert callable(getattr(smoke_probes, interfaces.served(name).probe))

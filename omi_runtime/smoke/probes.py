@@ -1,6 +1,6 @@
 """What the smoke test asks a running server, per OMI interface: readiness, reflection, samples, outputs.
 
-Each probe talks to one server already started by `smoke.py` and adds violations to a Collector; none raises
+Each probe talks to one server already started by `runner` and adds violations to a Collector; none raises
 for a protocol problem. kfserving.v1 uses plain HTTP (urllib), kfserving.v2 and modzy.v2 the project's generated
 gRPC stubs plus standard server reflection.
 """
@@ -18,8 +18,8 @@ import grpc
 
 from omi_contract import interfaces
 from omi_contract.record import DEFAULT_INPUT_FILENAME, DEFAULT_OUTPUT_FILENAME
-from omi_plugin.check.smoke_tensors import decode_raw, encode_raw, json_shape, judge_output
-from omi_plugin.check.violation import Collector
+from omi_contract.violation import Collector
+from omi_runtime.smoke.tensors import decode_raw, encode_raw, json_shape, judge_output
 
 KSERVE_METHODS = ("ModelReady", "ModelMetadata", "ModelInfer")
 _V1_MODELS = interfaces.served("kfserving.v1").service  # the REST path root
