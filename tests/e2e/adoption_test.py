@@ -182,9 +182,10 @@ def test_the_wheels_carry_what_the_plugin_reads_and_no_pants_requirement(wheels:
         names = set(runtime.namelist())
         metadata = runtime.read(f"omi_runtime-{OMI_VERSION}.dist-info/METADATA").decode()
     assert {"omi_runtime/smoke/__main__.py", "omi_runtime/handlers/onnx.py", "omi_contract/record.py"} <= names
-    requires = {line.split(":", 1)[1].split()[0] for line in metadata.splitlines() if line.startswith("Requires-Dist:")}
+    server_requires = {line.split(":", 1)[1].split()[0] for line in metadata.splitlines()
+                       if line.startswith("Requires-Dist:")}
     # The server's own libraries only: a format's library is the model resolve's choice.
-    assert requires == {"aiohttp", "grpcio", "grpcio-health-checking", "grpcio-reflection", "numpy", "protobuf"}
+    assert server_requires == {"aiohttp", "grpcio", "grpcio-health-checking", "grpcio-reflection", "numpy", "protobuf"}
 
 
 def test_the_adopting_repository_packages_with_its_own_library_versions(adopter: Adopter) -> None:
