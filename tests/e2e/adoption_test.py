@@ -6,10 +6,7 @@ another path packages to the same digest."""
 
 from __future__ import annotations
 
-import glob
-import hashlib
 import json
-import os
 import shutil
 import subprocess
 import urllib.request
@@ -17,58 +14,19 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
 import pytest
+from adopter import MODEL_EXAMPLE, commit, pants_env, vanilla_pants, write_adopter
 from conftest import PODMAN, REPO, Clone, Container, PantsResult, free_port, run, wait_for
 
 from omi_contract.version import OMI_VERSION
 from omi_testutil.registry import registry  # noqa: F401 - pytest fixture
 
-PANTS_VERSION = "2.17.1"
-PEX_VERSION = "2.1.137"
-MODEL_DIR = "models/digits"
 
 def _sample() -> tuple:
     """The first sample of the model's model.yaml: its inputs and the answers it expects."""
     import yaml
 
-    sample = yaml.safe_load((REPO / "examples/digits_onnx/model.yaml").read_text())["samples"][0]
+    sample = yaml.safe_load((MODEL_EXAMPLE / "model.yaml").read_text())["samples"][0]
     return sample["inputs"]["input-0"], sample["outputs"]["predict"]
-
-
-def _cache_root() -> Path:
-    return Path(os.environ.get("OMI_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-                / "omi")
-
-
-def _vanilla_pants() -> Path:
-    """`pip install pantsbuild.pants==2.17.1` in a venv of its own (kept in omi's cache: it is only Pants)."""
-    venv = _cache_root() / f"vanilla-pants-{PANTS_VERSION}"
-    if not (venv / "bin" / "pants").exists():
-        pythons = sorted(glob.glob(str(Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-                                       / "versions/3.9.*/bin/python3.9"))) or [shutil.which("python3.9") or ""]
-        shutil.rmtree(venv, ignore_errors=True)
-        run([pythons[-1], "-m", "venv", str(venv)])
-        cert = "/etc/ssl/certs/ca-certificates.crt"
-        run([str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
-             *(["--cert", cert] if os.path.exists(cert) else []), f"pantsbuild.pants=={PANTS_VERSION}"],
-            env={**os.environ, "PIP_CONFIG_FILE": "/dev/null"})
-    return venv / "bin" / "pants"
-
-
-def _machine_env() -> Dict[str, str]:
-    """What these machines need of any Pants, not of omi: Pants's `pex` tool built from PyPI (GitHub is out of
-    reach; `./pants` built it), the machine's CA bundle, and no global pip config."""
-    pex = _cache_root() / "pex-cli" / f"pex-v{PEX_VERSION}"
-    digest, size = hashlib.sha256(pex.read_bytes()).hexdigest(), pex.stat().st_size
-    env = {
-        "PANTS_PEX_CLI_URL_TEMPLATE": f"file://{pex.parent}/pex-{{version}}",
-        "PANTS_PEX_CLI_KNOWN_VERSIONS": json.dumps([f"v{PEX_VERSION}|{arch}|{digest}|{size}"
-                                                    for arch in ("linux_x86_64", "linux_arm64")]),
-        "PANTS_SUBPROCESS_ENVIRONMENT_ENV_VARS": '["PIP_CONFIG_FILE=/dev/null"]',
-        "PANTS_IGNORE_WARNINGS": '["DEPRECATED: Running Pants in an external Python interpreter"]',
-    }
-    if os.path.exists("/etc/ssl/certs/ca-certificates.crt"):
-        env["PANTS_CA_CERTS_PATH"] = "/etc/ssl/certs/ca-certificates.crt"
-    return env
 
 
 class Adopter:
@@ -78,10 +36,8 @@ class Adopter:
         self.root, self._pants = root, pants
 
     def pants(self, *args: str, check: bool = True, env: Optional[Dict[str, str]] = None) -> PantsResult:
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("PANTS_")}
         proc = subprocess.run([str(self._pants), "--no-pantsd", "--no-dynamic-ui", *args], cwd=self.root,
-                              env={**full_env, **_machine_env(), **(env or {})}, text=True, capture_output=True,
-                              timeout=1500)
+                              env=pants_env(env), text=True, capture_output=True, timeout=1500)
         result = PantsResult(proc.returncode, proc.stdout, proc.stderr)
         if check and proc.returncode != 0:
             raise AssertionError(f"pants {' '.join(args)} failed ({proc.returncode}):\n{result.output[-6000:]}")
@@ -89,44 +45,6 @@ class Adopter:
 
     def record(self) -> Dict:
         return json.loads((self.root / "dist" / "models.digits" / "digits.omi.json").read_text())
-
-
-def _readme_section() -> str:
-    text = (REPO / "README.md").read_text()
-    start = text.index("## Use omi in your repository")
-    return text[start:text.index("\n## ", start + 3)]
-
-
-def _readme_file(section: str, path: str) -> str:
-    """The first fenced block after the README names `path`: what it tells a user to write there."""
-    start = section.index("```", section.index(f"`{path}`"))
-    start = section.index("\n", start) + 1
-    return section[start:section.index("```", start)]
-
-
-def _write_adopter(root: Path, wheels: Path) -> None:
-    """Only what the README section says, the wheel directory standing in for PyPI until omi is published there."""
-    section = _readme_section()
-    files = {path: _readme_file(section, path) for path in
-             ("pants.toml", "3rdparty/python/requirements.txt", "3rdparty/python/BUILD", f"{MODEL_DIR}/BUILD")}
-    files["pants.toml"] = files["pants.toml"].replace("/path/to/omi-wheels", str(wheels))
-    # The team's own code and tests, which the plugin must leave alone.
-    files["src/app/greeting.py"] = 'def greeting(name: str) -> str:\n    return f"hello {name}"\n'
-    files["src/app/greeting_test.py"] = ("from app.greeting import greeting\n\n\ndef test_greeting():\n"
-                                         '    assert greeting("omi") == "hello omi"\n')
-    files["src/app/BUILD"] = "python_sources()\npython_tests(name=\"tests\")\n"
-    for path, content in files.items():
-        target = root / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content)
-    # The model: the ONNX digits classifier, its model.yaml with samples (the smoke test's expected answers).
-    for name in ("model.onnx", "model.yaml"):
-        shutil.copyfile(REPO / "examples/digits_onnx" / name, root / MODEL_DIR / name)
-    yaml = root / MODEL_DIR / "model.yaml"
-    yaml.write_text(yaml.read_text().replace("name: digits-onnx", "name: digits"))
-    for argv in (["git", "init", "-q"], ["git", "add", "-A"],
-                 ["git", "-c", "user.name=team", "-c", "user.email=team@localhost", "commit", "-qm", "models"]):
-        run(argv, cwd=root)
 
 
 @pytest.fixture(scope="module")
@@ -152,12 +70,10 @@ def wheels(clone_factory, tmp_path_factory) -> Path:
 def adopter(wheels: Path, tmp_path_factory) -> Iterator[Adopter]:
     root = tmp_path_factory.mktemp("team-repo")
     assert not str(root).startswith(str(REPO))
-    _write_adopter(root, wheels)
-    team = Adopter(root, _vanilla_pants())
+    write_adopter(root, wheels)
+    team = Adopter(root, vanilla_pants())
     team.pants("generate-lockfiles")
-    for argv in (["git", "add", "-A"], ["git", "-c", "user.name=team", "-c", "user.email=team@localhost", "commit",
-                                       "-qm", "lock"]):
-        run(argv, cwd=root)
+    commit(root, "lock")
     team.pants("package", "::")
     yield team
 
@@ -248,7 +164,7 @@ def test_publish_pushes_the_packaged_image(adopter: Adopter, registry) -> None: 
 def test_a_second_copy_at_another_path_packages_to_the_same_digest(adopter: Adopter, tmp_path_factory) -> None:
     other = tmp_path_factory.mktemp("team-repo-elsewhere") / "checkout"
     run(["git", "clone", "-q", str(adopter.root), str(other)])
-    second = Adopter(other, _vanilla_pants())
+    second = Adopter(other, vanilla_pants())
     second.pants("package", "::")
     assert second.record()["image_digest"] == adopter.record()["image_digest"]
 
