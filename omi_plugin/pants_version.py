@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Optional
 
 from omi_contract.version import OMI_VERSION
@@ -10,8 +11,16 @@ from omi_contract.version import OMI_VERSION
 SUPPORTED = (2, 17)
 
 
-class UnsupportedPantsVersion(Exception):
-    """The plugin was loaded by a Pants it was not built for (one line: which, and what to do)."""
+class UnsupportedPantsVersion(SystemExit):
+    """The plugin was loaded by a Pants it was not built for. A `SystemExit` (code 1), because Pants prints a
+    traceback under any `Exception` raised while it loads plugins."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(1)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def pants_version_problem(version: str) -> Optional[str]:
@@ -35,4 +44,7 @@ def require_supported_pants(version: Optional[str] = None) -> None:
         version = VERSION
     problem = pants_version_problem(version)
     if problem:
+        # Printed, not only raised: pantsd loads plugins in the daemon, whose exceptions never reach the client,
+        # while what a run writes to stderr does.
+        print(problem, file=sys.stderr, flush=True)
         raise UnsupportedPantsVersion(problem)

@@ -16,9 +16,11 @@ def test_every_217_release_is_supported(version: str) -> None:
 
 
 @pytest.mark.parametrize("version", ["2.16.1", "2.18.0", "2.31.0", "3.0.0.dev1", "garbage"])
-def test_another_pants_gets_one_line_saying_what_to_do(version: str) -> None:
+def test_another_pants_gets_one_line_saying_what_to_do(version: str, capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(UnsupportedPantsVersion) as error:
         require_supported_pants(version)
-    assert str(error.value) == (
-        f"omi-plugin {OMI_VERSION} runs in Pants 2.17.x, not in Pants {version} (set `pants_version = \"2.17.1\"` in "
-        "pants.toml, or remove omi-plugin from `[GLOBAL].plugins`)")
+    line = (f"omi-plugin {OMI_VERSION} runs in Pants 2.17.x, not in Pants {version} (set `pants_version = \"2.17.1\"` "
+            "in pants.toml, or remove omi-plugin from `[GLOBAL].plugins`)")
+    assert (str(error.value), error.value.code) == (line, 1)
+    # Pants prints no traceback for a SystemExit, and under pantsd only what the run writes reaches the user.
+    assert capsys.readouterr().err == line + "\n"

@@ -7,13 +7,16 @@ import json
 import os
 
 import pytest
+from pants.backend.python import target_types_rules
+from pants.backend.python.dependency_inference import module_mapper
+from pants.core.util_rules import stripped_source_files
 from pants.engine.addresses import Address
 from pants.engine.fs import CreateDigest, Digest, DigestContents, DigestEntries, SymlinkEntry
 from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
 from omi_plugin.target_types import OmiDebianBaseTarget, OmiModelTarget
-from omi_plugin.util_rules import image_models, model_inputs, target_fields
+from omi_plugin.util_rules import image_models, model_inputs, runtime_library, target_fields
 from omi_plugin.util_rules.image_models import ImageModels, ImageModelsRequest
 from omi_plugin.util_rules.model_inputs import ModelsDirectory
 from omi_testutil import rules as testutil_rules
@@ -28,6 +31,8 @@ def _yaml(name: str, interfaces: str = "[kfserving.v1, modzy.v2]") -> str:
 def rule_runner(tmp_path) -> RuleRunner:
     runner = RuleRunner(
         rules=[*image_models.rules(), *model_inputs.rules(), *target_fields.rules(), *testutil_rules.blob_store_rules(),
+               *runtime_library.rules(), *module_mapper.rules(), *stripped_source_files.rules(),
+               *target_types_rules.rules(),
                QueryRule(ImageModels, [ImageModelsRequest]), QueryRule(ModelsDirectory, [ImageModels]),
                QueryRule(DigestEntries, [Digest]),
                QueryRule(Digest, [CreateDigest]), QueryRule(DigestContents, [Digest])],
