@@ -108,7 +108,8 @@ def spdx_document(contents: ImageContents, creators: Sequence[str]) -> Dict[str,
     }, {
         "SPDXID": _id("omi-runtime"), "name": "omi_runtime", "versionInfo": contents.app_version,
         "downloadLocation": NOASSERTION, "filesAnalyzed": False, "primaryPackagePurpose": "APPLICATION",
-        "comment": "the OMI model server (application code layer)",
+        "comment": "the OMI model server the image starts (python -m omi_runtime): first-party code, or the omi-runtime "
+                   "wheel listed among the Python packages",
     }]
     relationships: List[Dict[str, str]] = [
         {"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": image_id},
