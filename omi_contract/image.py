@@ -25,6 +25,11 @@ ENV_HOST = "OMI_HOST"
 ENV_MAX_MESSAGE_BYTES = "OMI_MAX_MESSAGE_BYTES"
 ENV_DRAIN_SECONDS = "OMI_DRAIN_SECONDS"
 
+# omi_runtime's exit codes at start-up: a wrong environment or model directory, and a model that does not load (the
+# smoke test then reports the model once, not once per interface).
+EXIT_CONFIG = 2
+EXIT_MODEL_LOAD = 3
+
 # Labels (config) and annotations (manifest) of the OMI spec. 1.0 writes only the first.
 LABEL_INTERFACES = "ml.openmodel.interfaces"
 LABEL_PROTOCOLS = "ml.openmodel.protocols"

@@ -11,6 +11,10 @@ class ConfigError(Exception):
     """A start-up problem (environment, model directory, omi-model.json): reported as one line, exit non-zero."""
 
 
+class ModelFileError(ConfigError):
+    """A model file its format's library cannot load: one line naming the file, the format and what it is."""
+
+
 class InferenceError(Exception):
     """A request that cannot be answered. `http_status` and `grpc_code` (a grpc.StatusCode name) say why."""
 

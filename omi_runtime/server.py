@@ -1,7 +1,7 @@
 """Process lifecycle: read settings, pick the model, start the chosen transport, drain and exit on SIGTERM.
 
 Start-up errors (environment, model directory, undeclared interface, port in use, model load failure for the
-KServe interfaces) print ONE line on stderr and exit non-zero, without a traceback. Modzy loads the model on
+KServe interfaces) print ONE line on stderr and exit non-zero (`omi_contract.image.EXIT_*`), without a traceback. Modzy loads the model on
 the first Status/Run call instead, as its platform expects. Transport modules are imported only when chosen,
 so a REST server never pays for gRPC and vice versa.
 """
@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from omi_contract.image import EXIT_CONFIG, EXIT_MODEL_LOAD
 from omi_contract.record import ModelRecord
 from omi_runtime.errors import ConfigError
 from omi_runtime.logs import log
@@ -27,8 +28,9 @@ if TYPE_CHECKING:  # transports are imported only when chosen
     from omi_runtime.transports.grpc_server import GrpcServer
     from omi_runtime.transports.rest_common import RestServer
 
-EXIT_CONFIG = 2
-EXIT_LOAD = 1
+# The one line on stderr: ERROR_PREFIX, then (for a model that does not load) LOAD_FAILED; the smoke test reads it.
+ERROR_PREFIX = "omi_runtime: error: "
+LOAD_FAILED = "model {name} failed to load: "
 
 
 class LoadFailed(Exception):
@@ -37,7 +39,7 @@ class LoadFailed(Exception):
 
 def _fatal(message: str) -> None:
     log("startup_failed", level="error", error=message)
-    sys.stderr.write(f"omi_runtime: error: {message}\n")
+    sys.stderr.write(f"{ERROR_PREFIX}{message}\n")
     sys.stderr.flush()
 
 
@@ -61,7 +63,7 @@ def main() -> int:
         return EXIT_CONFIG
     except LoadFailed as e:
         _fatal(str(e))
-        return EXIT_LOAD
+        return EXIT_MODEL_LOAD
     except KeyboardInterrupt:
         return 0
 
@@ -78,7 +80,7 @@ async def serve(settings: Settings, metadata: ModelRecord, model_dir: Path, star
     dataplane = DataPlane([model])
     chosen = settings.served
     if chosen.load_at_start and not await model.load():
-        raise LoadFailed(f"model {metadata.name} failed to load: {model.load_error}")
+        raise LoadFailed(LOAD_FAILED.format(name=metadata.name) + str(model.load_error))
 
     module = importlib.import_module(f"omi_runtime.transports.{chosen.transport}")
     transport: RestServer | GrpcServer = module.create_transport(settings, dataplane, model, stop)

@@ -9,6 +9,7 @@ import time
 import pytest
 import requests
 
+from omi_contract.image import EXIT_MODEL_LOAD
 from omi_runtime.conftest import ServerProcess, free_port, write_model
 
 
@@ -70,7 +71,7 @@ def test_model_name_selects_among_several(tmp_path, digits_sklearn, start_server
 def test_load_failure_exits_non_zero(custom_models):
     code, stderr = _fail({"OMI_MODELS_DIR": str(custom_models["broken"]), "HTTP_PORT": str(free_port()),
                           "INTERFACE": "kfserving", "PROTOCOL": "v2"})
-    assert code == 1 and len(stderr.strip().splitlines()) == 1
+    assert code == EXIT_MODEL_LOAD and len(stderr.strip().splitlines()) == 1
     assert "model broken failed to load: RuntimeError: weights are corrupt" in stderr
 
 

@@ -155,6 +155,21 @@ def _compare(which: str, declared: Sequence[TensorSpec], fields: Sequence[Signat
     return problems
 
 
+PYFUNC = "python_function"
+
+
+def flavour_problem(mlmodel_text: bytes, mlmodel_file: str) -> Optional[ModelYamlError]:
+    """Why `mlflow.pyfunc` cannot load the model, if MLmodel shows it: no `python_function` flavour."""
+    flavors = parse_yaml(mlmodel_text, mlmodel_file).get("flavors")
+    if not isinstance(flavors, dict) or PYFUNC not in flavors:
+        found = ", ".join(sorted(map(str, flavors))) if isinstance(flavors, dict) and flavors else "none"
+        return ModelYamlError(mlmodel_file, "flavors", f"no {PYFUNC} flavour (found: {found}): format mlflow serves "
+                              "models through mlflow.pyfunc", "log the model with a flavour that adds python_function "
+                              "(mlflow.sklearn.log_model, mlflow.pyfunc.log_model, ...), or serve it with a custom "
+                              "handler")
+    return None
+
+
 def signature_problems(record: ModelRecord, yaml_file: str, mlmodel_text: bytes,
                        mlmodel_file: str) -> List[ModelYamlError]:
     """Every way model.yaml's inputs and outputs disagree with the MLflow signature (none without a signature)."""

@@ -109,3 +109,15 @@ def test_the_mlmodel_directory_is_the_one_holding_mlmodel() -> None:
     assert mlflow_model.mlmodel_problem(["model/MLmodel"], "m/model.yaml") is None
     two = mlflow_model.mlmodel_problem(["a/MLmodel", "b/MLmodel"], "m/model.yaml")
     assert two is not None and "2 MLmodel files" in str(two)
+
+
+def test_a_model_without_the_python_function_flavour_is_refused() -> None:
+    mlmodel = json.dumps({"run_id": "r1", "flavors": {"sklearn": {"pickled_model": "model.pkl"}}}).encode()
+    problem = mlflow_model.flavour_problem(mlmodel, "m/model/MLmodel")
+    assert str(problem) == (
+        "m/model/MLmodel: flavors: no python_function flavour (found: sklearn): format mlflow serves models through "
+        "mlflow.pyfunc (log the model with a flavour that adds python_function (mlflow.sklearn.log_model, "
+        "mlflow.pyfunc.log_model, ...), or serve it with a custom handler)")
+    assert "found: none" in str(mlflow_model.flavour_problem(b"run_id: r1\n", "MLmodel"))
+    with_pyfunc = json.dumps({"flavors": {"python_function": {"loader_module": "mlflow.sklearn"}}}).encode()
+    assert mlflow_model.flavour_problem(with_pyfunc, "MLmodel") is None

@@ -54,6 +54,9 @@ async def check_mlflow_model(request: MlflowModelCheckRequest) -> MlflowModelChe
     requirements_file = posixpath.join(metadata.model_dir, requirements_rel)
 
     try:
+        flavour = mlflow_model.flavour_problem(by_relpath[mlmodel_rel], mlmodel_file)
+        if flavour is not None:
+            raise flavour
         problems = mlflow_model.signature_problems(metadata.record, metadata.source_file, by_relpath[mlmodel_rel],
                                                    mlmodel_file)
     except ModelYamlError as e:

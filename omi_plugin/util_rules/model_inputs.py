@@ -40,6 +40,7 @@ from pants.engine.target import (
 )
 from pants.option.global_options import UnmatchedBuildFileGlobs
 
+from omi_contract import formats, model_files
 from omi_contract.image import RECORD_FILE
 from omi_plugin.metadata.model_yaml import (
     ModelMetadata,
@@ -91,6 +92,8 @@ class ModelSources:
     # (relpath, path, single-file digest of a downloaded file or None for a file on disk, size)
     available: Tuple[Tuple[str, str, Optional[Digest], int], ...]
     python_addresses: Addresses  # handler code and requirements, plus the runtime
+    # (relpath, what was read of it) for each file on disk: what `omi_contract.model_files` judges without loading
+    samples: Tuple[Tuple[str, model_files.Sample], ...] = ()
 
     def sizes(self) -> Dict[str, int]:
         return {rel: size for rel, _, _, size in self.available}
@@ -160,6 +163,8 @@ async def model_sources(request: ModelSourcesRequest, build_root: BuildRoot,
     available = tuple((rel, path, digests.get(path), sizes[path]) for rel, (path, _) in ordered)
 
     handler_format = "" if _string(fields, "handler") else _string(fields, "format")
+    samples = tuple((rel, _read_sample(build_root.path, path, handler_format)) for rel, path, digest, _ in available
+                    if digest is None)
     try:
         server = await Get(ServerAddresses, ServerAddressesRequest(address, handler_format))
     except RuntimeLibraryError as e:
@@ -168,7 +173,19 @@ async def model_sources(request: ModelSourcesRequest, build_root: BuildRoot,
     python_addresses = Addresses(sorted({*(t.address for t in python_targets), *runtime}))
     return ModelSources(address, yaml_content.path, yaml_content.content, mlmodel_bytes,
                         mlmodel_path if mlmodel_bytes is not None else None, available,
-                        python_addresses)
+                        python_addresses, samples)
+
+
+def _read_sample(build_root: str, path: str, format_name: str) -> model_files.Sample:
+    """As much of a model file as `model_files` needs: more of a file the format may load than of the others (a
+    file that cannot be read is reported by the step that reads it)."""
+    fmt = formats.lookup(format_name)
+    wanted = model_files.HEAD_BYTES if fmt is not None and path.lower().endswith(fmt.model_suffixes) else \
+        model_files.LFS_HEAD
+    try:
+        return model_files.read_sample(os.path.join(build_root, path), wanted)
+    except OSError:
+        return model_files.Sample(b"", -1)
 
 
 @rule(desc="Read model.yaml and collect model files")
@@ -200,6 +217,12 @@ async def model_inputs(request: ModelInputsRequest) -> ModelInputs:
                 raise OmiModelError(f"{address}: {path}: files[{i}]: model file is empty "
                                     "(export the trained model again)")
             files.append(ModelFile(rel, digest, path))
+    samples = {posixpath.normpath(rel): sample for rel, sample in sources.samples if sample.size >= 0}
+    wrong = model_files.problems(metadata.record.format if not metadata.record.handler else "",
+                                 {f.relpath: samples[f.relpath] for f in files if f.relpath in samples})
+    if wrong:
+        more = f" [and {len(wrong) - 1} more]" if len(wrong) > 1 else ""
+        raise OmiModelError(f"{address}: {posixpath.join(metadata.model_dir, wrong[0])}{more}")
     return ModelInputs(address, metadata, tuple(files), sources.python_addresses)
 
 

@@ -2,9 +2,8 @@
 
 `create_handler` picks the class: the model's `handler: "pkg.mod:Class"` when set, else the built-in one for its
 `format` (the format table, `omi_contract.formats`). Built-ins import their heavy libraries only in `load`, so
-start-up stays fast. Each built-in is its own Pants target (`omi_runtime:sklearn`, `:onnx`, `:xgboost`,
-`:lightgbm`, `:mlflow`; the table's `target`): an image carries only its format's, so they are imported by name rather than
-inferred.
+start-up stays fast, and each lives in its own module: an image carries only its format's handler and libraries,
+found in the model's resolve by the plugin, so they are imported by name rather than inferred.
 The handler API itself is documented in `omi_runtime.handlers.base`.
 """
 

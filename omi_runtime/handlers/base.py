@@ -4,7 +4,8 @@ A handler is any class with a no-argument constructor and some of these methods 
 optional; it only documents the shape):
 
 - `load(self, context: ModelContext) -> None` (optional): called once, in a worker thread, before any request.
-  `context.model_dir` is the model's directory; `context.path(rel)` resolves one of its declared `files`.
+  `context.model_dir` is the model's directory; `context.path(rel)` resolves one of its declared `files`;
+  `context.load_model_file(loader)` calls `loader(path)` and turns its failure into one line naming the file.
 - Tensor-oriented: `predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]`, keyed by the declared
   input/output names. Arrays carry the declared datatypes (BYTES: object arrays of `bytes`; BF16: float32).
   Outputs not returned are an error; extra keys are ignored; values are cast to the declared datatype.
@@ -27,11 +28,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
 
+from omi_contract import formats, model_files
 from omi_contract.record import ModelRecord
+from omi_runtime.errors import ModelFileError
+
+Loaded = TypeVar("Loaded")
 
 
 @dataclass(frozen=True)
@@ -57,10 +62,29 @@ class ModelContext:
         files = self.model_files()
         if not files:
             raise FileNotFoundError(f"model {self.metadata.name} declares no files")
-        for path in files:
-            if not suffixes or path.name.lower().endswith(tuple(suffixes)):
-                return path
-        return files[0]
+        by_name = {str(path): path for path in files}
+        return by_name[model_files.first_with_suffix(list(by_name), suffixes) or str(files[0])]
+
+    def model_file(self) -> Path:
+        """The file a built-in format loads: the first declared file with one of the format's suffixes."""
+        fmt = formats.lookup(self.metadata.format)
+        return self.first_file(fmt.model_suffixes if fmt is not None else ())
+
+    def load_model_file(self, loader: Callable[[Path], Loaded], path: Path | None = None) -> Loaded:
+        """`loader(path)` (the format's model file by default), once its first bytes show it is what the format loads
+        (a truncated file can crash a library outright); a refusal or a failure is one line naming the file, the
+        declared format and what the file is instead (`omi_contract.model_files`), not the library's exception."""
+        path = path if path is not None else self.model_file()
+        relative = path.relative_to(self.model_dir).as_posix() if path.is_relative_to(self.model_dir) else str(path)
+        fmt = formats.lookup(self.metadata.format)
+        sample = model_files.read_sample(str(path)) if path.is_file() else model_files.Sample(b"", -1)
+        problem = model_files.file_problem(fmt, relative, sample) if fmt is not None and sample.size >= 0 else None
+        if problem is not None:
+            raise ModelFileError(problem)
+        try:
+            return loader(path)
+        except Exception as e:  # noqa: BLE001 - whatever the library raises, the model file is what is wrong
+            raise ModelFileError(model_files.load_failure(self.metadata.format, relative, sample, e)) from None
 
 
 class Handler:

@@ -13,8 +13,6 @@ The libraries themselves are imported by the subclasses' `load`, so this module 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from omi_runtime.handlers.base import Handler, ModelContext, feature_matrix
@@ -30,15 +28,15 @@ class BoostedTreesHandler(Handler):
     """Subclasses load their booster and say what it is; this class plans and computes the outputs."""
 
     batchable = True
-    suffixes: tuple[str, ...] = ()  # the first declared model file with one of these suffixes is the model
 
     def __init__(self) -> None:
         self.classes = 0  # 0 for a regressor, else the number of classes (2 for binary)
         self.input_names: list[str] = []
         self.plan: list[tuple[str, str]] = []  # (output name, LABELS / PROBABILITIES / RAW)
 
-    def load_booster(self, path: Path) -> int:
-        """Load the model file; return the number of classes (0 for a regressor)."""
+    def load_booster(self, context: ModelContext) -> int:
+        """Load the format's model file (`context.load_model_file`); return the number of classes (0 for a
+        regressor)."""
         raise NotImplementedError
 
     def scores(self, x: np.ndarray) -> np.ndarray:
@@ -49,7 +47,7 @@ class BoostedTreesHandler(Handler):
         raise NotImplementedError
 
     def load(self, context: ModelContext) -> None:
-        self.classes = self.load_booster(context.first_file(self.suffixes))
+        self.classes = self.load_booster(context)
         self.input_names = [t.name for t in context.metadata.inputs]
         self.plan = []
         for index, spec in enumerate(context.metadata.outputs):

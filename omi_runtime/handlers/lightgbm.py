@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from omi_runtime.handlers.base import ModelContext
 from omi_runtime.handlers.boosted_trees import BoostedTreesHandler
 
 _CLASSIFIERS = ("binary", "multiclass", "multiclassova", "cross_entropy")
@@ -29,16 +30,15 @@ def _objective(path: Path) -> str:
 
 
 class LightGBMHandler(BoostedTreesHandler):
-    suffixes = (".txt", ".lgb", ".model")
-
     def __init__(self) -> None:
         super().__init__()
         self.booster: Any = None
 
-    def load_booster(self, path: Path) -> int:
+    def load_booster(self, context: ModelContext) -> int:
         import lightgbm
 
-        self.booster = lightgbm.Booster(model_file=str(path))
+        path = context.model_file()
+        self.booster = context.load_model_file(lambda p: lightgbm.Booster(model_file=str(p)), path)
         objective = _objective(path)
         if objective not in _CLASSIFIERS:
             return 0

@@ -46,7 +46,7 @@ class MlflowHandler(Handler):
         mlmodel = next((p for p in context.model_files() if p.name == MLMODEL), None)
         if mlmodel is None:
             raise FileNotFoundError(f"model {context.metadata.name}: no {MLMODEL} file among the declared files")
-        self.model = mlflow.pyfunc.load_model(str(mlmodel.parent))
+        self.model = context.load_model_file(lambda directory: mlflow.pyfunc.load_model(str(directory)), mlmodel.parent)
         self.input_names = [t.name for t in context.metadata.inputs]
         self.output_names = [t.name for t in context.metadata.outputs]
         schema = self.model.metadata.get_input_schema()

@@ -44,8 +44,8 @@ class OnnxHandler(Handler):
         threads = os.environ.get("OMI_ONNX_THREADS", "").strip()
         if threads.isdigit():
             options.intra_op_num_threads = int(threads)
-        path = context.first_file((".onnx", ".ort"))
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = context.load_model_file(
+            lambda path: ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]))
         session_inputs = {i.name: i.type for i in self.session.get_inputs()}
         in_map = _map_names([t.name for t in context.metadata.inputs], list(session_inputs), "input")
         self.inputs = {d: (s, _ORT_TYPES.get(session_inputs[s])) for d, s in in_map.items()}

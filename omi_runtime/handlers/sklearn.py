@@ -31,8 +31,7 @@ class SklearnHandler(Handler):
     def load(self, context: ModelContext) -> None:
         import joblib  # joblib.load also reads plain pickles
 
-        path = context.first_file((".joblib", ".pkl", ".pickle", ".sav"))
-        self.model = joblib.load(path)
+        self.model = context.load_model_file(joblib.load)
         self.input_names = [t.name for t in context.metadata.inputs]
         self.plan = []
         for index, spec in enumerate(context.metadata.outputs):

@@ -12,22 +12,26 @@ from typing import Any
 
 import numpy as np
 
+from omi_runtime.handlers.base import ModelContext
 from omi_runtime.handlers.boosted_trees import BoostedTreesHandler
 
 
-class XGBoostHandler(BoostedTreesHandler):
-    suffixes = (".json", ".ubj")
+def _booster(path: Path) -> Any:
+    import xgboost
 
+    booster = xgboost.Booster()
+    booster.load_model(str(path))
+    return booster
+
+
+class XGBoostHandler(BoostedTreesHandler):
     def __init__(self) -> None:
         super().__init__()
         self.booster: Any = None
         self.margins = False  # binary:logitraw predicts margins: the probability is their sigmoid
 
-    def load_booster(self, path: Path) -> int:
-        import xgboost
-
-        self.booster = xgboost.Booster()
-        self.booster.load_model(str(path))
+    def load_booster(self, context: ModelContext) -> int:
+        self.booster = context.load_model_file(_booster)
         learner = json.loads(self.booster.save_config())["learner"]
         objective = learner["objective"]["name"]
         if objective in ("multi:softmax", "binary:hinge"):

@@ -24,6 +24,7 @@ from omi_runtime.smoke.tensors import decode_raw, encode_raw, json_shape, judge_
 KSERVE_METHODS = ("ModelReady", "ModelMetadata", "ModelInfer")
 _V1_MODELS = interfaces.served("kfserving.v1").service  # the REST path root
 MODZY_METHODS = ("Status", "Run", "Shutdown")
+LOAD_FIX = "fix the model file or model.yaml, then package again"  # for a model that does not load
 GRPC_OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
 
 
@@ -37,6 +38,7 @@ class Probe:
     call_timeout: float
     out: Collector
     exited: Callable[[float], bool] = lambda timeout: False  # whether the server process ended within `timeout`
+    load_failed: bool = False  # the server said the model does not load (reported once, by the probe that saw it)
 
     @property
     def name(self) -> str:
@@ -294,18 +296,26 @@ def probe_modzy_v2(probe: Probe) -> None:
     """Status, then Run with every sample, then Shutdown, after which the process must end."""
     from omi_runtime.grpc_stubs import modzy_model_v2_pb2 as pb
     from omi_runtime.grpc_stubs import modzy_model_v2_pb2_grpc as pb_grpc
+    from omi_runtime.transports import modzy_v2_grpc as modzy
 
     with grpc.insecure_channel(f"127.0.0.1:{probe.port}", options=GRPC_OPTIONS) as channel:
         check_reflection(probe, channel, interfaces.served("modzy.v2").service, MODZY_METHODS)
         stub = pb_grpc.ModzyModelStub(channel)
         try:
             status = stub.Status(pb.StatusRequest(), timeout=probe.timeout())
-            if status.status_code != 200:
+            if status.status_code == 500 and status.message.startswith(modzy.FAILED):
+                # The model does not load: said once, as for the interfaces that load it at start (Run would only
+                # repeat it, once per sample).
+                probe.out.add("OMI401", "load", status.message[len(modzy.FAILED):].strip() or "(no reason given)",
+                              LOAD_FIX, where=f"model {probe.name}")
+                probe.load_failed = True
+            elif status.status_code != 200:
                 probe.out.add("OMI407", "Status", f"answered {status.status_code} {status.message!r}",
                               "load the model on Status and answer 200")
         except grpc.RpcError as e:
             probe.out.add("OMI407", "Status", f"failed: {_rpc_error(e)}", "implement ModzyModel/Status")
-        _modzy_run(probe, pb, stub)
+        if not probe.load_failed:
+            _modzy_run(probe, pb, stub)
         try:
             shutdown = stub.Shutdown(pb.ShutdownRequest(), timeout=probe.timeout())
             if shutdown.status_code != 200:

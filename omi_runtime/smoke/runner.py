@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 from omi_contract import image as contract
 from omi_contract.interfaces import SERVED, served
 from omi_contract.violation import Collector, Violation, report
+from omi_runtime.server import ERROR_PREFIX, LOAD_FAILED
 from omi_runtime.smoke import probes as smoke_probes
 
 TERM_GRACE_SECONDS = 5.0
@@ -106,8 +107,17 @@ def _wait_ready(server: Server, interface: str, port: int, model: str, until: fl
     return "did not become ready in time"
 
 
+def _load_failure(server: Server, model: str) -> str:
+    """The runtime's one line for a model that does not load, without its prefixes."""
+    line = server.last_error()
+    for prefix in (ERROR_PREFIX, LOAD_FAILED.format(name=model)):
+        line = line[len(prefix):] if line.startswith(prefix) else line
+    return line
+
+
 def _smoke_one(request: SmokeRequest, model_doc: Mapping[str, Any], interface: str, deadline: float,
-               out: Collector) -> None:
+               out: Collector) -> bool:
+    """Probe one interface; False when the model did not load (no other interface can serve it either)."""
     port = free_port()
     row = served(interface)
     env = {**request.env, contract.ENV_INTERFACE: row.interface, contract.ENV_PROTOCOL: row.protocol,
@@ -119,18 +129,24 @@ def _smoke_one(request: SmokeRequest, model_doc: Mapping[str, Any], interface: s
         server = Server(request.argv, env)
     except OSError as e:
         out.add("OMI401", "start", f"cannot start {' '.join(request.argv)}: {e}", "pass the runtime command after --")
-        return
+        return True
     try:
         until = min(deadline, started + request.start_timeout)
         problem = _wait_ready(server, interface, port, request.model, until)
+        if problem is not None and server.process.returncode == contract.EXIT_MODEL_LOAD:
+            out.add("OMI401", "load", _load_failure(server, request.model),
+                    smoke_probes.LOAD_FIX,
+                    where=f"model {request.model}")
+            return False
         if problem is not None:
             limit = f"{until - started:.0f}s"
             fix = "see the runtime's error above" if "exited" in problem \
                 else f"make it listen on HTTP_PORT within {limit}"
             out.add("OMI401", "start", problem, fix)
-            return
+            return True
         probe = smoke_probes.Probe(model_doc, port, deadline, request.call_timeout, out, server.exited)
         getattr(smoke_probes, row.probe)(probe)
+        return not probe.load_failed
     finally:
         server.reap()
 
@@ -154,7 +170,10 @@ def run_smoke(request: SmokeRequest) -> List[Violation]:
                 f"pass --models-dir holding <model>/{contract.RECORD_FILE}",
                 where=os.path.join(request.models_dir, request.model))
         return out.violations
-    for interface in request.interfaces:
+    # Interfaces that load the model before listening go first: a model that does not load is then reported once,
+    # from the first start, and the others are not tried.
+    ordered = sorted(request.interfaces, key=lambda i: not (i in SERVED and served(i).load_at_start))
+    for interface in ordered:
         interface_out = Collector(request.target, f"{interface} server")
         if interface not in SERVED:
             interface_out.add("OMI401", "interface", f"{interface!r} cannot be smoke-tested",
@@ -164,10 +183,14 @@ def run_smoke(request: SmokeRequest) -> List[Violation]:
                               "raise the timeout or make start-up faster")
         else:
             try:
-                _smoke_one(request, model_doc, interface, deadline, interface_out)
+                loaded = _smoke_one(request, model_doc, interface, deadline, interface_out)
             except Exception as e:  # one line per problem, never a traceback
                 interface_out.add("OMI900", "(checker)", f"smoke test crashed: {type(e).__name__}: {e}",
                                   "this is a bug in omi_runtime.smoke: report it with this line")
+                loaded = True
+            if not loaded:
+                out.extend(interface_out.violations)
+                break
         out.extend(interface_out.violations)
     return out.violations
 

@@ -6,6 +6,7 @@ this test process (they clash with tritonclient's in one descriptor pool).
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -105,6 +106,24 @@ def test_runtime_that_exits_at_start_up_is_reported(tmp_path) -> None:
         "t:t: modzy.v2 server: start: exited with code 2 before becoming ready: omi_runtime: error: bad model "
         "(see the runtime's error above)",
         "omi smoke: 2 violations (OMI401 x2)"]
+
+
+@pytest.mark.parametrize("declared", [["modzy.v2", "kfserving.v1", "kfserving.v2"], ["modzy.v2"]])
+def test_a_model_that_does_not_load_is_reported_once(tmp_path, declared) -> None:
+    record = {**TINY, "name": "digits", "format": "xgboost", "files": ["model.json"], "interfaces": declared}
+    record.pop("handler")
+    models_dir = _models_dir(tmp_path, record)
+    with open(os.path.join(models_dir, "digits", "model.json"), "wb") as f:
+        pickle.dump({"a pickled": "estimator"}, f, protocol=4)
+    result = _smoke(models_dir, "digits", declared, [sys.executable, "-m", "omi_runtime"])
+    problem = ("model.json: format xgboost: is not an XGBoost model (expected a Booster saved with save_model as "
+               "JSON or UBJSON): it is a Python pickle (package the file the format loads, or declare the model's "
+               "format in model.yaml)")
+    # The first start that loads the model says why (Modzy loads on Status), and the other interfaces are not tried.
+    first = f"t:t: model digits: load: {problem} (fix the model file or model.yaml, then package again)"
+    rule = "OMI401"
+    assert result.stdout.splitlines() == [first, f"omi smoke: 1 violation ({rule} x1)"], result.stdout
+    assert result.returncode == 1 and "Traceback" not in result.stderr
 
 
 def test_a_server_that_never_gets_ready_is_bounded_and_reaped(tmp_path) -> None:

@@ -55,6 +55,10 @@ def decode_request(message: pb.ModelInferRequest) -> InferRequest:
     for index, tensor in enumerate(message.inputs):
         shape = list(tensor.shape)
         if raw:
+            # "If this field is specified then InferInputTensor::contents must not be specified for any input tensor."
+            if tensor.HasField("contents"):
+                raise BadRequest(f"tensor {tensor.name!r}: has contents, but the request carries raw_input_contents: "
+                                 "give each input's data in one of the two forms, not both")
             data = codecs.decode_raw(raw[index], tensor.datatype, shape, tensor.name)
         else:
             codecs.check_datatype(tensor.datatype, tensor.name)
@@ -62,6 +66,7 @@ def decode_request(message: pb.ModelInferRequest) -> InferRequest:
             if field is None:
                 raise BadRequest(f"tensor {tensor.name!r}: {tensor.datatype} data travels only as "
                                  f"raw_input_contents")
+            _check_contents_field(tensor, field)
             data = codecs.decode_contents(getattr(tensor.contents, field), tensor.datatype, shape, tensor.name)
         inputs.append(Tensor(tensor.name, tensor.datatype, shape, data))
     return InferRequest(
@@ -72,6 +77,15 @@ def decode_request(message: pb.ModelInferRequest) -> InferRequest:
         parameters={k: parameter_value(v) for k, v in message.parameters.items()},
         outputs=[o.name for o in message.outputs],
     )
+
+
+def _check_contents_field(tensor: pb.ModelInferRequest.InferInputTensor, field: str) -> None:
+    """Each InferTensorContents field is the "representation for" its datatypes: data of a tensor in another
+    field than its datatype's would be silently dropped, so it is refused."""
+    for descriptor, values in tensor.contents.ListFields():
+        if descriptor.name != field:
+            raise BadRequest(f"tensor {tensor.name!r}: {tensor.datatype} data goes in contents.{field}, but "
+                             f"contents.{descriptor.name} holds {len(values)} values")
 
 
 def encode_response(response: InferResponse) -> pb.ModelInferResponse:

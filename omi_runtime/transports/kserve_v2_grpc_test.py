@@ -148,6 +148,80 @@ def test_bad_requests_are_invalid_argument(stub, client, case):
     assert client.is_server_ready()  # still serving
 
 
+def _refused(stub, client, request) -> str:
+    with pytest.raises(grpc.RpcError) as e:
+        stub.ModelInfer(request)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT, e.value.details()
+    assert client.is_server_ready()  # still serving
+    return str(e.value.details())
+
+
+# Each rule below quotes the KServe v2 / Open Inference Protocol gRPC text (grpc_predict_v2.proto's documentation).
+
+def test_raw_input_contents_excludes_typed_contents(stub, client):
+    """raw_input_contents: "If this field is specified then InferInputTensor::contents must not be specified for
+    any input tensor." InferInputTensor.contents: "This field must not be specified if tensor contents are being
+    specified in ModelInferRequest.raw_input_contents"."""
+    x = np.zeros((1, 64), np.float32)
+    request = service_pb2.ModelInferRequest(model_name="digits")
+    tensor = request.inputs.add(name="input-0", datatype="FP32", shape=[1, 64])
+    tensor.contents.fp32_contents.extend(x.ravel().tolist())
+    request.raw_input_contents.append(x.tobytes())
+    assert _refused(stub, client, request) == (
+        "tensor 'input-0': has contents, but the request carries raw_input_contents: give each input's data in one "
+        "of the two forms, not both")
+
+
+def test_raw_input_contents_has_one_entry_per_input_in_order(stub, client):
+    """"'raw_input_contents' must be initialized with data for each tensor in the same order as 'inputs'"."""
+    request = service_pb2.ModelInferRequest(model_name="digits")
+    request.inputs.add(name="input-0", datatype="FP32", shape=[1, 64])
+    request.raw_input_contents.extend([b"\0" * 256] * 2)
+    assert "raw_input_contents has 2 entries for 1 inputs" in _refused(stub, client, request)
+
+
+def test_raw_size_matches_shape_and_datatype(stub, client):
+    """"For each tensor, the size of this content must match what is expected by the tensor's shape and data type"."""
+    request = service_pb2.ModelInferRequest(model_name="digits")
+    request.inputs.add(name="input-0", datatype="FP32", shape=[1, 64])
+    request.raw_input_contents.append(b"\0" * 255)
+    assert "raw contents are 255 bytes" in _refused(stub, client, request)
+
+
+def test_typed_contents_size_matches_shape(stub, client):
+    """fp32_contents: "The size must match what is expected by the tensor's shape"."""
+    request = service_pb2.ModelInferRequest(model_name="digits")
+    request.inputs.add(name="input-0", datatype="FP32", shape=[1, 64]).contents.fp32_contents.extend([0.0] * 63)
+    assert "contents hold 63 elements, shape [1, 64] needs 64" in _refused(stub, client, request)
+
+
+def test_typed_contents_are_in_the_datatype_representation(stub, client):
+    """fp32_contents: "Representation for FP32 data type"; int64_contents: "Representation for INT64 data types"."""
+    request = service_pb2.ModelInferRequest(model_name="digits")
+    tensor = request.inputs.add(name="input-0", datatype="FP32", shape=[1, 64])
+    tensor.contents.fp32_contents.extend([0.0] * 64)
+    tensor.contents.int64_contents.extend([1] * 64)
+    assert _refused(stub, client, request) == (
+        "tensor 'input-0': FP32 data goes in contents.fp32_contents, but contents.int64_contents holds 64 values")
+
+
+@pytest.mark.parametrize("datatype", ["FP16", "BF16"])
+def test_16_bit_floats_travel_as_raw_contents(stub, client, datatype):
+    """"Note that the FP16 and BF16 data types must be represented as raw content"."""
+    request = service_pb2.ModelInferRequest(model_name="digits")
+    request.inputs.add(name="input-0", datatype=datatype, shape=[1, 64]).contents.fp32_contents.extend([0.0] * 64)
+    assert f"{datatype} data travels only as raw_input_contents" in _refused(stub, client, request)
+
+
+def test_the_response_uses_raw_output_contents_alone(client, digits_data):
+    """raw_output_contents: "If this field is specified then InferOutputTensor::contents must not be specified for
+    any output tensor"."""
+    x, _ = digits_data
+    response = client.infer("digits", [_fp32_input(x[:2])]).get_response()
+    assert len(response.raw_output_contents) == len(response.outputs) == 2
+    assert not any(o.HasField("contents") for o in response.outputs)
+
+
 def test_oversized_message_is_resource_exhausted(stub, client):
     request = service_pb2.ModelInferRequest(model_name="digits")
     request.inputs.add(name="input-0", datatype="FP32", shape=[5000, 64])

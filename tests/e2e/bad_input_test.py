@@ -124,11 +124,21 @@ CASES: Dict[str, Tuple[object, str, str]] = {
     "no-model-yaml": (None, BUILD, f"{BUILD_FILE}: model_yaml: must have 1 file, but it had 0 files"),
     "model-yaml-elsewhere": (MODEL_YAML, _build(model_yaml='"meta/model.yml"'),
                              f"{BUILD_FILE}: model_yaml: must have 1 file, but it had 0 files"),
+    # model files that are not what the format loads, judged from their first bytes without loading them
+    "text-as-xgboost": (_yaml("format: sklearn", "format: xgboost"), BUILD,
+                        "bad/text-as-xgboost/model.joblib: format xgboost: is not an XGBoost model (expected a Booster "
+                        "saved with save_model as JSON or UBJSON): it is a text file starting 'not really a model'"),
+    "lfs-pointer": (MODEL_YAML, BUILD, "bad/lfs-pointer/model.joblib: format sklearn: is not a scikit-learn model: it "
+                    "is a git LFS pointer, not the file itself (run `git lfs pull`, or fetch the weights another way)"),
     "base-image-unpinned": (MODEL_YAML, 'omi_oci_base(name="base", image="registry.example.com/python:3.11")\n'
                                         + _build(base_image='":base"'),
                             "bad/base-image-unpinned:base: bad/base-image-unpinned/BUILD: image: "
                             "'registry.example.com/python:3.11' is not pinned by digest"),
 }
+
+
+MODEL_BYTES = {"empty-model": b"", "lfs-pointer": b"version https://git-lfs.github.com/spec/v1\noid sha256:"
+               + b"0" * 64 + b"\nsize 52000\n"}
 
 
 def _write_case(clone: Clone, case: str, directory: str = "bad") -> None:
@@ -138,7 +148,7 @@ def _write_case(clone: Clone, case: str, directory: str = "bad") -> None:
     if model_yaml is not None:
         (root / "model.yaml").write_bytes(model_yaml if isinstance(model_yaml, bytes) else str(model_yaml).encode())
     (root / "BUILD").write_text(build)
-    (root / "model.joblib").write_text("" if case == "empty-model" else "not really a model")
+    (root / "model.joblib").write_bytes(MODEL_BYTES.get(case, b"not really a model"))
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +191,26 @@ def test_every_goal_refuses_with_the_same_line(bad_clone: Clone, only_case: str,
     result = bad_clone.pants(goal, f"bad/{only_case}:broken", check=False, timeout=300)
     assert result.returncode != 0
     _assert_one_line(result.output, _case_line(only_case))
+
+
+def test_a_model_that_does_not_load_is_reported_once_by_check(bad_clone: Clone) -> None:
+    """A file of no known kind passes the package-time look at its first bytes; the library then refuses it, and
+    `pants check` says so once for all three interfaces, with no "OK" above it."""
+    root = bad_clone.root / "bad" / "unloadable"
+    root.mkdir(parents=True)
+    try:
+        (root / "model.yaml").write_text(MODEL_YAML + "interfaces: [kfserving.v1, kfserving.v2, modzy.v2]\n")
+        (root / "BUILD").write_text(BUILD)
+        (root / "model.joblib").write_bytes(b"\x00\x01garbage" * 8)
+        result = bad_clone.pants("check", "bad/unloadable:broken", check=False, timeout=600)
+    finally:
+        shutil.rmtree(bad_clone.root / "bad")
+    assert result.returncode != 0
+    lines = [line for line in result.output.splitlines() if "could not load it" in line]
+    assert lines == ["bad/unloadable:broken: model broken: load: model.joblib: format sklearn: scikit-learn could not "
+                     "load it (binary data of no known model format, first bytes 00 01 67 61 72 62 61 67): KeyError: 0 "
+                     "(fix the model file or model.yaml, then package again)"], result.output[-3000:]
+    assert "omi check: OK" not in result.output and "Traceback" not in result.output
 
 
 def _case_line(case: str, directory: str = "bad") -> str:
