@@ -1,17 +1,21 @@
-"""Serving benchmark: omi_runtime vs MLServer and Chassis on the same sklearn digits model, same machine, same run.
+"""Serving benchmark: omi_runtime against the Python gRPC ceiling, MLServer and Chassis on the same sklearn digits
+model, same machine, same run.
 
-Measures throughput (req/s) and p50/p99 latency of single-row requests at concurrency 1 and 16 for:
-  kfserving.v2 gRPC ModelInfer (raw FP32)  -- omi vs MLServer
+kfserving.v2 gRPC ModelInfer (raw FP32, one row): omi, a bare grpcio server that answers a constant
+(`bare_grpc_server.py`, the ceiling of a Python gRPC server here) and MLServer, each measured for `--requests` calls
+after `--warmup` at each concurrency, in `--repetitions` interleaved rounds, every answer checked against the
+model's own prediction; it prints each round's omi/bare p50 and omi/MLServer req/s. Then throughput and p50/p99
+latency, for `--seconds` per case, of:
   v2 REST /v2/models/digits/infer (JSON)   -- omi (kfserving.v1 server) vs MLServer
   kfserving.v1 REST :predict               -- omi only (MLServer has no v1)
   modzy.v2 gRPC Run                        -- omi vs Chassis 1.5's OMI server (chassis.server.omi)
-and prints omi/baseline ratios of req/s, p50 and p99 (req/s above 1 and latencies below 1 favour omi).
+with omi/baseline ratios of req/s, p50 and p99 (req/s above 1 and latencies below 1 favour omi).
 
 Usage:
-  python bench/serve.py [--seconds 10] [--concurrency 1,16] [--mlserver /path/to/venv/bin/mlserver]
-                        [--chassis /path/to/chassis-venv/bin/python]
+  python bench/serve.py [--seconds 10] [--concurrency 1,16] [--repetitions 3] [--requests 3000] [--warmup 300]
+                        [--mlserver /path/to/venv/bin/mlserver] [--chassis /path/to/chassis-venv/bin/python]
 Run it with a Python that has omi_runtime's requirements (numpy, scikit-learn, grpcio, aiohttp). The baselines are
-optional and live in their own venvs; without them only omi_runtime is measured:
+optional and live in their own venvs; without them only omi_runtime and the bare grpcio server are measured:
   MLServer: mlserver==1.7.1, mlserver-sklearn, uvloop==0.21.0, scikit-learn matching the one that trains the model.
   Chassis:  chassisml==1.5.*, protobuf<5, the same scikit-learn, numpy. The build context is made with
             ChassisModel(process_fn).prepare_context() and served by chassis.server.omi.server.serve() from that
@@ -46,6 +50,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def joblib_predict(workdir: Path, row) -> list[int]:
+    """What the served model answers for the row: the benchmark checks every response against it."""
+    import joblib
+
+    return [int(v) for v in joblib.load(workdir / "omi-models" / "digits" / "model.joblib").predict(row)]
 
 
 def train(workdir: Path):
@@ -147,21 +158,107 @@ async def measure(call: Callable[[], Awaitable[None]], concurrency: int, seconds
             "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1e3}
 
 
-def grpc_infer_call(port: int, row):
-    import grpc
-
+def v2_request(row):
     from omi_runtime.grpc_stubs import grpc_predict_v2_pb2 as pb
-    from omi_runtime.grpc_stubs import grpc_predict_v2_pb2_grpc as pbg
 
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-    stub = pbg.GRPCInferenceServiceStub(channel)
     request = pb.ModelInferRequest(model_name="digits")
     request.inputs.add(name="input-0", datatype="FP32", shape=[1, 64])
     request.raw_input_contents.append(row.tobytes())
+    return request
 
-    async def call() -> None:
-        await stub.ModelInfer(request)
-    return call, channel.close
+
+def v2_answer(response) -> list[int]:
+    """The `predict` output of a ModelInfer response, raw (omi, the bare server) or typed (MLServer's choice)."""
+    import numpy as np
+
+    index = next(i for i, o in enumerate(response.outputs) if o.name == "predict")
+    if response.raw_output_contents:
+        return np.frombuffer(response.raw_output_contents[index], dtype="<i8").tolist()
+    return list(response.outputs[index].contents.int64_contents)
+
+
+def v2_round(port: int, row, expected: list[int], concurrency: int, count: int, warmup: int) -> dict[str, float]:
+    """`count` single-row ModelInfer calls after `warmup`, `concurrency` at a time, every answer checked: one
+    blocking stub at concurrency 1 (the least client work per call), grpc.aio callers above it."""
+    import grpc
+
+    from omi_runtime.grpc_stubs import grpc_predict_v2_pb2_grpc as pbg
+
+    request = v2_request(row)
+    latencies: list[float] = []
+    if concurrency == 1:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pbg.GRPCInferenceServiceStub(channel)
+            for i in range(warmup + count):
+                started = time.perf_counter()
+                response = stub.ModelInfer(request)
+                if i >= warmup:
+                    latencies.append(time.perf_counter() - started)
+                if v2_answer(response) != expected:
+                    raise SystemExit(f"port {port} answered {v2_answer(response)}, expected {expected}")
+            elapsed = sum(latencies)
+    else:
+        async def go() -> float:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = pbg.GRPCInferenceServiceStub(channel)
+                left = [warmup + count]
+                started_at = [0.0]
+
+                async def worker() -> None:
+                    while left[0] > 0:
+                        left[0] -= 1
+                        measured = left[0] < count
+                        if measured and not started_at[0]:
+                            started_at[0] = time.perf_counter()
+                        started = time.perf_counter()
+                        response = await stub.ModelInfer(request)
+                        if measured:
+                            latencies.append(time.perf_counter() - started)
+                        if v2_answer(response) != expected:
+                            raise SystemExit(f"port {port} answered {v2_answer(response)}, expected {expected}")
+
+                await asyncio.gather(*(worker() for _ in range(concurrency)))
+                return time.perf_counter() - started_at[0]
+        elapsed = asyncio.run(go())
+    latencies.sort()
+    return {"rps": len(latencies) / elapsed, "p50": latencies[len(latencies) // 2] * 1e3,
+            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1e3}
+
+
+def kserve_v2_interleaved(ports: dict[str, int], row, expected: list[int], levels: list[int], repetitions: int,
+                          count: int, warmup: int) -> dict[tuple[str, int], list[dict[str, float]]]:
+    """Each repetition measures every server at every level in turn, so the machine's drift spreads over all."""
+    out: dict[tuple[str, int], list[dict[str, float]]] = {}
+    for _ in range(repetitions):
+        for level in levels:
+            for name, port in ports.items():
+                out.setdefault((name, level), []).append(v2_round(port, row, expected, level, count, warmup))
+    return out
+
+
+def print_kserve_v2(results: dict[tuple[str, int], list[dict[str, float]]], levels: list[int]) -> None:
+    def span(values: list[float], fmt: str) -> str:
+        return f"{min(values):{fmt}}-{max(values):{fmt}}" if len(values) > 1 else f"{values[0]:{fmt}}"
+
+    names = list(dict.fromkeys(name for name, _ in results))
+    print("kfserving.v2 gRPC ModelInfer, one FP32 row, interleaved repetitions (min-max over them):")
+    print(f"{'server':<10} {'conc':>4} {'req/s':>13} {'p50 ms':>13} {'p99 ms':>13}")
+    for level in levels:
+        for name in names:
+            runs = results[(name, level)]
+            print(f"{name:<10} {level:>4} {span([r['rps'] for r in runs], '.0f'):>13} "
+                  f"{span([r['p50'] for r in runs], '.3f'):>13} {span([r['p99'] for r in runs], '.3f'):>13}")
+    print("ratios per repetition (omi / baseline):")
+    for level in levels:
+        omi = results[("omi", level)]
+        if ("bare", level) in results:
+            bare = results[("bare", level)]
+            print(f"  c={level:<3} p50 omi/bare grpcio     {span([o['p50'] / b['p50'] for o, b in zip(omi, bare)], '.2f')}x"
+                  f"   req/s omi/bare     {span([o['rps'] / b['rps'] for o, b in zip(omi, bare)], '.2f')}x")
+        if ("mlserver", level) in results:
+            other = results[("mlserver", level)]
+            print(f"  c={level:<3} req/s omi/MLServer      {span([o['rps'] / m['rps'] for o, m in zip(omi, other)], '.2f')}x"
+                  f"   p50 omi/MLServer   {span([o['p50'] / m['p50'] for o, m in zip(omi, other)], '.2f')}x")
 
 
 def modzy_status(port: int, row) -> bytes:
@@ -274,6 +371,9 @@ def main() -> int:
     parser.add_argument("--concurrency", default="1,16")
     parser.add_argument("--mlserver", default=shutil.which("mlserver"), help="mlserver executable (optional)")
     parser.add_argument("--chassis", help="Python of a venv with chassisml 1.5 (optional)")
+    parser.add_argument("--repetitions", type=int, default=3, help="kfserving.v2 gRPC: interleaved repetitions")
+    parser.add_argument("--requests", type=int, default=3000, help="kfserving.v2 gRPC: measured calls per round")
+    parser.add_argument("--warmup", type=int, default=300, help="kfserving.v2 gRPC: calls before measuring")
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     workdir = Path(tempfile.mkdtemp(prefix="omi-bench-"))
@@ -289,11 +389,32 @@ def main() -> int:
         env = {**omi_env, "INTERFACE": interface, "PROTOCOL": protocol, "HTTP_PORT": str(port)}
         return Server(omi_cmd, env, ready_for(port), workdir / f"omi-{interface}-{protocol}.log"), port
 
-    server, port = omi("kfserving", "v2", grpc_ready)
+    # kfserving.v2 gRPC: omi, the bare grpcio server and MLServer side by side, interleaved, every answer checked.
+    expected = joblib_predict(workdir, row)
+    v2_servers: dict[str, int] = {}
+    running: list[Server] = []
     try:
-        results[("kfserving.v2 gRPC", "omi")] = run_case(lambda: grpc_infer_call(port, row), levels, args.seconds)
+        server, port = omi("kfserving", "v2", grpc_ready)
+        running.append(server)
+        v2_servers["omi"] = port
+        port = free_port()
+        running.append(Server([sys.executable, str(REPO_ROOT / "bench" / "bare_grpc_server.py"), str(port),
+                               str(expected[0])], {"PYTHONPATH": str(REPO_ROOT)}, grpc_ready(port),
+                              workdir / "bare.log"))
+        v2_servers["bare"] = port
+        if args.mlserver:
+            http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()
+            (workdir / "mlserver" / "settings.json").write_text(json.dumps({
+                "http_port": http_port, "grpc_port": grpc_port, "metrics_port": metrics_port, "host": "127.0.0.1"}))
+            running.append(Server([args.mlserver, "start", str(workdir / "mlserver")], {},
+                                  http_ok(f"http://127.0.0.1:{http_port}/v2/models/digits/ready"),
+                                  workdir / "mlserver.log"))
+            v2_servers["mlserver"] = grpc_port
+        v2_results = kserve_v2_interleaved(v2_servers, row, expected, levels, args.repetitions, args.requests,
+                                           args.warmup)
     finally:
-        server.stop()
+        for server in running:
+            server.stop()
     server, port = omi("kfserving", "v1", lambda p: http_ok(f"http://127.0.0.1:{p}/v2/health/ready"))
     try:
         base = f"http://127.0.0.1:{port}"
@@ -334,14 +455,14 @@ def main() -> int:
         server = Server([args.mlserver, "start", str(workdir / "mlserver")], {},
                         http_ok(f"http://127.0.0.1:{http_port}/v2/models/digits/ready"), workdir / "mlserver.log")
         try:
-            results[("kfserving.v2 gRPC", "mlserver")] = run_case(
-                lambda: grpc_infer_call(grpc_port, row), levels, args.seconds)
             results[("v2 REST infer", "mlserver")] = run_case(
                 lambda: rest_call(f"http://127.0.0.1:{http_port}/v2/models/digits/infer", v2_body), levels,
                 args.seconds)
         finally:
             server.stop()
 
+    print_kserve_v2(v2_results, levels)
+    print()
     header = ("interface", "server", "conc", "req/s", "p50 ms", "p99 ms", "omi/base:", "req/s", "p50", "p99")
     print("{:<20} {:<9} {:>4} {:>8} {:>8} {:>8}  {:<9} {:>6} {:>6} {:>6}".format(*header))
     for (interface, name), by_level in results.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -91,3 +92,76 @@ def test_outputs_without_batch_dimension_fall_back(max_batch):
         return await asyncio.gather(*(batcher.submit({"x": np.array([float(i)])}) for i in range(4)))
 
     assert [float(r["total"]) for r in run(main())] == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_a_fast_handler_runs_on_the_loop_thread_and_a_slow_one_in_the_worker():
+    threads = []
+    delay = {"seconds": 0.0}
+
+    def record(inputs):
+        threads.append(threading.get_ident())
+        time.sleep(delay["seconds"])
+        return {"y": inputs["x"]}
+
+    async def main():
+        batcher = Batcher(record, ThreadPoolExecutor(1), max_batch_size=8, inline=True)
+        loop_thread = threading.get_ident()
+        for _ in range(3):  # the first call's cost is unknown: the worker; then the loop's thread
+            await batcher.submit({"x": np.array([1.0])})
+        delay["seconds"] = 0.01  # slower than INLINE_SECONDS: this call, made inline, sends the next to the worker
+        await batcher.submit({"x": np.array([1.0])})
+        delay["seconds"] = 0.0
+        await batcher.submit({"x": np.array([1.0])})
+        return loop_thread
+
+    loop_thread = run(main())
+    on_loop = [t == loop_thread for t in threads]
+    assert on_loop == [False, True, True, True, False]
+
+
+@pytest.mark.parametrize("inline", [False, True])
+def test_calls_never_overlap_even_when_callers_give_up(inline):
+    active, overlaps, calls = [0], [0], [0]
+    lock = threading.Lock()
+
+    def guarded(inputs):
+        with lock:
+            active[0] += 1
+            overlaps[0] += active[0] > 1
+            calls[0] += 1
+        time.sleep(0.002 if calls[0] % 3 == 0 else 0.0)  # some calls too slow to stay inline
+        with lock:
+            active[0] -= 1
+        return {"y": inputs["x"]}
+
+    async def main():
+        batcher = Batcher(guarded, ThreadPoolExecutor(1), max_batch_size=4, inline=inline)
+        for round_ in range(30):
+            tasks = [asyncio.ensure_future(batcher.submit({"x": np.array([float(i)])})) for i in range(6)]
+            await asyncio.sleep(0)
+            tasks[round_ % 6].cancel()  # a caller that gives up while its call may be running
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            assert all(isinstance(r, (dict, asyncio.CancelledError)) for r in results)
+        await asyncio.sleep(0.05)
+
+    run(main())
+    assert overlaps[0] == 0 and calls[0] > 30
+
+
+def test_requests_arriving_together_are_coalesced_on_the_loop_thread_too():
+    calls = []
+
+    def fast(inputs):
+        calls.append((threading.get_ident(), len(inputs["x"])))
+        return {"y": inputs["x"] * 2}
+
+    async def main():
+        batcher = Batcher(fast, ThreadPoolExecutor(1), max_batch_size=32, inline=True)
+        await batcher.submit({"x": np.array([[0.0]])})  # in the worker: its cost is not known yet
+        calls.clear()
+        results = await asyncio.gather(*(batcher.submit({"x": np.array([[float(i)]])}) for i in range(16)))
+        return threading.get_ident(), results
+
+    loop_thread, results = run(main())
+    assert [r["y"].tolist() for r in results] == [[[2.0 * i]] for i in range(16)]
+    assert calls == [(loop_thread, 16)]

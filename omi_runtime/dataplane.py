@@ -99,7 +99,8 @@ class ModelRuntime:
                 max_batch = DEFAULT_BUILTIN_BATCH if self.metadata.handler is None else 1
             if not getattr(handler, "batchable", False):
                 max_batch = 1
-            self._batcher = Batcher(handler.predict, self.executor, max_batch) if self.can_predict else None
+            inline = bool(getattr(handler, "thread_agnostic", False))
+            self._batcher = Batcher(handler.predict, self.executor, max_batch, inline) if self.can_predict else None
             self.handler, self.load_error = handler, None
             log("model_loaded", model=self.metadata.name, version=self.metadata.version,
                 format=self.metadata.format, seconds=round(self.load_seconds, 3), max_batch_size=max_batch)

@@ -17,6 +17,9 @@ optional; it only documents the shape):
   output file name (`results.json` unless declared). A result may be an Exception instance to fail only that
   item. Used by modzy.v2, by kfserving.v1 (base64 instances) and by kfserving.v2 (a BYTES tensor, one element
   per item) when the handler has no `predict`. With both methods, modzy.v2 uses `process`, the rest `predict`.
+- `thread_agnostic = True` (class attribute, optional): `predict` keeps no per-thread state (no thread-local
+  settings such as torch's grad mode), so the server may call it on its event loop's thread when it is fast (under
+  a millisecond), saving the hop to the model's worker thread. Calls never overlap either way.
 - `batchable = True` (class attribute, optional): inputs have a leading batch dimension and rows are independent,
   so the server may concatenate concurrent requests (up to `max_batch_size` rows) into one `predict` call.
 
@@ -91,6 +94,7 @@ class Handler:
     """Optional base class; see the module docstring for the methods omi_runtime looks for."""
 
     batchable: bool = False
+    thread_agnostic: bool = False
 
     def load(self, context: ModelContext) -> None:
         pass

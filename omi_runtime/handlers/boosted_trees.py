@@ -28,6 +28,7 @@ class BoostedTreesHandler(Handler):
     """Subclasses load their booster and say what it is; this class plans and computes the outputs."""
 
     batchable = True
+    thread_agnostic = True
 
     def __init__(self) -> None:
         self.classes = 0  # 0 for a regressor, else the number of classes (2 for binary)

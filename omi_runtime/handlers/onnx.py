@@ -30,6 +30,7 @@ def _map_names(declared: list[str], actual: list[str], what: str) -> dict[str, s
 
 class OnnxHandler(Handler):
     batchable = True
+    thread_agnostic = True
 
     def __init__(self) -> None:
         self.session: Any = None

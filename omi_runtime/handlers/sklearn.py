@@ -22,6 +22,7 @@ _BY_POSITION = ("predict", "predict_proba")
 
 class SklearnHandler(Handler):
     batchable = True
+    thread_agnostic = True
 
     def __init__(self) -> None:
         self.model: Any = None
