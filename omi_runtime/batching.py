@@ -1,7 +1,8 @@
 """Adaptive batching: concurrent requests to one model are coalesced into one handler call.
 
 No timer: while a call runs in the model's worker thread, new requests queue up; when it returns, everything
-queued (up to `max_batch_size` rows, same trailing shapes and dtypes) is concatenated along axis 0 and run at once.
+queued (up to `max_batch_size` rows, same trailing shapes and dtypes, BYTES ones too) is concatenated along axis 0
+and run at once.
 A lone request therefore pays no added latency (it is run at once, without a queue), and under load the per-call
 overhead is shared. If a coalesced call fails, each request is re-run alone so one bad request cannot fail its
 neighbours.
@@ -40,7 +41,7 @@ def _signature(inputs: Arrays) -> tuple[int | None, tuple]:
     key = []
     for name in sorted(inputs):
         array = inputs[name]
-        if array.ndim == 0 or array.dtype == object:
+        if array.ndim == 0:
             return None, ()
         if rows is None:
             rows = array.shape[0]

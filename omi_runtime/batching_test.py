@@ -165,3 +165,32 @@ def test_requests_arriving_together_are_coalesced_on_the_loop_thread_too():
     loop_thread, results = run(main())
     assert [r["y"].tolist() for r in results] == [[[2.0 * i]] for i in range(16)]
     assert calls == [(loop_thread, 16)]
+
+
+def test_bytes_requests_are_coalesced_and_each_gets_its_own_answer():
+    calls = []
+    gate = threading.Event()
+
+    def lengths(inputs):
+        calls.append(len(inputs["text"]))
+        gate.wait(5)
+        return {"n": np.array([len(t) for t in inputs["text"]], dtype=np.int64)}
+
+    def texts(*items: bytes) -> np.ndarray:
+        array = np.empty(len(items), dtype=object)
+        array[:] = items
+        return array
+
+    async def main():
+        batcher = Batcher(lengths, ThreadPoolExecutor(1), max_batch_size=8)
+        first = asyncio.ensure_future(batcher.submit({"text": texts(b"a")}))
+        await asyncio.sleep(0.05)
+        rest = [asyncio.ensure_future(batcher.submit({"text": texts(b"bb" * i, b"c")})) for i in range(1, 4)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        return await first, await asyncio.gather(*rest)
+
+    first, rest = run(main())
+    assert first["n"].tolist() == [1]
+    assert [r["n"].tolist() for r in rest] == [[2 * i, 1] for i in range(1, 4)]  # what one-by-one calls give
+    assert calls == [1, 6]
