@@ -51,7 +51,8 @@ def _error(runner: RuleRunner, request: MlflowModelCheckRequest) -> str:
     return str(info.value)
 
 
-MLMODEL = json.dumps({"run_id": "r1", "signature": SIGNATURE})
+PYFUNC = {"python_function": {"loader_module": "mlflow.sklearn", "model_path": "model.pkl"}}
+MLMODEL = json.dumps({"run_id": "r1", "flavors": PYFUNC, "signature": SIGNATURE})
 
 
 def test_an_agreeing_model_passes(rule_runner: RuleRunner) -> None:
@@ -75,6 +76,13 @@ def test_a_signature_disagreement_names_both_files(rule_runner: RuleRunner) -> N
     assert ("m:m: m/model.yaml: inputs[0].datatype: FP64 differs from the MLflow signature's tensor float32 [-1, 4] "
             "= FP32 (declare what the MLflow signature in m/model/MLmodel says") in error
     assert "[and 1 more]" in error
+
+
+def test_a_model_pyfunc_cannot_load_is_refused(rule_runner: RuleRunner) -> None:
+    mlmodel = json.dumps({"run_id": "r1", "flavors": {"sklearn": {}}, "signature": SIGNATURE})
+    assert ("m:m: m/model/MLmodel: flavors: no python_function flavour (found: sklearn): format mlflow serves models "
+            "through mlflow.pyfunc") in _error(rule_runner, _request(
+                rule_runner, {"model/MLmodel": mlmodel, "model/requirements.txt": "mlflow==2.17.2\n"}))
 
 
 def test_no_mlmodel_and_no_requirements_are_refused(rule_runner: RuleRunner) -> None:
