@@ -59,7 +59,7 @@ def require_digest(text: str) -> Reference:
     return reference
 
 
-def _verified_manifest(client: Registry, ref: Reference, digest: str) -> Manifest:
+def verified_manifest(client: Registry, ref: Reference, digest: str) -> Manifest:
     manifest = client.get_manifest(ref.repository, digest)
     if manifest is None:
         raise RegistryError(ref.where, f"manifest {digest} not found", "check the reference and the repository")
@@ -135,7 +135,7 @@ def pull(reference: str, dest_layout_dir: str, *, platform: Tuple[str, str] = ("
     own_client = client is None
     client = client or Registry(ref.registry, insecure=insecure)
     try:
-        top = _verified_manifest(client, ref, ref.digest)
+        top = verified_manifest(client, ref, ref.digest)
         os.makedirs(os.path.join(dest_layout_dir, "blobs", "sha256"), exist_ok=True)
         result = PullResult(reference, dest_layout_dir, top.digest, top.media_type)
         manifest = top
@@ -143,7 +143,7 @@ def pull(reference: str, dest_layout_dir: str, *, platform: Tuple[str, str] = ("
         if top.media_type in _INDEXES:
             chosen = choose_platform(json.loads(top.data), platform[0], platform[1], ref.where)
             _write_atomic(os.path.join(dest_layout_dir, blob_path(top.digest)), top.data)
-            manifest = _verified_manifest(client, ref, chosen.digest)
+            manifest = verified_manifest(client, ref, chosen.digest)
             result.index_digest, result.manifest_digest = top.digest, manifest.digest
             result.media_type = manifest.media_type
             platform_json = dict(chosen.platform or {})

@@ -1,0 +1,132 @@
+"""What a model artifact in a registry holds: each model file's path in it and the layer that carries it.
+
+A model pushed by someone else (KitOps, modctl, `modelpack-client`, omlmd, or omi's own `-model` artifact) is named
+by digest, never by tag. Its manifest is fetched, verified against that digest and read here:
+
+- ModelPack (`artifactType` or config `application/vnd.cncf.model.*`): every layer whose media type is
+  `application/vnd.cncf.model.<weight|weight.config|doc|code|dataset>.v1.<raw|tar|tar+gzip|tar+zstd>`, at the path
+  its `org.cncf.model.filepath` annotation gives (`org.opencontainers.image.title` when that is missing);
+- omlmd (a layer `application/x-mlmodel`): the model file and its metadata files, at their titles.
+
+A container image, an index, or anything else is one line naming the media types found. Pants-free: the plugin's
+rules call it, its tests use a real registry.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from omi_plugin.oci import media_types
+from omi_plugin.oci.descriptor import Descriptor, DescriptorError
+from omi_plugin.registry.client import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Registry
+from omi_plugin.registry.errors import RegistryError
+from omi_plugin.registry.pull import require_digest, verified_manifest
+
+MODELPACK_LAYER = re.compile(r"^application/vnd\.cncf\.model\.(weight|weight\.config|doc|code|dataset)\.v1\."
+                             r"(raw|tar|tar\+gzip|tar\+zstd)$")
+OMLMD_MODEL = "application/x-mlmodel"
+OMLMD_CONFIG = "application/x-config"
+_IMAGE_CONFIGS = (media_types.CONFIG, "application/vnd.docker.container.image.v1+json")
+_FIX = "name the digest of a ModelPack or omlmd model artifact's manifest"
+
+
+@dataclass(frozen=True)
+class ArtifactFile:
+    """One file of a model artifact, as model.yaml's `files` names it."""
+
+    path: str  # relative, normalised: what the artifact's annotations say
+    layer: Descriptor
+    packing: str  # "raw": the layer is the file's bytes; "tar": a tar holding it
+    compression: str  # "", "gzip" or "zstd" (tar layers only)
+
+
+@dataclass(frozen=True)
+class ModelArtifact:
+    reference: str  # registry/repository@sha256:...
+    kind: str  # "modelpack" or "omlmd"
+    files: Tuple[ArtifactFile, ...]
+
+    def file(self, path: str) -> Optional[ArtifactFile]:
+        wanted = posixpath.normpath(path)
+        return next((f for f in self.files if f.path == wanted), None)
+
+
+def _packing(media_type: str) -> Tuple[str, str]:
+    found = MODELPACK_LAYER.match(media_type)
+    if found:
+        form = found.group(2)
+        return ("raw", "") if form == "raw" else ("tar", form.partition("+")[2])
+    return "raw", ""
+
+
+def _path(layer: Mapping[str, Any], index: int, where: str, keys: Tuple[str, ...]) -> str:
+    annotations = layer.get("annotations") or {}
+    value = next((annotations[k] for k in keys if isinstance(annotations.get(k), str) and annotations[k]), None)
+    if value is None:
+        raise RegistryError(where, f"layers[{index}] ({layer.get('mediaType')}) has no {keys[0]} annotation: omi "
+                            "cannot tell which model file it is", "push the artifact with a tool that names each "
+                            "file (KitOps, modctl, modelpack-client, omlmd)")
+    path = posixpath.normpath(value)
+    if value.startswith("/") or path == ".." or path.startswith("../"):
+        raise RegistryError(where, f"layers[{index}]: path {value!r} is not inside the model directory",
+                            "push the artifact with relative file paths")
+    return path
+
+
+def read_model_artifact(manifest: Mapping[str, Any], reference: str, where: str) -> ModelArtifact:
+    """The model files of a fetched manifest; RegistryError (one line) when it is not a model artifact omi reads."""
+    media_type = str(manifest.get("mediaType") or "")
+    if media_type in (media_types.INDEX, DOCKER_MANIFEST_LIST) or "manifests" in manifest:
+        raise RegistryError(where, f"{reference} is an index ({media_type or 'no mediaType'}), not a model "
+                            "artifact", _FIX)
+    config = manifest.get("config") or {}
+    layers: List[Dict[str, Any]] = [l for l in manifest.get("layers") or [] if isinstance(l, dict)]
+    found = sorted({str(l.get("mediaType")) for l in layers})
+    config_type = str(config.get("mediaType") or "")
+    if media_type == DOCKER_MANIFEST or config_type in _IMAGE_CONFIGS:
+        raise RegistryError(where, f"{reference} is a container image (config {config_type}), not a model artifact",
+                            _FIX)
+    modelpack = [l for l in layers if MODELPACK_LAYER.match(str(l.get("mediaType")))]
+    omlmd = any(l.get("mediaType") == OMLMD_MODEL for l in layers)
+    if modelpack:
+        kind, chosen = "modelpack", modelpack
+        keys: Tuple[str, ...] = (media_types.ANNOTATION_MODEL_FILEPATH, media_types.ANNOTATION_TITLE)
+    elif omlmd:
+        kind, keys = "omlmd", (media_types.ANNOTATION_TITLE,)
+        chosen = [l for l in layers if l.get("mediaType") in (OMLMD_MODEL, OMLMD_CONFIG)]
+    else:
+        raise RegistryError(where, f"{reference} holds no model files omi reads: layers of "
+                            f"{', '.join(found) or 'no'} media type{'s' if len(found) != 1 else ''} (config "
+                            f"{config_type or 'none'})", "expected ModelPack application/vnd.cncf.model.*.v1.* "
+                            "layers or an omlmd application/x-mlmodel layer; " + _FIX)
+    files: Dict[str, ArtifactFile] = {}
+    for index, layer in enumerate(layers):
+        if layer not in chosen:
+            continue
+        try:
+            descriptor = Descriptor.from_json(layer)
+        except DescriptorError as e:
+            raise RegistryError(where, f"layers[{index}] is not a valid descriptor: {e}", _FIX) from None
+        path = _path(layer, index, where, keys)
+        if path in files:
+            raise RegistryError(where, f"layers[{index}]: path {path!r} is also layer "
+                                f"{files[path].layer.digest}", "push each model file once")
+        packing, compression = _packing(descriptor.media_type)
+        files[path] = ArtifactFile(path, descriptor, packing, compression)
+    return ModelArtifact(reference, kind, tuple(files.values()))
+
+
+def fetch_model_artifact(reference: str, client: Registry) -> ModelArtifact:
+    """Fetch `registry/repository@sha256:...`'s manifest, verify it against the digest, and read its model files."""
+    ref = require_digest(reference)
+    assert ref.digest is not None
+    manifest = verified_manifest(client, ref, ref.digest)
+    try:
+        document = json.loads(manifest.data)
+    except ValueError:
+        raise RegistryError(ref.where, f"manifest {ref.digest} is not JSON", _FIX) from None
+    return read_model_artifact(document, reference, ref.where)
