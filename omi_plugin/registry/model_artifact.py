@@ -8,8 +8,9 @@ by digest, never by tag. Its manifest is fetched, verified against that digest a
   its `org.cncf.model.filepath` annotation gives (`org.opencontainers.image.title` when that is missing);
 - omlmd (a layer `application/x-mlmodel`): the model file and its metadata files, at their titles.
 
-A container image, an index, or anything else is one line naming the media types found. Pants-free: the plugin's
-rules call it, its tests use a real registry.
+A container image, an index, or anything else is one line naming the media types found. `fetch_blob_to_store`
+downloads a layer straight into the blob store, verified while it streams, once: the next build finds it there by
+digest. Pants-free; its tests use a real registry.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ import json
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, BinaryIO, Dict, List, Mapping, Optional, Tuple
 
+from omi_plugin.blob_store.store import BlobStore
 from omi_plugin.oci import media_types
 from omi_plugin.oci.descriptor import Descriptor, DescriptorError
-from omi_plugin.registry.client import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Registry
+from omi_plugin.registry.client import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Registry, iter_verified
 from omi_plugin.registry.errors import RegistryError
-from omi_plugin.registry.pull import require_digest, verified_manifest
+from omi_plugin.registry.pull import require_digest, verified_manifest, with_retries
+from omi_plugin.registry.reference import Reference
 
 MODELPACK_LAYER = re.compile(r"^application/vnd\.cncf\.model\.(weight|weight\.config|doc|code|dataset)\.v1\."
                              r"(raw|tar|tar\+gzip|tar\+zstd)$")
@@ -130,3 +133,25 @@ def fetch_model_artifact(reference: str, client: Registry) -> ModelArtifact:
     except ValueError:
         raise RegistryError(ref.where, f"manifest {ref.digest} is not JSON", _FIX) from None
     return read_model_artifact(document, reference, ref.where)
+
+
+def fetch_blob_to_store(client: Registry, ref: Reference, descriptor: Descriptor, store: BlobStore) -> bool:
+    """Stream one blob into the blob store, verified while it streams; False if the store already had it (then
+    nothing is asked of the registry). A blob that fails verification or a download cut for good leaves nothing."""
+    if store.has(descriptor.digest):
+        return False
+
+    def attempt() -> None:
+        response = client.open_blob(ref.repository, descriptor.digest)
+        try:
+            def copy(sink: BinaryIO) -> Tuple[str, int]:
+                for chunk in iter_verified(response, descriptor, ref.where):
+                    sink.write(chunk)
+                return descriptor.digest, descriptor.size  # iter_verified raised unless the bytes are exactly these
+
+            store.write_hashed(copy)
+        finally:
+            response.close()
+
+    with_retries(client, ref, descriptor, attempt)
+    return True

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 from typing import Any, Dict, List
 
 import pytest
 
+from omi_plugin.blob_store.store import BlobStore
 from omi_plugin.oci import canonical_json, media_types
 from omi_plugin.oci.descriptor import Descriptor, sha256_digest
 from omi_plugin.registry.client import Registry
 from omi_plugin.registry.errors import RegistryError
-from omi_plugin.registry.model_artifact import fetch_model_artifact, read_model_artifact
-from omi_testutil.registry import FAST_RETRY
+from omi_plugin.registry.model_artifact import fetch_blob_to_store, fetch_model_artifact, read_model_artifact
+from omi_plugin.registry.reference import parse
+from omi_testutil.registry import FAST_RETRY, first_n
 
 REF = "registry.example.com/models/digits@sha256:" + "a" * 64
 WHERE = "registry.example.com/models/digits"
@@ -131,3 +134,60 @@ def test_a_modelpack_artifact_in_a_registry_by_digest(registry) -> None:
         fetch_model_artifact(f"{registry.host}/models/digits@{absent}", client)
     assert str(missing.value) == (f"{registry.host}/models/digits: manifest {absent} not found (check the reference "
                                   "and the repository)")
+
+
+def _weights_artifact(client: Registry, size: int = 300_000) -> tuple:
+    weights = bytes(range(256)) * (size // 256)
+    config = b'{"descriptor":{},"config":{},"modelfs":{}}'
+    manifest = {"schemaVersion": 2, "mediaType": media_types.MANIFEST,
+                "artifactType": media_types.MODELPACK_ARTIFACT,
+                "config": _layer(media_types.MODELPACK_CONFIG, config),
+                "layers": [_layer("application/vnd.cncf.model.weight.v1.raw", weights, **{FILEPATH: "w.bin"})]}
+    return _push(client, "models/big", manifest, [config, weights]), weights
+
+
+def test_a_layer_goes_into_the_blob_store_once(registry, proxy_factory, tmp_path) -> None:
+    digest, weights = _weights_artifact(Registry(registry.host, load_docker_config=False, retry=FAST_RETRY))
+    proxy = proxy_factory(registry)
+    client = Registry(proxy.host, load_docker_config=False, retry=FAST_RETRY)
+    reference = f"{proxy.host}/models/big@{digest}"
+    [layer] = fetch_model_artifact(reference, client).files
+    store = BlobStore(str(tmp_path / "store"))
+    assert fetch_blob_to_store(client, parse(reference), layer.layer, store)
+    with open(store.blob(layer.layer.digest), "rb") as f:
+        assert f.read() == weights
+    gets = len(proxy.methods("GET", "/blobs/"))
+    # The next build finds it by digest: the registry is not asked again.
+    assert not fetch_blob_to_store(client, parse(reference), layer.layer, BlobStore(str(tmp_path / "store")))
+    assert len(proxy.methods("GET", "/blobs/")) == gets == 1
+
+
+def test_a_download_reset_twice_is_retried(registry, proxy_factory, tmp_path) -> None:
+    digest, weights = _weights_artifact(Registry(registry.host, load_docker_config=False, retry=FAST_RETRY))
+    proxy = proxy_factory(registry)
+    proxy.rule = first_n(2, "reset", lambda method, path: method == "GET" and "/blobs/" in path)
+    client = Registry(proxy.host, load_docker_config=False, retry=FAST_RETRY)
+    reference = f"{proxy.host}/models/big@{digest}"
+    [layer] = fetch_model_artifact(reference, client).files
+    store = BlobStore(str(tmp_path / "store"))
+    assert fetch_blob_to_store(client, parse(reference), layer.layer, store)
+    assert store.has(layer.layer.digest)
+
+
+def test_bytes_that_do_not_match_their_digest_leave_nothing_in_the_store(registry, tmp_path) -> None:
+    client = Registry(registry.host, load_docker_config=False, retry=FAST_RETRY)
+    digest, weights = _weights_artifact(client)
+    reference = f"{registry.host}/models/big@{digest}"
+    [layer] = fetch_model_artifact(reference, client).files
+    path = registry.blob_data_path(layer.layer.digest)
+    tampered = bytearray(open(path, "rb").read())
+    tampered[1000] ^= 0xFF
+    with open(path, "wb") as f:
+        f.write(bytes(tampered))
+    store = BlobStore(str(tmp_path / "store"))
+    with pytest.raises(RegistryError) as caught:
+        fetch_blob_to_store(client, parse(reference), layer.layer, store)
+    assert str(caught.value).startswith(f"{registry.host}/models/big: blob {layer.layer.digest} failed verification: "
+                                        "its content hashes to sha256:")
+    assert not store.has(layer.layer.digest) and list(store.blobs()) == []
+    assert os.listdir(os.path.join(store.root, "tmp")) == []

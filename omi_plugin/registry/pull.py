@@ -97,33 +97,44 @@ def _write_atomic(path: str, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def with_retries(client: Registry, ref: Reference, descriptor: Descriptor, attempt: Callable[[], None]) -> None:
+    """Run one download attempt until it succeeds: a cut download restarts from the beginning (the verification
+    covers the whole stream), within the client's retry budget."""
+    backoff = Backoff(client.transport.retry, client.transport.sleep)
+    while True:
+        try:
+            attempt()
+            return
+        except _STREAM_ERRORS as e:
+            if not backoff.wait():
+                raise TransientError(ref.where, f"downloading blob {descriptor.digest} failed: "
+                                     f"{describe_exception(e)}", "retry later") from None
+
+
 def fetch_blob(client: Registry, ref: Reference, descriptor: Descriptor, dest_root: str) -> bool:
     """Stream one blob into the layout, verified; False if a verified copy was already there."""
     final = os.path.join(dest_root, blob_path(descriptor.digest))
     if _file_matches(final, descriptor):
         return False
     tmp = final + ".partial"
-    backoff = Backoff(client.transport.retry, client.transport.sleep)
-    while True:
+
+    def attempt() -> None:
+        response = client.open_blob(ref.repository, descriptor.digest)
         try:
-            response = client.open_blob(ref.repository, descriptor.digest)
-            try:
-                with open(tmp, "wb") as out:
-                    for chunk in iter_verified(response, descriptor, ref.where):
-                        out.write(chunk)
-            finally:
-                response.close()
-            os.replace(tmp, final)
-            return True
-        except _STREAM_ERRORS as e:
-            # A cut download restarts from the beginning; the verification covers the whole stream.
-            if not backoff.wait():
-                raise TransientError(ref.where, f"downloading blob {descriptor.digest} failed: "
-                                     f"{describe_exception(e)}", "retry later") from None
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+            with open(tmp, "wb") as out:
+                for chunk in iter_verified(response, descriptor, ref.where):
+                    out.write(chunk)
+        finally:
+            response.close()
+        os.replace(tmp, final)
+
+    try:
+        with_retries(client, ref, descriptor, attempt)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return True
 
 
 def pull(reference: str, dest_layout_dir: str, *, platform: Tuple[str, str] = ("linux", "amd64"),
