@@ -188,9 +188,9 @@ def _lightgbm_problem(sample: Sample) -> Optional[str]:
     return None
 
 
-def _header_problem(fmt: formats.Format, sample: Sample) -> Optional[str]:
+def _header_problem(fmt: formats.Format, sample: Sample, kind: Kind) -> Optional[str]:
     """Within an accepted kind, what its header (or its end) shows to be wrong."""
-    if fmt.name == "onnx" and identify(sample.head, sample.size).id == "onnx":
+    if fmt.name == "onnx" and kind.id == "onnx":
         broken = _onnx_walk(sample.head, sample.size)[1]
         return f"{broken} (truncated?)" if broken else None
     if fmt.name == "lightgbm":
@@ -225,7 +225,7 @@ def file_problem(fmt: formats.Format, relpath: str, sample: Sample) -> Optional[
     if fmt.accepts and kind.id not in fmt.accepts:
         return (f"{relpath}: format {fmt.name}: is not {title} (expected {fmt.model_file}): it is {kind.description} "
                 "(package the file the format loads, or declare the model's format in model.yaml)")
-    header = _header_problem(fmt, sample) if fmt.accepts else None
+    header = _header_problem(fmt, sample, kind) if fmt.accepts else None
     if header is not None:
         return f"{relpath}: format {fmt.name}: is not a whole {fmt.title} model: {header} {REFETCH_FIX}"
     return None
@@ -251,11 +251,9 @@ def problems(format_name: str, samples: Mapping[str, Sample]) -> List[str]:
 
 
 def load_failure(format_name: str, relpath: str, sample: Sample, error: BaseException) -> str:
-    """The runtime's one line for a model file its format's library could not load."""
+    """The runtime's one line for a model file its format's library could not load, though `file_problem` found
+    nothing wrong with it."""
     fmt = formats.lookup(format_name)
-    known = file_problem(fmt, relpath, sample) if fmt is not None else None
-    if known is not None:
-        return known
     title = fmt.title if fmt is not None else format_name
     kind = identify(sample.head, sample.size) if sample.size >= 0 else None
     what = f" ({kind.description})" if kind is not None and kind.id in ("text", "unknown") else ""

@@ -121,15 +121,15 @@ class Batcher:
     async def _drain(self) -> None:
         try:
             while self._pending:
-                if self._inline_now():
-                    await asyncio.sleep(0)  # let requests that arrived meanwhile queue up and join the batch
-                    if self._pending and self._inline_now():
-                        batch = self._take_live()
-                        if batch:
-                            self._run_batch_inline(batch)
-                        continue
+                inline = self._inline_now()
+                if inline:
+                    # Let requests that arrived meanwhile queue up and join the batch. Nothing else takes from the
+                    # queue or calls the handler meanwhile, so the choice stands.
+                    await asyncio.sleep(0)
                 batch = self._take_live()
-                if batch:
+                if batch and inline:
+                    self._run_batch_inline(batch)
+                elif batch:
                     await self._run_batch(batch)
         finally:
             self._draining = False

@@ -17,25 +17,35 @@ def run(coro):
     return asyncio.run(coro)
 
 
-def test_concurrent_requests_are_coalesced_and_split_back():
-    calls = []
+def _first_held_while_the_rest_queue(predict, first_inputs, rest_inputs, max_batch_size=8):
+    """The first request's call is held in the worker until the others have queued behind it; every answer."""
     gate = threading.Event()
 
-    def double(inputs):
-        calls.append(len(inputs["x"]))
+    def held(inputs):
         gate.wait(5)
-        return {"y": inputs["x"] * 2}
+        return predict(inputs)
 
     async def main():
-        batcher = Batcher(double, ThreadPoolExecutor(1), max_batch_size=8)
-        first = asyncio.ensure_future(batcher.submit({"x": np.array([[0.0]])}))
+        batcher = Batcher(held, ThreadPoolExecutor(1), max_batch_size=max_batch_size)
+        first = asyncio.ensure_future(batcher.submit(first_inputs))
         await asyncio.sleep(0.05)  # first call is running: the next ones queue up
-        rest = [asyncio.ensure_future(batcher.submit({"x": np.array([[float(i)]] * 2)})) for i in range(1, 6)]
+        rest = [asyncio.ensure_future(batcher.submit(inputs)) for inputs in rest_inputs]
         await asyncio.sleep(0.05)
         gate.set()
         return await first, await asyncio.gather(*rest)
 
-    first, rest = run(main())
+    return run(main())
+
+
+def test_concurrent_requests_are_coalesced_and_split_back():
+    calls = []
+
+    def double(inputs):
+        calls.append(len(inputs["x"]))
+        return {"y": inputs["x"] * 2}
+
+    first, rest = _first_held_while_the_rest_queue(
+        double, {"x": np.array([[0.0]])}, [{"x": np.array([[float(i)]] * 2)} for i in range(1, 6)])
     assert first["y"].tolist() == [[0.0]]
     assert [r["y"].tolist() for r in rest] == [[[2.0 * i]] * 2 for i in range(1, 6)]
     assert calls[0] == 1 and sum(calls) == 11 and max(calls) <= 8 and len(calls) <= 3
@@ -169,11 +179,9 @@ def test_requests_arriving_together_are_coalesced_on_the_loop_thread_too():
 
 def test_bytes_requests_are_coalesced_and_each_gets_its_own_answer():
     calls = []
-    gate = threading.Event()
 
     def lengths(inputs):
         calls.append(len(inputs["text"]))
-        gate.wait(5)
         return {"n": np.array([len(t) for t in inputs["text"]], dtype=np.int64)}
 
     def texts(*items: bytes) -> np.ndarray:
@@ -181,16 +189,8 @@ def test_bytes_requests_are_coalesced_and_each_gets_its_own_answer():
         array[:] = items
         return array
 
-    async def main():
-        batcher = Batcher(lengths, ThreadPoolExecutor(1), max_batch_size=8)
-        first = asyncio.ensure_future(batcher.submit({"text": texts(b"a")}))
-        await asyncio.sleep(0.05)
-        rest = [asyncio.ensure_future(batcher.submit({"text": texts(b"bb" * i, b"c")})) for i in range(1, 4)]
-        await asyncio.sleep(0.05)
-        gate.set()
-        return await first, await asyncio.gather(*rest)
-
-    first, rest = run(main())
+    first, rest = _first_held_while_the_rest_queue(
+        lengths, {"text": texts(b"a")}, [{"text": texts(b"bb" * i, b"c")} for i in range(1, 4)])
     assert first["n"].tolist() == [1]
     assert [r["n"].tolist() for r in rest] == [[2 * i, 1] for i in range(1, 4)]  # what one-by-one calls give
     assert calls == [1, 6]

@@ -88,27 +88,27 @@ def read_model_artifact(manifest: Mapping[str, Any], reference: str, where: str)
                             "artifact", _FIX)
     config = manifest.get("config") or {}
     layers: List[Dict[str, Any]] = [l for l in manifest.get("layers") or [] if isinstance(l, dict)]
-    found = sorted({str(l.get("mediaType")) for l in layers})
     config_type = str(config.get("mediaType") or "")
     if media_type == DOCKER_MANIFEST or config_type in _IMAGE_CONFIGS:
         raise RegistryError(where, f"{reference} is a container image (config {config_type}), not a model artifact",
                             _FIX)
-    modelpack = [l for l in layers if MODELPACK_LAYER.match(str(l.get("mediaType")))]
-    omlmd = any(l.get("mediaType") == OMLMD_MODEL for l in layers)
-    if modelpack:
-        kind, chosen = "modelpack", modelpack
+    types = [str(l.get("mediaType")) for l in layers]
+    if any(MODELPACK_LAYER.match(t) for t in types):
+        kind = "modelpack"
         keys: Tuple[str, ...] = (media_types.ANNOTATION_MODEL_FILEPATH, media_types.ANNOTATION_TITLE)
-    elif omlmd:
+        chosen = [bool(MODELPACK_LAYER.match(t)) for t in types]
+    elif OMLMD_MODEL in types:
         kind, keys = "omlmd", (media_types.ANNOTATION_TITLE,)
-        chosen = [l for l in layers if l.get("mediaType") in (OMLMD_MODEL, OMLMD_CONFIG)]
+        chosen = [t in (OMLMD_MODEL, OMLMD_CONFIG) for t in types]
     else:
+        found = sorted(set(types))
         raise RegistryError(where, f"{reference} holds no model files omi reads: layers of "
                             f"{', '.join(found) or 'no'} media type{'s' if len(found) != 1 else ''} (config "
                             f"{config_type or 'none'})", "expected ModelPack application/vnd.cncf.model.*.v1.* "
                             "layers or an omlmd application/x-mlmodel layer; " + _FIX)
     files: Dict[str, ArtifactFile] = {}
     for index, layer in enumerate(layers):
-        if layer not in chosen:
+        if not chosen[index]:
             continue
         try:
             descriptor = Descriptor.from_json(layer)
