@@ -50,6 +50,10 @@ FORMATS: Tuple[Format, ...] = (
     Format("lightgbm", handler="omi_runtime.handlers.lightgbm:LightGBMHandler", platform="lightgbm",
            libraries=(("lightgbm", "lightgbm"),), title="LightGBM", model_suffixes=(".txt", ".lgb", ".model"),
            model_file="a Booster saved with save_model as text", accepts=("lightgbm",)),
+    # A Hugging Face model directory exported to ONNX (omi_contract.huggingface): tokenizers + onnxruntime, no torch.
+    Format("huggingface", handler="omi_runtime.handlers.huggingface:HuggingFaceHandler", platform="huggingface_onnx",
+           libraries=(("onnxruntime", "onnxruntime"), ("tokenizers", "tokenizers")), title="Hugging Face ONNX",
+           model_suffixes=(".onnx",), model_file="an ONNX ModelProto (protobuf)", accepts=("onnx",)),
     Format(MLFLOW, handler="omi_runtime.handlers.mlflow:MlflowHandler", platform="mlflow",
            libraries=(("mlflow", "mlflow-skinny"), ("pandas", "pandas")), title="MLflow", article="an"),
     Format("custom", platform="custom", title="custom"),

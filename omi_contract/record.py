@@ -14,7 +14,7 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from omi_contract import formats, interfaces
+from omi_contract import formats, huggingface, interfaces
 
 DATATYPES: Tuple[str, ...] = ("BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
                               "FP16", "FP32", "FP64", "BYTES", "BF16")
@@ -191,9 +191,9 @@ def _tensor_shape_problems(tensor: Any, where: str) -> Iterator[ModelProblem]:
 
 
 def model_problems(data: Mapping[str, Any]) -> Iterator[ModelProblem]:
-    """Every rule a JSON schema cannot express, in a fixed order: files, handler, interfaces, tensors."""
+    """Every rule a JSON schema cannot express, in a fixed order: files, handler, interfaces, tensors, the format's."""
     return itertools.chain(file_path_problems(data), handler_problems(data), interface_problems(data),
-                           tensor_problems(data))
+                           tensor_problems(data), format_problems(data))
 
 
 def points_outside(path: str) -> bool:
@@ -264,3 +264,10 @@ def tensor_problems(data: Mapping[str, Any]) -> Iterator[ModelProblem]:
                 if name not in allowed:
                     yield ModelProblem("OMI114", f"samples[{i}].{kind}.{name}", f"is not a declared {kind[:-1]}",
                                        "use one of: " + ", ".join(sorted(allowed)))
+
+
+def format_problems(data: Mapping[str, Any]) -> Iterator[ModelProblem]:
+    """What a format asks of model.yaml beyond the common fields: a huggingface model's task and its tensors."""
+    if data.get("format") == huggingface.FORMAT:
+        for where, problem, fix in huggingface.record_problems(data):
+            yield ModelProblem("OMI115", where, problem, fix)

@@ -27,6 +27,9 @@ RULES: Dict[str, str] = {
     "OMI112": "model files stay inside the model directory",
     "OMI113": "tensor names are unique among inputs and among outputs",
     "OMI114": "samples name only declared inputs and outputs",
+    "OMI115": "a huggingface model declares a task (text-embedding, text-classification) and the tensors it gives",
+    "OMI116": "a huggingface model directory has tokenizer.json, config.json and one ONNX graph taking what the "
+              "tokenizer gives; declared dimensions equal the model's hidden size and number of labels",
     # OCI image layout (also applied to the ModelPack layout where marked *)
     "OMI200": "* the directory is an OCI image layout (oci-layout version 1.0.0, index.json)",
     "OMI201": "* index.json matches the image-spec image-index schema",

@@ -16,7 +16,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import jsonschema
 import yaml
 
-from omi_contract import formats
+from omi_contract import formats, huggingface
 from omi_contract.interfaces import DEFAULT_INTERFACES
 from omi_contract.record import DEFAULT_INPUTS, DEFAULT_OUTPUTS, ModelRecord, RecordError, model_problems
 from omi_plugin.metadata import strict_yaml
@@ -37,11 +37,13 @@ class ModelYamlError(ValueError):
 
 @functools.lru_cache(maxsize=None)
 def model_schema() -> Dict[str, Any]:
-    """model.schema.json, with the format names of the format table as `format`'s enum (their one home)."""
+    """model.schema.json, with the format names of the format table as `format`'s enum and the huggingface tasks as
+    `task`'s (their one home)."""
     data = pkgutil.get_data("omi_plugin.metadata", "model.schema.json")
     assert data is not None
     schema = json.loads(data)
     schema["properties"]["format"]["enum"] = list(formats.NAMES)
+    schema["properties"]["task"]["enum"] = list(huggingface.TASKS)
     return schema
 
 

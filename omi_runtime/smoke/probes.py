@@ -65,7 +65,8 @@ class Probe:
         if declared is None:
             return
         expected = (sample.get("outputs") or {}).get(name)
-        for rule, suffix, problem, fix in judge_output(name, datatype, shape, value, declared, expected):
+        for rule, suffix, problem, fix in judge_output(name, datatype, shape, value, declared, expected,
+                                                       sample.get("tolerance")):
             self.out.add(rule, f"{field}.{suffix}", problem, fix)
 
 

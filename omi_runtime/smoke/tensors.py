@@ -96,15 +96,19 @@ def decode_raw(raw: bytes, datatype: str, shape: Sequence[int]) -> Any:
     return array.reshape(shape).tolist()
 
 
-def values_equal(actual: Any, expected: Any, datatype: str) -> bool:
-    """Expected sample outputs: exact for integers, booleans and bytes; close for floats."""
+def values_equal(actual: Any, expected: Any, datatype: str, tolerance: Optional[float] = None) -> bool:
+    """Expected sample outputs: exact for integers, booleans and bytes; close for floats (within the sample's
+    `tolerance` when it sets one)."""
     if json_shape(actual) != json_shape(expected):
         return False
     for a, e in zip(_flat(actual), _flat(expected)):
         if datatype in FLOAT_TYPES:
             if not isinstance(a, (int, float)) or not isinstance(e, (int, float)):
                 return False
-            if not math.isclose(float(a), float(e), rel_tol=1e-4, abs_tol=1e-5):
+            if tolerance is not None:
+                if not abs(float(a) - float(e)) <= tolerance:
+                    return False
+            elif not math.isclose(float(a), float(e), rel_tol=1e-4, abs_tol=1e-5):
                 return False
         elif a != e:
             return False
@@ -112,7 +116,8 @@ def values_equal(actual: Any, expected: Any, datatype: str) -> bool:
 
 
 def judge_output(name: str, datatype: Optional[str], shape: Sequence[int], value: Any,
-                 declared: Mapping[str, Any], expected: Optional[Any]) -> List[Tuple[str, str, str, str]]:
+                 declared: Mapping[str, Any], expected: Optional[Any], tolerance: Optional[float] = None
+                 ) -> List[Tuple[str, str, str, str]]:
     """(rule, field suffix, problem, fix) for one answered output against its declaration and the sample."""
     problems: List[Tuple[str, str, str, str]] = []
     if datatype is not None and datatype != declared["datatype"]:
@@ -125,9 +130,10 @@ def judge_output(name: str, datatype: Optional[str], shape: Sequence[int], value
         problem = json_datatype_problem(value, declared["datatype"])
         if problem:
             problems.append(("OMI404", "datatype", problem, f"return {name} as {declared['datatype']} values"))
-    if expected is not None and not values_equal(value, expected, declared["datatype"]):
-        problems.append(("OMI405", "value", f"is {_short(value)}, the sample expects {_short(expected)}",
-                         "fix the model, or the sample's expected outputs in model.yaml"))
+    if expected is not None and not values_equal(value, expected, declared["datatype"], tolerance):
+        within = f" within {tolerance}" if tolerance is not None else ""
+        problems.append(("OMI405", "value", f"is {_short(value)}, the sample expects {_short(expected)}{within}",
+                         "fix the model, or the sample's expected outputs (or `tolerance`) in model.yaml"))
     return problems
 
 

@@ -1,0 +1,270 @@
+"""The `huggingface` format: a Hugging Face model directory as `optimum` or `torch.onnx` export it (`model.onnx`,
+`tokenizer.json`, `config.json`, and for sentence-transformers models `modules.json` and `1_Pooling/config.json`),
+served by onnxruntime and `tokenizers`, without torch or transformers.
+
+This module owns which file says what (the tokenizer, the graph, the labels, the pooling, the length limit), the
+tasks and their tensors, and the rules model.yaml and the directory must follow: the plugin applies them at
+package time, the runtime's handler reads the directory with them. Standard library only, Python 3.9.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+FORMAT = "huggingface"
+
+TEXT_EMBEDDING = "text-embedding"
+TEXT_CLASSIFICATION = "text-classification"
+TASKS: Tuple[str, ...] = (TEXT_EMBEDDING, TEXT_CLASSIFICATION)
+
+TOKENIZER_FILE = "tokenizer.json"  # the fast tokenizer: the one file `tokenizers` needs
+CONFIG_FILE = "config.json"  # hidden_size, id2label, max_position_embeddings, problem_type
+TOKENIZER_CONFIG_FILE = "tokenizer_config.json"  # model_max_length
+MODULES_FILE = "modules.json"  # sentence-transformers: the Pooling and Normalize modules, in order
+SENTENCE_CONFIG_FILE = "sentence_bert_config.json"  # sentence-transformers: max_seq_length
+POOLING_MODULE = "sentence_transformers.models.Pooling"
+NORMALIZE_MODULE = "sentence_transformers.models.Normalize"
+POOLING_MODES: Tuple[Tuple[str, str], ...] = (  # (1_Pooling/config.json key, mode), in sentence-transformers' order
+    ("pooling_mode_cls_token", "cls"), ("pooling_mode_max_tokens", "max"), ("pooling_mode_mean_tokens", "mean"))
+
+# What the tokenizer gives, as the ONNX graph's inputs are named by every exporter.
+GRAPH_INPUTS: Tuple[str, ...] = ("input_ids", "attention_mask", "token_type_ids")
+REQUIRED_GRAPH_INPUTS: Tuple[str, ...] = ("input_ids", "attention_mask")
+# Models whose position ids start after the padding index: config.json's max_position_embeddings (514) counts
+# positions a text never reaches.
+POSITION_OFFSETS: Mapping[str, int] = {"roberta": 2, "xlm-roberta": 2, "camembert": 2}
+# A tokenizer_config.json model_max_length this large means "no limit" (transformers writes int(1e30)).
+NO_LIMIT = 1_000_000
+
+# Output roles: what each task can answer, and the tensor each role is.
+EMBEDDING = "embedding"
+LABEL = "label"
+PROBABILITIES = "probabilities"
+LOGITS = "logits"
+TASK_ROLES: Mapping[str, Tuple[str, ...]] = {
+    TEXT_EMBEDDING: (EMBEDDING,),
+    TEXT_CLASSIFICATION: (LABEL, PROBABILITIES, LOGITS),
+}
+ROLE_TENSORS: Mapping[str, Tuple[str, int]] = {  # role -> (datatype, rank)
+    EMBEDDING: ("FP32", 2), LABEL: ("BYTES", 1), PROBABILITIES: ("FP32", 2), LOGITS: ("FP32", 2)}
+_ROLE_NAMES: Mapping[str, str] = {
+    "embedding": EMBEDDING, "embeddings": EMBEDDING, "sentence_embedding": EMBEDDING,
+    "label": LABEL, "labels": LABEL, "probabilities": PROBABILITIES, "scores": PROBABILITIES, "logits": LOGITS}
+
+
+class TextModelError(ValueError):
+    """What is wrong with the model directory, in one line naming the file and the field."""
+
+
+@dataclass(frozen=True)
+class TextModel:
+    """What the directory's files say, paths relative to the model directory."""
+
+    directory: str  # the folder holding tokenizer.json ("" for the model directory itself)
+    tokenizer: str
+    graph: str  # the .onnx file
+    hidden_size: Optional[int]
+    labels: Tuple[str, ...]  # config.json id2label, by id
+    multi_label: bool  # problem_type multi_label_classification: sigmoid, not softmax
+    pooling: str  # cls | max | mean
+    normalize: bool
+    max_length: int  # tokens per text, the model's limit (or model.yaml's lower `max_length`)
+
+
+def task_of(data: Mapping[str, Any]) -> str:
+    task = data.get("task")
+    return task if isinstance(task, str) else ""
+
+
+def output_roles(task: str, names: Sequence[str]) -> List[Optional[str]]:
+    """Each declared output's role: by its name when it names one of the task's roles, else the task's first role
+    not yet taken (so `[label, probabilities]` and `[predict, scores]` both work); None when none is left."""
+    roles = TASK_ROLES.get(task, ())
+    named = [_ROLE_NAMES.get(n) if _ROLE_NAMES.get(n) in roles else None for n in names]
+    free = [r for r in roles if r not in named]
+    out: List[Optional[str]] = []
+    for role in named:
+        out.append(role if role is not None else (free.pop(0) if free else None))
+    return out
+
+
+def _problem(field: str, problem: str, fix: str) -> Tuple[str, str, str]:
+    return field, problem, fix
+
+
+def record_problems(data: Mapping[str, Any]) -> Iterator[Tuple[str, str, str]]:
+    """(field, problem, fix) for model.yaml of a huggingface model: the task, and tensors that fit it."""
+    task = data.get("task")
+    if task not in TASKS:
+        yield _problem("task", f"{task!r} is not a task of format huggingface" if task is not None else "is missing",
+                       "set `task:` to " + " or ".join(TASKS))
+        return
+    max_length = data.get("max_length")
+    if max_length is not None and (not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 2):
+        yield _problem("max_length", f"{max_length!r} is not a number of tokens",
+                       "give the longest text in tokens the model reads, e.g. 256, or leave it out for the model's")
+    inputs = data.get("inputs")
+    if isinstance(inputs, list):
+        if len(inputs) != 1:
+            yield _problem("inputs", f"declares {len(inputs)} inputs; a {task} model reads one",
+                           "declare one input: {name: text, datatype: BYTES, shape: [-1]}")
+        elif isinstance(inputs[0], dict) and (inputs[0].get("datatype") != "BYTES" or len(_shape(inputs[0])) != 1):
+            yield _problem("inputs[0]", f"is {inputs[0].get('datatype')} {inputs[0].get('shape')}; texts are BYTES [-1]",
+                           "declare it as datatype: BYTES, shape: [-1]")
+    outputs = data.get("outputs")
+    if not isinstance(outputs, list):
+        yield _problem("outputs", "are missing", _outputs_fix(task))
+        return
+    names = [o.get("name") if isinstance(o, dict) else None for o in outputs]
+    for i, (tensor, role) in enumerate(zip(outputs, output_roles(task, [str(n) for n in names]))):
+        if not isinstance(tensor, dict):
+            continue
+        if role is None:
+            yield _problem(f"outputs[{i}]", f"is one output too many: a {task} model answers "
+                           + ", ".join(TASK_ROLES[task]), _outputs_fix(task))
+            continue
+        datatype, rank = ROLE_TENSORS[role]
+        if tensor.get("datatype") != datatype or len(_shape(tensor)) != rank:
+            yield _problem(f"outputs[{i}]", f"is the {role} ({tensor.get('datatype')} {tensor.get('shape')}), which is "
+                           f"{datatype} of rank {rank}", _outputs_fix(task))
+
+
+def _shape(tensor: Mapping[str, Any]) -> List[Any]:
+    shape = tensor.get("shape")
+    return shape if isinstance(shape, list) else []
+
+
+def _outputs_fix(task: str) -> str:
+    if task == TEXT_EMBEDDING:
+        return "declare {name: embedding, datatype: FP32, shape: [-1, D]}, D the model's hidden size"
+    return ("declare {name: label, datatype: BYTES, shape: [-1]} and {name: probabilities, datatype: FP32, "
+            "shape: [-1, C]} (optionally logits, FP32 [-1, C]), C the number of labels")
+
+
+def locate(files: Sequence[str]) -> Tuple[str, str]:
+    """(folder holding tokenizer.json, the .onnx graph) among the model files (posix paths)."""
+    tokenizers = sorted(f for f in files if posixpath.basename(f) == TOKENIZER_FILE)
+    if not tokenizers:
+        raise TextModelError(f"no {TOKENIZER_FILE} among the model files: a huggingface model needs the fast "
+                             "tokenizer (save it with `tokenizer.save_pretrained(dir)` from a fast tokenizer)")
+    if len(tokenizers) > 1:
+        raise TextModelError(f"several {TOKENIZER_FILE} files ({', '.join(tokenizers)}): keep one model directory")
+    directory = posixpath.dirname(tokenizers[0])
+    graphs = sorted(f for f in files if f.endswith(".onnx") and _inside(f, directory))
+    if not graphs:
+        raise TextModelError(f"no .onnx file beside {tokenizers[0]}: export the model to ONNX (`optimum-cli export "
+                             "onnx` or `torch.onnx.export`); omi serves huggingface models with onnxruntime")
+    if len(graphs) > 1:
+        raise TextModelError(f"several .onnx files ({', '.join(graphs)}): keep the one to serve")
+    return directory, graphs[0]
+
+
+def _inside(path: str, directory: str) -> bool:
+    return not directory or path.startswith(directory + "/")
+
+
+def read_text_model(files: Sequence[str], read_json: Callable[[str], Any], max_length: Optional[int] = None
+                    ) -> TextModel:
+    """The directory's facts. `read_json(path)` returns a parsed file (None when absent) and raises
+    TextModelError naming a file that is not JSON."""
+    directory, graph = locate(files)
+
+    def at(name: str) -> str:
+        return posixpath.join(directory, name) if directory else name
+
+    config = read_json(at(CONFIG_FILE))
+    if not isinstance(config, dict):
+        raise TextModelError(f"{at(CONFIG_FILE)}: {'is missing' if config is None else 'is not a JSON object'} "
+                             "(keep the config.json the model was saved with)")
+    hidden = config.get("hidden_size", config.get("dim", config.get("d_model")))
+    labels = _labels(config, at(CONFIG_FILE))
+    pooling, normalize = _pooling(read_json, at)
+    # sentence-transformers' own length wins over the tokenizer's; neither may pass the position embeddings.
+    wanted = _int(read_json(at(SENTENCE_CONFIG_FILE)), "max_seq_length") or _limit(read_json(at(TOKENIZER_CONFIG_FILE)))
+    positions = _int(config, "max_position_embeddings")
+    if positions is not None:
+        positions -= POSITION_OFFSETS.get(str(config.get("model_type")), 0)
+    limit = min([n for n in (wanted, positions) if n] or [512])
+    if max_length is not None:
+        if max_length > limit:
+            raise TextModelError(f"model.yaml: max_length: {max_length} is more than the model reads ({limit} "
+                                 "tokens, from its config files): lower it, or leave it out")
+        limit = max_length
+    return TextModel(directory=directory, tokenizer=at(TOKENIZER_FILE), graph=graph,
+                     hidden_size=hidden if isinstance(hidden, int) else None, labels=labels,
+                     multi_label=config.get("problem_type") == "multi_label_classification",
+                     pooling=pooling, normalize=normalize, max_length=limit)
+
+
+def _int(doc: Any, key: str) -> Optional[int]:
+    value = doc.get(key) if isinstance(doc, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _limit(tokenizer_config: Any) -> Optional[int]:
+    value = _int(tokenizer_config, "model_max_length")
+    return value if value is not None and value < NO_LIMIT else None
+
+
+def _labels(config: Mapping[str, Any], where: str) -> Tuple[str, ...]:
+    id2label = config.get("id2label")
+    if not isinstance(id2label, dict) or not id2label:
+        return ()
+    try:
+        by_id = {int(k): str(v) for k, v in id2label.items()}
+    except ValueError:
+        raise TextModelError(f"{where}: id2label: keys must be class ids (0, 1, ...)") from None
+    if sorted(by_id) != list(range(len(by_id))):
+        raise TextModelError(f"{where}: id2label: ids {sorted(by_id)} are not 0..{len(by_id) - 1}")
+    return tuple(by_id[i] for i in range(len(by_id)))
+
+
+def _pooling(read_json: Callable[[str], Any], at: Callable[[str], str]) -> Tuple[str, bool]:
+    """sentence-transformers' pooling and normalisation; a plain transformer model: mean pooling, as is."""
+    modules = read_json(at(MODULES_FILE))
+    if modules is None:
+        return "mean", False
+    if not isinstance(modules, list):
+        raise TextModelError(f"{at(MODULES_FILE)}: is not a list of modules")
+    pooling, normalize = "mean", False
+    for module in modules:
+        kind = module.get("type") if isinstance(module, dict) else None
+        if kind == NORMALIZE_MODULE:
+            normalize = True
+        elif kind == POOLING_MODULE:
+            where = at(posixpath.join(str(module.get("path") or ""), CONFIG_FILE))
+            settings = read_json(where)
+            modes = [mode for key, mode in POOLING_MODES if isinstance(settings, dict) and settings.get(key)]
+            if len(modes) != 1:
+                raise TextModelError(f"{where}: sets {' and '.join(modes) or 'no'} pooling mode; omi serves one of "
+                                     + ", ".join(key for key, _ in POOLING_MODES))
+            pooling = modes[0]
+    return pooling, normalize
+
+
+def directory_problems(data: Mapping[str, Any], model: TextModel,
+                       graph_inputs: Optional[Sequence[str]]) -> Iterator[Tuple[str, str, str]]:
+    """(field, problem, fix) where model.yaml and the directory disagree: D, C, and the graph's inputs."""
+    task = task_of(data)
+    outputs = [o for o in data.get("outputs") or [] if isinstance(o, dict)]
+    for i, (tensor, role) in enumerate(zip(outputs, output_roles(task, [str(o.get("name")) for o in outputs]))):
+        width = _shape(tensor)[1] if len(_shape(tensor)) == 2 else -1
+        if role == EMBEDDING and model.hidden_size is not None and width not in (-1, model.hidden_size):
+            yield _problem(f"outputs[{i}].shape", f"says {width} dimensions; the model's hidden_size is "
+                           f"{model.hidden_size}", f"declare shape [-1, {model.hidden_size}]")
+        if role in (PROBABILITIES, LOGITS) and width not in (-1, len(model.labels)) and model.labels:
+            yield _problem(f"outputs[{i}].shape", f"says {width} classes; config.json id2label has "
+                           f"{len(model.labels)}", f"declare shape [-1, {len(model.labels)}]")
+    if task == TEXT_CLASSIFICATION and not model.labels:
+        yield _problem("task", "is text-classification, but config.json has no id2label",
+                       "save the model with its label names (config.id2label)")
+    if graph_inputs is not None:
+        unknown = [n for n in graph_inputs if n not in GRAPH_INPUTS]
+        missing = [n for n in REQUIRED_GRAPH_INPUTS if n not in graph_inputs]
+        if unknown or missing:
+            yield _problem("files", f"{model.graph} takes inputs {list(graph_inputs)}; the tokenizer gives "
+                           + ", ".join(GRAPH_INPUTS), "export the graph with inputs " + ", ".join(GRAPH_INPUTS[:2])
+                           + " (and token_type_ids if the model uses them)")
+
