@@ -55,7 +55,12 @@ _ROLE_NAMES: Mapping[str, str] = {
 
 
 class TextModelError(ValueError):
-    """What is wrong with the model directory, in one line naming the file and the field."""
+    """What is wrong with the model directory, in one line: `<file>: <problem>` for one of its files (`path`),
+    `files: <problem>` when model.yaml's `files` lack one (`path` empty)."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        super().__init__(f"{path or 'files'}: {problem}")
 
 
 @dataclass(frozen=True)
@@ -70,7 +75,8 @@ class TextModel:
     multi_label: bool  # problem_type multi_label_classification: sigmoid, not softmax
     pooling: str  # cls | max | mean
     normalize: bool
-    max_length: int  # tokens per text, the model's limit (or model.yaml's lower `max_length`)
+    model_limit: int  # tokens per text the model reads, from its files
+    max_length: int  # tokens per text served: the model's limit, or model.yaml's lower `max_length`
 
 
 def task_of(data: Mapping[str, Any]) -> str:
@@ -147,17 +153,17 @@ def locate(files: Sequence[str]) -> Tuple[str, str]:
     """(folder holding tokenizer.json, the .onnx graph) among the model files (posix paths)."""
     tokenizers = sorted(f for f in files if posixpath.basename(f) == TOKENIZER_FILE)
     if not tokenizers:
-        raise TextModelError(f"no {TOKENIZER_FILE} among the model files: a huggingface model needs the fast "
+        raise TextModelError("", f"no {TOKENIZER_FILE} among the model files: a huggingface model needs the fast "
                              "tokenizer (save it with `tokenizer.save_pretrained(dir)` from a fast tokenizer)")
     if len(tokenizers) > 1:
-        raise TextModelError(f"several {TOKENIZER_FILE} files ({', '.join(tokenizers)}): keep one model directory")
+        raise TextModelError("", f"several {TOKENIZER_FILE} files ({', '.join(tokenizers)}): keep one model directory")
     directory = posixpath.dirname(tokenizers[0])
     graphs = sorted(f for f in files if f.endswith(".onnx") and _inside(f, directory))
     if not graphs:
-        raise TextModelError(f"no .onnx file beside {tokenizers[0]}: export the model to ONNX (`optimum-cli export "
+        raise TextModelError("", f"no .onnx file beside {tokenizers[0]}: export the model to ONNX (`optimum-cli export "
                              "onnx` or `torch.onnx.export`); omi serves huggingface models with onnxruntime")
     if len(graphs) > 1:
-        raise TextModelError(f"several .onnx files ({', '.join(graphs)}): keep the one to serve")
+        raise TextModelError("", f"several .onnx files ({', '.join(graphs)}): keep the one to serve")
     return directory, graphs[0]
 
 
@@ -168,7 +174,7 @@ def _inside(path: str, directory: str) -> bool:
 def read_text_model(files: Sequence[str], read_json: Callable[[str], Any], max_length: Optional[int] = None
                     ) -> TextModel:
     """The directory's facts. `read_json(path)` returns a parsed file (None when absent) and raises
-    TextModelError naming a file that is not JSON."""
+    TextModelError(path, ...) for a file that is not JSON."""
     directory, graph = locate(files)
 
     def at(name: str) -> str:
@@ -176,7 +182,7 @@ def read_text_model(files: Sequence[str], read_json: Callable[[str], Any], max_l
 
     config = read_json(at(CONFIG_FILE))
     if not isinstance(config, dict):
-        raise TextModelError(f"{at(CONFIG_FILE)}: {'is missing' if config is None else 'is not a JSON object'} "
+        raise TextModelError(at(CONFIG_FILE), f"{'is missing' if config is None else 'is not a JSON object'} "
                              "(keep the config.json the model was saved with)")
     hidden = config.get("hidden_size", config.get("dim", config.get("d_model")))
     labels = _labels(config, at(CONFIG_FILE))
@@ -187,15 +193,11 @@ def read_text_model(files: Sequence[str], read_json: Callable[[str], Any], max_l
     if positions is not None:
         positions -= POSITION_OFFSETS.get(str(config.get("model_type")), 0)
     limit = min([n for n in (wanted, positions) if n] or [512])
-    if max_length is not None:
-        if max_length > limit:
-            raise TextModelError(f"model.yaml: max_length: {max_length} is more than the model reads ({limit} "
-                                 "tokens, from its config files): lower it, or leave it out")
-        limit = max_length
     return TextModel(directory=directory, tokenizer=at(TOKENIZER_FILE), graph=graph,
                      hidden_size=hidden if isinstance(hidden, int) else None, labels=labels,
                      multi_label=config.get("problem_type") == "multi_label_classification",
-                     pooling=pooling, normalize=normalize, max_length=limit)
+                     pooling=pooling, normalize=normalize, model_limit=limit,
+                     max_length=min(limit, max_length) if max_length is not None else limit)
 
 
 def _int(doc: Any, key: str) -> Optional[int]:
@@ -215,9 +217,9 @@ def _labels(config: Mapping[str, Any], where: str) -> Tuple[str, ...]:
     try:
         by_id = {int(k): str(v) for k, v in id2label.items()}
     except ValueError:
-        raise TextModelError(f"{where}: id2label: keys must be class ids (0, 1, ...)") from None
+        raise TextModelError(where, "id2label: keys must be class ids (0, 1, ...)") from None
     if sorted(by_id) != list(range(len(by_id))):
-        raise TextModelError(f"{where}: id2label: ids {sorted(by_id)} are not 0..{len(by_id) - 1}")
+        raise TextModelError(where, f"id2label: ids {sorted(by_id)} are not 0..{len(by_id) - 1}")
     return tuple(by_id[i] for i in range(len(by_id)))
 
 
@@ -227,7 +229,7 @@ def _pooling(read_json: Callable[[str], Any], at: Callable[[str], str]) -> Tuple
     if modules is None:
         return "mean", False
     if not isinstance(modules, list):
-        raise TextModelError(f"{at(MODULES_FILE)}: is not a list of modules")
+        raise TextModelError(at(MODULES_FILE), "is not a list of modules")
     pooling, normalize = "mean", False
     for module in modules:
         kind = module.get("type") if isinstance(module, dict) else None
@@ -238,7 +240,7 @@ def _pooling(read_json: Callable[[str], Any], at: Callable[[str], str]) -> Tuple
             settings = read_json(where)
             modes = [mode for key, mode in POOLING_MODES if isinstance(settings, dict) and settings.get(key)]
             if len(modes) != 1:
-                raise TextModelError(f"{where}: sets {' and '.join(modes) or 'no'} pooling mode; omi serves one of "
+                raise TextModelError(where, f"sets {' and '.join(modes) or 'no'} pooling mode; omi serves one of "
                                      + ", ".join(key for key, _ in POOLING_MODES))
             pooling = modes[0]
     return pooling, normalize
@@ -257,6 +259,10 @@ def directory_problems(data: Mapping[str, Any], model: TextModel,
         if role in (PROBABILITIES, LOGITS) and width not in (-1, len(model.labels)) and model.labels:
             yield _problem(f"outputs[{i}].shape", f"says {width} classes; config.json id2label has "
                            f"{len(model.labels)}", f"declare shape [-1, {len(model.labels)}]")
+    max_length = data.get("max_length")
+    if isinstance(max_length, int) and max_length > model.model_limit:
+        yield _problem("max_length", f"{max_length} is more than the model reads ({model.model_limit} tokens, from "
+                       "its config files)", "lower it, or leave it out")
     if task == TEXT_CLASSIFICATION and not model.labels:
         yield _problem("task", "is text-classification, but config.json has no id2label",
                        "save the model with its label names (config.id2label)")
@@ -268,3 +274,17 @@ def directory_problems(data: Mapping[str, Any], model: TextModel,
                            + ", ".join(GRAPH_INPUTS), "export the graph with inputs " + ", ".join(GRAPH_INPUTS[:2])
                            + " (and token_type_ids if the model uses them)")
 
+
+def check_directory(data: Mapping[str, Any], files: Sequence[str], read_json: Callable[[str], Any],
+                    graph_inputs: Callable[[str], Optional[Sequence[str]]]) -> Optional[Tuple[bool, str]]:
+    """The first thing wrong with a huggingface model's directory as model.yaml declares it: (True, `<file>: ...`)
+    for a file of the directory, (False, `<field>: ...`) for model.yaml; None when nothing is."""
+    max_length = data.get("max_length")
+    try:
+        model = read_text_model(files, read_json, max_length if isinstance(max_length, int) else None)
+        inputs = graph_inputs(model.graph)
+    except TextModelError as e:
+        return bool(e.path), str(e)
+    for where, problem, fix in directory_problems(data, model, inputs):
+        return False, f"{where}: {problem} ({fix})"
+    return None

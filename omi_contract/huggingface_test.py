@@ -77,8 +77,9 @@ def test_a_sentence_transformers_directory_says_pooling_normalisation_and_length
     assert (model.directory, model.graph, model.tokenizer) == ("model", "model/model.onnx", "model/tokenizer.json")
     assert (model.pooling, model.normalize, model.max_length, model.hidden_size) == ("cls", True, 256, 384)
     assert _read(SENTENCE_TRANSFORMERS, max_length=64).max_length == 64
-    with pytest.raises(hf.TextModelError, match="max_length: 300 is more than the model reads \\(256 tokens"):
-        _read(SENTENCE_TRANSFORMERS, max_length=300)
+    too_long = _doc(task="text-embedding", outputs=[EMBEDDING], max_length=300)
+    assert [p[:2] for p in hf.directory_problems(too_long, _read(SENTENCE_TRANSFORMERS, 300), None)] == [
+        ("max_length", "300 is more than the model reads (256 tokens, from its config files)")]
 
 
 def test_a_plain_classifier_directory_says_labels_and_limits() -> None:

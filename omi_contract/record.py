@@ -62,6 +62,17 @@ class TensorSpec:
     def to_dict(self) -> Dict[str, Any]:
         return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
 
+    @property
+    def raw_file(self) -> bool:
+        """A BYTES input whose declared media types are none of them JSON (`text/plain`, `image/png`): a Modzy item's
+        file is one element as it is, not a JSON document of rows."""
+        return is_raw_file(self.datatype, self.media_types)
+
+
+def is_raw_file(datatype: Any, media_types: Sequence[Any]) -> bool:
+    return datatype == "BYTES" and bool(media_types) and not any(
+        isinstance(m, str) and (m == "application/json" or m.endswith("+json")) for m in media_types)
+
 
 @dataclass(frozen=True)
 class ModelRecord:

@@ -150,4 +150,4 @@ def _read_json(model_dir: Path, relative: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
-        raise hf.TextModelError(f"{relative}: is not JSON ({e})") from None
+        raise hf.TextModelError(relative, f"is not JSON ({e})") from None

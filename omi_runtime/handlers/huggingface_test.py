@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from omi_contract.record import ModelRecord
 from omi_runtime.dataplane import ModelRuntime

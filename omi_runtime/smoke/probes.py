@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import grpc
 
 from omi_contract import interfaces
-from omi_contract.record import DEFAULT_INPUT_FILENAME, DEFAULT_OUTPUT_FILENAME
+from omi_contract.record import DEFAULT_INPUT_FILENAME, DEFAULT_OUTPUT_FILENAME, is_raw_file
 from omi_contract.violation import Collector
 from omi_runtime.smoke.tensors import decode_raw, encode_raw, json_shape, judge_output
 
@@ -330,14 +330,30 @@ def probe_modzy_v2(probe: Probe) -> None:
                       "stop the server after answering Shutdown")
 
 
+def _rows(sample: Mapping[str, Any]) -> List[Mapping[str, Any]]:
+    """A sample of several rows as samples of one row each: what a model whose Modzy item is one raw element needs."""
+    (name, rows), = sample["inputs"].items()
+    expected = sample.get("outputs") or {}
+    return [{**sample, "inputs": {name: [row]}, "outputs": {k: [v[i]] for k, v in expected.items()}}
+            for i, row in enumerate(rows)]
+
+
 def _modzy_run(probe: Probe, pb: Any, stub: Any) -> None:
     samples = probe.samples()
     if not samples:
         return
     input_file = _filename(probe.inputs(), 0, DEFAULT_INPUT_FILENAME)
+    declared = probe.inputs()[0] if probe.inputs() else {}
+    raw = is_raw_file(declared.get("datatype"), declared.get("media_types") or [])
+    if raw:
+        samples = [row for sample in samples for row in _rows(sample)]
     request = pb.RunRequest()
     for sample in samples:
         inputs = sample["inputs"]
+        if raw:
+            (text,) = next(iter(inputs.values()))
+            request.inputs.add().input[input_file] = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+            continue
         document = next(iter(inputs.values())) if len(inputs) == 1 else dict(inputs)
         request.inputs.add().input[input_file] = json.dumps(document).encode()
     try:

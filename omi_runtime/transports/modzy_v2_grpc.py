@@ -9,7 +9,8 @@
 Items of bytes handlers go to `process()` as they are. For tensor handlers, each item's file under the first
 input's filename (default `input`) is JSON: a list of rows for the first input, or an object of tensors by input
 name (inputs declaring their own filename may also come in their own file); a single row of an input declared
-`[-1, ...]` (one image, one instance) is served as a batch of one. Results: for each output filename
+`[-1, ...]` (one image, one instance) is served as a batch of one. A BYTES input declaring only media types other
+than JSON (`text/plain`) takes its file as it is: one element, a batch of one. Results: for each output filename
 (default `results.json`), a JSON object of that file's outputs by name.
 """
 
@@ -44,6 +45,11 @@ def item_to_inputs(meta: ModelRecord, item: Mapping[str, bytes]) -> dict[str, np
     key = meta.input_filename(0)
     if key not in item:
         raise BadRequest(f"input item has no file {key!r} (got {', '.join(map(repr, item)) or 'none'})")
+    if meta.inputs[0].raw_file:
+        if len(meta.inputs) > 1:
+            raise BadRequest(f"file {key!r} is one {meta.inputs[0].media_types[0]} element; the model declares "
+                             f"{len(meta.inputs)} inputs")
+        return {meta.inputs[0].name: np.array([item[key]], dtype=object)}
     doc = _load_json(item[key], key)
     inputs: dict[str, np.ndarray] = {}
     names = [t.name for t in meta.inputs]

@@ -213,6 +213,49 @@ def test_a_model_that_does_not_load_is_reported_once_by_check(bad_clone: Clone) 
     assert "omi check: OK" not in result.output and "Traceback" not in result.output
 
 
+TEXT_EXAMPLE = "examples/text_embedding"
+# case -> (what to change in a copy of the text example: (model.yaml old, new) or a file to replace, the line)
+TEXT_CASES: Dict[str, Tuple[Tuple[str, str], str]] = {
+    "text-no-task": (("task: text-embedding\n", ""),
+                     "model.yaml: task: is missing (set `task:` to text-embedding or text-classification)"),
+    "text-dimension": (("shape: [-1, 384]", "shape: [-1, 768]"),
+                       "model.yaml: outputs[0].shape: says 768 dimensions; the model's hidden_size is 384 (declare "
+                       "shape [-1, 384])"),
+    "text-no-tokenizer": (("", "model/tokenizer.json"), "model.yaml: files: no tokenizer.json among the model files"),
+    "text-graph-inputs": (("", "model/model.onnx"), "model.yaml: files: model/model.onnx takes inputs ['input_0']; "
+                          "the tokenizer gives input_ids, attention_mask, token_type_ids"),
+    "text-config": (("", "model/config.json"), "bad/text-config/model/config.json: is not JSON"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TEXT_CASES))
+def test_broken_text_model_directories_are_one_line_each(bad_clone: Clone, case: str) -> None:
+    """The huggingface format's package-time checks, on a copy of the text example: read without loading the model
+    (the graph's inputs from its protobuf, the config files as JSON)."""
+    (old, new), expected = TEXT_CASES[case]
+    root = bad_clone.root / "bad" / case
+    shutil.copytree(bad_clone.root / TEXT_EXAMPLE, root)
+    try:
+        model_yaml = (root / "model.yaml").read_text(encoding="utf-8")
+        if old:
+            assert old in model_yaml
+            (root / "model.yaml").write_text(model_yaml.replace(old, new), encoding="utf-8")
+        elif case == "text-no-tokenizer":
+            (root / new).unlink()
+        elif case == "text-graph-inputs":
+            shutil.copy(bad_clone.root / "examples/digits_onnx/model.onnx", root / new)
+        else:
+            (root / new).write_text("{not json")
+        (root / "BUILD").write_text('omi_model(name="broken", model_files=["model/**"])\n')
+        result = bad_clone.pants("package", f"bad/{case}:broken", check=False)
+    finally:
+        shutil.rmtree(bad_clone.root / "bad")
+    assert result.returncode != 0
+    line = expected if expected.startswith("bad/") else f"bad/{case}/{expected}"
+    _assert_one_line(result.output, f"bad/{case}:broken: {line}")
+    assert not (bad_clone.root / "dist" / f"bad.{case}").exists()
+
+
 def _case_line(case: str, directory: str = "bad") -> str:
     message = CASES[case][2].replace("bad/{case}", f"{directory}/{case}").replace("{case}", case)
     prefix = f"{directory}/{case}:base: " if message.startswith(f"{directory}/{case}:base: ") else ""

@@ -1,0 +1,120 @@
+"""The text embedding example (format: huggingface) under podman, read-only root: every interface answers a real
+client with the embeddings the torch reference gave (its model.yaml sample), and bad texts are per-request errors."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Iterator
+
+import grpc
+import numpy as np
+import pytest
+import tritonclient.grpc as triton
+import tritonclient.http as triton_http
+from conftest import PODMAN, RUN_FLAGS, Clone, Container, free_port, pulled_image, run, wait_for
+
+from omi_runtime.grpc_stubs import modzy_model_v2_pb2 as modzy_pb2
+from omi_runtime.grpc_stubs import modzy_model_v2_pb2_grpc as modzy_grpc
+
+TARGET = ("examples/text_embedding", "minilm")
+NAME = "minilm"
+
+
+@pytest.fixture(scope="module")
+def sample(packaged_clone: Clone) -> dict:
+    import yaml
+
+    doc = yaml.safe_load((packaged_clone.root / TARGET[0] / "model.yaml").read_text(encoding="utf-8"))
+    return doc["samples"][0]
+
+
+@pytest.fixture(scope="module")
+def image(packaged_clone: Clone) -> Iterator[str]:
+    with pulled_image(packaged_clone.layout(*TARGET)) as image_id:
+        yield image_id
+
+
+def _assert_reference(got: np.ndarray, sample: dict) -> None:
+    expected = np.array(sample["outputs"]["embedding"], dtype=np.float32)
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() <= sample["tolerance"]
+    assert (1 - (got * expected).sum(axis=1)).max() < 1e-3  # cosine distance: the int8 weights' share
+
+
+def test_the_image_holds_no_torch_and_no_transformers(image: str) -> None:
+    listing = run([*PODMAN, "run", *RUN_FLAGS, "--entrypoint", "/usr/bin/python3.11", image, "-c",
+                   "import importlib.util as u; print([m for m in ('torch', 'transformers', 'tokenizers', "
+                   "'onnxruntime') if u.find_spec(m)])"]).stdout.strip()
+    assert listing == "['tokenizers', 'onnxruntime']"
+
+
+def test_kserve_v1_and_v2_rest(image: str, sample: dict) -> None:
+    texts = sample["inputs"]["text"]
+    port = free_port()
+    container = Container(image, {"INTERFACE": "kfserving", "PROTOCOL": "v1", "HTTP_PORT": port})
+    try:
+        def predict(body: dict) -> dict:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models/{NAME}:predict",
+                                             data=json.dumps(body).encode(), method="POST")
+            return json.loads(urllib.request.urlopen(request, timeout=30).read())
+
+        answer = wait_for(lambda: predict({"instances": texts}))
+        _assert_reference(np.array(answer["predictions"], dtype=np.float32), sample)
+
+        client = triton_http.InferenceServerClient(f"127.0.0.1:{port}")
+        tensor = triton_http.InferInput("text", [len(texts)], "BYTES")
+        tensor.set_data_from_numpy(np.array([t.encode() for t in texts], dtype=object), binary_data=False)
+        _assert_reference(client.infer(NAME, [tensor]).as_numpy("embedding"), sample)
+
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            predict({"instances": [{"b64": "//4="}]})  # the bytes ff fe: not UTF-8
+        assert refused.value.code == 400 and "is not UTF-8 text" in refused.value.read().decode()
+    finally:
+        container.stop()
+
+
+def test_kserve_v2_grpc_with_triton_client(image: str, sample: dict) -> None:
+    texts = sample["inputs"]["text"]
+    port = free_port()
+    container = Container(image, {"INTERFACE": "kfserving", "PROTOCOL": "v2", "HTTP_PORT": port})
+    try:
+        client = triton.InferenceServerClient(f"127.0.0.1:{port}")
+        wait_for(lambda: client.is_model_ready(NAME))
+
+        def infer(items: list) -> np.ndarray:
+            tensor = triton.InferInput("text", [len(items)], "BYTES")
+            tensor.set_data_from_numpy(np.array(items, dtype=object))
+            return client.infer(NAME, [tensor]).as_numpy("embedding")
+
+        _assert_reference(infer([t.encode() for t in texts]), sample)
+        # Empty and over-long texts are answered (the long one truncated at 256 tokens), one by one as in a batch.
+        odd = [b"", ("word " * 5000).encode()]
+        assert np.array_equal(infer(odd), np.concatenate([infer([t]) for t in odd]))
+        with pytest.raises(triton.InferenceServerException) as refused:
+            infer([b"fine", b"\xff\xfe"])
+        assert refused.value.status() == "StatusCode.INVALID_ARGUMENT"
+        assert "input 'text'[1] is not UTF-8 text" in refused.value.message()
+        assert client.get_model_metadata(NAME).platform == "huggingface_onnx"
+    finally:
+        container.stop()
+
+
+def test_modzy_v2_items_are_text_files(image: str, sample: dict) -> None:
+    texts = sample["inputs"]["text"]
+    port = free_port()
+    container = Container(image, {"INTERFACE": "modzy", "PROTOCOL": "v2", "HTTP_PORT": port})
+    try:
+        stub = modzy_grpc.ModzyModelStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        status = wait_for(lambda: stub.Status(modzy_pb2.StatusRequest(), timeout=5))
+        assert status.status_code == 200 and status.inputs[0].accepted_media_types == ["text/plain"]
+        items = [modzy_pb2.InputItem(input={"input.txt": t.encode()}) for t in texts]
+        items.append(modzy_pb2.InputItem(input={"input.txt": b"\xff\xfe"}))
+        response = stub.Run(modzy_pb2.RunRequest(inputs=items), timeout=60)
+        assert response.status_code == 200 and [o.success for o in response.outputs] == [True, True, False]
+        got = np.concatenate([json.loads(o.output["results.json"])["embedding"] for o in response.outputs[:2]])
+        _assert_reference(got.astype(np.float32), sample)
+        assert b"is not UTF-8 text" in response.outputs[2].output["error"]
+    finally:
+        container.stop()
