@@ -9,8 +9,10 @@ package time, the runtime's handler reads the directory with them. Standard libr
 
 from __future__ import annotations
 
+import json
+import os
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 FORMAT = "huggingface"
@@ -55,12 +57,20 @@ _ROLE_NAMES: Mapping[str, str] = {
 
 
 class TextModelError(ValueError):
-    """What is wrong with the model directory, in one line: `<file>: <problem>` for one of its files (`path`),
-    `files: <problem>` when model.yaml's `files` lack one (`path` empty)."""
+    """What is wrong with the model directory: in one of its files (`path`, relative to the model directory), or in
+    model.yaml (`path` empty), at `field`; printed `<file>: <field>: <problem> (<fix>)`."""
 
-    def __init__(self, path: str, problem: str) -> None:
-        self.path = path
-        super().__init__(f"{path or 'files'}: {problem}")
+    def __init__(self, path: str, field: str, problem: str, fix: str) -> None:
+        self.path, self.field, self.problem, self.fix = path, field, problem, fix
+        super().__init__(f"{path or 'model.yaml'}: {field}: {problem} ({fix})")
+
+
+NOT_JSON_FIX = "keep the file as the model was saved"
+
+
+def not_json(path: str, error: Exception) -> TextModelError:
+    """A directory file `read_json` could not parse."""
+    return TextModelError(path, "(file)", f"is not JSON ({error})", NOT_JSON_FIX)
 
 
 @dataclass(frozen=True)
@@ -153,17 +163,18 @@ def locate(files: Sequence[str]) -> Tuple[str, str]:
     """(folder holding tokenizer.json, the .onnx graph) among the model files (posix paths)."""
     tokenizers = sorted(f for f in files if posixpath.basename(f) == TOKENIZER_FILE)
     if not tokenizers:
-        raise TextModelError("", f"no {TOKENIZER_FILE} among the model files: a huggingface model needs the fast "
-                             "tokenizer (save it with `tokenizer.save_pretrained(dir)` from a fast tokenizer)")
+        raise TextModelError("", "files", f"no {TOKENIZER_FILE} among the model files", "a huggingface model needs "
+                             "the fast tokenizer: save it with `tokenizer.save_pretrained(dir)` from a fast tokenizer")
     if len(tokenizers) > 1:
-        raise TextModelError("", f"several {TOKENIZER_FILE} files ({', '.join(tokenizers)}): keep one model directory")
+        raise TextModelError("", "files", f"several {TOKENIZER_FILE} files ({', '.join(tokenizers)})",
+                             "keep one model directory")
     directory = posixpath.dirname(tokenizers[0])
     graphs = sorted(f for f in files if f.endswith(".onnx") and _inside(f, directory))
     if not graphs:
-        raise TextModelError("", f"no .onnx file beside {tokenizers[0]}: export the model to ONNX (`optimum-cli export "
-                             "onnx` or `torch.onnx.export`); omi serves huggingface models with onnxruntime")
+        raise TextModelError("", "files", f"no .onnx file beside {tokenizers[0]}", "export the model to ONNX "
+                             "(`optimum-cli export onnx` or `torch.onnx.export`): omi serves it with onnxruntime")
     if len(graphs) > 1:
-        raise TextModelError("", f"several .onnx files ({', '.join(graphs)}): keep the one to serve")
+        raise TextModelError("", "files", f"several .onnx files ({', '.join(graphs)})", "keep the one to serve")
     return directory, graphs[0]
 
 
@@ -174,7 +185,7 @@ def _inside(path: str, directory: str) -> bool:
 def read_text_model(files: Sequence[str], read_json: Callable[[str], Any], max_length: Optional[int] = None
                     ) -> TextModel:
     """The directory's facts. `read_json(path)` returns a parsed file (None when absent) and raises
-    TextModelError(path, ...) for a file that is not JSON."""
+    `not_json(path, error)` for a file that is not JSON."""
     directory, graph = locate(files)
 
     def at(name: str) -> str:
@@ -182,8 +193,8 @@ def read_text_model(files: Sequence[str], read_json: Callable[[str], Any], max_l
 
     config = read_json(at(CONFIG_FILE))
     if not isinstance(config, dict):
-        raise TextModelError(at(CONFIG_FILE), f"{'is missing' if config is None else 'is not a JSON object'} "
-                             "(keep the config.json the model was saved with)")
+        raise TextModelError(at(CONFIG_FILE), "(file)", "is missing" if config is None else "is not a JSON object",
+                             "keep the config.json the model was saved with")
     hidden = config.get("hidden_size", config.get("dim", config.get("d_model")))
     labels = _labels(config, at(CONFIG_FILE))
     pooling, normalize = _pooling(read_json, at)
@@ -217,9 +228,11 @@ def _labels(config: Mapping[str, Any], where: str) -> Tuple[str, ...]:
     try:
         by_id = {int(k): str(v) for k, v in id2label.items()}
     except ValueError:
-        raise TextModelError(where, "id2label: keys must be class ids (0, 1, ...)") from None
+        raise TextModelError(where, "id2label", "keys are not class ids", "number the labels 0, 1, ... as "
+                             "transformers saves them") from None
     if sorted(by_id) != list(range(len(by_id))):
-        raise TextModelError(where, f"id2label: ids {sorted(by_id)} are not 0..{len(by_id) - 1}")
+        raise TextModelError(where, "id2label", f"ids {sorted(by_id)} are not 0..{len(by_id) - 1}",
+                             "number the labels 0, 1, ... as transformers saves them")
     return tuple(by_id[i] for i in range(len(by_id)))
 
 
@@ -229,7 +242,8 @@ def _pooling(read_json: Callable[[str], Any], at: Callable[[str], str]) -> Tuple
     if modules is None:
         return "mean", False
     if not isinstance(modules, list):
-        raise TextModelError(at(MODULES_FILE), "is not a list of modules")
+        raise TextModelError(at(MODULES_FILE), "(file)", "is not a list of modules",
+                             "keep the modules.json sentence-transformers saved")
     pooling, normalize = "mean", False
     for module in modules:
         kind = module.get("type") if isinstance(module, dict) else None
@@ -240,8 +254,8 @@ def _pooling(read_json: Callable[[str], Any], at: Callable[[str], str]) -> Tuple
             settings = read_json(where)
             modes = [mode for key, mode in POOLING_MODES if isinstance(settings, dict) and settings.get(key)]
             if len(modes) != 1:
-                raise TextModelError(where, f"sets {' and '.join(modes) or 'no'} pooling mode; omi serves one of "
-                                     + ", ".join(key for key, _ in POOLING_MODES))
+                raise TextModelError(where, "pooling_mode_*", f"sets {' and '.join(modes) or 'no'} pooling mode",
+                                     "set one of " + ", ".join(key for key, _ in POOLING_MODES))
             pooling = modes[0]
     return pooling, normalize
 
@@ -276,15 +290,76 @@ def directory_problems(data: Mapping[str, Any], model: TextModel,
 
 
 def check_directory(data: Mapping[str, Any], files: Sequence[str], read_json: Callable[[str], Any],
-                    graph_inputs: Callable[[str], Optional[Sequence[str]]]) -> Optional[Tuple[bool, str]]:
-    """The first thing wrong with a huggingface model's directory as model.yaml declares it: (True, `<file>: ...`)
-    for a file of the directory, (False, `<field>: ...`) for model.yaml; None when nothing is."""
+                    graph_inputs: Callable[[str], Optional[Sequence[str]]]) -> Optional[TextModelError]:
+    """The first thing wrong with a huggingface model's directory as model.yaml declares it (OMI116), or None."""
     max_length = data.get("max_length")
     try:
         model = read_text_model(files, read_json, max_length if isinstance(max_length, int) else None)
         inputs = graph_inputs(model.graph)
     except TextModelError as e:
-        return bool(e.path), str(e)
+        return e
     for where, problem, fix in directory_problems(data, model, inputs):
-        return False, f"{where}: {problem} ({fix})"
+        return TextModelError("", where, problem, fix)
     return None
+
+
+TEXT_JSON_LIMIT = 1 << 20  # config files are a few KB; a larger .json (a vocabulary, tokenizer.json) says nothing
+
+
+@dataclass(frozen=True)
+class DirectoryFacts:
+    """What package time reads of a huggingface model's files without loading it, as JSON for the checker's sandbox:
+    the small JSON files (relative path -> text) and each ONNX graph's inputs (relative path -> names, or why they
+    could not be read)."""
+
+    documents: Mapping[str, str] = field(default_factory=dict)
+    graphs: Mapping[str, Tuple[Tuple[str, ...], str]] = field(default_factory=dict)
+
+    @staticmethod
+    def read(files: Sequence[Tuple[str, str]]) -> "DirectoryFacts":
+        """From disk: `files` pairs each model file's relative path with where it is."""
+        from omi_contract.onnx_graph import OnnxGraphError, graph_io
+
+        documents: dict = {}
+        graphs: dict = {}
+        for rel, path in files:
+            rel = posixpath.normpath(rel)
+            try:
+                if rel.endswith(".json") and posixpath.basename(rel) != TOKENIZER_FILE and \
+                        os.path.getsize(path) <= TEXT_JSON_LIMIT:
+                    with open(path, "rb") as f:
+                        documents[rel] = f.read().decode("utf-8", "surrogateescape")
+                elif rel.endswith(".onnx"):
+                    graphs[rel] = (tuple(graph_io(path)[0]), "")
+            except OnnxGraphError as e:
+                graphs[rel] = ((), str(e))
+            except OSError:
+                continue  # reported by the step that reads the file for its layer
+        return DirectoryFacts(documents, graphs)
+
+    def to_json(self) -> str:
+        return json.dumps({"documents": dict(self.documents),
+                           "graphs": {k: [list(v[0]), v[1]] for k, v in self.graphs.items()}}, sort_keys=True)
+
+    @staticmethod
+    def from_json(text: str) -> "DirectoryFacts":
+        doc = json.loads(text)
+        return DirectoryFacts(doc["documents"], {k: (tuple(v[0]), v[1]) for k, v in doc["graphs"].items()})
+
+    def read_json(self, rel: str) -> Any:
+        if rel not in self.documents:
+            return None
+        try:
+            return json.loads(self.documents[rel])
+        except ValueError as e:
+            raise not_json(rel, e) from None
+
+    def graph_inputs(self, rel: str) -> Optional[Sequence[str]]:
+        names, error = self.graphs.get(rel, ((), "it was not read"))
+        if error:
+            raise TextModelError(rel, "(file)", f"cannot be read as an ONNX graph: {error}",
+                                 "export the model to ONNX again")
+        return names
+
+    def check(self, data: Mapping[str, Any], files: Sequence[str]) -> Optional[TextModelError]:
+        return check_directory(data, files, self.read_json, self.graph_inputs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, Dict, Optional
 
 import pytest
@@ -91,13 +92,13 @@ def test_a_plain_classifier_directory_says_labels_and_limits() -> None:
 
 
 @pytest.mark.parametrize(("files", "message"), [
-    ({"model/config.json": {"id2label": {"0": "a", "2": "b"}}}, "id2label: ids \\[0, 2\\] are not 0..1"),
-    ({"model/config.json": {"id2label": {"x": "a"}}}, "id2label: keys must be class ids"),
-    ({"model/config.json": [1]}, "model/config.json: is not a JSON object"),
-    ({}, "model/config.json: is missing"),
+    ({"model/config.json": {"id2label": {"0": "a", "2": "b"}}}, "model/config.json: id2label: ids \\[0, 2\\] are not 0..1"),
+    ({"model/config.json": {"id2label": {"x": "a"}}}, "model/config.json: id2label: keys are not class ids"),
+    ({"model/config.json": [1]}, "model/config.json: \\(file\\): is not a JSON object"),
+    ({}, "model/config.json: \\(file\\): is missing"),
     ({**SENTENCE_TRANSFORMERS, "model/1_Pooling/config.json": {"pooling_mode_cls_token": True,
                                                               "pooling_mode_max_tokens": True}},
-     "model/1_Pooling/config.json: sets cls and max pooling mode"),
+     "model/1_Pooling/config.json: pooling_mode_\\*: sets cls and max pooling mode"),
 ])
 def test_directory_files_that_say_nothing_usable_are_one_line(files: Dict[str, Any], message: str) -> None:
     with pytest.raises(hf.TextModelError, match=message):
@@ -106,7 +107,7 @@ def test_directory_files_that_say_nothing_usable_are_one_line(files: Dict[str, A
 
 def test_locate_needs_one_tokenizer_and_one_graph_beside_it() -> None:
     assert hf.locate(["tokenizer.json", "onnx/model.onnx", "config.json"]) == ("", "onnx/model.onnx")
-    with pytest.raises(hf.TextModelError, match="no .onnx file beside a/tokenizer.json"):
+    with pytest.raises(hf.TextModelError, match="model.yaml: files: no .onnx file beside a/tokenizer.json"):
         hf.locate(["a/tokenizer.json", "b/model.onnx"])
     with pytest.raises(hf.TextModelError, match="several tokenizer.json files"):
         hf.locate(["a/tokenizer.json", "b/tokenizer.json"])
@@ -121,3 +122,17 @@ def test_directory_problems_compare_declared_widths_and_graph_inputs() -> None:
     problems = list(hf.directory_problems(_doc(task="text-embedding", outputs=[EMBEDDING]), model, ["pixel_values"]))
     assert [p[0] for p in problems] == ["outputs[0].shape", "files"]
     assert "takes inputs ['pixel_values']; the tokenizer gives input_ids" in problems[1][1]
+
+
+def test_directory_facts_read_from_disk_travel_as_json(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"hidden_size": 4}))
+    (tmp_path / "tokenizer.json").write_text("{}")
+    (tmp_path / "model.onnx").write_bytes(b"\x80\x04 a pickle")
+    facts = hf.DirectoryFacts.read([(name, str(tmp_path / name)) for name in ("config.json", "tokenizer.json",
+                                                                          "model.onnx")])
+    again = hf.DirectoryFacts.from_json(facts.to_json())
+    assert again == facts and list(again.documents) == ["config.json"]  # tokenizer.json is not read
+    found = again.check(_doc(task="text-embedding", outputs=[EMBEDDING]), ["config.json", "tokenizer.json",
+                                                                          "model.onnx"])
+    assert found is not None and (found.path, found.field) == ("model.onnx", "(file)")
+    assert found.problem.startswith("cannot be read as an ONNX graph: ")

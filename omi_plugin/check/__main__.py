@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--omi-spec", default="1.0", choices=SPEC_VERSIONS, help="OMI spec version of the labels")
     p.add_argument("--repository", help="the target's repository name")
     p.add_argument("--source-files-json", help="JSON file: list of source-root-relative Python files in the image")
+    p.add_argument("--text-model-json", help="JSON file: what package time read of a huggingface model's files "
+                   "(omi_contract.huggingface.DirectoryFacts)")
     p.add_argument("--layout-name", help="name of the image layout in messages (default: its path)")
     p.add_argument("--modelpack-layout-name", help="name of the ModelPack layout in messages (default: its path)")
     p.add_argument("--attestations-layout", help="OCI layout of the SBOM and provenance referrers")
@@ -82,6 +84,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         model_files = _load_json(args.model_files_json, dict, "model files")
         source_files = _load_json(args.source_files_json, list, "source files")
         verify_key = _read_key(args.verify_key)
+        text_model = _load_json(args.text_model_json, dict, "huggingface model facts")
     except _UsageError as e:
         print(f"omi check: error: {e}", file=sys.stderr)
         return 2
@@ -93,7 +96,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         repository=args.repository, source_files=[str(s) for s in source_files] if source_files is not None else None,
         layout_name=args.layout_name, modelpack_layout_name=args.modelpack_layout_name,
         attestations_layout=args.attestations_layout, attestations_layout_name=args.attestations_layout_name,
-        verify_key=verify_key)
+        verify_key=verify_key, text_model_facts=json.dumps(text_model) if text_model is not None else None)
     return report(run_checks(request), "omi check", args.rule_ids)
 
 

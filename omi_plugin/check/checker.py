@@ -46,6 +46,7 @@ class CheckRequest:
     attestations_layout: Optional[str] = None  # OCI layout of the SBOM and provenance referrers
     attestations_layout_name: Optional[str] = None
     verify_key: Optional[bytes] = None  # PEM public key the signatures must verify with
+    text_model_facts: Optional[str] = None  # a huggingface model's omi_contract.huggingface.DirectoryFacts as JSON
 
 
 def _guarded(out: Collector, group: str, where: str, fn: Callable[[], Any]) -> Any:
@@ -89,7 +90,7 @@ def _metadata(out: Collector, request: CheckRequest) -> Expectations:
     result = check_metadata(out.target, MetadataInputs(
         file=request.model_yaml, text=text, model_files=request.model_files, repository=request.repository,
         source_files=request.source_files, mlmodel_text=_mlmodel_text(request, text),
-        spec_version=request.spec_version))
+        spec_version=request.spec_version, text_model_facts=request.text_model_facts))
     out.extend(result.violations)
     return result.expectations
 

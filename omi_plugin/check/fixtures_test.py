@@ -9,6 +9,7 @@ how images are assembled.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import shutil
@@ -50,7 +51,8 @@ def run_metadata_fixture(spec: Mapping[str, Any]) -> List[Violation]:
     return run_checks(CheckRequest(
         target=testutil.TARGET, model_yaml=testutil.MODEL_YAML_PATH, model_yaml_text=spec["model_yaml"],
         model_files=spec.get("model_files", sizes), repository=spec.get("repository", "tests/tiny"),
-        source_files=spec.get("source_files", testutil.SOURCE_FILES)))
+        source_files=spec.get("source_files", testutil.SOURCE_FILES),
+        text_model_facts=json.dumps(spec["text_model"]) if "text_model" in spec else None))
 
 
 _PRISTINE: Dict[str, Tuple[str, str]] = {}

@@ -10,7 +10,7 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
-from omi_contract import interfaces, record
+from omi_contract import huggingface, interfaces, record
 from omi_contract.violation import Collector, Violation
 from omi_plugin.check import schemas
 from omi_plugin.check.expectations import Expectations
@@ -33,6 +33,7 @@ class MetadataInputs:
     source_files: Optional[Sequence[str]] = None  # Python sources shipped with the image, source-root relative
     mlmodel_text: Optional[Union[bytes, str]] = None  # content of the `run_id_from` file, when model.yaml names one
     spec_version: str = "1.0"
+    text_model_facts: Optional[str] = None  # a huggingface model's omi_contract.huggingface.DirectoryFacts as JSON
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ def check_metadata(target: str, inputs: MetadataInputs) -> MetadataResult:
     _check_repository(out, inputs.repository)
     _check_handler(out, data, inputs.source_files, inputs.model_files)
     _check_tensors_and_samples(out, data)
+    _check_format(out, data, inputs)
     return MetadataResult(out.violations, data,
                           Expectations.from_model_yaml(data, run_id, inputs.spec_version, inputs.model_files))
 
@@ -153,3 +155,18 @@ def _check_handler(out: Collector, data: Mapping[str, Any], source_files: Option
 def _check_tensors_and_samples(out: Collector, data: Mapping[str, Any]) -> None:
     for problem in record.tensor_problems(data):
         out.add(problem.rule, problem.field, problem.problem, problem.fix)
+
+
+def _check_format(out: Collector, data: Mapping[str, Any], inputs: MetadataInputs) -> None:
+    """What the model's format asks: a huggingface model's task and tensors (OMI115), and its directory (OMI116)."""
+    for problem in record.format_problems(data):
+        out.add(problem.rule, problem.field, problem.problem, problem.fix)
+    if inputs.text_model_facts is None or inputs.model_files is None or data.get("handler") or \
+            data.get("format") != huggingface.FORMAT or any(p.rule == "OMI115" for p in record.format_problems(data)):
+        return
+    files = [name for entry in model_yaml.expand_files(data.get("files") or [], inputs.model_files)
+             for name in entry.new]
+    found = huggingface.DirectoryFacts.from_json(inputs.text_model_facts).check(data, files)
+    if found is not None:
+        where = posixpath.join(posixpath.dirname(inputs.file), found.path) if found.path else ""
+        out.add("OMI116", found.field, found.problem, found.fix, where=where)

@@ -79,6 +79,8 @@ def _static_args(fs: OmiModelFieldSet, sources: ModelSources, with_image: bool, 
                  omi_spec: str, with_attestations: bool = False, with_verify_key: bool = False) -> List[str]:
     args = ["--target", str(fs.address), "--model-yaml", sources.yaml_path, "--model-files-json", "__model_files.json",
             "--omi-spec", omi_spec, "--source-files-json", "__source_files.json"]
+    if sources.text_model_facts:
+        args += ["--text-model-json", TEXT_MODEL_FILE]
     if repository is not None:
         args += ["--repository", repository]
     if with_image:
@@ -92,6 +94,7 @@ def _static_args(fs: OmiModelFieldSet, sources: ModelSources, with_image: bool, 
 
 
 VERIFY_KEY_FILE = "__verify_key.pem"
+TEXT_MODEL_FILE = "__text_model.json"
 
 
 async def _verify_key(fs: OmiModelFieldSet, omi: OmiSubsystem) -> Optional[Digest]:
@@ -126,6 +129,7 @@ async def check_omi_target(request: OmiTargetCheck, omi: OmiSubsystem, pex_env: 
         FileContent("__model_files.json", json.dumps(sources.sizes(), sort_keys=True).encode()),
         FileContent("__source_files.json", json.dumps(sorted(stripped.stripped_source_files.snapshot.files)).encode()),
         FileContent(sources.yaml_path, sources.yaml_bytes),
+        *([FileContent(TEXT_MODEL_FILE, sources.text_model_facts.encode())] if sources.text_model_facts else []),
         # The checker reads the run id where model.yaml's `run_id_from` points.
         *([FileContent(sources.mlmodel_path, sources.mlmodel_bytes)]
           if sources.mlmodel_path is not None and sources.mlmodel_bytes is not None else []),

@@ -42,7 +42,6 @@ from pants.option.global_options import UnmatchedBuildFileGlobs
 
 from omi_contract import formats, huggingface, model_files
 from omi_contract.image import RECORD_FILE
-from omi_contract.onnx_graph import OnnxGraphError, graph_io
 from omi_plugin.metadata.model_yaml import (
     ModelMetadata,
     ModelYamlError,
@@ -95,10 +94,8 @@ class ModelSources:
     python_addresses: Addresses  # handler code and requirements, plus the runtime
     # (relpath, what was read of it) for each file on disk: what `omi_contract.model_files` judges without loading
     samples: Tuple[Tuple[str, model_files.Sample], ...] = ()
-    # A huggingface model's small JSON files (relpath, bytes) and each ONNX graph's inputs (relpath, names, or the
-    # reason they could not be read): what `omi_contract.huggingface` judges without loading the model
-    text_json: Tuple[Tuple[str, bytes], ...] = ()
-    graph_inputs: Tuple[Tuple[str, Tuple[str, ...], str], ...] = ()
+    # A huggingface model's `omi_contract.huggingface.DirectoryFacts` as JSON: what is judged without loading it
+    text_model_facts: str = ""
 
     def sizes(self) -> Dict[str, int]:
         return {rel: size for rel, _, _, size in self.available}
@@ -170,8 +167,10 @@ async def model_sources(request: ModelSourcesRequest, build_root: BuildRoot,
     handler_format = "" if _string(fields, "handler") else _string(fields, "format")
     samples = tuple((rel, _read_sample(build_root.path, path, handler_format)) for rel, path, digest, _ in available
                     if digest is None)
-    text_json, graph_inputs = _text_model_facts(build_root.path, available) \
-        if handler_format == huggingface.FORMAT else ((), ())
+    # Downloaded files are judged when the model loads.
+    text_model_facts = huggingface.DirectoryFacts.read(
+        [(rel, os.path.join(build_root.path, path)) for rel, path, digest, _ in available if digest is None]
+    ).to_json() if handler_format == huggingface.FORMAT else ""
     try:
         server = await Get(ServerAddresses, ServerAddressesRequest(address, handler_format))
     except RuntimeLibraryError as e:
@@ -180,60 +179,7 @@ async def model_sources(request: ModelSourcesRequest, build_root: BuildRoot,
     python_addresses = Addresses(sorted({*(t.address for t in python_targets), *runtime}))
     return ModelSources(address, yaml_content.path, yaml_content.content, mlmodel_bytes,
                         mlmodel_path if mlmodel_bytes is not None else None, available,
-                        python_addresses, samples, text_json, graph_inputs)
-
-
-TEXT_JSON_LIMIT = 1 << 20  # config files are a few KB; a larger .json (a vocabulary, tokenizer.json) says nothing
-
-
-def _text_model_facts(build_root: str, available: Sequence[Tuple[str, str, Optional[Digest], int]]
-                      ) -> Tuple[Tuple[Tuple[str, bytes], ...], Tuple[Tuple[str, Tuple[str, ...], str], ...]]:
-    """A huggingface directory's config files and its graphs' inputs, read from disk (downloaded files are judged
-    when the model loads)."""
-    documents, graphs = [], []
-    for rel, path, digest, size in available:
-        if digest is not None:
-            continue
-        full = os.path.join(build_root, path)
-        try:
-            if rel.endswith(".json") and posixpath.basename(rel) != huggingface.TOKENIZER_FILE and \
-                    size <= TEXT_JSON_LIMIT:
-                with open(full, "rb") as f:
-                    documents.append((posixpath.normpath(rel), f.read()))
-            elif rel.endswith(".onnx"):
-                graphs.append((posixpath.normpath(rel), tuple(graph_io(full)[0]), ""))
-        except OnnxGraphError as e:
-            graphs.append((posixpath.normpath(rel), (), str(e)))
-        except OSError:
-            continue  # reported by the step that reads the file for its layer
-    return tuple(documents), tuple(graphs)
-
-
-def _text_model_problem(metadata: ModelMetadata, files: Sequence[ModelFile], sources: ModelSources) -> Optional[str]:
-    if any(f.digest is not None for f in files):
-        return None
-    documents = dict(sources.text_json)
-    graphs = {rel: (names, error) for rel, names, error in sources.graph_inputs}
-
-    def read_json(rel: str) -> Any:
-        if rel not in documents:
-            return None
-        try:
-            return json.loads(documents[rel].decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as e:
-            raise huggingface.TextModelError(rel, f"is not JSON ({e})") from None
-
-    def graph_inputs(rel: str) -> Optional[Sequence[str]]:
-        names, error = graphs.get(rel, ((), "not read"))
-        if error:
-            raise huggingface.TextModelError(rel, f"cannot be read as an ONNX graph: {error}")
-        return names
-
-    found = huggingface.check_directory(metadata.record.raw, [f.relpath for f in files], read_json, graph_inputs)
-    if found is None:
-        return None
-    in_directory, text = found
-    return posixpath.join(metadata.model_dir, text) if in_directory else f"{metadata.source_file}: {text}"
+                        python_addresses, samples, text_model_facts)
 
 
 def _read_sample(build_root: str, path: str, format_name: str) -> model_files.Sample:
@@ -283,10 +229,12 @@ async def model_inputs(request: ModelInputsRequest) -> ModelInputs:
     if wrong:
         more = f" [and {len(wrong) - 1} more]" if len(wrong) > 1 else ""
         raise OmiModelError(f"{address}: {posixpath.join(metadata.model_dir, wrong[0])}{more}")
-    if metadata.record.format == huggingface.FORMAT and not metadata.record.handler:
-        problem = _text_model_problem(metadata, files, sources)
-        if problem:
-            raise OmiModelError(f"{address}: {problem}")
+    if sources.text_model_facts and not any(f.digest is not None for f in files):
+        found = huggingface.DirectoryFacts.from_json(sources.text_model_facts).check(
+            metadata.record.raw, [f.relpath for f in files])
+        if found is not None:
+            where = posixpath.join(metadata.model_dir, found.path) if found.path else metadata.source_file
+            raise OmiModelError(f"{address}: {where}: {found.field}: {found.problem} ({found.fix})")
     return ModelInputs(address, metadata, tuple(files), sources.python_addresses)
 
 

@@ -72,10 +72,8 @@ class HuggingFaceHandler(Handler):
             lambda path: ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]),
             context.path(model.graph))
         self.graph_inputs = [i.name for i in self.session.get_inputs()]
-        problems = list(hf.directory_problems(record.raw, model, self.graph_inputs))
-        if problems:
-            where, problem, fix = problems[0]
-            raise ModelFileError(f"{where}: {problem} ({fix})")
+        for where, problem, fix in hf.directory_problems(record.raw, model, self.graph_inputs):
+            raise ModelFileError(str(hf.TextModelError("", where, problem, fix)))
         self.input_name = record.inputs[0].name
         names = [t.name for t in record.outputs]
         self.roles = [(name, role or "") for name, role in zip(names, hf.output_roles(self.task, names))]
@@ -150,4 +148,4 @@ def _read_json(model_dir: Path, relative: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError) as e:
-        raise hf.TextModelError(relative, f"is not JSON ({e})") from None
+        raise hf.not_json(relative, e) from None
