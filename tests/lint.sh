@@ -34,4 +34,4 @@ if [[ ! -x "$runtime_venv/bin/mypy" ]]; then
   PIP_CONFIG_FILE=/dev/null "$runtime_venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     ${OMI_PIP_CERT:+--cert "$OMI_PIP_CERT"} "mypy==$MYPY_VERSION"
 fi
-"$runtime_venv/bin/mypy" --python-version 3.11 --python-executable "$runtime_python" omi_contract omi_runtime
+"$runtime_venv/bin/mypy" --python-version 3.11 --python-executable "$runtime_python" omi_contract omi_runtime examples

@@ -170,3 +170,51 @@ def test_classifier_over_modzy_v2(classifier: tuple) -> None:
         assert [a["label"] for a in answers] == [[label] for label in sample["outputs"]["label"]]
     finally:
         container.stop()
+
+
+@pytest.fixture(scope="module")
+def fp32(packaged_clone: Clone, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+    """The example's model with its fp32 weights (export_fp32.py: 87 MB of ONNX external data), packaged and checked
+    as a target of its own with the sample's tolerance at 1e-4."""
+    import sys
+
+    import yaml
+
+    scripts = packaged_clone.root / "examples/text_embedding"
+    sys.path.insert(0, str(scripts))
+    try:
+        from export_fp32 import export
+    finally:
+        sys.path.remove(str(scripts))
+    root = packaged_clone.root / "textfp32"
+    export(root / "model", tmp_path_factory.mktemp("fp32-download"), scripts / "model")
+    doc = yaml.safe_load((scripts / "model.yaml").read_text(encoding="utf-8"))
+    doc.update(name="minilm-fp32", run_id="all-minilm-l6-v2-fp32")
+    doc["samples"][0]["tolerance"] = 1e-4
+    (root / "model.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    (root / "BUILD").write_text('omi_model(name="minilm-fp32", model_files=["model/**"], repository="text/fp32")\n')
+    packaged_clone.pants("package", "textfp32:minilm-fp32")
+    checked = packaged_clone.pants("check", "textfp32:minilm-fp32")
+    assert "omi smoke: OK, 0 violations" in checked.output
+    with pulled_image(packaged_clone.layout("textfp32", "minilm-fp32")) as image_id:
+        yield image_id, doc["samples"][0], packaged_clone.record("textfp32", "minilm-fp32")
+
+
+def test_fp32_weights_as_external_data_equal_the_torch_reference(fp32: tuple) -> None:
+    image, sample, record = fp32
+    weights = [layer for layer in record["layers"] if layer["created_by"].endswith("model/model.onnx_data")]
+    assert len(weights) == 1 and weights[0]["size"] > 80_000_000
+    port = free_port()
+    container = Container(image, {"INTERFACE": "kfserving", "PROTOCOL": "v2", "HTTP_PORT": port})
+    try:
+        client = triton.InferenceServerClient(f"127.0.0.1:{port}")
+        wait_for(lambda: client.is_model_ready("minilm-fp32"))
+        texts = sample["inputs"]["text"]
+        tensor = triton.InferInput("text", [len(texts)], "BYTES")
+        tensor.set_data_from_numpy(np.array([t.encode() for t in texts], dtype=object))
+        got = client.infer("minilm-fp32", [tensor]).as_numpy("embedding")
+    finally:
+        container.stop()
+    expected = np.array(sample["outputs"]["embedding"], dtype=np.float32)
+    cosine_distance = 1 - (got * expected).sum(axis=1) / np.linalg.norm(expected, axis=1)
+    assert cosine_distance.max() < 1e-4
