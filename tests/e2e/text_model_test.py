@@ -181,13 +181,14 @@ def fp32(packaged_clone: Clone, tmp_path_factory: pytest.TempPathFactory) -> Ite
     import yaml
 
     scripts = packaged_clone.root / "examples/text_embedding"
-    sys.path.insert(0, str(scripts))
+    root = packaged_clone.root / "textfp32"
+    sys.path.insert(0, str(scripts))  # export_fp32 and the fetch_model it imports
     try:
         from export_fp32 import export
+
+        export(root / "model", tmp_path_factory.mktemp("fp32-download"), scripts / "model")
     finally:
         sys.path.remove(str(scripts))
-    root = packaged_clone.root / "textfp32"
-    export(root / "model", tmp_path_factory.mktemp("fp32-download"), scripts / "model")
     doc = yaml.safe_load((scripts / "model.yaml").read_text(encoding="utf-8"))
     doc.update(name="minilm-fp32", run_id="all-minilm-l6-v2-fp32")
     doc["samples"][0]["tolerance"] = 1e-4
