@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
+from omi_contract import huggingface
+
 
 @dataclass(frozen=True)
 class Format:
@@ -51,7 +53,7 @@ FORMATS: Tuple[Format, ...] = (
            libraries=(("lightgbm", "lightgbm"),), title="LightGBM", model_suffixes=(".txt", ".lgb", ".model"),
            model_file="a Booster saved with save_model as text", accepts=("lightgbm",)),
     # A Hugging Face model directory exported to ONNX (omi_contract.huggingface): tokenizers + onnxruntime, no torch.
-    Format("huggingface", handler="omi_runtime.handlers.huggingface:HuggingFaceHandler", platform="huggingface_onnx",
+    Format(huggingface.FORMAT, handler="omi_runtime.handlers.huggingface:HuggingFaceHandler", platform="huggingface_onnx",
            libraries=(("onnxruntime", "onnxruntime"), ("tokenizers", "tokenizers")), title="Hugging Face ONNX",
            model_suffixes=(".onnx",), model_file="an ONNX ModelProto (protobuf)", accepts=("onnx",)),
     Format(MLFLOW, handler="omi_runtime.handlers.mlflow:MlflowHandler", platform="mlflow",

@@ -10,10 +10,9 @@ package time, the runtime's handler reads the directory with them. Standard libr
 from __future__ import annotations
 
 import json
-import os
 import posixpath
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 FORMAT = "huggingface"
 
@@ -26,10 +25,15 @@ CONFIG_FILE = "config.json"  # hidden_size, id2label, max_position_embeddings, p
 TOKENIZER_CONFIG_FILE = "tokenizer_config.json"  # model_max_length
 MODULES_FILE = "modules.json"  # sentence-transformers: the Pooling and Normalize modules, in order
 SENTENCE_CONFIG_FILE = "sentence_bert_config.json"  # sentence-transformers: max_seq_length
+TRANSFORMER_MODULE = "sentence_transformers.models.Transformer"
 POOLING_MODULE = "sentence_transformers.models.Pooling"
 NORMALIZE_MODULE = "sentence_transformers.models.Normalize"
 POOLING_MODES: Tuple[Tuple[str, str], ...] = (  # (1_Pooling/config.json key, mode), in sentence-transformers' order
     ("pooling_mode_cls_token", "cls"), ("pooling_mode_max_tokens", "max"), ("pooling_mode_mean_tokens", "mean"))
+# The files `read_text_model` reads besides each Pooling module's config.json (what package time hands over).
+SPECIAL_TOKENS_FILE = "special_tokens_map.json"  # the pad token, when tokenizer_config.json does not say
+SETTINGS_FILES: Tuple[str, ...] = (CONFIG_FILE, TOKENIZER_CONFIG_FILE, MODULES_FILE, SENTENCE_CONFIG_FILE,
+                                   SPECIAL_TOKENS_FILE)
 
 # What the tokenizer gives, as the ONNX graph's inputs are named by every exporter.
 GRAPH_INPUTS: Tuple[str, ...] = ("input_ids", "attention_mask", "token_type_ids")
@@ -73,6 +77,19 @@ def not_json(path: str, error: Exception) -> TextModelError:
     return TextModelError(path, "(file)", f"is not JSON ({error})", NOT_JSON_FIX)
 
 
+def parse_json(path: str, data: Optional[bytes]) -> Any:
+    """A settings file's content as `read_json` returns it: None when absent; TextModelError when it is not UTF-8
+    JSON (package time and the runtime say the same)."""
+    if data is None:
+        return None
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise TextModelError(path, "(file)", "is not UTF-8 text", NOT_JSON_FIX) from None
+    except ValueError as e:
+        raise not_json(path, e) from None
+
+
 @dataclass(frozen=True)
 class TextModel:
     """What the directory's files say, paths relative to the model directory."""
@@ -83,10 +100,12 @@ class TextModel:
     hidden_size: Optional[int]
     labels: Tuple[str, ...]  # config.json id2label, by id
     multi_label: bool  # problem_type multi_label_classification: sigmoid, not softmax
+    regression: bool  # problem_type regression: scores, not classes
     pooling: str  # cls | max | mean
     normalize: bool
     model_limit: int  # tokens per text the model reads, from its files
     max_length: int  # tokens per text served: the model's limit, or model.yaml's lower `max_length`
+    pad_token: str  # what pads a batch when tokenizer.json sets no padding
 
 
 def task_of(data: Mapping[str, Any]) -> str:
@@ -133,6 +152,11 @@ def record_problems(data: Mapping[str, Any]) -> Iterator[Tuple[str, str, str]]:
     if not isinstance(outputs, list):
         yield _problem("outputs", "are missing", _outputs_fix(task))
         return
+    named = [_ROLE_NAMES.get(str(o.get("name"))) if isinstance(o, dict) else None for o in outputs]
+    for i, role in enumerate(named):
+        if role is not None and role in TASK_ROLES[task] and named.index(role) != i:
+            yield _problem(f"outputs[{i}].name", f"names the {role} again (as outputs[{named.index(role)}] does)",
+                           "declare each of " + ", ".join(TASK_ROLES[task]) + " once")
     names = [o.get("name") if isinstance(o, dict) else None for o in outputs]
     for i, (tensor, role) in enumerate(zip(outputs, output_roles(task, [str(n) for n in names]))):
         if not isinstance(tensor, dict):
@@ -189,7 +213,11 @@ def read_text_model(files: Sequence[str], read_json: Callable[[str], Any], max_l
     directory, graph = locate(files)
 
     def at(name: str) -> str:
-        return posixpath.join(directory, name) if directory else name
+        path = posixpath.normpath(posixpath.join(directory, name))
+        if name.startswith("/") or path == ".." or path.startswith("../") or not _inside(path, directory):
+            raise TextModelError(at(MODULES_FILE), "path", f"{name!r} points outside the model directory",
+                                 "keep the modules.json sentence-transformers saved")
+        return path
 
     config = read_json(at(CONFIG_FILE))
     if not isinstance(config, dict):
@@ -199,7 +227,8 @@ def read_text_model(files: Sequence[str], read_json: Callable[[str], Any], max_l
     labels = _labels(config, at(CONFIG_FILE))
     pooling, normalize = _pooling(read_json, at)
     # sentence-transformers' own length wins over the tokenizer's; neither may pass the position embeddings.
-    wanted = _int(read_json(at(SENTENCE_CONFIG_FILE)), "max_seq_length") or _limit(read_json(at(TOKENIZER_CONFIG_FILE)))
+    tokenizer_config = read_json(at(TOKENIZER_CONFIG_FILE))
+    wanted = _int(read_json(at(SENTENCE_CONFIG_FILE)), "max_seq_length") or _limit(tokenizer_config)
     positions = _int(config, "max_position_embeddings")
     if positions is not None:
         positions -= POSITION_OFFSETS.get(str(config.get("model_type")), 0)
@@ -207,13 +236,23 @@ def read_text_model(files: Sequence[str], read_json: Callable[[str], Any], max_l
     return TextModel(directory=directory, tokenizer=at(TOKENIZER_FILE), graph=graph,
                      hidden_size=hidden if isinstance(hidden, int) else None, labels=labels,
                      multi_label=config.get("problem_type") == "multi_label_classification",
+                     regression=config.get("problem_type") == "regression",
                      pooling=pooling, normalize=normalize, model_limit=limit,
-                     max_length=min(limit, max_length) if max_length is not None else limit)
+                     max_length=min(limit, max_length) if max_length is not None else limit,
+                     pad_token=_token(tokenizer_config, "pad_token") or _token(read_json(at(SPECIAL_TOKENS_FILE)),
+                                                                                "pad_token") or "[PAD]")
 
 
 def _int(doc: Any, key: str) -> Optional[int]:
     value = doc.get(key) if isinstance(doc, dict) else None
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _token(doc: Any, key: str) -> Optional[str]:
+    """A special token as transformers saves it: the string, or an AddedToken's `content`."""
+    value = doc.get(key) if isinstance(doc, dict) else None
+    value = value.get("content") if isinstance(value, dict) else value
+    return value if isinstance(value, str) and value else None
 
 
 def _limit(tokenizer_config: Any) -> Optional[int]:
@@ -252,11 +291,22 @@ def _pooling(read_json: Callable[[str], Any], at: Callable[[str], str]) -> Tuple
         elif kind == POOLING_MODULE:
             where = at(posixpath.join(str(module.get("path") or ""), CONFIG_FILE))
             settings = read_json(where)
-            modes = [mode for key, mode in POOLING_MODES if isinstance(settings, dict) and settings.get(key)]
-            if len(modes) != 1:
-                raise TextModelError(where, "pooling_mode_*", f"sets {' and '.join(modes) or 'no'} pooling mode",
-                                     "set one of " + ", ".join(key for key, _ in POOLING_MODES))
+            if not isinstance(settings, dict):
+                raise TextModelError(where, "(file)", "is missing" if settings is None else "is not a JSON object",
+                                     "keep the Pooling module's config.json sentence-transformers saved")
+            served = {key for key, _ in POOLING_MODES}
+            other = sorted(k for k, v in settings.items() if k.startswith("pooling_mode_") and v and k not in served)
+            modes = [mode for key, mode in POOLING_MODES if settings.get(key)]
+            if other or len(modes) != 1:
+                problem = f"sets {', '.join(other)}, which omi does not serve" if other else \
+                    f"sets {' and '.join(modes) or 'no'} pooling mode"
+                raise TextModelError(where, "pooling_mode_*", problem,
+                                     "pool with one of " + ", ".join(sorted(served)))
             pooling = modes[0]
+        elif kind != TRANSFORMER_MODULE:
+            raise TextModelError(at(MODULES_FILE), "type", f"module {kind!r} is not one omi serves (it serves "
+                                 "Transformer, Pooling, Normalize)", "export the extra module into the ONNX graph, "
+                                 "or serve the model with a custom handler")
     return pooling, normalize
 
 
@@ -277,6 +327,9 @@ def directory_problems(data: Mapping[str, Any], model: TextModel,
     if isinstance(max_length, int) and max_length > model.model_limit:
         yield _problem("max_length", f"{max_length} is more than the model reads ({model.model_limit} tokens, from "
                        "its config files)", "lower it, or leave it out")
+    if task == TEXT_CLASSIFICATION and model.regression:
+        yield _problem("task", "is text-classification, but config.json says problem_type regression (one score)",
+                       "serve a regression model with format onnx, or save the classifier with its labels")
     if task == TEXT_CLASSIFICATION and not model.labels:
         yield _problem("task", "is text-classification, but config.json has no id2label",
                        "save the model with its label names (config.id2label)")
@@ -285,8 +338,8 @@ def directory_problems(data: Mapping[str, Any], model: TextModel,
         missing = [n for n in REQUIRED_GRAPH_INPUTS if n not in graph_inputs]
         if unknown or missing:
             yield _problem("files", f"{model.graph} takes inputs {list(graph_inputs)}; the tokenizer gives "
-                           + ", ".join(GRAPH_INPUTS), "export the graph with inputs " + ", ".join(GRAPH_INPUTS[:2])
-                           + " (and token_type_ids if the model uses them)")
+                           + ", ".join(GRAPH_INPUTS), "export the graph with inputs "
+                           + ", ".join(REQUIRED_GRAPH_INPUTS) + " (and token_type_ids if the model uses them)")
 
 
 def check_directory(data: Mapping[str, Any], files: Sequence[str], read_json: Callable[[str], Any],
@@ -303,32 +356,33 @@ def check_directory(data: Mapping[str, Any], files: Sequence[str], read_json: Ca
     return None
 
 
-TEXT_JSON_LIMIT = 1 << 20  # config files are a few KB; a larger .json (a vocabulary, tokenizer.json) says nothing
-
-
 @dataclass(frozen=True)
 class DirectoryFacts:
     """What package time reads of a huggingface model's files without loading it, as JSON for the checker's sandbox:
     the small JSON files (relative path -> text) and each ONNX graph's inputs (relative path -> names, or why they
     could not be read)."""
 
-    documents: Mapping[str, str] = field(default_factory=dict)
+    documents: Mapping[str, Optional[str]] = field(default_factory=dict)  # None: not UTF-8
     graphs: Mapping[str, Tuple[Tuple[str, ...], str]] = field(default_factory=dict)
 
     @staticmethod
     def read(files: Sequence[Tuple[str, str]]) -> "DirectoryFacts":
-        """From disk: `files` pairs each model file's relative path with where it is."""
+        """From disk: `files` pairs each model file's relative path with where it is. Only the settings files are
+        read (a Pooling module's is a config.json too), whole and strictly as UTF-8, as the runtime reads them."""
         from omi_contract.onnx_graph import OnnxGraphError, graph_io
 
-        documents: dict = {}
-        graphs: dict = {}
+        documents: Dict[str, Optional[str]] = {}
+        graphs: Dict[str, Tuple[Tuple[str, ...], str]] = {}
         for rel, path in files:
             rel = posixpath.normpath(rel)
             try:
-                if rel.endswith(".json") and posixpath.basename(rel) != TOKENIZER_FILE and \
-                        os.path.getsize(path) <= TEXT_JSON_LIMIT:
+                if posixpath.basename(rel) in SETTINGS_FILES:
                     with open(path, "rb") as f:
-                        documents[rel] = f.read().decode("utf-8", "surrogateescape")
+                        data = f.read()
+                    try:
+                        documents[rel] = data.decode("utf-8")
+                    except UnicodeDecodeError:
+                        documents[rel] = None  # judged by `parse_json`, as the runtime would
                 elif rel.endswith(".onnx"):
                     graphs[rel] = (tuple(graph_io(path)[0]), "")
             except OnnxGraphError as e:
@@ -349,10 +403,8 @@ class DirectoryFacts:
     def read_json(self, rel: str) -> Any:
         if rel not in self.documents:
             return None
-        try:
-            return json.loads(self.documents[rel])
-        except ValueError as e:
-            raise not_json(rel, e) from None
+        text = self.documents[rel]
+        return parse_json(rel, text.encode("utf-8") if text is not None else b"\xff")
 
     def graph_inputs(self, rel: str) -> Optional[Sequence[str]]:
         names, error = self.graphs.get(rel, ((), "it was not read"))

@@ -136,3 +136,42 @@ def test_directory_facts_read_from_disk_travel_as_json(tmp_path: Path) -> None:
                                                                           "model.onnx"])
     assert found is not None and (found.path, found.field) == ("model.onnx", "(file)")
     assert found.problem.startswith("cannot be read as an ONNX graph: ")
+
+
+def test_an_output_naming_a_role_twice_is_a_problem() -> None:
+    doc = _doc(task="text-classification", outputs=[{"name": "label", "datatype": "BYTES", "shape": [-1]},
+                                                    {"name": "labels", "datatype": "BYTES", "shape": [-1]}])
+    assert ("OMI115", "outputs[1].name", "names the label again (as outputs[0] does)") in _problems(doc)
+
+
+@pytest.mark.parametrize(("files", "message"), [
+    ({**SENTENCE_TRANSFORMERS, "model/modules.json": [{"path": "../../etc", "type": hf.POOLING_MODULE}]},
+     "model/modules.json: path: '../../etc/config.json' points outside the model directory"),
+    ({**SENTENCE_TRANSFORMERS, "model/1_Pooling/config.json": {"pooling_mode_mean_tokens": True,
+                                                              "pooling_mode_mean_sqrt_len_tokens": True}},
+     "sets pooling_mode_mean_sqrt_len_tokens, which omi does not serve"),
+    ({**SENTENCE_TRANSFORMERS, "model/1_Pooling/config.json": None}, "model/1_Pooling/config.json: \\(file\\): is missing"),
+])
+def test_sentence_transformers_settings_omi_cannot_honour_are_refused(files: Dict[str, Any], message: str) -> None:
+    with pytest.raises(hf.TextModelError, match=message):
+        _read({k: v for k, v in files.items() if v is not None})
+
+
+def test_a_module_path_is_normalised() -> None:
+    files = {**SENTENCE_TRANSFORMERS, "model/modules.json": [{"path": "./1_Pooling", "type": hf.POOLING_MODULE}]}
+    assert _read(files).pooling == "cls"
+
+
+def test_a_regression_model_is_not_a_classifier() -> None:
+    model = _read({"model/config.json": {"hidden_size": 8, "problem_type": "regression", "id2label": {"0": "score"}}})
+    doc = _doc(task="text-classification", outputs=[{"name": "label", "datatype": "BYTES", "shape": [-1]}])
+    assert [p[0] for p in hf.directory_problems(doc, model, None)] == ["task"]
+
+
+def test_settings_files_that_are_not_utf8_are_refused_alike_at_package_time_and_load(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_bytes(b'{"hidden_size": 4, "name": "mod\xe8le"}')
+    facts = hf.DirectoryFacts.read([("config.json", str(tmp_path / "config.json"))])
+    with pytest.raises(hf.TextModelError, match="config.json: \\(file\\): is not UTF-8 text"):
+        hf.DirectoryFacts.from_json(facts.to_json()).read_json("config.json")
+    with pytest.raises(hf.TextModelError, match="config.json: \\(file\\): is not UTF-8 text"):
+        hf.parse_json("config.json", (tmp_path / "config.json").read_bytes())

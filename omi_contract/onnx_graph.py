@@ -40,23 +40,26 @@ Field = Tuple[int, int, Union[int, Tuple[int, int]]]  # number, wire type, value
 def _fields(f: BinaryIO, start: int, end: int) -> Iterator[Field]:
     pos = start
     while pos < end:
+        at = pos
         key, pos = _varint(f, pos)
         number, wire = key >> 3, key & 7
+        if number == 0:
+            raise OnnxGraphError(f"a protobuf field numbered 0 at byte {at}: not an ONNX model")
         if wire == 0:
             value, pos = _varint(f, pos)
             yield number, wire, value
-        elif wire == 1:
-            pos += 8
-        elif wire == 5:
-            pos += 4
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
         elif wire == _LENGTH_DELIMITED:
             length, pos = _varint(f, pos)
             if pos + length > end:
-                raise OnnxGraphError(f"field {number} at byte {pos} runs past its message (a cut file?)")
+                raise OnnxGraphError(f"field {number} at byte {at} runs past its message (a cut file?)")
             yield number, wire, (pos, length)
             pos += length
         else:
-            raise OnnxGraphError(f"protobuf wire type {wire} at byte {pos}: not an ONNX model")
+            raise OnnxGraphError(f"protobuf wire type {wire} at byte {at}: not an ONNX model")
+        if pos > end:
+            raise OnnxGraphError(f"field {number} at byte {at} runs past its message (a cut file?)")
 
 
 def _string(f: BinaryIO, start: int, end: int, number: int) -> str:

@@ -46,7 +46,9 @@ def test_inputs_and_outputs_leave_the_weights_out(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("data", "message"), [
-    (b"\x80\x04\x95\x10\x00\x00", "protobuf wire type 0|malformed|no graph"),
+    (b"\x80\x04\x95\x10\x00\x00", "a protobuf field numbered 0 at byte 4"),  # a pickle
+    (b"\x00" * 4096, "a protobuf field numbered 0 at byte 0"),
+    (b"\x08\x08\x11\x00\x00", "field 2 at byte 2 runs past its message"),
     (b"\x08\x08" + _varint(7 << 3 | 2) + _varint(1000) + b"\x00" * 10, "runs past its message"),
     (b"\x08\x08" + _field(2, b"exporter"), "no graph"),
     (b"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff", "malformed protobuf varint"),

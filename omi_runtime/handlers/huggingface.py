@@ -10,8 +10,6 @@ into probabilities (softmax, or sigmoid for multi-label models) and the most pro
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -20,13 +18,13 @@ import numpy as np
 from omi_contract import huggingface as hf
 from omi_runtime.errors import BadRequest, ModelFileError
 from omi_runtime.handlers.base import Handler, ModelContext
+from omi_runtime.handlers.onnx_session import open_session
 
 
 class HuggingFaceHandler(Handler):
     batchable = True
-    # `predict` keeps no per-thread state, but a transformer takes milliseconds: the batcher keeps it off the event
-    # loop by its own measure (calls over a millisecond never run inline).
-    thread_agnostic = True
+    # Not `thread_agnostic`: a forward pass takes milliseconds and must never run on the server's event loop (an
+    # empty batch or a refused text would make the last call look fast).
 
     def __init__(self) -> None:
         self.model: Optional[hf.TextModel] = None
@@ -38,7 +36,6 @@ class HuggingFaceHandler(Handler):
         self.roles: list[tuple[str, str]] = []  # (declared output, role)
 
     def load(self, context: ModelContext) -> None:
-        import onnxruntime as ort  # heavy: only for text models
         from tokenizers import Tokenizer
 
         record = context.metadata
@@ -54,26 +51,29 @@ class HuggingFaceHandler(Handler):
         try:
             self.tokenizer = Tokenizer.from_file(str(context.path(model.tokenizer)))
         except Exception as e:  # noqa: BLE001 - the Rust library's errors name no file
-            raise ModelFileError(f"{model.tokenizer}: is not a fast tokenizer `tokenizers` reads ({e}) (save it with "
-                                 "a fast tokenizer's save_pretrained)") from None
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ModelFileError(str(hf.TextModelError(model.tokenizer, "(file)", f"is not a fast tokenizer ({reason})",
+                                                       "save it with a fast tokenizer's save_pretrained"))) from None
         # tokenizer.json may carry the exporter's fixed padding and truncation: serve the model's limit instead,
-        # padded per batch to its longest text.
+        # padded per batch to its longest text, with the model's own pad token.
         self.tokenizer.enable_truncation(max_length=model.max_length)
-        pad_id = self.tokenizer.padding["pad_id"] if self.tokenizer.padding else 0
-        pad_token = self.tokenizer.padding["pad_token"] if self.tokenizer.padding else "[PAD]"
-        self.tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)
+        padding = self.tokenizer.padding or {}
+        pad_token = padding.get("pad_token") or model.pad_token
+        pad_id = self.tokenizer.token_to_id(pad_token)
+        if pad_id is None:
+            raise ModelFileError(str(hf.TextModelError(model.tokenizer, "pad_token", f"{pad_token!r} is not in its "
+                                                       "vocabulary", "save the tokenizer with its pad token")))
+        self.tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token, pad_type_id=padding.get("pad_type_id", 0))
 
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        threads = os.environ.get("OMI_ONNX_THREADS", "").strip()
-        if threads.isdigit():
-            options.intra_op_num_threads = int(threads)
-        self.session = context.load_model_file(
-            lambda path: ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]),
-            context.path(model.graph))
+        self.session = context.load_model_file(open_session, context.path(model.graph))
         self.graph_inputs = [i.name for i in self.session.get_inputs()]
         for where, problem, fix in hf.directory_problems(record.raw, model, self.graph_inputs):
             raise ModelFileError(str(hf.TextModelError("", where, problem, fix)))
+        width = self.session.get_outputs()[0].shape[-1] if self.session.get_outputs()[0].shape else None
+        if self.task == hf.TEXT_CLASSIFICATION and isinstance(width, int) and width != len(model.labels):
+            raise ModelFileError(str(hf.TextModelError(model.graph, "(file)", f"answers {width} logits; config.json "
+                                                       f"id2label has {len(model.labels)} labels",
+                                                       "save the model with one label per class")))
         self.input_name = record.inputs[0].name
         names = [t.name for t in record.outputs]
         self.roles = [(name, role or "") for name, role in zip(names, hf.output_roles(self.task, names))]
@@ -81,18 +81,16 @@ class HuggingFaceHandler(Handler):
     def _encode(self, texts: np.ndarray) -> dict[str, np.ndarray]:
         strings = []
         for index, item in enumerate(texts.reshape(-1)):
-            if isinstance(item, str):
-                strings.append(item)
-                continue
             try:
                 strings.append(bytes(item).decode("utf-8"))
             except UnicodeDecodeError as e:
                 raise BadRequest(f"input {self.input_name!r}[{index}] is not UTF-8 text ({e.reason} at byte "
                                  f"{e.start})") from None
         encodings = self.tokenizer.encode_batch(strings)
-        feed = {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-                "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64),
-                "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64)}
+        given = (np.array([e.ids for e in encodings], dtype=np.int64),
+                 np.array([e.attention_mask for e in encodings], dtype=np.int64),
+                 np.array([e.type_ids for e in encodings], dtype=np.int64))
+        feed = dict(zip(hf.GRAPH_INPUTS, given))
         return {name: feed[name] for name in self.graph_inputs}
 
     def predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -103,7 +101,7 @@ class HuggingFaceHandler(Handler):
         feed = self._encode(texts)
         first = self.session.run(None, feed)[0]
         if self.task == hf.TEXT_EMBEDDING:
-            return {name: self._pool(first, feed["attention_mask"]) for name, _ in self.roles}
+            return {name: self._pool(first, feed[hf.REQUIRED_GRAPH_INPUTS[1]]) for name, _ in self.roles}
         return self._classify(first)
 
     def _pool(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -143,9 +141,4 @@ class HuggingFaceHandler(Handler):
 
 def _read_json(model_dir: Path, relative: str) -> Any:
     path = model_dir / relative
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise hf.not_json(relative, e) from None
+    return hf.parse_json(relative, path.read_bytes() if path.is_file() else None)

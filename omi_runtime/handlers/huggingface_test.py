@@ -105,7 +105,7 @@ def _classifier_dir(tmp_path: Path, config: dict[str, Any]) -> np.ndarray:
     return weights
 
 
-def _classifier(tmp_path: Path, config: dict[str, Any], outputs: list[dict[str, Any]]) -> HuggingFaceHandler:
+def _classifier(tmp_path: Path, outputs: list[dict[str, Any]]) -> HuggingFaceHandler:
     handler = HuggingFaceHandler()
     handler.load(ModelContext(tmp_path, _record({"task": "text-classification", "outputs": outputs})))
     return handler
@@ -122,7 +122,7 @@ def test_classification_answers_labels_and_probabilities(tmp_path: Path, multi_l
     if multi_label:
         config["problem_type"] = "multi_label_classification"
     weights = _classifier_dir(tmp_path, config)
-    handler = _classifier(tmp_path, config, CLASSIFIER_OUTPUTS)
+    handler = _classifier(tmp_path, CLASSIFIER_OUTPUTS)
     texts = ["what a lovely day", "terrible, awful service", "ok"]
     out = handler.predict({"text": _texts(*texts)})
 
@@ -141,7 +141,7 @@ def test_classification_answers_labels_and_probabilities(tmp_path: Path, multi_l
 def test_outputs_map_by_name_else_by_position(tmp_path: Path) -> None:
     config = {"id2label": {str(i): label for i, label in enumerate(LABELS)}}
     _classifier_dir(tmp_path, config)
-    handler = _classifier(tmp_path, config, [{"name": "scores", "datatype": "FP32", "shape": [-1, 3]},
+    handler = _classifier(tmp_path, [{"name": "scores", "datatype": "FP32", "shape": [-1, 3]},
                                              {"name": "predicted", "datatype": "BYTES", "shape": [-1]}])
     out = handler.predict({"text": _texts("hello")})
     assert out["scores"].shape == (1, 3) and out["predicted"][0] in {label.encode() for label in LABELS}
@@ -187,7 +187,7 @@ def test_a_declared_dimension_other_than_the_hidden_size_is_refused(tmp_path: Pa
 def test_a_broken_tokenizer_names_the_file(tmp_path: Path) -> None:
     (_copy_example(tmp_path) / "tokenizer.json").write_text('{"version": "1.0"}')
     error = _load_error(tmp_path, EMBEDDING)
-    assert error is not None and "model/tokenizer.json: is not a fast tokenizer" in error
+    assert error is not None and "model/tokenizer.json: (file): is not a fast tokenizer (Model missing." in error
 
 
 def test_a_graph_that_is_not_onnx_names_the_file(tmp_path: Path) -> None:
@@ -200,3 +200,34 @@ def test_a_max_length_beyond_the_model_is_refused(tmp_path: Path) -> None:
     _copy_example(tmp_path)
     error = _load_error(tmp_path, {**EMBEDDING, "max_length": 1024})
     assert error is not None and "max_length: 1024 is more than the model reads (256 tokens" in error
+
+
+def test_a_graph_with_more_logits_than_labels_is_refused_at_load(tmp_path: Path) -> None:
+    config = {"id2label": {"0": "negative", "1": "positive"}}  # the graph answers three logits
+    _classifier_dir(tmp_path, config)
+    error = _load_error(tmp_path, {"task": "text-classification", "outputs": CLASSIFIER_OUTPUTS[:1]})
+    assert error is not None and "model/model.onnx: (file): answers 3 logits; config.json id2label has 2" in error
+
+
+def test_a_module_omi_does_not_serve_is_refused(tmp_path: Path) -> None:
+    model = _copy_example(tmp_path)
+    modules = json.loads((model / "modules.json").read_text())
+    modules.insert(2, {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"})
+    (model / "modules.json").write_text(json.dumps(modules))
+    error = _load_error(tmp_path, EMBEDDING)
+    assert error is not None and "model/modules.json: type: module 'sentence_transformers.models.Dense' is not" in error
+
+
+def test_the_pad_token_comes_from_the_tokenizer_config_when_tokenizer_json_sets_no_padding(tmp_path: Path) -> None:
+    model = _copy_example(tmp_path)
+    tokenizer = json.loads((model / "tokenizer.json").read_text())
+    tokenizer["padding"] = None
+    (model / "tokenizer.json").write_text(json.dumps(tokenizer))
+    handler = HuggingFaceHandler()
+    handler.load(ModelContext(tmp_path, _record(EMBEDDING)))
+    assert handler.tokenizer.padding["pad_token"] == "[PAD]" and handler.tokenizer.padding["pad_id"] == 0
+    assert handler.predict({"text": _texts("a", "a longer text")})["embedding"].shape == (2, 384)
+    config = json.loads((model / "tokenizer_config.json").read_text())
+    (model / "tokenizer_config.json").write_text(json.dumps({**config, "pad_token": "<pad>"}))
+    error = _load_error(tmp_path, EMBEDDING)
+    assert error is not None and "model/tokenizer.json: pad_token: '<pad>' is not in its vocabulary" in error

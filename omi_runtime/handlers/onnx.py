@@ -6,12 +6,12 @@ may use friendlier names than the exporter did. Inputs are cast to the session's
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 
 from omi_runtime.handlers.base import Handler, ModelContext
+from omi_runtime.handlers.onnx_session import open_session
 
 # onnxruntime type strings -> numpy dtypes
 _ORT_TYPES = {
@@ -38,15 +38,7 @@ class OnnxHandler(Handler):
         self.outputs: dict[str, str] = {}  # declared -> session name
 
     def load(self, context: ModelContext) -> None:
-        import onnxruntime as ort  # heavy: only for ONNX models
-
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        threads = os.environ.get("OMI_ONNX_THREADS", "").strip()
-        if threads.isdigit():
-            options.intra_op_num_threads = int(threads)
-        self.session = context.load_model_file(
-            lambda path: ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"]))
+        self.session = context.load_model_file(open_session)
         session_inputs = {i.name: i.type for i in self.session.get_inputs()}
         in_map = _map_names([t.name for t in context.metadata.inputs], list(session_inputs), "input")
         self.inputs = {d: (s, _ORT_TYPES.get(session_inputs[s])) for d, s in in_map.items()}

@@ -7,6 +7,7 @@ gRPC stubs plus standard server reflection.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import urllib.error
@@ -331,11 +332,20 @@ def probe_modzy_v2(probe: Probe) -> None:
 
 
 def _rows(sample: Mapping[str, Any]) -> List[Mapping[str, Any]]:
-    """A sample of several rows as samples of one row each: what a model whose Modzy item is one raw element needs."""
-    (name, rows), = sample["inputs"].items()
+    """A sample of several rows as samples of one row each: what a model whose Modzy item is one raw element needs
+    (an expected output without a row for it is not judged)."""
+    name, rows = next(iter(sample["inputs"].items()))
     expected = sample.get("outputs") or {}
-    return [{**sample, "inputs": {name: [row]}, "outputs": {k: [v[i]] for k, v in expected.items()}}
-            for i, row in enumerate(rows)]
+    return [{**sample, "inputs": {name: [row]},
+             "outputs": {k: [v[i]] for k, v in expected.items() if isinstance(v, list) and i < len(v)}}
+            for i, row in enumerate(rows if isinstance(rows, list) else [rows])]
+
+
+def _element_bytes(value: Any) -> bytes:
+    """A sample's BYTES element as KServe writes it: text, or {"b64": ...} for binary."""
+    if isinstance(value, dict) and "b64" in value:
+        return base64.b64decode(str(value["b64"]))
+    return str(value).encode("utf-8")
 
 
 def _modzy_run(probe: Probe, pb: Any, stub: Any) -> None:
@@ -344,15 +354,14 @@ def _modzy_run(probe: Probe, pb: Any, stub: Any) -> None:
         return
     input_file = _filename(probe.inputs(), 0, DEFAULT_INPUT_FILENAME)
     declared = probe.inputs()[0] if probe.inputs() else {}
-    raw = is_raw_file(declared.get("datatype"), declared.get("media_types") or [])
+    raw = len(probe.inputs()) == 1 and is_raw_file(declared.get("datatype"), declared.get("media_types") or [])
     if raw:
         samples = [row for sample in samples for row in _rows(sample)]
     request = pb.RunRequest()
     for sample in samples:
         inputs = sample["inputs"]
         if raw:
-            (text,) = next(iter(inputs.values()))
-            request.inputs.add().input[input_file] = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+            request.inputs.add().input[input_file] = _element_bytes(next(iter(inputs.values()))[0])
             continue
         document = next(iter(inputs.values())) if len(inputs) == 1 else dict(inputs)
         request.inputs.add().input[input_file] = json.dumps(document).encode()
