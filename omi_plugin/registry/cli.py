@@ -6,6 +6,8 @@
         [--select REF ...] [--expect-digest sha256:...] [--expect-model-digest sha256:...] [--output result.json]
     python -m omi_plugin.registry pull --reference REGISTRY/REPO@sha256:... --out DIR [--platform linux/amd64]
         [--insecure] [--ref-name NAME] [--output result.json]
+    python -m omi_plugin.registry fetch-model --reference REGISTRY/REPO@sha256:... --store DIR [--insecure]
+        [--output result.json]
 
 Exit status 0 on success, 1 on any failure with a single line on stderr (never a traceback, never a secret).
 """
@@ -52,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     pull.add_argument("--insecure", action="store_true", help="allow unverified TLS / plain HTTP to this registry")
     pull.add_argument("--ref-name", help="ref name to record in the layout's index.json")
     pull.add_argument("--output", help="write the JSON result here (default: stdout)")
+    fetch = verbs.add_parser("fetch-model", help="fetch a model artifact by digest into the blob store")
+    fetch.add_argument("--reference", required=True, help="REGISTRY/REPO@sha256:... of a ModelPack or omlmd artifact")
+    fetch.add_argument("--store", required=True, help="the blob store's directory")
+    fetch.add_argument("--insecure", action="store_true", help="allow unverified TLS / plain HTTP to this registry")
+    fetch.add_argument("--output", help="write the JSON result here (default: stdout)")
     return parser
 
 
@@ -78,6 +85,8 @@ def run(argv: List[str]) -> Dict[str, Any]:
                       expect_model_digest=args.expect_model_digest)
         _emit(result.to_json(), args.output)
         return result.to_json()
+    if args.verb == "fetch-model":
+        return _fetch_model(args.reference, args.store, args.insecure, args.output)
     from omi_plugin.registry.pull import pull
 
     os_name, _, arch = args.platform.partition("/")
@@ -85,6 +94,23 @@ def run(argv: List[str]) -> Dict[str, Any]:
                   ref_name=args.ref_name)
     _emit(pulled.to_json(), args.output)
     return pulled.to_json()
+
+
+def _fetch_model(reference: str, store_root: str, insecure: bool, output: Optional[str]) -> Dict[str, Any]:
+    from omi_plugin.blob_store.store import BlobStore
+    from omi_plugin.registry.client import Registry
+    from omi_plugin.registry.model_fetch import fetch_to_store
+    from omi_plugin.registry.pull import require_digest
+
+    store = BlobStore(store_root)
+    client = Registry(require_digest(reference).registry, insecure=insecure)
+    try:
+        found = fetch_to_store(client, reference, store).to_json()
+    finally:
+        client.close()
+    found["problems"] = list(store.problems)
+    _emit(found, output)
+    return found
 
 
 def main(argv: Optional[List[str]] = None) -> int:
