@@ -83,6 +83,7 @@ class BuildRecord:
     omlmd_digest: Optional[str] = None  # the omlmd flavour's manifest, when `[omi].omlmd_artifact` is on
     omlmd_layout: Optional[str] = None
     attestations: Optional[RecordedAttestations] = None
+    model_artifact: Optional[str] = None  # the registry artifact the model files came from (`model_digest` names it)
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -99,6 +100,7 @@ class BuildRecord:
             **({"bundled_models": [m.to_dict() for m in self.bundled_models]} if self.bundled_models else {}),
             **({"omlmd_digest": self.omlmd_digest, "omlmd_layout": self.omlmd_layout} if self.omlmd_digest else {}),
             **({"attestations": self.attestations.to_dict()} if self.attestations else {}),
+            **({"model_artifact": self.model_artifact} if self.model_artifact else {}),
             "layers": [{"digest": layer.digest, "size": layer.size, "media_type": layer.media_type,
                         "created_by": layer.created_by} for layer in self.layers],
         }
@@ -123,6 +125,7 @@ class BuildRecord:
                                      for m in doc.get("bundled_models", [])),
                 omlmd_digest=doc.get("omlmd_digest"), omlmd_layout=doc.get("omlmd_layout"),
                 attestations=RecordedAttestations.from_dict(doc["attestations"]) if "attestations" in doc else None,
+                model_artifact=doc.get("model_artifact"),
             )
         except (ValueError, KeyError, TypeError) as e:
             raise BuildRecordError(f"{file}: not an omi build record ({type(e).__name__}: {e}) "

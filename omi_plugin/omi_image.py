@@ -160,28 +160,41 @@ def omlmd_artifact_tag(image_tag: str) -> str:
 
 
 def model_subject(modelpack_manifest: Blob) -> Descriptor:
-    """The descriptor an image manifest's `subject` holds: the ModelPack manifest, with its artifact type."""
+    """The descriptor an image manifest's `subject` holds: the model artifact's manifest, with its artifact type."""
     d = modelpack_manifest.descriptor
-    return Descriptor(d.media_type, d.digest, d.size, artifact_type=mt.MODELPACK_ARTIFACT)
+    return Descriptor(d.media_type, d.digest, d.size, artifact_type=d.artifact_type or mt.MODELPACK_ARTIFACT)
+
+
+@dataclass(frozen=True)
+class SourceArtifact:
+    """A model artifact of a registry the model files come from: the image's subject, instead of one omi makes."""
+
+    reference: str  # registry/repository@sha256:...
+    manifest: Blob  # its descriptor carries the artifact type
+    config: Blob
 
 
 def assemble(metadata: ModelMetadata, base: BaseImageConfig, base_layers: Sequence[Layer],
              runtime_layers: Sequence[Layer], model_layers: Sequence[Tuple[str, Layer]], record_layer: Layer,
              *, bundled_layers: Sequence[Layer] = (), http_port: str, spec_version: str, extra_tags: Sequence[str],
              app_layer_count: int = 1, vcs_revision: Optional[str] = None,
-             modelcar: bool = False) -> AssembledImage:
+             modelcar: bool = False, source_artifact: Optional[SourceArtifact] = None) -> AssembledImage:
     """Image = base + runtime deps + model files + model record + bundled models' files and records + app code;
-    ModelPack = the image's own model files + record."""
+    model artifact = the registry artifact the model files came from, else a ModelPack artifact of the image's own
+    model files + record."""
     tags = (metadata.run_id, *[t for t in extra_tags if t != metadata.run_id])
-    record_path = model_layer_path(metadata, contract.RECORD_FILE)
-    mp_layers = [modelpack_layer(layer, model_layer_path(metadata, rel), mt.MODELPACK_WEIGHT_TAR)
-                 for rel, layer in model_layers]
-    mp_layers.append(modelpack_layer(record_layer, record_path, mt.MODELPACK_WEIGHT_CONFIG_TAR))
-    mp_config = modelpack_config(metadata, [*(layer for _, layer in model_layers), record_layer])
-    mp_manifest = build_manifest(mp_config.descriptor, mp_layers, artifact_type=mt.MODELPACK_ARTIFACT,
-                                 annotations={mt.ANNOTATION_TITLE: metadata.name,
-                                              mt.ANNOTATION_VERSION: metadata.version,
-                                              contract.ANNOTATION_RUN_ID: metadata.run_id})
+    if source_artifact is not None:
+        mp_config, mp_manifest = source_artifact.config, source_artifact.manifest
+    else:
+        record_path = model_layer_path(metadata, contract.RECORD_FILE)
+        mp_layers = [modelpack_layer(layer, model_layer_path(metadata, rel), mt.MODELPACK_WEIGHT_TAR)
+                     for rel, layer in model_layers]
+        mp_layers.append(modelpack_layer(record_layer, record_path, mt.MODELPACK_WEIGHT_CONFIG_TAR))
+        mp_config = modelpack_config(metadata, [*(layer for _, layer in model_layers), record_layer])
+        mp_manifest = build_manifest(mp_config.descriptor, mp_layers, artifact_type=mt.MODELPACK_ARTIFACT,
+                                     annotations={mt.ANNOTATION_TITLE: metadata.name,
+                                                  mt.ANNOTATION_VERSION: metadata.version,
+                                                  contract.ANNOTATION_RUN_ID: metadata.run_id})
     mp_index = build_index([(mp_manifest.descriptor, tuple(model_artifact_tag(t) for t in tags))])
 
     labels = omi_labels(metadata, spec_version, http_port)
@@ -202,7 +215,8 @@ def assemble(metadata: ModelMetadata, base: BaseImageConfig, base_layers: Sequen
 def build_record(assembled: AssembledImage, *, repository: str, layout: str, modelpack_layout: str,
                  base: BaseImageConfig, metadata: ModelMetadata,
                  bundled: Sequence[ModelMetadata] = (), omlmd: Optional[Tuple[str, str]] = None,
-                 attestations: Optional[RecordedAttestations] = None) -> BuildRecord:
+                 attestations: Optional[RecordedAttestations] = None,
+                 model_artifact: Optional[str] = None) -> BuildRecord:
     """The build record written next to the layout: what deploy tooling needs without parsing OCI."""
     return BuildRecord(
         image_digest=assembled.manifest.descriptor.digest,
@@ -224,4 +238,5 @@ def build_record(assembled: AssembledImage, *, repository: str, layout: str, mod
         omlmd_digest=omlmd[0] if omlmd else None,
         omlmd_layout=omlmd[1] if omlmd else None,
         attestations=attestations,
+        model_artifact=model_artifact,
     )

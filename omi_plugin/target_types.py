@@ -73,6 +73,36 @@ class ModelFilesField(MultipleSourcesField):
     )
 
 
+def digest_pinned_problem(value: Optional[str], what: str) -> Optional[FieldProblem]:
+    """A registry reference that is not `registry/repository@sha256:<64 hex>`: a tag can name other bytes tomorrow."""
+    hex_digest = (value or "").rsplit("@sha256:", 1)[-1] if "@sha256:" in (value or "") else ""
+    if not (len(hex_digest) == 64 and all(c in "0123456789abcdef" for c in hex_digest)):
+        return (f"{value!r} is not pinned by digest",
+                f"pin the {what} by digest: registry/repo@sha256:<64 hex digits>; "
+                "`skopeo inspect docker://registry/repo:tag` prints it")
+    return None
+
+
+class ModelArtifactField(StringField):
+    alias = "model_artifact"
+    help = help_text(
+        """
+        The model files from a model artifact in a registry, pinned by digest, instead of `model_files`:
+        `registry.example.com/team/digits@sha256:<64 hex>` (a tag alone is refused). ModelPack artifacts (KitOps,
+        modctl, `modelpack-client`; raw or tar layers, gzip or zstd) and omlmd artifacts are read; model.yaml's
+        `files` name paths inside the artifact (`org.cncf.model.filepath`, or omlmd's file titles). The artifact is
+        downloaded once, each layer verified against its digest while it streams, into omi's blob store, where the
+        next build finds it with no network. The image names the artifact as its OCI `subject`, so the registry
+        lists the image among the artifact's referrers. Credentials come from the Docker config (`DOCKER_CONFIG` or
+        `~/.docker/config.json`); plain HTTP is used for a registry on loopback only.
+        """
+    )
+
+    @staticmethod
+    def problem(value: Optional[str]) -> Optional[FieldProblem]:
+        return digest_pinned_problem(value, "model artifact") if value is not None else None
+
+
 class OmiModelDependenciesField(Dependencies):
     help = help_text(
         """
@@ -290,6 +320,7 @@ class OmiModelTarget(Target):
         *COMMON_TARGET_FIELDS,
         ModelYamlSourceField,
         ModelFilesField,
+        ModelArtifactField,
         OmiModelDependenciesField,
         OmiModelResolveField,
         BundledModelsField,
@@ -359,12 +390,7 @@ class OciImageReferenceField(StringField):
 
     @staticmethod
     def problem(value: Optional[str]) -> Optional[FieldProblem]:
-        hex_digest = (value or "").rsplit("@sha256:", 1)[-1] if "@sha256:" in (value or "") else ""
-        if not (len(hex_digest) == 64 and all(c in "0123456789abcdef" for c in hex_digest)):
-            return (f"{value!r} is not pinned by digest",
-                    "pin the base by digest: registry/repo@sha256:<64 hex digits>; "
-                    "`skopeo inspect docker://registry/repo:tag` prints it")
-        return None
+        return digest_pinned_problem(value, "base")
 
 
 class InsecureRegistryField(BoolField):

@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--modelpack-layout-name", help="name of the ModelPack layout in messages (default: its path)")
     p.add_argument("--attestations-layout", help="OCI layout of the SBOM and provenance referrers")
     p.add_argument("--attestations-layout-name", help="name of the attestations layout in messages")
+    p.add_argument("--model-artifact", help="REGISTRY/REPO@sha256:... the model files come from (the layout of the "
+                                            "model artifact is a copy of it)")
     p.add_argument("--verify-key", help="PEM public key every signature must verify with")
     p.add_argument("--rule-ids", action="store_true", help="append [OMIxxx] to each line")
     p.add_argument("--list-rules", action="store_true", help="print every rule id and exit")
@@ -96,7 +98,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         repository=args.repository, source_files=[str(s) for s in source_files] if source_files is not None else None,
         layout_name=args.layout_name, modelpack_layout_name=args.modelpack_layout_name,
         attestations_layout=args.attestations_layout, attestations_layout_name=args.attestations_layout_name,
-        verify_key=verify_key, text_model_facts=json.dumps(text_model) if text_model is not None else None)
+        verify_key=verify_key, text_model_facts=json.dumps(text_model) if text_model is not None else None,
+        model_artifact=args.model_artifact)
     return report(run_checks(request), "omi check", args.rule_ids)
 
 

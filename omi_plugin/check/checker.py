@@ -47,6 +47,7 @@ class CheckRequest:
     attestations_layout_name: Optional[str] = None
     verify_key: Optional[bytes] = None  # PEM public key the signatures must verify with
     text_model_facts: Optional[str] = None  # a huggingface model's omi_contract.huggingface.DirectoryFacts as JSON
+    model_artifact: Optional[str] = None  # the registry artifact the model files come from (`model_artifact`)
 
 
 def _guarded(out: Collector, group: str, where: str, fn: Callable[[], Any]) -> Any:
@@ -115,7 +116,8 @@ def run_checks(request: CheckRequest) -> List[Violation]:
         name = request.modelpack_layout_name or request.modelpack_layout
         artifact = _guarded(out, "layout rules", name, lambda: scan_layout(out, request.modelpack_layout or "", name))
         if artifact is not None:
-            _guarded(out, "modelpack rules", name, lambda: check_modelpack(out, artifact, expect, image))
+            _guarded(out, "modelpack rules", name, lambda: check_modelpack(out, artifact, expect, image,
+                                                                          request.model_artifact))
     if request.attestations_layout is not None:
         name = request.attestations_layout_name or request.attestations_layout
         attested = _guarded(out, "layout rules", name,

@@ -68,12 +68,13 @@ def run_layout_fixture(spec: Mapping[str, Any], directory: str) -> Tuple[List[Vi
     layouts = testutil.Layouts(image, modelpack)
     for op in spec.get("tamper") or []:
         testutil.apply(layouts, substitute(op, testutil.placeholders(layouts)))
+    model_artifact = substitute(spec.get("model_artifact"), testutil.placeholders(layouts))
     violations = run_checks(CheckRequest(
         target=testutil.TARGET, model_yaml=testutil.MODEL_YAML_PATH, model_yaml_text=testutil.MODEL_YAML,
         model_files={rel: len(data) for rel, data in testutil.MODEL_FILES.items()}, layout=image,
         modelpack_layout=modelpack, spec_version=version, repository="tests/tiny",
         source_files=testutil.SOURCE_FILES, layout_name=testutil.IMAGE_NAME,
-        modelpack_layout_name=testutil.MODELPACK_NAME))
+        modelpack_layout_name=testutil.MODELPACK_NAME, model_artifact=model_artifact))
     return violations, testutil.placeholders(layouts)
 
 

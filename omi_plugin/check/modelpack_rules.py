@@ -1,9 +1,11 @@
-"""ModelPack artifact rules (OMI301-310): the model as an OCI artifact, checked against model-spec v0.0.7.
+"""ModelPack artifact rules (OMI301-311): the model as an OCI artifact, checked against model-spec v0.0.7.
 
 The upstream config schema is applied as is (with date-time formats really checked); then what it cannot say:
 the paramSize and diffId patterns, one diffId per layer in order, the filepath annotation, ModelPack layer media
 types, the artifact type, that the artifact's blobs are the very blobs of the serving image's model layers, and
-that the serving image names this artifact as its `subject`.
+that the serving image names this artifact as its `subject`. A model taken from a registry artifact is served as
+that artifact: the layout must be a whole copy of it (OMI311) and the image's subject (OMI310); how it was pushed is
+its publisher's concern.
 """
 
 from __future__ import annotations
@@ -44,10 +46,17 @@ def image_layer_digests(image: Optional[LayoutScan]) -> Optional[Set[str]]:
     return digests
 
 
-def check_modelpack(out: Collector, scan: LayoutScan, expect: Expectations, image: Optional[LayoutScan]) -> None:
+def check_modelpack(out: Collector, scan: LayoutScan, expect: Expectations, image: Optional[LayoutScan],
+                    source_artifact: Optional[str] = None) -> None:
+    """`source_artifact`: the registry artifact (`registry/repo@sha256:...`) the target takes its model files from;
+    the layout is then a copy of it, judged as such (OMI311), not as a ModelPack artifact omi wrote."""
     shared = image_layer_digests(image)
     for entry in scan.manifests:
-        if entry.manifest is not None:
+        if entry.manifest is None:
+            continue
+        if source_artifact is not None:
+            _check_source_copy(out, scan, entry, source_artifact)
+        else:
             _check_artifact(out, scan, entry, expect, shared, image.name if image else "")
     if image is not None:
         check_image_subjects(out, image, scan)
@@ -79,6 +88,18 @@ def check_image_subjects(out: Collector, image: LayoutScan, artifact: LayoutScan
         if subject.get("size") != size:
             out.add("OMI310", "subject.size", f"is {_shown(subject.get('size'))}, the artifact manifest has {size} "
                     "bytes", fix, where=entry.where)
+
+
+def _check_source_copy(out: Collector, scan: LayoutScan, entry: ManifestEntry, reference: str) -> None:
+    """OMI311: the layout holds the very artifact the target names, every blob of it whole."""
+    manifest, where = entry.manifest or {}, entry.where
+    wanted = reference.rsplit("@", 1)[-1]
+    if entry.digest != wanted:
+        out.add("OMI311", "manifest", f"is {entry.digest}, not the model artifact {reference}",
+                "package the target again: the artifact is copied from the blob store by its digest", where=where)
+    verify_blob(out, scan, object_field(manifest, "config"), where, "config")
+    for i, layer in enumerate(layer for layer in manifest.get("layers") or [] if isinstance(layer, dict)):
+        verify_blob(out, scan, layer, where, f"layers[{i}]")
 
 
 def _check_artifact(out: Collector, scan: LayoutScan, entry: ManifestEntry, expect: Expectations,

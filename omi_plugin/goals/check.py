@@ -86,6 +86,8 @@ def _static_args(fs: OmiModelFieldSet, sources: ModelSources, with_image: bool, 
     if with_image:
         args += ["--layout", "__image.oci", "--layout-name", "image", "--modelpack-layout", "__modelpack.oci",
                  "--modelpack-layout-name", "model artifact"]
+    if with_image and sources.artifact is not None:
+        args += ["--model-artifact", sources.artifact.reference]
     if with_attestations:
         args += ["--attestations-layout", "__attestations.oci", "--attestations-layout-name", "attestations"]
     if with_verify_key:

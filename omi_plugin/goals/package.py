@@ -39,13 +39,23 @@ from pants.vcs.git import GitWorktreeRequest, MaybeGitWorktree
 
 from omi_contract import formats
 from omi_contract.interfaces import DEFAULT_HTTP_PORT
+from omi_plugin.blob_store.store import BlobStore
 from omi_plugin.build_record import BuildRecord, RecordedAttestations
 from omi_plugin.oci import compression
+from omi_plugin.oci.descriptor import Blob, Descriptor
 from omi_plugin.oci.image import Layer
 from omi_plugin.oci.layout import blob_path, oci_layout_bytes
-from omi_plugin.omi_image import AssembledImage, assemble, build_record, model_subject, omlmd_artifact_tag
+from omi_plugin.omi_image import (
+    AssembledImage,
+    SourceArtifact,
+    assemble,
+    build_record,
+    model_subject,
+    omlmd_artifact_tag,
+)
 from omi_plugin.omlmd_artifact import ModelFileBlob, OmlmdError
 from omi_plugin.omlmd_artifact import build as build_omlmd
+from omi_plugin.registry.model_fetch import StoredArtifact
 from omi_plugin.subsystem import OmiSubsystem
 from omi_plugin.target_types import (
     BaseImageField,
@@ -75,10 +85,12 @@ from omi_plugin.util_rules.model_inputs import ModelFile, ModelSources, ModelSou
 from omi_plugin.util_rules.modelcar import ModelCarLayer, ModelCarLayerRequest
 from omi_plugin.util_rules.stored_layers import (
     SHARED_BLOBS_DIR,
+    BlobStoreLocation,
     StoredBlobsInDist,
     StoredBlobsInDistRequest,
     StoredFileBlob,
     StoredFileBlobRequest,
+    store_links,
 )
 from omi_plugin.util_rules.target_fields import ResolveBaseImageRequest, ResolvedBaseImage
 
@@ -249,8 +261,19 @@ async def omlmd_layout(request: OmlmdLayoutRequest) -> OmlmdLayout:
     return OmlmdLayout(layout, artifact.manifest.descriptor.digest)
 
 
+def source_artifact(stored: StoredArtifact, store_root: str) -> SourceArtifact:
+    """The artifact's manifest and config, read from the blob store by digest (content-addressed, so what a cached
+    rule reads here cannot change under it)."""
+    store = BlobStore(store_root)
+    with open(store.blob(stored.manifest.digest), "rb") as f:
+        manifest = f.read()
+    config = Descriptor.from_json(json.loads(manifest)["config"])
+    with open(store.blob(config.digest), "rb") as f:
+        return SourceArtifact(stored.reference, Blob(stored.manifest, manifest), Blob(config, f.read()))
+
+
 @rule(desc="Build an OMI model image", level=LogLevel.DEBUG)
-async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiImage:
+async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem, location: BlobStoreLocation) -> OmiImage:
     fs = request.field_set
     models = await Get(ImageModels, ImageModelsRequest(fs.address))
     inputs = models.own
@@ -299,6 +322,7 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
                                   "them, or turn stamping off)")
 
     http_port, spec_version = fs.http_port.value or str(DEFAULT_HTTP_PORT), fs.omi_spec.value or "1.0"
+    source = source_artifact(inputs.artifact, location.root) if inputs.artifact else None
     base_dist, runtime_dist = await MultiGet(
         Get(DistributionLayers, DistributionLayersRequest(
             tuple((layer, blobs) for layer, blobs in zip(base_layers, base_layer_blobs)), layer_setting, fs.address)),
@@ -319,6 +343,7 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
         extra_tags=fs.extra_tags.value or (),
         vcs_revision=vcs_revision,
         modelcar=modelcar,
+        source_artifact=source,
     )
     json_blobs = await Get(Digest, CreateDigest([
         FileContent("oci-layout", oci_layout_bytes()),
@@ -333,14 +358,19 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
         FileContent(blob_path(assembled.modelpack_manifest.descriptor.digest), assembled.modelpack_manifest.data),
     ]))
     model_blobs = [*(f.built.blobs for f in model.files), model.record.blobs]
+    # A registry artifact is copied whole: its layers are blobs of the blob store, as they came.
+    artifact_blobs = [await Get(Digest, CreateDigest(store_links(location.root, [
+        d for d in inputs.artifact.blobs if d not in (assembled.modelpack_manifest.descriptor.digest,
+                                                      assembled.modelpack_config.descriptor.digest)])))
+    ] if inputs.artifact else model_blobs
     layout, modelpack_layout = await MultiGet(
         Get(Digest, LayoutBlobs((*(b.blobs for b in (*base_dist.layers, *runtime_dist.layers)), *model_blobs,
                                  *(b.blobs for b in bundled_dist), json_blobs))),
-        Get(Digest, LayoutBlobs((*model_blobs, modelpack_json))),
+        Get(Digest, LayoutBlobs((*artifact_blobs, modelpack_json))),
     )
     output_base = fs.output_path.value_or_default(file_ending=None)
     omlmd = None
-    if omi.omlmd_artifact:
+    if omi.omlmd_artifact and source is None:  # an artifact from a registry is served as it is
         omlmd = await Get(OmlmdLayout, OmlmdLayoutRequest(fs.address, assembled, tuple(
             await omlmd_files(inputs.files, model.files))))
     repository = (fs.repository.value or omi.default_repository).replace("{name}", metadata.name)
@@ -367,6 +397,7 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
             f"{output_base}.attestations.oci", f"{output_base}.spdx.json", attested.sbom_digest,
             attested.provenance_digests, attested.signature_digests,
             f"{output_base}.model.sig" if attested.model_signature else None),
+        model_artifact=source.reference if source else None,
     )
     summary = f"{repository}:{assembled.tags[0]}@{assembled.manifest.descriptor.digest}"
     return OmiImage(layout, modelpack_layout, omlmd.layout if omlmd else None, record, summary,
@@ -444,6 +475,7 @@ async def package_omi_model(field_set: OmiModelFieldSet) -> BuiltPackage:
                f" (default {record.model_name})"] if record.bundled_models else []),
         )),
         BuiltPackageArtifact(f"{output_base}.modelpack.oci", extra_log_lines=(
+            f"    model artifact {record.model_artifact}, the image's subject" if record.model_artifact else
             f"    model artifact (ModelPack): {record.model_digest}, the image's subject",
         )),
         *([BuiltPackageArtifact(f"{output_base}.omlmd.oci", extra_log_lines=(

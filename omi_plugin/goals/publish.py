@@ -37,6 +37,7 @@ from pants.util.logging import LogLevel
 
 from omi_plugin.blob_store.store import BlobStore
 from omi_plugin.build_record import BuildRecord
+from omi_plugin.registry.reference import parse as parse_reference
 from omi_plugin.subsystem import OmiSubsystem
 from omi_plugin.target_types import (
     ExtraTagsField,
@@ -176,6 +177,12 @@ def _push_args(output_base: str, record: BuildRecord, registry: str, insecure: b
         args += ["--omlmd-layout", record.omlmd_layout]
     if record.attestations:
         args += ["--attestations-layout", record.attestations.layout]
+    if record.model_artifact:
+        # The artifact the model came from is copied too, so the image's subject resolves where the image is; from
+        # its own repository of the same registry by a cross-repository mount, with no bytes sent.
+        source = parse_reference(record.model_artifact)
+        if source.registry == registry and source.repository != record.repository:
+            args += ["--mount-from", source.repository]
     if insecure:
         args.append("--insecure")
     return tuple(args)

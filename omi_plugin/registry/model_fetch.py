@@ -10,16 +10,18 @@ download cut half way leaves nothing anyone reads. Pants-free.
 
 from __future__ import annotations
 
+import functools
 import json
 import posixpath
+import sys
 import tarfile
 from dataclasses import dataclass
-import sys
-from typing import Any, BinaryIO, Callable, Dict, List, Optional, Tuple
+from typing import IO, Any, Callable, Dict, List, Optional, Tuple
 
 from omi_plugin.blob_store.store import BlobStore, read_json, write_json_atomically
 from omi_plugin.oci.compression import open_uncompressed
 from omi_plugin.oci.descriptor import Descriptor
+from omi_plugin.oci.hashing import HashingWriter
 from omi_plugin.registry.client import Registry
 from omi_plugin.registry.errors import RegistryError
 from omi_plugin.registry.model_artifact import ArtifactFile, fetch_blob_to_store, read_model_artifact
@@ -141,7 +143,7 @@ def _files_of(store: BlobStore, file: ArtifactFile, where: str) -> List[StoredFi
                                         "(a link or a device)", "push the model with regular files only")
                 source = archive.extractfile(member)
                 assert source is not None  # a regular file
-                digest, size, _ = store.write(lambda sink, src=source: _copy(src, sink))
+                digest, size, _ = store.write(functools.partial(_copy, source))
                 out.append(StoredFile(path, digest, size))
     except (tarfile.TarError, EOFError, OSError) as e:
         raise RegistryError(where, f"layer {file.layer.digest} ({file.path}) is not a readable "
@@ -157,7 +159,7 @@ def _member_path(name: str, file: ArtifactFile, where: str) -> str:
     return path
 
 
-def _copy(source: BinaryIO, sink: Any) -> None:
+def _copy(source: IO[bytes], sink: HashingWriter) -> None:
     while True:
         chunk = source.read(1 << 20)
         if not chunk:

@@ -32,7 +32,7 @@ from omi_plugin.omi_image import AssembledImage, model_layer_path, model_subject
 from omi_plugin.subsystem import OmiSubsystem
 from omi_plugin.supply_chain import provenance, referrers, sbom, signing
 from omi_plugin.supply_chain.python_lock import PythonLockError, artifact_hashes
-from omi_plugin.util_rules.model_inputs import ModelInputs
+from omi_plugin.util_rules.model_inputs import ModelFile, ModelInputs
 from omi_plugin.util_rules.signing import SignedStatements, SignStatementsRequest
 
 logger = logging.getLogger(__name__)
@@ -152,8 +152,10 @@ async def attestations(request: AttestationsRequest, omi: OmiSubsystem) -> Attes
     materials = [
         provenance.Material("model.yaml", request.model_yaml[0],
                             "sha256:" + hashlib.sha256(request.model_yaml[1]).hexdigest()),
-        *(provenance.Material("model file", f.sandbox_path, sha)
+        *(provenance.Material("model file", _model_file_uri(m, f), sha)
           for m, found in zip(request.models, digests) for f, (sha, _) in zip(m.files, found)),
+        *(provenance.Material("model artifact", m.artifact.reference, m.artifact.manifest.digest)
+          for m in request.models if m.artifact is not None),
         *(provenance.Material("bundled model.yaml", m.metadata.source_file, f"sha256:{sha}")
           for m, sha in zip(request.models[1:], request.bundled_yaml_sha256)),
         provenance.Material("python lockfile", locked.lockfile[0], f"sha256:{locked.lockfile[1]}"),
@@ -208,6 +210,11 @@ async def attestations(request: AttestationsRequest, omi: OmiSubsystem) -> Attes
     return Attestations(layout, sbom_data, made[0].manifest.descriptor.digest,
                         (made[1].manifest.descriptor.digest, made[2].manifest.descriptor.digest),
                         tuple(s.manifest.descriptor.digest for s in signatures), model_signature)
+
+
+def _model_file_uri(model: ModelInputs, file: ModelFile) -> str:
+    """A file of the repository by its path; a file of a registry artifact by the artifact and its path in it."""
+    return f"{model.artifact.reference}#{file.relpath}" if model.artifact is not None else file.sandbox_path
 
 
 def rules():

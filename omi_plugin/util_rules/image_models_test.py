@@ -16,7 +16,7 @@ from pants.engine.internals.scheduler import ExecutionError
 from pants.testutil.rule_runner import QueryRule, RuleRunner
 
 from omi_plugin.target_types import OmiDebianBaseTarget, OmiModelTarget
-from omi_plugin.util_rules import image_models, model_inputs, runtime_library, target_fields
+from omi_plugin.util_rules import image_models, model_artifact, model_inputs, runtime_library, target_fields
 from omi_plugin.util_rules.image_models import ImageModels, ImageModelsRequest
 from omi_plugin.util_rules.model_inputs import ModelsDirectory
 from omi_testutil import rules as testutil_rules
@@ -30,7 +30,8 @@ def _yaml(name: str, interfaces: str = "[kfserving.v1, modzy.v2]") -> str:
 @pytest.fixture
 def rule_runner(tmp_path) -> RuleRunner:
     runner = RuleRunner(
-        rules=[*image_models.rules(), *model_inputs.rules(), *target_fields.rules(), *testutil_rules.blob_store_rules(),
+        rules=[*image_models.rules(), *model_inputs.rules(), *model_artifact.rules(), *target_fields.rules(),
+               *testutil_rules.blob_store_rules(),
                *runtime_library.rules(), *module_mapper.rules(), *stripped_source_files.rules(),
                *target_types_rules.rules(),
                QueryRule(ImageModels, [ImageModelsRequest]), QueryRule(ModelsDirectory, [ImageModels]),

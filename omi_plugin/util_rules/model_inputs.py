@@ -42,6 +42,7 @@ from pants.option.global_options import UnmatchedBuildFileGlobs
 
 from omi_contract import formats, huggingface, model_files
 from omi_contract.image import RECORD_FILE
+from omi_plugin.blob_store.store import BlobStore
 from omi_plugin.metadata.model_yaml import (
     ModelMetadata,
     ModelYamlError,
@@ -50,9 +51,16 @@ from omi_plugin.metadata.model_yaml import (
     parse_yaml,
     run_id_from_path,
 )
-from omi_plugin.target_types import ModelFilesField, ModelYamlSourceField, OmiModelDependenciesField
+from omi_plugin.registry.model_fetch import StoredArtifact
+from omi_plugin.target_types import (
+    ModelArtifactField,
+    ModelFilesField,
+    ModelYamlSourceField,
+    OmiModelDependenciesField,
+)
+from omi_plugin.util_rules.model_artifact import ModelArtifactError, StoredModelArtifactRequest
 from omi_plugin.util_rules.runtime_library import RuntimeLibraryError, ServerAddresses, ServerAddressesRequest
-from omi_plugin.util_rules.stored_layers import ModelFileDigests, ModelFileDigestsRequest
+from omi_plugin.util_rules.stored_layers import BlobStoreLocation, ModelFileDigests, ModelFileDigestsRequest
 from omi_plugin.util_rules.target_fields import TargetFieldProblems, TargetFieldsRequest
 
 
@@ -73,6 +81,7 @@ class ModelInputs:
     metadata: ModelMetadata
     files: Tuple[ModelFile, ...]
     python_addresses: Addresses  # handler code and requirements, plus the runtime
+    artifact: Optional[StoredArtifact] = None  # the registry artifact the model files come from
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,8 @@ class ModelSources:
     samples: Tuple[Tuple[str, model_files.Sample], ...] = ()
     # A huggingface model's `omi_contract.huggingface.DirectoryFacts` as JSON: what is judged without loading it
     text_model_facts: str = ""
+    # `model_artifact`: the artifact, in the blob store; its files are the `available` ones (paths into the store)
+    artifact: Optional[StoredArtifact] = None
 
     def sizes(self) -> Dict[str, int]:
         return {rel: size for rel, _, _, size in self.available}
@@ -107,8 +118,8 @@ class ModelSourcesRequest:
 
 
 @_uncacheable_rule(desc="Collect model.yaml and model files")
-async def model_sources(request: ModelSourcesRequest, build_root: BuildRoot,
-                        unmatched: UnmatchedBuildFileGlobs) -> ModelSources:
+async def model_sources(request: ModelSourcesRequest, build_root: BuildRoot, unmatched: UnmatchedBuildFileGlobs,
+                        location: BlobStoreLocation) -> ModelSources:
     """Model files on disk are listed, not read: their bytes go to the blob store (see `stored_layers.py`), never
     to Pants's store. Only a downloaded file (`http_source`) is a digest. Uncacheable: sizes come from `stat`."""
     address = request.address
@@ -145,6 +156,17 @@ async def model_sources(request: ModelSourcesRequest, build_root: BuildRoot,
 
     python_targets = [t for t in dependencies if t not in file_targets]
     candidates: Dict[str, Tuple[str, Optional[Snapshot]]] = {}
+    artifact = None
+    reference = target[ModelArtifactField].value
+    if reference and (await Get(TargetFieldProblems, TargetFieldsRequest(address))).lines == ():
+        try:
+            artifact = await Get(StoredArtifact, StoredModelArtifactRequest(address, reference))
+        except ModelArtifactError as e:
+            raise OmiModelError(str(e)) from None
+        store = BlobStore(location.root)
+        for file in artifact.files:
+            candidates[file.path] = (store.blob(file.digest), None)
+            sizes[store.blob(file.digest)] = file.size
     for path in own_files.files:
         candidates[posixpath.relpath(path, model_dir)] = (path, None)
     for t, paths in zip(on_disk, listed):
@@ -165,8 +187,8 @@ async def model_sources(request: ModelSourcesRequest, build_root: BuildRoot,
     available = tuple((rel, path, digests.get(path), sizes[path]) for rel, (path, _) in ordered)
 
     handler_format = "" if _string(fields, "handler") else _string(fields, "format")
-    samples = tuple((rel, _read_sample(build_root.path, path, handler_format)) for rel, path, digest, _ in available
-                    if digest is None)
+    samples = tuple((rel, _read_sample(build_root.path, path, rel, handler_format))
+                    for rel, path, digest, _ in available if digest is None)
     # A directory with downloaded files is judged when the model loads (`pants check`'s smoke test included).
     text_model_facts = huggingface.DirectoryFacts.read(
         [(rel, os.path.join(build_root.path, path)) for rel, path, _, _ in available]
@@ -179,14 +201,14 @@ async def model_sources(request: ModelSourcesRequest, build_root: BuildRoot,
     python_addresses = Addresses(sorted({*(t.address for t in python_targets), *runtime}))
     return ModelSources(address, yaml_content.path, yaml_content.content, mlmodel_bytes,
                         mlmodel_path if mlmodel_bytes is not None else None, available,
-                        python_addresses, samples, text_model_facts)
+                        python_addresses, samples, text_model_facts, artifact)
 
 
-def _read_sample(build_root: str, path: str, format_name: str) -> model_files.Sample:
+def _read_sample(build_root: str, path: str, name: str, format_name: str) -> model_files.Sample:
     """As much of a model file as `model_files` needs: more of a file the format may load than of the others (a
     file that cannot be read is reported by the step that reads it)."""
     fmt = formats.lookup(format_name)
-    wanted = model_files.HEAD_BYTES if fmt is not None and path.lower().endswith(fmt.model_suffixes) else \
+    wanted = model_files.HEAD_BYTES if fmt is not None and name.lower().endswith(fmt.model_suffixes) else \
         model_files.LFS_HEAD
     try:
         return model_files.read_sample(os.path.join(build_root, path), wanted)
@@ -211,6 +233,13 @@ async def model_inputs(request: ModelInputsRequest) -> ModelInputs:
     files = []
     for expanded in expand_files(metadata.files, available):
         i, entry = expanded.index, expanded.entry
+        if not expanded.names and sources.artifact is not None:
+            held = sorted(rel for rel, _, _, _ in sources.available)
+            raise OmiModelError(
+                f"{address}: {sources.yaml_path}: files[{i}]: {entry!r} is not in the model artifact "
+                f"{sources.artifact.reference} (it holds {', '.join(held[:8]) or 'no files'}"
+                f"{', ...' if len(held) > 8 else ''}; name a path the artifact holds)"
+            )
         if not expanded.names:
             raise OmiModelError(
                 f"{address}: {sources.yaml_path}: files[{i}]: model file {entry!r} is not provided (add it to "
@@ -235,7 +264,7 @@ async def model_inputs(request: ModelInputsRequest) -> ModelInputs:
         if found is not None:
             where = posixpath.join(metadata.model_dir, found.path) if found.path else metadata.source_file
             raise OmiModelError(f"{address}: {where}: {found.field}: {found.problem} ({found.fix})")
-    return ModelInputs(address, metadata, tuple(files), sources.python_addresses)
+    return ModelInputs(address, metadata, tuple(files), sources.python_addresses, sources.artifact)
 
 
 @dataclass(frozen=True)

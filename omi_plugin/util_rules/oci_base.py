@@ -35,7 +35,7 @@ from omi_plugin.target_types import (
     OciImageReferenceField,
 )
 from omi_plugin.util_rules.base_image import BaseImage, BaseImageError, BaseImageFieldSet
-from omi_plugin.util_rules.sandbox_tools import LAYER_TOOLS, REGISTRY_TOOLS, ToolProcessRequest
+from omi_plugin.util_rules.sandbox_tools import LAYER_TOOLS, REGISTRY_TOOLS, ToolProcessRequest, last_error_line
 from omi_plugin.util_rules.target_fields import TargetFieldProblems, TargetFieldsRequest
 
 _PULLED = "__pulled"
@@ -94,7 +94,7 @@ async def pull_base_image(request: PulledBaseFieldSet) -> BaseImage:
     ))
     result = await Get(FallibleProcessResult, Process, process)
     if result.exit_code != 0:
-        raise BaseImageError(f"{request.address}: image: {_last_error_line(result, 'pull failed')}")
+        raise BaseImageError(f"{request.address}: image: {last_error_line(result, 'pull failed')}")
     layout = await Get(Digest, RemovePrefix(result.output_digest, _PULLED))
     return await Get(BaseImage, BaseFromLayoutRequest(
         layout, reference.rsplit("@", 1)[0], request.address, request.python.value or "/usr/bin/python3.11",
@@ -115,7 +115,7 @@ async def archive_base_image(request: ArchiveBaseFieldSet) -> BaseImage:
     ))
     result = await Get(FallibleProcessResult, Process, process)
     if result.exit_code != 0:
-        raise BaseImageError(f"{request.address}: source: {_last_error_line(result, 'unpacking failed')}")
+        raise BaseImageError(f"{request.address}: source: {last_error_line(result, 'unpacking failed')}")
     layout = await Get(Digest, RemovePrefix(result.output_digest, _PULLED))
     return await Get(BaseImage, BaseFromLayoutRequest(
         layout, archive, request.address, request.python.value or "/usr/bin/python3.11",
@@ -155,12 +155,6 @@ async def base_from_layout(request: BaseFromLayoutRequest) -> BaseImage:
     base = BaseImageConfig(name=request.name, manifest_digest=manifest_descriptor.digest, runtime=runtime,
                            python=request.python, library_path=request.library_path)
     return BaseImage(base, layers, blobs)
-
-
-def _last_error_line(result: FallibleProcessResult, fallback: str) -> str:
-    lines = result.stderr.decode().strip().splitlines() or [fallback]
-    line = lines[-1]
-    return line[len("error: "):] if line.startswith("error: ") else line
 
 
 def rules():

@@ -15,7 +15,7 @@ from pants.backend.python.util_rules.pex import PexRequest, VenvPex
 from pants.backend.python.util_rules.pex_environment import PexEnvironment
 from pants.core.util_rules.adhoc_binaries import PythonBuildStandaloneBinary
 from pants.engine.fs import CreateDigest, Digest, FileContent, MergeDigests
-from pants.engine.process import Process
+from pants.engine.process import FallibleProcessResult, Process
 from pants.engine.rules import Get, collect_rules, rule
 from pants.util.logging import LogLevel
 
@@ -27,7 +27,7 @@ LAYER_TOOLS = ("omi_plugin.oci",)  # the layer writers and the compressor
 BYTECODE_TOOLS = ("omi_plugin.oci", "omi_plugin.bytecode")
 BASE_IMAGE_TOOLS = ("omi_plugin.oci", "omi_plugin.base_images")
 CHECK_TOOLS = ("omi_contract", "omi_plugin.oci", "omi_plugin.metadata", "omi_plugin.check", "omi_plugin.supply_chain")
-REGISTRY_TOOLS = ("omi_contract", "omi_plugin.oci", "omi_plugin.registry")
+REGISTRY_TOOLS = ("omi_contract", "omi_plugin.oci", "omi_plugin.registry", "omi_plugin.blob_store")
 STORE_TOOLS = ("omi_plugin.oci", "omi_plugin.blob_store")  # the model file layer writer
 _DATA_SUFFIXES = (".py", ".json")
 
@@ -144,6 +144,13 @@ async def libraries_process(request: LibrariesProcessRequest, libraries: OmiTool
                             **dict(venv.append_only_caches or {})},
         level=request.level,
     )
+
+
+def last_error_line(result: FallibleProcessResult, fallback: str) -> str:
+    """A failed tool's one-line error (the tools' CLI contract: `error: <line>` last on stderr)."""
+    lines = result.stderr.decode().strip().splitlines() or [fallback]
+    line = lines[-1]
+    return line[len("error: "):] if line.startswith("error: ") else line
 
 
 def rules():

@@ -22,6 +22,7 @@ from omi_plugin.target_types import (
     ExtraTagsField,
     FieldProblem,
     HttpPortField,
+    ModelArtifactField,
     ModelFilesField,
     OciImageReferenceField,
     OmiModelOutputPathField,
@@ -37,7 +38,8 @@ ESCAPING_LINKS_ENV = "OMI_ESCAPING_LINKS"
 
 # Fields whose `problem` judges the value alone.
 _VALUE_FIELDS: Tuple[Any, ...] = (RepositoryField, ExtraTagsField, HttpPortField, OmiSpecVersionField,
-                                  OmiModelOutputPathField, OmiRegistriesField, OciImageReferenceField)
+                                  OmiModelOutputPathField, OmiRegistriesField, OciImageReferenceField,
+                                  ModelArtifactField)
 
 
 class OmiFieldError(Exception):
@@ -112,6 +114,11 @@ async def target_field_problems(request: TargetFieldsRequest, omi: OmiSubsystem)
                 f"is a symlink to {links[path]}, outside the repository (Pants cannot read the repository with it, "
                 "so `./pants` hides it from Pants)",
                 "copy the file into the repository, or provide it with an `http_source` pinned by sha256")))
+    if target.has_field(ModelArtifactField) and target[ModelArtifactField].value and \
+            target[ModelFilesField].value:
+        found.append((build, "model_artifact", ("is set together with model_files",
+                                                "take the model files from the artifact or from the repository, "
+                                                "not both: remove one of the two fields")))
     if target.has_field(BaseImageField):
         spec = target[BaseImageField].value
         resolved = await Get(ResolvedBaseImage, ResolveBaseImageRequest(

@@ -1,0 +1,51 @@
+"""The model artifact rule with real Pants (RuleRunner) and a real registry: the artifact fetched into the blob store
+by the sandboxed tool, found there in the next session with the registry gone, and a missing digest one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pants.engine.addresses import Address
+from pants.testutil.rule_runner import QueryRule, RuleRunner
+
+from omi_plugin.blob_store.store import BlobStore
+from omi_plugin.registry.client import Registry
+from omi_plugin.registry.conftest import registry  # noqa: F401 - pytest fixture
+from omi_plugin.registry.model_fetch import StoredArtifact
+from omi_plugin.registry.model_fetch_test import _artifact
+from omi_plugin.util_rules import model_artifact
+from omi_plugin.util_rules.model_artifact import StoredModelArtifactRequest
+from omi_testutil import rules as testutil_rules
+from omi_testutil.registry import FAST_RETRY, _stop
+
+ADDRESS = Address("m", target_name="m")
+
+
+@pytest.fixture
+def rule_runner(tmp_path: Path) -> RuleRunner:
+    runner = RuleRunner(rules=[*model_artifact.rules(), *testutil_rules.blob_store_rules(),
+                               QueryRule(StoredArtifact, [StoredModelArtifactRequest])])
+    runner.set_options([f"--omi-blob-store={tmp_path / 'store'}"])
+    return runner
+
+
+def test_fetched_once_then_found_with_the_registry_gone(rule_runner: RuleRunner, registry, tmp_path: Path) -> None:  # noqa: F811
+    digest, weights, _ = _artifact(Registry(registry.host, load_docker_config=False, retry=FAST_RETRY))
+    reference = f"{registry.host}/models/text@{digest}"
+    stored = rule_runner.request(StoredArtifact, [StoredModelArtifactRequest(ADDRESS, reference)])
+    assert stored.reference == reference and stored.manifest.digest == digest
+    weights_file = next(f for f in stored.files if f.path == "model.onnx")
+    assert Path(BlobStore(str(tmp_path / "store")).blob(weights_file.digest)).read_bytes() == weights
+
+    _stop(registry)
+    rule_runner.set_options([f"--omi-blob-store={tmp_path / 'store'}"])  # a new session: the rule runs again
+    assert rule_runner.request(StoredArtifact, [StoredModelArtifactRequest(ADDRESS, reference)]) == stored
+
+
+def test_a_digest_the_registry_does_not_have_is_one_line(rule_runner: RuleRunner, registry) -> None:  # noqa: F811
+    reference = f"{registry.host}/models/text@sha256:{'0' * 64}"
+    with pytest.raises(Exception) as caught:
+        rule_runner.request(StoredArtifact, [StoredModelArtifactRequest(ADDRESS, reference)])
+    assert (f"m:m: model_artifact: {registry.host}/models/text: manifest sha256:{'0' * 64} not found (check the "
+            "reference and the repository)") in str(caught.value)
