@@ -6,6 +6,7 @@ with the registry back, gives the same image."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import urllib.request
@@ -39,8 +40,9 @@ def _push_omlmd(host: str, tmp: Path) -> str:
     work = tmp / "omlmd"
     work.mkdir()
     (work / "model.onnx").write_bytes((DIGITS_ONNX / "model.onnx").read_bytes())
-    Helper(OMLMDRegistry(insecure=True)).push(f"{host}/models/digits-onnx:v1", str(work / "model.onnx"),
-                                               name="digits-onnx", model_format_name="onnx")
+    with contextlib.chdir(work):  # oras pushes files below the working directory only
+        Helper(OMLMDRegistry(insecure=True)).push(f"{host}/models/digits-onnx:v1", "model.onnx",
+                                                   name="digits-onnx", model_format_name="onnx")
     request = urllib.request.Request(f"http://{host}/v2/models/digits-onnx/manifests/v1", method="HEAD",
                                      headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
     with urllib.request.urlopen(request) as response:
@@ -185,3 +187,14 @@ def test_a_dropped_download_fails_in_one_line_and_the_next_build_gives_the_same_
     first, _ = packaged
     assert clone.record("served/digits", "digits")["image_digest"] == first.record("served/digits",
                                                                                    "digits")["image_digest"]
+
+    # A file model.yaml names that the artifact does not hold: one line naming it and what the artifact holds.
+    clone.write("served/missing/BUILD", f'omi_model(name="missing", model_artifact="{registry.host}/models/digits@'
+                                        f'{modelpack_digest}")\n')
+    clone.write("served/missing/model.yaml", (DIGITS / "model.yaml").read_text().replace(
+        "files: [model.joblib]", "files: [weights.joblib]"))
+    missing = clone.pants("package", "served/missing:missing", env=env, check=False)
+    assert missing.returncode != 0 and "Traceback" not in missing.output
+    assert (f"served/missing:missing: served/missing/model.yaml: files[0]: 'weights.joblib' is not in the model "
+            f"artifact {registry.host}/models/digits@{modelpack_digest} (it holds model.joblib; name a path the "
+            "artifact holds)") in missing.output
