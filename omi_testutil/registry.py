@@ -63,7 +63,7 @@ class RunningRegistry:
             raise
 
 
-def _start_registry(tmp: str, htpasswd: Optional[str] = None) -> RunningRegistry:
+def start_registry(tmp: str, htpasswd: Optional[str] = None) -> RunningRegistry:
     if REGISTRY_BIN is None:
         pytest.fail("docker-registry is not installed: run tests/install-system-deps.sh")
     os.makedirs(tmp, exist_ok=True)
@@ -98,7 +98,7 @@ def _start_registry(tmp: str, htpasswd: Optional[str] = None) -> RunningRegistry
     return RunningRegistry(f"127.0.0.1:{port}", storage, process)
 
 
-def _stop(registry: RunningRegistry) -> None:
+def stop_registry(registry: RunningRegistry) -> None:
     registry.process.terminate()
     try:
         registry.process.wait(10)
@@ -109,11 +109,11 @@ def _stop(registry: RunningRegistry) -> None:
 
 @pytest.fixture
 def registry(tmp_path) -> Iterator[RunningRegistry]:
-    running = _start_registry(str(tmp_path / "registry"))
+    running = start_registry(str(tmp_path / "registry"))
     try:
         yield running
     finally:
-        _stop(running)
+        stop_registry(running)
 
 
 USER, PASSWORD = "omi-user", "s3cret-Pa55word"
@@ -127,11 +127,11 @@ def auth_registry(tmp_path) -> Iterator[RunningRegistry]:
     root.mkdir()
     entry = subprocess.run(["htpasswd", "-Bbn", USER, PASSWORD], check=True, stdout=subprocess.PIPE).stdout
     (root / "htpasswd").write_bytes(entry)
-    running = _start_registry(str(root), htpasswd=str(root / "htpasswd"))
+    running = start_registry(str(root), htpasswd=str(root / "htpasswd"))
     try:
         yield running
     finally:
-        _stop(running)
+        stop_registry(running)
 
 
 def write_docker_config(directory: str, registry: str, user: str, password: str) -> str:

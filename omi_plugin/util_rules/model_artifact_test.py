@@ -17,7 +17,7 @@ from omi_plugin.registry.model_fetch_test import _artifact
 from omi_plugin.util_rules import model_artifact
 from omi_plugin.util_rules.model_artifact import StoredModelArtifactRequest
 from omi_testutil import rules as testutil_rules
-from omi_testutil.registry import FAST_RETRY, _stop
+from omi_testutil.registry import FAST_RETRY, stop_registry
 
 ADDRESS = Address("m", target_name="m")
 
@@ -38,7 +38,7 @@ def test_fetched_once_then_found_with_the_registry_gone(rule_runner: RuleRunner,
     weights_file = next(f for f in stored.files if f.path == "model.onnx")
     assert Path(BlobStore(str(tmp_path / "store")).blob(weights_file.digest)).read_bytes() == weights
 
-    _stop(registry)
+    stop_registry(registry)
     rule_runner.set_options([f"--omi-blob-store={tmp_path / 'store'}"])  # a new session: the rule runs again
     assert rule_runner.request(StoredArtifact, [StoredModelArtifactRequest(ADDRESS, reference)]) == stored
 

@@ -15,7 +15,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, Mapping, Tuple
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 from pants.base.build_root import BuildRoot
 from pants.core.util_rules.distdir import DistDir
@@ -180,11 +180,23 @@ async def model_file_digests(request: ModelFileDigestsRequest, location: BlobSto
     store = BlobStore(location.root)
     found = []
     for path in request.paths:
+        named = _stored_blob_digest(store, os.path.join(build_root.path, path))
+        if named is not None:
+            found.append(named)  # a file of a registry artifact: a verified blob, named by its sha256
+            continue
         try:
             found.append(sources.file_digest(store, os.path.join(build_root.path, path)))
         except (OSError, sources.SourceChangedError) as e:
             raise BlobStoreRuleError(f"{path}: cannot be hashed ({e})") from None
     return ModelFileDigests(tuple(found))
+
+
+def _stored_blob_digest(store: BlobStore, path: str) -> Optional[str]:
+    """The digest of a blob of the store, from its name, when `path` is one and its bytes are verified."""
+    if os.path.dirname(path) != os.path.dirname(store.blob("sha256:" + "0" * 64)):
+        return None
+    digest = "sha256:" + os.path.basename(path)
+    return digest if store.has(digest) else None
 
 
 @dataclass(frozen=True)

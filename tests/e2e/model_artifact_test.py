@@ -16,7 +16,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 from conftest import Clone, Container, free_port, pulled_image, run, wait_for
 
-from omi_testutil.registry import RunningRegistry, _start_registry, _stop, proxy_factory  # noqa: F401
+from omi_testutil.registry import RunningRegistry, start_registry, stop_registry, proxy_factory  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 DIGITS = REPO / "examples/digits"
@@ -53,11 +53,11 @@ def _push_omlmd(host: str, tmp: Path) -> str:
 def pushed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tuple[RunningRegistry, str, str]]:
     """The registry, and the digests of the two artifacts as their own clients pushed them."""
     tmp = tmp_path_factory.mktemp("artifacts")
-    running = _start_registry(str(tmp / "registry"))
+    running = start_registry(str(tmp / "registry"))
     try:
         yield running, _push_modelpack(running.host, tmp), _push_omlmd(running.host, tmp)
     finally:
-        _stop(running)
+        stop_registry(running)
 
 
 def _write_targets(clone: Clone, host: str, modelpack_digest: str, omlmd_digest: str) -> None:
