@@ -121,6 +121,14 @@ class BlobStore:
     def blob(self, digest: str) -> str:
         return os.path.join(self.root, "blobs", "sha256", digest_hex(digest))
 
+    def digest_of(self, path: str) -> Optional[str]:
+        """The digest a path of a blob of this store names ("sha256:<hex>"), or None for any other path."""
+        directory, name = os.path.split(os.path.abspath(path))
+        if directory != os.path.join(self.root, "blobs", "sha256") or len(name) != 64 or \
+                not all(c in "0123456789abcdef" for c in name):
+            return None
+        return f"sha256:{name}"
+
     def _verified(self, digest: str) -> str:
         return os.path.join(self.root, "verified", digest_hex(digest))
 

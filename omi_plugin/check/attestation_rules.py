@@ -36,6 +36,8 @@ def _digests(scan: Optional[LayoutScan]) -> Set[str]:
 
 def check_attestations(out: Collector, scan: LayoutScan, image: Optional[LayoutScan],
                        model: Optional[LayoutScan], verify_key: Optional[bytes] = None) -> None:
+    """`model`: the model artifact this build made, or None when the model came from a registry artifact (the
+    attestations then speak of the image alone)."""
     image_digests, model_digests = _digests(image), _digests(model)
     kinds: Dict[str, int] = {}
     public_key = None
@@ -101,14 +103,14 @@ def check_attestations(out: Collector, scan: LayoutScan, image: Optional[LayoutS
         out.add("OMI501", "manifests", "no SBOM refers to the image", FIX, where=scan.name)
     if unreadable:
         return
-    if kinds.get(mt.IN_TOTO_JSON, 0) < 2:
+    if kinds.get(mt.IN_TOTO_JSON, 0) < (1 if model is None else 2):
         out.add("OMI501", "manifests", "the provenance does not refer to both the image and the model artifact",
                 FIX, where=scan.name)
     if public_key is not None:
         missing = [what for what, predicate in (("the image", signing.IMAGE_SIGNATURE_PREDICATE),
                                                 ("the model files", signing.MODEL_SIGNING_PREDICATE),
                                                 ("the provenance", provenance.SLSA_PROVENANCE_V1))
-                   if predicate not in signed]
+                   if predicate not in signed and (model is not None or predicate != signing.MODEL_SIGNING_PREDICATE)]
         if missing:
             out.add("OMI505", "manifests", f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not signed, "
                     "though [omi].verify_key asks for signatures", "set [omi].signing_key and run `pants package` "

@@ -123,5 +123,6 @@ def run_checks(request: CheckRequest) -> List[Violation]:
         attested = _guarded(out, "layout rules", name,
                             lambda: scan_layout(out, request.attestations_layout or "", name, tagged=False))
         if attested is not None:
-            _guarded(out, "attestation rules", name, lambda: check_attestations(out, attested, image, artifact, request.verify_key))
+            _guarded(out, "attestation rules", name, lambda: check_attestations(
+                out, attested, image, None if request.model_artifact else artifact, request.verify_key))
     return out.violations

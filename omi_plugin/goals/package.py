@@ -42,7 +42,7 @@ from omi_contract.interfaces import DEFAULT_HTTP_PORT
 from omi_plugin.blob_store.store import BlobStore
 from omi_plugin.build_record import BuildRecord, RecordedAttestations
 from omi_plugin.oci import compression
-from omi_plugin.oci.descriptor import Blob, Descriptor
+from omi_plugin.oci.descriptor import Blob
 from omi_plugin.oci.image import Layer
 from omi_plugin.oci.layout import blob_path, oci_layout_bytes
 from omi_plugin.omi_image import (
@@ -265,11 +265,9 @@ def source_artifact(stored: StoredArtifact, store_root: str) -> SourceArtifact:
     """The artifact's manifest and config, read from the blob store by digest (content-addressed, so what a cached
     rule reads here cannot change under it)."""
     store = BlobStore(store_root)
-    with open(store.blob(stored.manifest.digest), "rb") as f:
-        manifest = f.read()
-    config = Descriptor.from_json(json.loads(manifest)["config"])
-    with open(store.blob(config.digest), "rb") as f:
-        return SourceArtifact(stored.reference, Blob(stored.manifest, manifest), Blob(config, f.read()))
+    with open(store.blob(stored.manifest.digest), "rb") as manifest, open(store.blob(stored.config.digest), "rb") as config:
+        return SourceArtifact(stored.reference, Blob(stored.manifest, manifest.read()),
+                              Blob(stored.config, config.read()))
 
 
 @rule(desc="Build an OMI model image", level=LogLevel.DEBUG)

@@ -15,12 +15,14 @@ digest. Pants-free; its tests use a real registry.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import posixpath
 import re
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Dict, List, Mapping, Optional, Tuple
 
+from omi_contract.record import points_outside
 from omi_plugin.blob_store.store import BlobStore
 from omi_plugin.oci import media_types
 from omi_plugin.oci.descriptor import Descriptor, DescriptorError
@@ -52,6 +54,11 @@ class ModelArtifact:
     reference: str  # registry/repository@sha256:...
     kind: str  # "modelpack" or "omlmd"
     files: Tuple[ArtifactFile, ...]
+    config: Descriptor
+    layers: Tuple[Descriptor, ...]  # every layer, model files or not
+    artifact_type: Optional[str]  # `artifactType`, else the config's media type
+    media_type: str = media_types.MANIFEST
+    manifest_data: bytes = b""  # the manifest's bytes, when fetched
 
     def file(self, path: str) -> Optional[ArtifactFile]:
         wanted = posixpath.normpath(path)
@@ -74,7 +81,7 @@ def _path(layer: Mapping[str, Any], index: int, where: str, keys: Tuple[str, ...
                             "cannot tell which model file it is", "push the artifact with a tool that names each "
                             "file (KitOps, modctl, modelpack-client, omlmd)")
     path = posixpath.normpath(value)
-    if value.startswith("/") or path == ".." or path.startswith("../"):
+    if points_outside(value) or path == ".":
         raise RegistryError(where, f"layers[{index}]: path {value!r} is not inside the model directory",
                             "push the artifact with relative file paths")
     return path
@@ -107,20 +114,24 @@ def read_model_artifact(manifest: Mapping[str, Any], reference: str, where: str)
                             f"{config_type or 'none'})", "expected ModelPack application/vnd.cncf.model.*.v1.* "
                             "layers or an omlmd application/x-mlmodel layer; " + _FIX)
     files: Dict[str, ArtifactFile] = {}
+    try:
+        config_descriptor = Descriptor.from_json(config)
+        descriptors = [Descriptor.from_json(layer) for layer in layers]
+    except DescriptorError as e:
+        raise RegistryError(where, f"the manifest holds a descriptor that is not valid: {e}", _FIX) from None
     for index, layer in enumerate(layers):
         if not chosen[index]:
             continue
-        try:
-            descriptor = Descriptor.from_json(layer)
-        except DescriptorError as e:
-            raise RegistryError(where, f"layers[{index}] is not a valid descriptor: {e}", _FIX) from None
+        descriptor = descriptors[index]
         path = _path(layer, index, where, keys)
         if path in files:
             raise RegistryError(where, f"layers[{index}]: path {path!r} is also layer "
                                 f"{files[path].layer.digest}", "push each model file once")
         packing, compression = _packing(descriptor.media_type)
         files[path] = ArtifactFile(path, descriptor, packing, compression)
-    return ModelArtifact(reference, kind, tuple(files.values()))
+    artifact_type = manifest.get("artifactType") or config_type or None
+    return ModelArtifact(reference, kind, tuple(files.values()), config_descriptor, tuple(descriptors),
+                         str(artifact_type) if artifact_type else None, media_type or media_types.MANIFEST)
 
 
 def fetch_model_artifact(reference: str, client: Registry) -> ModelArtifact:
@@ -132,7 +143,9 @@ def fetch_model_artifact(reference: str, client: Registry) -> ModelArtifact:
         document = json.loads(manifest.data)
     except ValueError:
         raise RegistryError(ref.where, f"manifest {ref.digest} is not JSON", _FIX) from None
-    return read_model_artifact(document, reference, ref.where)
+    if not isinstance(document, dict):
+        raise RegistryError(ref.where, f"manifest {ref.digest} is not a JSON object", _FIX)
+    return dataclasses.replace(read_model_artifact(document, reference, ref.where), manifest_data=manifest.data)
 
 
 def fetch_blob_to_store(client: Registry, ref: Reference, descriptor: Descriptor, store: BlobStore) -> bool:

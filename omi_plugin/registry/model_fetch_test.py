@@ -10,12 +10,12 @@ from typing import Dict, List, Tuple
 
 import pytest
 
-from omi_plugin.blob_store.store import BlobStore
+from omi_plugin.blob_store.store import BlobStore, write_json_atomically
 from omi_plugin.oci import media_types
 from omi_plugin.registry.client import Registry
 from omi_plugin.registry.errors import RegistryError
 from omi_plugin.registry.model_artifact_test import FILEPATH, _layer, _push
-from omi_plugin.registry.model_fetch import fetch_to_store, find_stored
+from omi_plugin.registry.model_fetch import _record_path, fetch_to_store, find_stored
 from omi_testutil.registry import FAST_RETRY, first_n
 
 CONFIG = b'{"descriptor":{},"config":{},"modelfs":{}}'
@@ -106,3 +106,58 @@ def test_a_tar_layer_with_a_link_is_refused(registry, tmp_path) -> None:
     assert str(caught.value).startswith(f"{registry.host}/models/linked: layer sha256:")
     assert "'model/weights.bin' is not a regular file" in str(caught.value)
     assert find_stored(store, reference) is None
+
+
+def _one_tar_layer(client: Registry, repository: str, layer: bytes, media_type: str) -> str:
+    manifest = {"schemaVersion": 2, "mediaType": media_types.MANIFEST,
+                "artifactType": media_types.MODELPACK_ARTIFACT,
+                "config": _layer(media_types.MODELPACK_CONFIG, CONFIG),
+                "layers": [_layer(media_type, layer, **{FILEPATH: "model"})]}
+    return _push(client, repository, manifest, [CONFIG, layer])
+
+
+def _tar(entries: List[Tuple[str, bytes]]) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as archive:
+        for name, data in entries:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return raw.getvalue()
+
+
+@pytest.mark.parametrize("entries, problem", [
+    ([("model/a.txt", b"1"), ("./model/a.txt", b"2")], "holds 'model/a.txt' twice"),
+    ([(".", b"x")], "'.': empty path"),
+    ([("../outside.bin", b"x")], "path escapes the layer root"),
+], ids=["twice", "dot", "escape"])
+def test_tar_members_that_are_not_model_files_are_refused(registry, tmp_path, entries, problem) -> None:
+    client = Registry(registry.host, load_docker_config=False, retry=FAST_RETRY)
+    digest = _one_tar_layer(client, "models/bad", _tar(entries), "application/vnd.cncf.model.weight.v1.tar")
+    store = BlobStore(str(tmp_path / "store"))
+    with pytest.raises(RegistryError) as caught:
+        fetch_to_store(client, f"{registry.host}/models/bad@{digest}", store, log=lambda _: None)
+    assert problem in str(caught.value)
+
+
+def test_a_decompression_bomb_is_refused(registry, tmp_path) -> None:
+    client = Registry(registry.host, load_docker_config=False, retry=FAST_RETRY)
+    bomb = gzip.compress(_tar([("model/zeros.bin", b"\0" * (80 << 20))]), compresslevel=9)
+    digest = _one_tar_layer(client, "models/bomb", bomb, "application/vnd.cncf.model.weight.v1.tar+gzip")
+    with pytest.raises(RegistryError, match="unpacks to over 100 times its size"):
+        fetch_to_store(client, f"{registry.host}/models/bomb@{digest}", BlobStore(str(tmp_path / "store")),
+                       log=lambda _: None)
+
+
+def test_identical_files_are_one_blob_and_a_record_of_another_digest_is_not_trusted(registry, tmp_path) -> None:
+    client = Registry(registry.host, load_docker_config=False, retry=FAST_RETRY)
+    digest = _one_tar_layer(client, "models/twins", _tar([("model/a/__init__.py", b""), ("model/b/__init__.py", b"")]),
+                            "application/vnd.cncf.model.code.v1.tar")
+    store = BlobStore(str(tmp_path / "store"))
+    fetched = fetch_to_store(client, f"{registry.host}/models/twins@{digest}", store, log=lambda _: None)
+    assert [f.path for f in fetched.files] == ["model/a/__init__.py", "model/b/__init__.py"]
+    assert len({f.digest for f in fetched.files}) == 1
+    # A record filed under one digest that speaks of another is not believed.
+    other = "sha256:" + "1" * 64
+    write_json_atomically(_record_path(store, other), fetched.to_json())
+    assert find_stored(store, f"{registry.host}/models/twins@{other}") is None

@@ -66,7 +66,7 @@ class Attestations:
     layout: Digest  # OCI layout of the referrers: SBOM -> image, provenance -> image, provenance -> model
     sbom: bytes  # the SPDX document, also written to dist/
     sbom_digest: str  # of the SBOM referrer's manifest
-    provenance_digests: Tuple[str, str]  # of the provenance referrers' manifests (image's, model artifact's)
+    provenance_digests: Tuple[str, ...]  # of the provenance referrers' manifests (the image's, then the model artifact's when omi made it)
     # With `[omi].signing_key`: the image's and the model files' signature referrers, and the model files' signature
     # itself (a `model_signing` bundle) for dist/.
     signature_digests: Tuple[str, ...] = ()
@@ -167,19 +167,24 @@ async def attestations(request: AttestationsRequest, omi: OmiSubsystem) -> Attes
         model_version=own.metadata.version, materials=tuple(materials), parameters=request.parameters,
         revision=revision.revision, versions=(("omi", OMI_VERSION), ("pants", PANTS_VERSION)))
     model = model_subject(assembled.modelpack_manifest)
-    statement = provenance.statement(
-        [provenance.Subject(request.repository, image_digest),
-         provenance.Subject(f"{request.repository} (model artifact)", model.digest)], facts)
+    # A model artifact someone else pushed is a material of this build, not one of its products: the provenance names
+    # the image only, is attached to the image only, and the model files' signature is the artifact publisher's.
+    foreign = own.artifact is not None
+    products = [provenance.Subject(request.repository, image_digest)]
+    if not foreign:
+        products.append(provenance.Subject(f"{request.repository} (model artifact)", model.digest))
+    statement = provenance.statement(products, facts)
     statement_data = json.dumps(statement, sort_keys=True, indent=2).encode() + b"\n"
 
     image = Descriptor(assembled.manifest.descriptor.media_type, image_digest, assembled.manifest.descriptor.size)
+    attached = (image,) if foreign else (image, model)
     made = [referrers.referrer(mt.SPDX_JSON, sbom_data, image)]
     signatures: Tuple[referrers.Referrer, ...] = ()
     model_signature = None
     if not signing_key:
         in_toto = {mt.ANNOTATION_IN_TOTO_PREDICATE_TYPE: provenance.SLSA_PROVENANCE_V1}
         made += [referrers.referrer(mt.IN_TOTO_JSON, statement_data, subject, annotations=in_toto)
-                 for subject in (image, model)]
+                 for subject in attached]
     else:
         # Signed, the provenance is the same statement in a bundle; the image and the model files get their own.
         record_sha = hashlib.sha256(own.metadata.record_json()).hexdigest()
@@ -189,18 +194,19 @@ async def attestations(request: AttestationsRequest, omi: OmiSubsystem) -> Attes
         signed = dict((await Get(SignedStatements, SignStatementsRequest(request.address, (
             ("provenance", statement_data),
             ("image", json.dumps(signing.image_statement(request.repository, image_digest)).encode()),
-            ("model", json.dumps(signing.model_files_statement(own.metadata.name, model_files)).encode()),
+            *([] if foreign else [
+                ("model", json.dumps(signing.model_files_statement(own.metadata.name, model_files)).encode())]),
         )))).bundles)
         bundle = lambda predicate: {signing.ANNOTATION_PREDICATE_TYPE: predicate}  # noqa: E731
         made += [referrers.referrer(signing.BUNDLE_MEDIA_TYPE, signed["provenance"], subject,
-                                    annotations=bundle(provenance.SLSA_PROVENANCE_V1)) for subject in (image, model)]
+                                    annotations=bundle(provenance.SLSA_PROVENANCE_V1)) for subject in attached]
         signatures = (
             referrers.referrer(signing.BUNDLE_MEDIA_TYPE, signed["image"], image,
                                annotations=bundle(signing.IMAGE_SIGNATURE_PREDICATE)),
-            referrers.referrer(signing.BUNDLE_MEDIA_TYPE, signed["model"], model,
-                               annotations=bundle(signing.MODEL_SIGNING_PREDICATE)),
+            *([] if foreign else [referrers.referrer(signing.BUNDLE_MEDIA_TYPE, signed["model"], model,
+                                                     annotations=bundle(signing.MODEL_SIGNING_PREDICATE))]),
         )
-        model_signature = signed["model"]
+        model_signature = None if foreign else signed["model"]
     everything = (*made, *signatures)
     layout = await Get(Digest, CreateDigest([
         FileContent("oci-layout", oci_layout_bytes()),
@@ -208,7 +214,7 @@ async def attestations(request: AttestationsRequest, omi: OmiSubsystem) -> Attes
         *(FileContent(path, data) for path, data in referrers.layout_files(everything)),
     ]))
     return Attestations(layout, sbom_data, made[0].manifest.descriptor.digest,
-                        (made[1].manifest.descriptor.digest, made[2].manifest.descriptor.digest),
+                        tuple(m.manifest.descriptor.digest for m in made[1:]),
                         tuple(s.manifest.descriptor.digest for s in signatures), model_signature)
 
 

@@ -161,12 +161,13 @@ async def model_layers(request: ModelLayersRequest) -> ModelLayers:
                                              f"{b.layer.created_by.replace('omi: ', '')} of {inputs.address}"))
         for b in (record_built, *built)
     )
-    by_path = {f.sandbox_path: ModelFileLayer(f.relpath, s.built, s.file_digest, s.file_size)
+    # By the file's path in the model: two files of a registry artifact with the same bytes are one blob of the store.
+    by_path = {f.relpath: ModelFileLayer(f.relpath, s.built, s.file_digest, s.file_size)
                for f, s in zip(on_disk, stored)}
-    by_path.update({f.sandbox_path: ModelFileLayer(f.relpath, b, f"sha256:{e.file_digest.fingerprint}",
-                                                   e.file_digest.serialized_bytes_length)
+    by_path.update({f.relpath: ModelFileLayer(f.relpath, b, f"sha256:{e.file_digest.fingerprint}",
+                                              e.file_digest.serialized_bytes_length)
                     for f, b, e in zip(downloaded, compressed[1:], entries)})
-    return ModelLayers(tuple(by_path[f.sandbox_path] for f in inputs.files), compressed[0])
+    return ModelLayers(tuple(by_path[f.relpath] for f in inputs.files), compressed[0])
 
 
 def rules():

@@ -47,6 +47,8 @@ async def stored_model_artifact(request: StoredModelArtifactRequest, location: B
         found = find_stored(store, request.reference)
     except (RegistryError, ReferenceError) as e:
         raise ModelArtifactError(f"{where}: {e}") from None
+    except OSError as e:
+        raise ModelArtifactError(f"{where}: the blob store cannot be read ({e})") from None
     report(store)
     if found is not None:
         return found

@@ -307,12 +307,22 @@ MODEL_FILE_DIGESTS = "__model_file_digests"
 
 
 async def single_file_digests(files: Sequence[ModelFile]) -> Tuple[Digest, ...]:
-    """A digest holding each file at its `sandbox_path`, reading a file on disk into Pants's store: only for the one
-    step that needs model bytes there, MLflow's check of its small metadata files."""
+    """A digest holding each file (at its `sandbox_path`; a file of a registry artifact at its `relpath`), reading a
+    file on disk into Pants's store: only for the one step that needs model bytes there, MLflow's check of its small
+    metadata files."""
     return tuple(await MultiGet(
-        Get(Digest, PathGlobs([f.sandbox_path])) if f.digest is None else Get(Digest, MergeDigests([f.digest]))
+        Get(Digest, MergeDigests([f.digest])) if f.digest is not None else
+        Get(Digest, CreateDigest([FileContent(f.relpath, _read_blob(f.sandbox_path))]))
+        if os.path.isabs(f.sandbox_path) else Get(Digest, PathGlobs([f.sandbox_path]))
         for f in files
     ))
+
+
+def _read_blob(path: str) -> bytes:
+    """A file of a registry artifact: a blob of the blob store, named by its sha256, so reading it from a cached rule
+    reads the same bytes every time."""
+    with open(path, "rb") as f:
+        return f.read()
 
 
 _ABSOLUTE_LINK = re.compile(r'Failed to read link "([^"]+)": Absolute symlink: "([^"]+)"')

@@ -193,10 +193,8 @@ async def model_file_digests(request: ModelFileDigestsRequest, location: BlobSto
 
 def _stored_blob_digest(store: BlobStore, path: str) -> Optional[str]:
     """The digest of a blob of the store, from its name, when `path` is one and its bytes are verified."""
-    if os.path.dirname(path) != os.path.dirname(store.blob("sha256:" + "0" * 64)):
-        return None
-    digest = "sha256:" + os.path.basename(path)
-    return digest if store.has(digest) else None
+    digest = store.digest_of(path)
+    return digest if digest is not None and store.has(digest) else None
 
 
 @dataclass(frozen=True)

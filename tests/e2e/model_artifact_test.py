@@ -6,8 +6,8 @@ with the registry back, gives the same image."""
 
 from __future__ import annotations
 
-import contextlib
 import json
+import os
 import sys
 import urllib.request
 from pathlib import Path
@@ -16,7 +16,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 import pytest
 from conftest import Clone, Container, free_port, pulled_image, run, wait_for
 
-from omi_testutil.registry import RunningRegistry, start_registry, stop_registry, proxy_factory  # noqa: F401
+from omi_testutil.registry import RunningRegistry, proxy_factory, start_registry, stop_registry  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[2]
 DIGITS = REPO / "examples/digits"
@@ -40,9 +40,13 @@ def _push_omlmd(host: str, tmp: Path) -> str:
     work = tmp / "omlmd"
     work.mkdir()
     (work / "model.onnx").write_bytes((DIGITS_ONNX / "model.onnx").read_bytes())
-    with contextlib.chdir(work):  # oras pushes files below the working directory only
+    before = os.getcwd()
+    os.chdir(work)  # oras pushes files below the working directory only
+    try:
         Helper(OMLMDRegistry(insecure=True)).push(f"{host}/models/digits-onnx:v1", "model.onnx",
                                                    name="digits-onnx", model_format_name="onnx")
+    finally:
+        os.chdir(before)
     request = urllib.request.Request(f"http://{host}/v2/models/digits-onnx/manifests/v1", method="HEAD",
                                      headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
     with urllib.request.urlopen(request) as response:
@@ -121,6 +125,9 @@ def test_the_image_names_the_artifact_as_its_subject(packaged, pushed) -> None:
         assert {"name": "model artifact", "uri": record["model_artifact"],
                 "digest": {"sha256": digest[7:]}} in materials
         assert any(m["uri"].startswith(record["model_artifact"] + "#") for m in materials if m["name"] == "model file")
+        # Someone else's artifact is an input of this build, not one of its products: only the image is a subject.
+        assert [s["digest"]["sha256"] for s in statement["subject"]] == [record["image_digest"][7:]]
+        assert len(record["attestations"]["provenance_digests"]) == 1
 
 
 def test_pants_check_is_green(packaged) -> None:
