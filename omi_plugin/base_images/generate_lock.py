@@ -12,6 +12,11 @@ canonical lock. Everything afterwards (downloading the `.deb`s, building the lay
 
     python -m omi_plugin.base_images.generate_lock --refresh omi_plugin/base_images/locks/python3.11-bookworm.lock.json
 
+Locks of one base for several architectures are refreshed together (`--refresh A --refresh B`): none is written
+unless they pin the same version of every package they share (Debian can publish a fix for one architecture first).
+`--check LOCK ...` writes nothing and lists each package a lock pins at an older version than the archive has (a
+security update it lacks); its exit status is 1 when there is one.
+
 By default the newest version of each package across `<suite>`, `<suite>-updates` (same mirror) and
 `<suite>-security` (the `debian-security` archive next to the mirror) is locked, so the image gets security fixes.
 """
@@ -26,7 +31,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from omi_plugin.base_images.debian_index import DEFAULT_EXCLUDES, PackageIndex, ResolveError, parse_deb822, resolve
 from omi_plugin.base_images.lock import Lock, LockedPackage, LockError, Source, dump_lock, load_lock
@@ -127,6 +132,28 @@ def generate(suite: str, arch: str, sources: Sequence[Source], requested: Sequen
     return Lock(suite, arch, tuple(sources), tuple(requested), tuple(sorted(set(excludes))), tuple(locked))
 
 
+def version_disagreements(locks: Sequence[Tuple[str, Lock]]) -> List[str]:
+    """One line per package that locks of the same base pin at different versions (by name, across architectures)."""
+    versions: Dict[str, Dict[str, str]] = {}
+    for name, lock in locks:
+        for package in lock.packages:
+            versions.setdefault(package.name, {})[name] = package.version
+    return [f"{package}: " + ", ".join(f"{version} in {name}" for name, version in sorted(by_lock.items()))
+            for package, by_lock in sorted(versions.items()) if len(set(by_lock.values())) > 1]
+
+
+def behind(old: Lock, new: Lock) -> List[str]:
+    """One line per package `old` pins that the archive now has at another version (`new`: the same lock resolved
+    again)."""
+    now = {p.name: p.version for p in new.packages}
+    return [f"{p.name} {p.version} (the archive has {now[p.name]})" for p in old.packages
+            if p.name in now and now[p.name] != p.version]
+
+
+def refresh(lock: Lock) -> Lock:
+    return generate(lock.suite, lock.architecture, lock.sources, lock.requested, lock.excludes)
+
+
 def write_lock(lock: Lock, output: str) -> None:
     """Write atomically, so an interrupted run never leaves a half-written lock behind."""
     directory = os.path.dirname(os.path.abspath(output))
@@ -140,7 +167,11 @@ def write_lock(lock: Lock, output: str) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m omi_plugin.base_images.generate_lock", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--refresh", metavar="LOCK", help="re-resolve an existing lock in place from what it records")
+    parser.add_argument("--refresh", metavar="LOCK", action="append", default=[],
+                        help="re-resolve an existing lock in place from what it records (repeat for the locks of one "
+                             "base for several architectures: they must then pin the same versions)")
+    parser.add_argument("--check", metavar="LOCK", action="append", default=[],
+                        help="write nothing; list the packages the lock pins at older versions than the archive has")
     parser.add_argument("--suite", default="bookworm")
     parser.add_argument("--arch", default="amd64")
     parser.add_argument("--mirror", default=DEFAULT_MIRROR)
@@ -154,10 +185,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--output", help="where to write the lock")
     args = parser.parse_args(argv)
     try:
+        if args.check:
+            stale = [f"{path}: {line}" for path in args.check for line in behind(load_lock(path),
+                                                                                 refresh(load_lock(path)))]
+            for line in stale:
+                print(line)
+            log(f"{len(stale)} package(s) behind the archive" if stale else "every lock is up to date")
+            return 1 if stale else 0
         if args.refresh:
-            old = load_lock(args.refresh)
-            lock = generate(old.suite, old.architecture, old.sources, old.requested, old.excludes)
-            output = args.output or args.refresh
+            if args.output and len(args.refresh) > 1:
+                parser.error("--output goes with one --refresh only")
+            locks = [(path, load_lock(path)) for path in args.refresh]  # every lock readable before any fetch
+            refreshed = [(path, refresh(lock)) for path, lock in locks]
+            disagree = version_disagreements(refreshed)
+            if disagree:
+                raise GenerateError(f"the locks pin different versions of {len(disagree)} package(s), so none was "
+                                    f"written: {'; '.join(disagree)} (Debian has published an update for one "
+                                    "architecture first; retry once the other has it)")
+            for path, lock in refreshed:
+                write_lock(lock, args.output or path)
+                log(f"wrote {args.output or path}")
+            return 0
         else:
             if not args.package or not args.output:
                 parser.error("--package (at least one) and --output are required unless --refresh is given")

@@ -14,15 +14,19 @@ from omi_testutil.debs import packages_index
 MIRROR = "http://deb.example.org/debian"
 
 
-def fake_archive(suites):
-    """{url: bytes} for a mirror serving `suites` ({(mirror, suite): [paragraphs]}) with valid Release files."""
+def fake_archive(suites, archs=("amd64",)):
+    """{url: bytes} for a mirror serving `suites` ({(mirror, suite): [paragraphs]}) for `archs`, with valid Release
+    files (a paragraph with an `Only` field is served for that architecture alone)."""
     files = {}
     for (mirror, suite), paragraphs in suites.items():
-        packages = lzma.compress(packages_index(paragraphs).encode())
-        digest = hashlib.sha256(packages).hexdigest()
-        release = f"Suite: {suite}\nSHA256:\n {digest} {len(packages)} main/binary-amd64/Packages.xz\n"
+        release = f"Suite: {suite}\nSHA256:\n"
+        for arch in archs:
+            mine = [{**{k: v for k, v in p.items() if k != "Only"}, "Architecture": p.get("Architecture", arch)}
+                    for p in paragraphs if p.get("Only", arch) == arch]
+            packages = lzma.compress(packages_index(mine).encode())
+            release += f" {hashlib.sha256(packages).hexdigest()} {len(packages)} main/binary-{arch}/Packages.xz\n"
+            files[f"{mirror}/dists/{suite}/main/binary-{arch}/Packages.xz"] = packages
         files[f"{mirror}/dists/{suite}/Release"] = release.encode()
-        files[f"{mirror}/dists/{suite}/main/binary-amd64/Packages.xz"] = packages
     return files
 
 
@@ -88,3 +92,57 @@ def test_download_404_says_how_to_refresh(tmp_path, monkeypatch):
     with pytest.raises(download_debs.DownloadError) as error:
         download_debs.download(package, str(tmp_path), "3rdparty/debian/base.lock.json")
     assert "python -m omi_plugin.base_images.generate_lock --refresh 3rdparty/debian/base.lock.json" in str(error.value)
+
+
+def _serve(monkeypatch, files):
+    def fake_fetch(url, attempts=3):
+        if url not in files:
+            raise generate_lock.GenerateError(f"GET {url}: HTTP 404")
+        return files[url]
+
+    monkeypatch.setattr(generate_lock, "fetch", fake_fetch)
+
+
+def _suites(security_libc6):
+    return {
+        (MIRROR, "bookworm"): [{"Package": "app", "Version": "1", "Depends": "libc6"},
+                               {"Package": "libc6", "Version": "2.36-9"}],
+        (MIRROR, "bookworm-updates"): [],
+        (MIRROR + "-security", "bookworm-security"): security_libc6,
+    }
+
+
+def test_locks_of_two_architectures_are_refreshed_together_or_not_at_all(tmp_path, monkeypatch, capsys):
+    _serve(monkeypatch, fake_archive(_suites([]), archs=("amd64", "arm64")))
+    amd64, arm64 = str(tmp_path / "amd64.lock.json"), str(tmp_path / "arm64.lock.json")
+    for arch, out in (("amd64", amd64), ("arm64", arm64)):
+        assert generate_lock.main(["--mirror", MIRROR, "--arch", arch, "--package", "app", "--output", out]) == 0
+    before = open(amd64).read(), open(arm64).read()
+    # The security fix is out for amd64 only: refreshing both would pin two versions, so neither is written.
+    _serve(monkeypatch, fake_archive(_suites([{"Package": "libc6", "Version": "2.36-9+deb12u1", "Only": "amd64"}]),
+                                     archs=("amd64", "arm64")))
+    assert generate_lock.main(["--refresh", amd64, "--refresh", arm64]) == 1
+    assert ("error: the locks pin different versions of 1 package(s), so none was written: libc6: 2.36-9+deb12u1 in "
+            f"{amd64}, 2.36-9 in {arm64}") in capsys.readouterr().err
+    assert (open(amd64).read(), open(arm64).read()) == before
+    # Once both architectures have it, both locks move together.
+    _serve(monkeypatch, fake_archive(_suites([{"Package": "libc6", "Version": "2.36-9+deb12u1"}]),
+                                     archs=("amd64", "arm64")))
+    assert generate_lock.main(["--refresh", amd64, "--refresh", arm64]) == 0
+    assert load_lock(amd64).package("libc6").version == load_lock(arm64).package("libc6").version == "2.36-9+deb12u1"
+    assert load_lock(arm64).package("libc6").architecture == "arm64"
+
+
+def test_check_lists_what_a_lock_lacks_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    _serve(monkeypatch, fake_archive(_suites([])))
+    out = str(tmp_path / "app.lock.json")
+    assert generate_lock.main(["--mirror", MIRROR, "--package", "app", "--output", out]) == 0
+    assert generate_lock.main(["--check", out]) == 0
+    assert "every lock is up to date" in capsys.readouterr().err
+    written = open(out).read()
+    _serve(monkeypatch, fake_archive(_suites([{"Package": "libc6", "Version": "2.36-9+deb12u1"}])))
+    assert generate_lock.main(["--check", out]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == f"{out}: libc6 2.36-9 (the archive has 2.36-9+deb12u1)\n"
+    assert open(out).read() == written
+
