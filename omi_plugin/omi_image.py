@@ -18,6 +18,7 @@ from omi_plugin.oci import media_types as mt
 from omi_plugin.oci.compression import algorithm_of, with_algorithm
 from omi_plugin.oci.descriptor import Blob, Descriptor
 from omi_plugin.oci.image import Layer, RuntimeConfig, build_config, build_index, build_manifest
+from omi_plugin.oci.platforms import AMD64, Platform
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,9 @@ class BaseImageConfig:
     runtime: RuntimeConfig
     python: str
     # How to start `python` from the unpacked layers on a build machine (to compile bytecode ahead of time).
-    loader: str = "lib64/ld-linux-x86-64.so.2"
-    library_path: Tuple[str, ...] = ("usr/lib/x86_64-linux-gnu",)
+    loader: str = AMD64.loader
+    library_path: Tuple[str, ...] = AMD64.library_path
+    platform: Platform = AMD64
 
 
 @dataclass(frozen=True)
@@ -203,7 +205,8 @@ def assemble(metadata: ModelMetadata, base: BaseImageConfig, base_layers: Sequen
     deps_layers, app_layers = runtime_layers[:-app_layer_count], runtime_layers[-app_layer_count:]
     layers = [*base_layers, *deps_layers, *(layer for _, layer in model_layers), record_layer, *bundled_layers,
               *app_layers]
-    config = build_config(layers, runtime_config(metadata, base, http_port, annotations, modelcar))
+    config = build_config(layers, runtime_config(metadata, base, http_port, annotations, modelcar),
+                          platform=base.platform)
     # The image refers to its model (OCI 1.1 `subject`), so the registry lists every image serving a model among
     # that model artifact's referrers; the model artifact's bytes know nothing of the images built around it.
     manifest = build_manifest(config.descriptor, [layer.descriptor for layer in layers], annotations=annotations,

@@ -23,7 +23,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import pytest
 
-from omi_plugin.oci import media_types
+from omi_plugin.oci import media_types, platforms
 from omi_plugin.oci.descriptor import Blob, Descriptor
 from omi_plugin.oci.image import Layer, RuntimeConfig, build_config, build_index, build_manifest
 from omi_plugin.oci.layout import oci_layout_bytes
@@ -314,7 +314,7 @@ def make_image(root: str, layer_files: List[Dict[str, bytes]], tag: str = "v1",
     """An image layout with one layer per dict of files (and a `subject`, as omi images name their model)."""
     os.makedirs(root, exist_ok=True)
     layers = [make_layer(root, files, f"layer {i}") for i, files in enumerate(layer_files)]
-    config = build_config(layers, RuntimeConfig(cmd=("/bin/true",)), architecture=architecture)
+    config = build_config(layers, RuntimeConfig(cmd=("/bin/true",)), platform=platforms.parse(f"linux/{architecture}"))
     _put_blob(root, config.data)
     manifest = build_manifest(config.descriptor, [l.descriptor for l in layers],
                               annotations={"org.opencontainers.image.title": "test"}, subject=subject)

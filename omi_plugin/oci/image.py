@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from omi_plugin.oci import media_types
 from omi_plugin.oci.descriptor import Blob, Descriptor
+from omi_plugin.oci.platforms import AMD64, Platform
 
 EPOCH = "1970-01-01T00:00:00Z"
 
@@ -80,11 +81,10 @@ def parse_env(entries: Sequence[str]) -> Tuple[Tuple[str, str], ...]:
     return tuple((e.split("=", 1)[0], e.split("=", 1)[1] if "=" in e else "") for e in entries)
 
 
-def build_config(layers: Sequence[Layer], runtime: RuntimeConfig, *, architecture: str = "amd64",
-                 os: str = "linux", created: str = EPOCH) -> Blob:
+def build_config(layers: Sequence[Layer], runtime: RuntimeConfig, *, platform: Platform = AMD64,
+                 created: str = EPOCH) -> Blob:
     config = {
-        "architecture": architecture,
-        "os": os,
+        **platform.to_oci(),
         "created": created,
         "config": runtime.to_json(),
         "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]},

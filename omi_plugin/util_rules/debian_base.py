@@ -26,7 +26,9 @@ from pants.util.logging import LogLevel
 from omi_contract.image import NONROOT_USER
 from omi_plugin.base_images.lock import LockError, parse_lock, stale_package_message
 from omi_plugin.base_images.shipped_locks import DEFAULT_BASE, shipped_lock, stale_shipped_lock_message
+from omi_plugin.oci import platforms
 from omi_plugin.oci.image import RuntimeConfig, build_config, build_manifest
+from omi_plugin.oci.platforms import Platform
 from omi_plugin.omi_image import BaseImageConfig
 from omi_plugin.supply_chain.sbom import DebianPackage
 from omi_plugin.target_types import DebianLockfileField
@@ -35,8 +37,6 @@ from omi_plugin.util_rules.layers import LAYER_OUT, BuiltLayer, CompileBytecodeR
 from omi_plugin.util_rules.sandbox_tools import BASE_IMAGE_TOOLS
 
 PYTHON = "/usr/bin/python3.11"
-LOADER = "lib64/ld-linux-x86-64.so.2"
-LIBRARY_PATH = ("usr/lib/x86_64-linux-gnu",)
 BASE_ENV = (
     ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
     ("LANG", "C.UTF-8"),
@@ -128,6 +128,7 @@ async def debian_base_image(request: DebianBaseFieldSet) -> BaseImage:
 
 @rule(desc="Assemble a base image from Debian packages", level=LogLevel.DEBUG)
 async def debian_lock_base_image(request: DebianLockBaseRequest) -> BaseImage:
+    platform = _lock_platform(request)
     locked = await Get(LockedDebs, LockedDebsRequest, request.locked)
     built = await Get(BuiltLayer, LayerToolRequest(
         BASE_IMAGE_TOOLS, "omi_plugin.base_images.build_layer",
@@ -138,18 +139,38 @@ async def debian_lock_base_image(request: DebianLockBaseRequest) -> BaseImage:
     # The standard library's bytecode, compiled by the base's own interpreter: Debian does this in a maintainer
     # script, which an image assembled without a package manager never runs.
     bytecode = await Get(BuiltLayer, CompileBytecodeRequest(
-        interpreter_layers=(layer,), interpreter_blobs=blobs, python=PYTHON, loader=LOADER,
-        library_path=LIBRARY_PATH, source=BuiltLayer(layer, blobs),
+        interpreter_layers=(layer,), interpreter_blobs=blobs, python=PYTHON, loader=platform.loader,
+        library_path=platform.library_path, source=BuiltLayer(layer, blobs),
         description=f"Compile the standard library of {request.name}",
     ))
     layers = (layer, bytecode.layer)
     runtime = RuntimeConfig(user=NONROOT_USER, env=BASE_ENV, cmd=(PYTHON,), working_dir="/home/nonroot")
-    config = build_config(layers, runtime)
+    config = build_config(layers, runtime, platform=platform)
     manifest = build_manifest(config.descriptor, [l.descriptor for l in layers])
-    base = BaseImageConfig(name=request.name, manifest_digest=manifest.descriptor.digest,
-                           runtime=runtime, python=PYTHON, loader=LOADER, library_path=LIBRARY_PATH)
+    base = BaseImageConfig(name=request.name, manifest_digest=manifest.descriptor.digest, runtime=runtime,
+                           python=PYTHON, loader=platform.loader, library_path=platform.library_path,
+                           platform=platform)
     return BaseImage(base, layers, await Get(Digest, MergeDigests([blobs, bytecode.blobs])),
                      packages=locked.packages, locks=(locked.lock,))
+
+
+def _lock_platform(request: DebianLockBaseRequest) -> Platform:
+    """The platform the lock's packages are built for; only the build machine's can be assembled so far (its own
+    interpreter compiles the standard library's bytecode)."""
+    try:
+        lock = parse_lock(request.locked.lock_content.decode("utf-8", errors="replace"), request.locked.lock_path)
+        platform = platforms.for_debian_architecture(lock.architecture)
+    except LockError as e:
+        raise BaseImageError(f"{request.locked.owner}: {e}") from None
+    except platforms.PlatformError as e:
+        raise BaseImageError(f"{request.locked.owner}: {request.locked.lock_path}: architecture: {e}") from None
+    machine = platforms.build_machine()
+    if platform != machine:
+        raise BaseImageError(
+            f"{request.locked.owner}: {request.locked.lock_path}: architecture: {lock.architecture} packages make a "
+            f"{platform.name} base, but this build runs on {machine.name if machine else 'another machine'} and omi "
+            "builds images for the build machine's platform only (use a lock for its architecture)")
+    return platform
 
 
 def _first_line(error: Exception) -> str:
