@@ -33,6 +33,7 @@ class BaseImageConfig:
     loader: str = AMD64.loader
     library_path: Tuple[str, ...] = AMD64.library_path
     platform: Platform = AMD64
+    python_version: str = ""  # the Debian version of a Debian base's CPython; "" for other bases
 
 
 @dataclass(frozen=True)

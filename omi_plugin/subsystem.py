@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from pants.option.option_types import BoolOption, DictOption, IntOption, MemorySizeOption, StrOption
+from pants.option.option_types import (
+    BoolOption,
+    DictOption,
+    IntOption,
+    MemorySizeOption,
+    StrListOption,
+    StrOption,
+)
 from pants.option.subsystem import Subsystem
 from pants.util.strutil import help_text
 
@@ -41,6 +48,17 @@ class OmiSubsystem(Subsystem):
             Address of the base image target used by `omi_model` targets that set no `base_image`. Empty: omi's own
             base, CPython 3.11 and the C/C++ runtime libraries from Debian 12 (bookworm) packages pinned by the lock
             the plugin ships, assembled without a package manager.
+            """
+        ),
+    )
+    platforms = StrListOption(
+        default=["linux/amd64"],
+        help=help_text(  # type: ignore[arg-type]  # Pants types help_text as str-or-callable
+            """
+            The platform `omi_model` targets that set no `platforms` build their image for: `linux/amd64` or
+            `linux/arm64`, from any build machine and without emulation (the Debian base from that architecture's
+            lock, the Python dependencies resolved for it, bytecode compiled by the build machine's twin
+            interpreter). One platform per image so far.
             """
         ),
     )

@@ -25,6 +25,7 @@ from pants.util.strutil import help_text
 from omi_contract import formats
 from omi_contract.image import SPEC_VERSIONS
 from omi_contract.interfaces import DEFAULT_HTTP_PORT
+from omi_plugin.oci import platforms
 from omi_plugin.oci.compression import ALGORITHMS
 from omi_plugin.oci.references import REPOSITORY_RE, TAG_RE
 from omi_plugin.registry.reference import ReferenceError, validate_registry
@@ -250,6 +251,37 @@ class OmiRegistriesField(StringSequenceField):
         return None
 
 
+class PlatformsField(StringSequenceField):
+    alias = "platforms"
+    help = help_text(
+        """
+        The platform the image is built for, e.g. `["linux/arm64"]` (default: `[omi].platforms`, `linux/amd64`).
+        `linux/amd64` and `linux/arm64` (arm64 images say `variant: v8`) are built from any build machine without
+        emulation: omi's default base from that architecture's Debian lock, the Python dependencies resolved for it
+        from the lockfile's wheels, bytecode compiled by the build machine's twin interpreter (CPython writes the
+        same bytecode on both). A platform other than the build machine's needs omi's default base. One platform
+        per image so far.
+        """
+    )
+
+    @staticmethod
+    def problem(value: Optional[Tuple[str, ...]]) -> Optional[FieldProblem]:
+        return platforms_problem(value) if value is not None else None
+
+
+def platforms_problem(value: Tuple[str, ...]) -> Optional[FieldProblem]:
+    """What is wrong with a list of platforms, from the field or from `[omi].platforms`."""
+    for text in value:
+        try:
+            platforms.parse(text)
+        except platforms.PlatformError as e:
+            return str(e), "use linux/amd64 or linux/arm64"
+    if len(value) != 1:
+        return (f"names {len(value)} platforms", "name one: an image index of several platforms from one target is "
+                                                 "not built yet (declare one omi_model per platform)")
+    return None
+
+
 class SkipPushField(BoolField):
     alias = "skip_push"
     default = False
@@ -330,6 +362,7 @@ class OmiModelTarget(Target):
         HttpPortField,
         OmiSpecVersionField,
         OmiRegistriesField,
+        PlatformsField,
         SkipPushField,
         ModelCarField,
         LayerCompressionField,

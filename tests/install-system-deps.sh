@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the end-to-end tests use (container runtime, OCI tools, a registry), if missing.
 set -euo pipefail
-packages=(podman runc skopeo umoci docker-registry apache2-utils curl git)
+packages=(podman runc skopeo umoci docker-registry apache2-utils curl git qemu-user-static)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

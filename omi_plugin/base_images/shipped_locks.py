@@ -8,10 +8,15 @@ from importlib import resources
 
 from omi_contract.version import OMI_VERSION
 
-DEFAULT_BASE = "python3.11-bookworm"  # CPython 3.11 and the C/C++ runtime libraries from Debian 12
+DEFAULT_BASE = "python3.11-bookworm"  # CPython 3.11 and the C/C++ runtime libraries from Debian 12 (amd64)
 MODELCAR_BUSYBOX = "busybox-bookworm"
 _PACKAGE = "omi_plugin.base_images"
 _DIRECTORY = "locks"
+
+
+def default_base(debian_architecture: str) -> str:
+    """The name of the default base's lock for an architecture (amd64's has none in its name)."""
+    return DEFAULT_BASE if debian_architecture == "amd64" else f"{DEFAULT_BASE}-{debian_architecture}"
 
 
 @dataclass(frozen=True)

@@ -41,10 +41,11 @@ from omi_contract import formats
 from omi_contract.interfaces import DEFAULT_HTTP_PORT
 from omi_plugin.blob_store.store import BlobStore
 from omi_plugin.build_record import BuildRecord, RecordedAttestations
-from omi_plugin.oci import compression
+from omi_plugin.oci import compression, platforms
 from omi_plugin.oci.descriptor import Blob
 from omi_plugin.oci.image import Layer
 from omi_plugin.oci.layout import blob_path, oci_layout_bytes
+from omi_plugin.oci.platforms import Platform
 from omi_plugin.omi_image import (
     AssembledImage,
     SourceArtifact,
@@ -67,7 +68,9 @@ from omi_plugin.target_types import (
     ModelYamlSourceField,
     OmiModelOutputPathField,
     OmiSpecVersionField,
+    PlatformsField,
     RepositoryField,
+    platforms_problem,
 )
 from omi_plugin.util_rules.attestations import Attestations, AttestationsRequest
 from omi_plugin.util_rules.base_image import BaseImage, BaseImageRequest
@@ -115,6 +118,18 @@ class OmiModelFieldSet(PackageFieldSet):
     modelcar: ModelCarField
     layer_compression: LayerCompressionField
     model_compression: ModelCompressionField
+    platforms: PlatformsField
+
+
+def image_platform(fs: OmiModelFieldSet, omi: OmiSubsystem) -> Optional[Platform]:
+    """The platform to build for, from the target's `platforms` or else `[omi].platforms`; None: the build
+    machine's, as before there was a choice (the field is judged with the other fields; the option here)."""
+    chosen = fs.platforms.value if fs.platforms.value is not None else tuple(omi.platforms)
+    problem = platforms_problem(tuple(chosen))
+    if problem is not None:
+        raise OmiPackageError(f"{fs.address}: [omi].platforms: {problem[0]} ({problem[1]})")
+    platform = platforms.parse(chosen[0])
+    return None if platform == platforms.build_machine() else platform
 
 
 def compression_settings(fs: OmiModelFieldSet, omi: OmiSubsystem) -> Tuple[compression.Setting, compression.Setting]:
@@ -280,14 +295,19 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem, location:
     base_address = (await Get(ResolvedBaseImage, ResolveBaseImageRequest(
         fs.address, fs.base_image.value or omi.default_base_image))).address
     layer_setting, model_setting = compression_settings(fs, omi)
+    platform = image_platform(fs, omi)
     # One MultiGet, so that the model layers are written while the runtime resolves.
     gets: List[Get[Any]] = [
-        Get(BaseImage, BaseImageRequest(base_address)),
-        Get(RuntimeLayers, RuntimeLayersRequest(fs.address, models.python_addresses, base_address)),
+        Get(BaseImage, BaseImageRequest(base_address, platform)),
+        Get(RuntimeLayers, RuntimeLayersRequest(fs.address, models.python_addresses, base_address, platform)),
         *(Get(ModelLayers, ModelLayersRequest(m, model_setting)) for m in models.all),
     ]
     results = await MultiGet(gets)
     base, runtime = cast(BaseImage, results[0]), cast(RuntimeLayers, results[1])
+    if platform is not None and base.config.platform != platform:
+        raise OmiPackageError(f"{fs.address}: platforms: the base image {base.config.name} is "
+                              f"{base.config.platform.name}, not {platform.name} (unset base_image for omi's default "
+                              f"base of {platform.name}, or build for {base.config.platform.name})")
     model, bundled = cast(ModelLayers, results[2]), cast(Tuple[ModelLayers, ...], results[3:])
 
     await MultiGet(Get(MlflowModelChecked, MlflowModelCheckRequest(m, runtime.distributions, base.config.python))

@@ -18,6 +18,7 @@ from pants.engine.target import FieldSet, WrappedTarget, WrappedTargetRequest
 from pants.engine.unions import UnionMembership, union
 
 from omi_plugin.oci.image import Layer
+from omi_plugin.oci.platforms import Platform
 from omi_plugin.omi_image import BaseImageConfig
 from omi_plugin.supply_chain.sbom import DebianPackage
 
@@ -29,11 +30,16 @@ class BaseImageError(Exception):
 @dataclass(frozen=True)
 class BaseImageRequest:
     address: Optional[Address]  # None: omi's default base
+    # The default base's platform (None: the build machine's); a base target's platform is its own (a Debian base's
+    # is its lock's architecture), which the image's must then be.
+    platform: Optional[Platform] = None
 
 
 @dataclass(frozen=True)
 class DefaultBaseImageRequest:
-    """omi's own base, built from the Debian lock the plugin ships (`debian_base.py`)."""
+    """omi's own base, built from the Debian lock the plugin ships for the platform (`debian_base.py`)."""
+
+    platform: Optional[Platform] = None  # None: the build machine's
 
 
 @dataclass(frozen=True)
@@ -55,7 +61,7 @@ class BaseImageFieldSet(FieldSet):
 @rule(desc="Resolve a base image")
 async def base_image(request: BaseImageRequest, union_membership: UnionMembership) -> BaseImage:
     if request.address is None:
-        return await Get(BaseImage, DefaultBaseImageRequest())
+        return await Get(BaseImage, DefaultBaseImageRequest(request.platform))
     wrapped = await Get(WrappedTarget, WrappedTargetRequest(request.address, description_of_origin="base_image"))
     target = wrapped.target
     kinds = [kind for kind in union_membership.get(BaseImageFieldSet) if kind.is_applicable(target)]

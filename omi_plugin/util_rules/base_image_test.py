@@ -48,13 +48,3 @@ def test_a_debian_base_reaches_its_own_rule(rule_runner: RuleRunner) -> None:
                              "d/lock.json": '{"not": "a lock"}'})
     assert "d:d: d/lock.json: lock_format is missing" in _error(rule_runner, Address("d", target_name="d"))
 
-
-def test_a_debian_base_for_another_architecture_is_one_line_before_any_download(rule_runner: RuleRunner) -> None:
-    from pathlib import Path
-
-    arm64 = Path(debian_base.__file__).parents[1] / "base_images/locks/python3.11-bookworm-arm64.lock.json"
-    rule_runner.write_files({"d/BUILD": 'omi_debian_base(name="d", lockfile="arm64.lock.json")\n',
-                             "d/arm64.lock.json": arm64.read_text()})
-    assert ("d:d: d/arm64.lock.json: architecture: arm64 packages make a linux/arm64 base, but this build runs on "
-            "linux/amd64 and omi builds images for the build machine's platform only (use a lock for its "
-            "architecture)") in _error(rule_runner, Address("d", target_name="d"))

@@ -25,7 +25,7 @@ from pants.util.logging import LogLevel
 
 from omi_contract.image import NONROOT_USER
 from omi_plugin.base_images.lock import LockError, parse_lock, stale_package_message
-from omi_plugin.base_images.shipped_locks import DEFAULT_BASE, shipped_lock, stale_shipped_lock_message
+from omi_plugin.base_images.shipped_locks import default_base, shipped_lock, stale_shipped_lock_message
 from omi_plugin.oci import platforms
 from omi_plugin.oci.image import RuntimeConfig, build_config, build_manifest
 from omi_plugin.oci.platforms import Platform
@@ -112,8 +112,9 @@ class DebianLockBaseRequest:
 
 
 @rule(desc="Build omi's default base image", level=LogLevel.DEBUG)
-async def default_base_image(_: DefaultBaseImageRequest) -> BaseImage:
-    lock = shipped_lock(DEFAULT_BASE)
+async def default_base_image(request: DefaultBaseImageRequest) -> BaseImage:
+    platform = request.platform or platforms.build_machine() or platforms.AMD64
+    lock = shipped_lock(default_base(platform.debian_architecture))
     return await Get(BaseImage, DebianLockBaseRequest(lock.image_name, LockedDebsRequest(
         f"the default base image ({lock.image_name})", lock.origin, lock.content, shipped=lock.name)))
 
@@ -128,7 +129,7 @@ async def debian_base_image(request: DebianBaseFieldSet) -> BaseImage:
 
 @rule(desc="Assemble a base image from Debian packages", level=LogLevel.DEBUG)
 async def debian_lock_base_image(request: DebianLockBaseRequest) -> BaseImage:
-    platform = _lock_platform(request)
+    platform, python_version = _lock_platform(request)
     locked = await Get(LockedDebs, LockedDebsRequest, request.locked)
     built = await Get(BuiltLayer, LayerToolRequest(
         BASE_IMAGE_TOOLS, "omi_plugin.base_images.build_layer",
@@ -137,10 +138,20 @@ async def debian_lock_base_image(request: DebianLockBaseRequest) -> BaseImage:
     ))
     layer, blobs = built.layer, built.blobs
     # The standard library's bytecode, compiled by the base's own interpreter: Debian does this in a maintainer
-    # script, which an image assembled without a package manager never runs.
+    # script, which an image assembled without a package manager never runs. A base of another platform than the
+    # build machine's is compiled by its twin, the build machine's default base: CPython's bytecode does not depend
+    # on the machine (`bytecode/twin_test.py` holds the two interpreters to the same bytes).
+    interpreter = await Get(BaseImage, DefaultBaseImageRequest()) if platform != platforms.build_machine() else None
+    if interpreter is not None and interpreter.config.python_version != python_version:
+        raise BaseImageError(f"{request.locked.owner}: {request.locked.lock_path}: python3.11-minimal: "
+                             f"{python_version} differs from the build machine's default base "
+                             f"({interpreter.config.python_version}), whose interpreter compiles its bytecode (lock "
+                             "the same version, `generate_lock --refresh` both locks together)")
     bytecode = await Get(BuiltLayer, CompileBytecodeRequest(
-        interpreter_layers=(layer,), interpreter_blobs=blobs, python=PYTHON, loader=platform.loader,
-        library_path=platform.library_path, source=BuiltLayer(layer, blobs),
+        interpreter_layers=interpreter.layers if interpreter else (layer,),
+        interpreter_blobs=interpreter.blobs if interpreter else blobs,
+        python=PYTHON, loader=(interpreter.config if interpreter else platform).loader,
+        library_path=(interpreter.config if interpreter else platform).library_path, source=BuiltLayer(layer, blobs),
         description=f"Compile the standard library of {request.name}",
     ))
     layers = (layer, bytecode.layer)
@@ -149,14 +160,14 @@ async def debian_lock_base_image(request: DebianLockBaseRequest) -> BaseImage:
     manifest = build_manifest(config.descriptor, [l.descriptor for l in layers])
     base = BaseImageConfig(name=request.name, manifest_digest=manifest.descriptor.digest, runtime=runtime,
                            python=PYTHON, loader=platform.loader, library_path=platform.library_path,
-                           platform=platform)
+                           platform=platform, python_version=python_version)
     return BaseImage(base, layers, await Get(Digest, MergeDigests([blobs, bytecode.blobs])),
                      packages=locked.packages, locks=(locked.lock,))
 
 
-def _lock_platform(request: DebianLockBaseRequest) -> Platform:
-    """The platform the lock's packages are built for; only the build machine's can be assembled so far (its own
-    interpreter compiles the standard library's bytecode)."""
+def _lock_platform(request: DebianLockBaseRequest) -> Tuple[Platform, str]:
+    """The platform the lock's packages are built for, and the Debian version of its CPython ("" when it pins
+    none)."""
     try:
         lock = parse_lock(request.locked.lock_content.decode("utf-8", errors="replace"), request.locked.lock_path)
         platform = platforms.for_debian_architecture(lock.architecture)
@@ -164,13 +175,8 @@ def _lock_platform(request: DebianLockBaseRequest) -> Platform:
         raise BaseImageError(f"{request.locked.owner}: {e}") from None
     except platforms.PlatformError as e:
         raise BaseImageError(f"{request.locked.owner}: {request.locked.lock_path}: architecture: {e}") from None
-    machine = platforms.build_machine()
-    if platform != machine:
-        raise BaseImageError(
-            f"{request.locked.owner}: {request.locked.lock_path}: architecture: {lock.architecture} packages make a "
-            f"{platform.name} base, but this build runs on {machine.name if machine else 'another machine'} and omi "
-            "builds images for the build machine's platform only (use a lock for its architecture)")
-    return platform
+    python = lock.package("python3.11-minimal")
+    return platform, python.version if python is not None else ""
 
 
 def _first_line(error: Exception) -> str:

@@ -19,14 +19,15 @@ from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.logging import LogLevel
 
 from omi_contract.image import APP_DIR, DEPENDENCY_LAYER_NOTE, RECORD_FILE, SITE_PACKAGES_DIR
-from omi_plugin.oci import compression
+from omi_plugin.oci import compression, platforms
+from omi_plugin.oci.platforms import Platform
 from omi_plugin.omi_image import model_layer_path
-from omi_plugin.util_rules.base_image import BaseImage, BaseImageRequest
+from omi_plugin.util_rules.base_image import BaseImage, BaseImageRequest, DefaultBaseImageRequest
+from omi_plugin.util_rules.foreign_wheels import PEX_DIR, ForeignDependencies, ForeignDependenciesRequest
 from omi_plugin.util_rules.layers import BuildLayerRequest, BuiltLayer, CompileBytecodeRequest, CompressLayerRequest
 from omi_plugin.util_rules.model_inputs import ModelInputs, single_file_entries
 from omi_plugin.util_rules.stored_layers import StoredModelLayer, StoredModelLayerRequest
 
-PEX_DIR = "runtime.pex"
 # Parts of a packed PEX that only its own bootstrap needs: the image starts Python directly.
 PEX_BOOTSTRAP = (".deps", ".bootstrap", "__pex__", "__main__.py", "PEX-INFO")
 
@@ -36,6 +37,7 @@ class RuntimeLayersRequest:
     address: Address  # the omi_model, for descriptions
     python_addresses: Addresses  # handler code, requirements and the runtime
     base_address: Optional[Address]  # whose interpreter compiles the bytecode; None: omi's default base
+    platform: Optional[Platform] = None  # what the dependencies are resolved for; None: the build machine
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,9 @@ def wheel_distributions(paths: Iterable[str]) -> Tuple[Tuple[str, str], ...]:
 
 @rule(desc="Build the runtime layers of an OMI image", level=LogLevel.DEBUG)
 async def runtime_layers(request: RuntimeLayersRequest) -> RuntimeLayers:
+    host = platforms.build_machine()
     base, pex = await MultiGet(
-        Get(BaseImage, BaseImageRequest(request.base_address)),
+        Get(BaseImage, BaseImageRequest(request.base_address, request.platform)),
         Get(Pex, PexFromTargetsRequest(
             request.python_addresses,
             output_filename=PEX_DIR,
@@ -78,8 +81,17 @@ async def runtime_layers(request: RuntimeLayersRequest) -> RuntimeLayers:
             description=f"Resolve the runtime of {request.address}",
         )),
     )
+    # Another platform's dependencies: the same locked versions, as that platform's wheels (`foreign_wheels.py`);
+    # first-party code is the same on every platform.
+    deps_pex = pex.digest
+    if request.platform is not None and request.platform != host:
+        deps_pex = (await Get(ForeignDependencies, ForeignDependenciesRequest(
+            request.address, request.python_addresses, request.platform))).pex
+    # Bytecode is compiled by the build machine's twin of a base of another platform (CPython's bytecode does not
+    # depend on the machine).
+    interpreter = await Get(BaseImage, DefaultBaseImageRequest()) if base.config.platform != host else base
     deps_input, app_input = await MultiGet(
-        Get(Digest, DigestSubset(pex.digest, PathGlobs([f"{PEX_DIR}/.deps/**"]))),
+        Get(Digest, DigestSubset(deps_pex, PathGlobs([f"{PEX_DIR}/.deps/**"]))),
         Get(Digest, DigestSubset(pex.digest, PathGlobs([f"{PEX_DIR}/**", *(f"!{PEX_DIR}/{p}" for p in PEX_BOOTSTRAP),
                                                          *(f"!{PEX_DIR}/{p}/**" for p in PEX_BOOTSTRAP)]))),
     )
@@ -97,7 +109,8 @@ async def runtime_layers(request: RuntimeLayersRequest) -> RuntimeLayers:
     deps_entries = await Get(DigestEntries, Digest, deps_input)
     deps_bytecode, app_bytecode = await MultiGet(
         Get(BuiltLayer, CompileBytecodeRequest(
-            base.layers, base.blobs, base.config.python, base.config.loader, base.config.library_path, source,
+            interpreter.layers, interpreter.blobs, interpreter.config.python, interpreter.config.loader,
+            interpreter.config.library_path, source,
             f"Compile bytecode: {source.layer.created_by.replace('omi: ', '')} of {request.address}",
         ))
         for source in (deps_layer, app_layer)

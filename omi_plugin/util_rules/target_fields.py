@@ -29,6 +29,7 @@ from omi_plugin.target_types import (
     OmiModelTarget,
     OmiRegistriesField,
     OmiSpecVersionField,
+    PlatformsField,
     RepositoryField,
 )
 
@@ -39,7 +40,7 @@ ESCAPING_LINKS_ENV = "OMI_ESCAPING_LINKS"
 # Fields whose `problem` judges the value alone.
 _VALUE_FIELDS: Tuple[Any, ...] = (RepositoryField, ExtraTagsField, HttpPortField, OmiSpecVersionField,
                                   OmiModelOutputPathField, OmiRegistriesField, OciImageReferenceField,
-                                  ModelArtifactField)
+                                  ModelArtifactField, PlatformsField)
 
 
 class OmiFieldError(Exception):

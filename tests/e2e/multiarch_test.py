@@ -1,0 +1,137 @@
+"""An arm64 image built on this machine without emulation (`platforms=["linux/arm64"]`), then run under Debian's
+qemu-aarch64-static (binfmt_misc is not mounted here, so qemu is the container's entrypoint) and asked over each
+interface by the real clients; its bytecode, compiled by the build machine's twin interpreter, is what the arm64
+interpreter itself writes."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Tuple
+
+import numpy as np
+import pytest
+import tritonclient.grpc as triton
+from conftest import PODMAN, RUN_FLAGS, Clone, free_port, modzy_run_json, run, wait_for
+
+ARM64 = ("examples/digits", "digits-arm64")
+AMD64 = ("examples/digits", "digits")
+QEMU = "/usr/bin/qemu-aarch64-static"
+ZERO = [0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 11, 8, 0, 0, 4, 12, 0, 0, 8, 8, 0,
+        0, 5, 8, 0, 0, 9, 8, 0, 0, 4, 11, 0, 1, 12, 7, 0, 0, 2, 14, 5, 10, 12, 0, 0, 0, 0, 6, 13, 10, 0, 0, 0]
+# Run inside the arm64 image: compile sources of the image again with its own interpreter, as the build's bytecode
+# step does (`omi_plugin/bytecode/compile_layer.py`), and name every file whose bytes differ from the image's.
+_RECOMPILE = r"""
+import compileall, filecmp, os, py_compile, shutil, sys
+roots = sys.argv[1:]
+differ, compared = [], 0
+for root in roots:
+    copy = "/tmp/src" + root
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    compileall.compile_dir("/tmp/src", stripdir="/tmp/src", prependdir="/", quiet=2, workers=1,
+                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    for directory, _, files in os.walk(copy):
+        for name in files:
+            if name.endswith(".pyc"):
+                mine = os.path.join(directory, name)
+                theirs = mine[len("/tmp/src"):]
+                compared += 1
+                if not os.path.exists(theirs) or not filecmp.cmp(mine, theirs, shallow=False):
+                    differ.append(theirs)
+    shutil.rmtree("/tmp/src")
+print(compared, differ)
+"""
+
+
+def _image(layout: Path) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    index = json.loads((layout / "index.json").read_text())
+    manifest = json.loads((layout / "blobs/sha256" / index["manifests"][0]["digest"][7:]).read_text())
+    config = json.loads((layout / "blobs/sha256" / manifest["config"]["digest"][7:]).read_text())
+    return manifest, config
+
+
+@pytest.fixture(scope="module")
+def arm64_image(packaged_clone: Clone) -> Iterator[str]:
+    if not Path(QEMU).exists():
+        pytest.fail(f"{QEMU} is missing: run tests/install-system-deps.sh")
+    record = packaged_clone.record(*ARM64)
+    name = f"localhost/omi-e2e-arm64:{record['tags'][0]}"
+    run(["skopeo", "copy", "-q", f"oci:{packaged_clone.layout(*ARM64)}:{record['tags'][0]}",
+         f"containers-storage:{name}"])
+    try:
+        yield name
+    finally:
+        subprocess.run(["podman", "rmi", "-f", name], capture_output=True)
+
+
+def _qemu_argv(image: str, command: List[str], env: Dict[str, Any], detach: bool, name: str) -> List[str]:
+    flags = [arg for k, v in env.items() for arg in ("-e", f"{k}={v}")]
+    return [*PODMAN, "run", *(["-d"] if detach else []), "--name", name, "--arch", "arm64", *RUN_FLAGS, *flags,
+            "-v", f"{QEMU}:/qemu:ro", "--entrypoint", "/qemu", image, *command]
+
+
+@contextlib.contextmanager
+def _served(image: str, interface: str, protocol: str) -> Iterator[int]:
+    """The arm64 image serving one interface under qemu, with the image's own command."""
+    port, name = free_port(), f"omi-e2e-{uuid.uuid4().hex[:8]}"
+    run(_qemu_argv(image, ["/usr/bin/python3.11", "-m", "omi_runtime"],
+                   {"INTERFACE": interface, "PROTOCOL": protocol, "HTTP_PORT": port}, True, name))
+    try:
+        yield port
+    finally:
+        subprocess.run([*PODMAN, "stop", "-t", "10", name], capture_output=True)
+        subprocess.run(["podman", "rm", "-f", name], capture_output=True)
+
+
+def test_the_image_is_arm64_and_shares_the_model_layers_with_amd64(packaged_clone: Clone) -> None:
+    (arm_manifest, arm_config), (amd_manifest, amd_config) = (_image(packaged_clone.layout(*t)) for t in (ARM64, AMD64))
+    assert (arm_config["architecture"], arm_config["variant"], arm_config["os"]) == ("arm64", "v8", "linux")
+    assert amd_config["architecture"] == "amd64" and "variant" not in amd_config
+    assert arm_config["config"]["Entrypoint"] == amd_config["config"]["Entrypoint"]
+
+    def layers(manifest: Dict[str, Any], config: Dict[str, Any]) -> Dict[str, str]:
+        return {h["created_by"]: layer["digest"] for h, layer in zip(config["history"], manifest["layers"])}
+
+    arm, amd = layers(arm_manifest, arm_config), layers(amd_manifest, amd_config)
+    # The model and the first-party code are the same blobs on both platforms; the base and the dependencies are
+    # each platform's own.
+    for same in ("omi: model file model.joblib", "omi: model record omi-model.json", "omi: application code",
+                 "omi: bytecode for application code"):
+        assert arm[same] == amd[same], same
+    assert arm["omi: third-party Python packages"] != amd["omi: third-party Python packages"]
+    assert arm_manifest["layers"][0]["digest"] != amd_manifest["layers"][0]["digest"]
+    assert "arm64" in arm_config["history"][0]["created_by"]
+
+
+def test_arm64_image_answers_each_interface_under_qemu(arm64_image: str) -> None:
+    with _served(arm64_image, "kfserving", "v1") as port:
+        def predict() -> Any:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models/digits:predict",
+                                             data=json.dumps({"instances": [ZERO]}).encode(), method="POST")
+            return json.loads(urllib.request.urlopen(request, timeout=10).read())
+
+        assert wait_for(predict, timeout=120) == {"predictions": [0]}
+    with _served(arm64_image, "kserve", "v2") as port:
+        client = triton.InferenceServerClient(f"127.0.0.1:{port}")
+        wait_for(lambda: client.is_model_ready("digits"), timeout=120)
+        tensor = triton.InferInput("input-0", [2, 64], "FP32")
+        tensor.set_data_from_numpy(np.array([ZERO, ZERO], dtype=np.float32))
+        assert client.infer("digits", [tensor]).as_numpy("predict").tolist() == [0, 0]
+    with _served(arm64_image, "modzy", "v2") as port:
+        status, results = modzy_run_json(port, [ZERO])
+        assert status.status_code == 200 and results["predict"] == [0]
+
+
+def test_the_twin_wrote_the_bytecode_the_arm64_interpreter_writes(arm64_image: str) -> None:
+    name = f"omi-e2e-{uuid.uuid4().hex[:8]}"
+    roots = ["/usr/lib/python3.11/json", "/usr/lib/python3.11/asyncio", "/opt/omi/site-packages/numpy/_core",
+             "/opt/omi/site-packages/sklearn/linear_model"]
+    done = run(_qemu_argv(arm64_image, ["/usr/bin/python3.11", "-c", _RECOMPILE, *roots], {}, False, name),
+               timeout=600)
+    subprocess.run(["podman", "rm", "-f", name], capture_output=True)
+    compared, differ = done.stdout.strip().split(" ", 1)
+    assert int(compared) > 100 and differ == "[]", done.stdout[-2000:]
