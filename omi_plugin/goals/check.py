@@ -27,8 +27,9 @@ from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
 from omi_contract.violation import summary
-from omi_plugin.goals.package import OmiImage, OmiImageRequest, OmiModelFieldSet
+from omi_plugin.goals.package import OmiImage, OmiImageRequest, OmiModelFieldSet, image_platform
 from omi_plugin.metadata.model_yaml import ModelYamlError, parse_yaml
+from omi_plugin.oci import platforms
 from omi_plugin.subsystem import OmiSubsystem
 from omi_plugin.util_rules.image_models import ImageModels, ImageModelsRequest
 from omi_plugin.util_rules.model_inputs import (
@@ -221,6 +222,12 @@ async def check_omi_target(request: OmiTargetCheck, omi: OmiSubsystem, pex_env: 
     for m, smoke in zip(models.all, smokes):
         header = f"MODEL_NAME={m.metadata.name}:\n" if models.bundled else ""
         output += header + smoke.stdout.decode() + smoke.stderr.decode()
+    platform = image_platform(fs, omi)
+    if platform is not None:
+        host = platforms.build_machine()
+        output += (f"omi smoke: ran with this machine's {host.name if host else ''} interpreter and the same locked "
+                   f"versions; the {platform.name} image's own interpreter was not started (run the image under "
+                   "qemu-user-static to ask it)\n").replace("machine's  ", "machine's ")
     return OmiTargetCheckResult(max(exit_code, *(smoke.exit_code for smoke in smokes)), output)
 
 
