@@ -304,10 +304,11 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem, location:
     ]
     results = await MultiGet(gets)
     base, runtime = cast(BaseImage, results[0]), cast(RuntimeLayers, results[1])
-    if platform is not None and base.config.platform != platform:
+    wanted = platform or platforms.build_machine() or platforms.AMD64
+    if base.config.platform != wanted:
         raise OmiPackageError(f"{fs.address}: platforms: the base image {base.config.name} is "
-                              f"{base.config.platform.name}, not {platform.name} (unset base_image for omi's default "
-                              f"base of {platform.name}, or build for {base.config.platform.name})")
+                              f"{base.config.platform.name}, not {wanted.name} (unset base_image for omi's default "
+                              f"base of {wanted.name}, or set platforms=[\"{base.config.platform.name}\"])")
     model, bundled = cast(ModelLayers, results[2]), cast(Tuple[ModelLayers, ...], results[3:])
 
     await MultiGet(Get(MlflowModelChecked, MlflowModelCheckRequest(m, runtime.distributions, base.config.python))
@@ -315,6 +316,9 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem, location:
 
     base_layers, base_layer_blobs = list(base.layers), [base.blobs] * len(base.layers)
     modelcar = fs.modelcar.value if fs.modelcar.value is not None else omi.modelcar
+    if modelcar and platform is not None:
+        raise OmiPackageError(f"{fs.address}: modelcar: a ModelCar image is built for the build machine's platform "
+                              f"only so far, not {platform.name} (turn modelcar off for this target)")
     modelcar_layer: Optional[ModelCarLayer] = None
     if modelcar:
         modelcar_layer = await Get(ModelCarLayer, ModelCarLayerRequest(fs.address, metadata.source_file,
