@@ -128,6 +128,9 @@ def image_platform(fs: OmiModelFieldSet, omi: OmiSubsystem) -> Optional[Platform
     problem = platforms_problem(tuple(chosen))
     if problem is not None:
         raise OmiPackageError(f"{fs.address}: [omi].platforms: {problem[0]} ({problem[1]})")
+    if platforms.build_machine() is None:
+        raise OmiPackageError(f"{fs.address}: omi builds images on x86_64 and aarch64 machines, not on "
+                              f"{platforms.machine_name()}")
     platform = platforms.parse(chosen[0])
     return None if platform == platforms.build_machine() else platform
 
@@ -296,6 +299,11 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem, location:
         fs.address, fs.base_image.value or omi.default_base_image))).address
     layer_setting, model_setting = compression_settings(fs, omi)
     platform = image_platform(fs, omi)
+    wanted = platform or platforms.build_machine() or platforms.AMD64
+    modelcar = fs.modelcar.value if fs.modelcar.value is not None else omi.modelcar
+    if modelcar and wanted != platforms.AMD64:
+        raise OmiPackageError(f"{fs.address}: modelcar: a ModelCar image carries an amd64 busybox so far, not a "
+                              f"{wanted.name} one (turn modelcar off for this target)")
     # One MultiGet, so that the model layers are written while the runtime resolves.
     gets: List[Get[Any]] = [
         Get(BaseImage, BaseImageRequest(base_address, platform)),
@@ -304,21 +312,17 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem, location:
     ]
     results = await MultiGet(gets)
     base, runtime = cast(BaseImage, results[0]), cast(RuntimeLayers, results[1])
-    wanted = platform or platforms.build_machine() or platforms.AMD64
     if base.config.platform != wanted:
         raise OmiPackageError(f"{fs.address}: platforms: the base image {base.config.name} is "
                               f"{base.config.platform.name}, not {wanted.name} (unset base_image for omi's default "
                               f"base of {wanted.name}, or set platforms=[\"{base.config.platform.name}\"])")
     model, bundled = cast(ModelLayers, results[2]), cast(Tuple[ModelLayers, ...], results[3:])
 
-    await MultiGet(Get(MlflowModelChecked, MlflowModelCheckRequest(m, runtime.distributions, base.config.python))
+    await MultiGet(Get(MlflowModelChecked, MlflowModelCheckRequest(m, runtime.distributions, base.config.python,
+                                                                  base.config.platform.machine))
                    for m in models.all if m.metadata.record.format == formats.MLFLOW)
 
     base_layers, base_layer_blobs = list(base.layers), [base.blobs] * len(base.layers)
-    modelcar = fs.modelcar.value if fs.modelcar.value is not None else omi.modelcar
-    if modelcar and platform is not None:
-        raise OmiPackageError(f"{fs.address}: modelcar: a ModelCar image is built for the build machine's platform "
-                              f"only so far, not {platform.name} (turn modelcar off for this target)")
     modelcar_layer: Optional[ModelCarLayer] = None
     if modelcar:
         modelcar_layer = await Get(ModelCarLayer, ModelCarLayerRequest(fs.address, metadata.source_file,

@@ -65,6 +65,19 @@ def for_debian_architecture(architecture: str) -> Platform:
     return found
 
 
+def for_oci(os: str, architecture: str) -> Platform:
+    """The platform an image config (or an index entry) names."""
+    found = next((p for p in PLATFORMS if (p.os, p.architecture) == (os, architecture)), None)
+    if found is None:
+        raise PlatformError(f"{os}/{architecture} is not a platform omi builds images for (it builds "
+                            f"{', '.join(p.name for p in PLATFORMS)})")
+    return found
+
+
+def machine_name() -> str:
+    return host.machine() or "an unknown machine"
+
+
 def build_machine() -> Optional[Platform]:
     """The platform of the machine the build runs on, when omi builds for it."""
     return next((p for p in PLATFORMS if p.machine == host.machine()), None)

@@ -141,7 +141,11 @@ async def debian_lock_base_image(request: DebianLockBaseRequest) -> BaseImage:
     # script, which an image assembled without a package manager never runs. A base of another platform than the
     # build machine's is compiled by its twin, the build machine's default base: CPython's bytecode does not depend
     # on the machine (`bytecode/twin_test.py` holds the two interpreters to the same bytes).
-    interpreter = await Get(BaseImage, DefaultBaseImageRequest()) if platform != platforms.build_machine() else None
+    host = platforms.build_machine()
+    if host is None:
+        raise BaseImageError(f"{request.locked.owner}: omi builds images on x86_64 and aarch64 machines, not on "
+                             f"{platforms.machine_name()}")
+    interpreter = await Get(BaseImage, DefaultBaseImageRequest()) if platform != host else None
     if interpreter is not None and interpreter.config.python_version != python_version:
         raise BaseImageError(f"{request.locked.owner}: {request.locked.lock_path}: python3.11-minimal: "
                              f"{python_version} differs from the build machine's default base "

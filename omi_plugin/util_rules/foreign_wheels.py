@@ -10,6 +10,7 @@ interpreter (CPython 3.11), with the requirement strings and lockfile Pants deri
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from importlib import resources
 
@@ -28,7 +29,7 @@ from pants.backend.python.util_rules.pex_requirements import (
 )
 from pants.engine.addresses import Address, Addresses
 from pants.engine.fs import CreateDigest, Digest, FileContent, MergeDigests
-from pants.engine.process import ProcessResult
+from pants.engine.process import FallibleProcessResult
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.logging import LogLevel
 
@@ -68,23 +69,26 @@ async def foreign_dependencies(request: ForeignDependenciesRequest) -> ForeignDe
         description=f"Resolve the runtime of {request.address}"))
     requirements = pex_request.requirements
     if not isinstance(requirements, PexRequirements) or not isinstance(requirements.from_superset, Resolve):
-        raise ForeignWheelsError(f"{request.address}: platforms: {request.platform.name} needs the model's Python "
-                                 "requirements from a resolve's lockfile (set `[python].enable_resolves`)")
+        raise ForeignWheelsError(f"{request.address}: platforms: {request.platform.name} wheels are chosen from the "
+                                 "model resolve's Pex lockfile (`[python].enable_resolves`, then `pants "
+                                 "generate-lockfiles`)")
     resolve = requirements.from_superset
+    platform_file = complete_platform(request.platform)
+    # Pex must run on the platform's CPython version (see the module's docstring), whatever the resolve allows.
+    version = json.loads(platform_file.content)["marker_environment"]["python_version"]
     req_strings, lockfile, config, python = await MultiGet(
         Get(ReqStrings, PexRequirements, requirements),
         Get(Lockfile, Resolve, resolve),
         Get(ResolvePexConfig, ResolvePexConfigRequest(resolve.name)),
-        Get(PythonExecutable, InterpreterConstraints, pex_request.interpreter_constraints),
+        Get(PythonExecutable, InterpreterConstraints, InterpreterConstraints([f"CPython=={version}.*"])),
     )
     loaded = await Get(LoadedLockfile, LoadedLockfileRequest(lockfile))
     if not loaded.is_pex_native:
         raise ForeignWheelsError(f"{request.address}: platforms: the {resolve.name} resolve's lockfile is not a Pex "
                                  f"lockfile, which {request.platform.name} wheels are chosen from (generate it with "
                                  "`pants generate-lockfiles`)")
-    platform_file = complete_platform(request.platform)
     inputs = await Get(Digest, MergeDigests([loaded.lockfile_digest, await Get(Digest, CreateDigest([platform_file]))]))
-    result = await Get(ProcessResult, PexCliProcess(
+    result = await Get(FallibleProcessResult, PexCliProcess(
         subcommand=(),
         extra_args=(*req_strings.req_strings, "--lock", loaded.lockfile_path, *config.pex_args(),
                     "--complete-platform", platform_file.path, "--layout", "packed", "--output-file", PEX_DIR),
@@ -93,7 +97,16 @@ async def foreign_dependencies(request: ForeignDependenciesRequest) -> ForeignDe
         output_directories=(PEX_DIR,),
         description=f"Resolve the {request.platform.name} wheels of {request.address}",
     ))
+    if result.exit_code != 0:
+        raise ForeignWheelsError(f"{request.address}: platforms: the {request.platform.name} wheels cannot be "
+                                 f"chosen: {_pex_error(result.stderr.decode(errors='replace'))}")
     return ForeignDependencies(result.output_digest)
+
+
+def _pex_error(stderr: str) -> str:
+    """Pex's reason, in one line (its last non-blank lines, joined)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    return " ".join(lines[-3:])[-600:] if lines else "Pex failed without a message"
 
 
 def rules():

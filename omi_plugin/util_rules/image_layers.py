@@ -22,7 +22,7 @@ from omi_contract.image import APP_DIR, DEPENDENCY_LAYER_NOTE, RECORD_FILE, SITE
 from omi_plugin.oci import compression, platforms
 from omi_plugin.oci.platforms import Platform
 from omi_plugin.omi_image import model_layer_path
-from omi_plugin.util_rules.base_image import BaseImage, BaseImageRequest, DefaultBaseImageRequest
+from omi_plugin.util_rules.base_image import BaseImage, BaseImageError, BaseImageRequest, DefaultBaseImageRequest
 from omi_plugin.util_rules.foreign_wheels import PEX_DIR, ForeignDependencies, ForeignDependenciesRequest
 from omi_plugin.util_rules.layers import BuildLayerRequest, BuiltLayer, CompileBytecodeRequest, CompressLayerRequest
 from omi_plugin.util_rules.model_inputs import ModelInputs, single_file_entries
@@ -90,6 +90,12 @@ async def runtime_layers(request: RuntimeLayersRequest) -> RuntimeLayers:
     # Bytecode is compiled by the build machine's twin of a base of another platform (CPython's bytecode does not
     # depend on the machine).
     interpreter = await Get(BaseImage, DefaultBaseImageRequest()) if base.config.platform != host else base
+    if interpreter is not base and (not base.config.python_version
+                                    or base.config.python_version != interpreter.config.python_version):
+        raise BaseImageError(f"{request.address}: the {base.config.platform.name} base {base.config.name} has a "
+                             f"CPython ({base.config.python_version or 'of a version omi cannot tell'}) other than "
+                             f"the build machine's default base ({interpreter.config.python_version}), whose "
+                             "interpreter compiles its bytecode (use omi's default base for this platform)")
     deps_input, app_input = await MultiGet(
         Get(Digest, DigestSubset(deps_pex, PathGlobs([f"{PEX_DIR}/.deps/**"]))),
         Get(Digest, DigestSubset(pex.digest, PathGlobs([f"{PEX_DIR}/**", *(f"!{PEX_DIR}/{p}" for p in PEX_BOOTSTRAP),

@@ -22,6 +22,7 @@ class MlflowModelCheckRequest:
     inputs: ModelInputs
     distributions: Tuple[Tuple[str, str], ...]  # (name, version) in the image's dependency layer
     python: str  # the base image's interpreter, e.g. usr/bin/python3.11, for environment markers
+    machine: str = ""  # the image's `platform.machine()` (x86_64, aarch64); "" for the build machine's
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ async def check_mlflow_model(request: MlflowModelCheckRequest) -> MlflowModelChe
             "log the model with MLflow 1.20 or newer, which records its requirements, or add the file to the "
             "model directory and to `model_files`"))
     else:
-        environment = mlflow_model.image_environment(python_version(request.python), platform.machine())
+        environment = mlflow_model.image_environment(python_version(request.python),
+                                                     request.machine or platform.machine())
         problems.extend(mlflow_model.requirement_problems(by_relpath[requirements_rel], requirements_file,
                                                           dict(request.distributions), environment))
     if problems:

@@ -22,7 +22,7 @@ from pants.engine.target import HydratedSources, HydrateSourcesRequest
 from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
-from omi_plugin.oci import media_types
+from omi_plugin.oci import media_types, platforms
 from omi_plugin.oci.descriptor import Descriptor
 from omi_plugin.oci.image import Layer, RuntimeConfig, parse_env
 from omi_plugin.oci.layout import blob_path
@@ -152,8 +152,13 @@ async def base_from_layout(request: BaseFromLayoutRequest) -> BaseImage:
         working_dir=str(runtime_json.get("WorkingDir", "")),
     )
     blobs = await Get(Digest, DigestSubset(layout, PathGlobs([blob_path(l.descriptor.digest) for l in layers])))
+    try:
+        platform = platforms.for_oci(str(config.get("os", "")), str(config.get("architecture", "")))
+    except platforms.PlatformError as e:
+        raise BaseImageError(f"{request.address}: the base's config: {e}") from None
     base = BaseImageConfig(name=request.name, manifest_digest=manifest_descriptor.digest, runtime=runtime,
-                           python=request.python, library_path=request.library_path)
+                           python=request.python, library_path=request.library_path, loader=platform.loader,
+                           platform=platform)
     return BaseImage(base, layers, blobs)
 
 
