@@ -64,8 +64,32 @@ class RecordedAttestations:
 
 
 @dataclass(frozen=True)
+class PlatformImage:
+    """One platform's image of an image index, with its own SBOM."""
+
+    platform: str  # linux/amd64, linux/arm64
+    image_digest: str
+    config_digest: str
+    base_digest: str
+    sbom: Optional[str] = None  # dist/-relative path of its SPDX document
+    sbom_digest: Optional[str] = None  # its SBOM referrer's manifest
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"platform": self.platform, "image_digest": self.image_digest, "config_digest": self.config_digest,
+                "base_digest": self.base_digest,
+                **({"sbom": self.sbom, "sbom_digest": self.sbom_digest} if self.sbom else {})}
+
+    @staticmethod
+    def from_dict(doc: Dict[str, Any]) -> "PlatformImage":
+        return PlatformImage(doc["platform"], doc["image_digest"], doc["config_digest"], doc["base_digest"],
+                             doc.get("sbom"), doc.get("sbom_digest"))
+
+
+@dataclass(frozen=True)
 class BuildRecord:
-    image_digest: str  # the image manifest's digest: what the registry serves under `tags`
+    # What the registry serves under `tags`: the image manifest's digest, or with several platforms the image index's
+    # (`platform_images` then lists each platform's image; `config_digest`, `base_*` and `layers` are the first's).
+    image_digest: str
     model_digest: str  # the ModelPack manifest's digest: the image manifest's `subject`
     config_digest: str
     tags: Tuple[str, ...]  # the run id first
@@ -84,6 +108,7 @@ class BuildRecord:
     omlmd_layout: Optional[str] = None
     attestations: Optional[RecordedAttestations] = None
     model_artifact: Optional[str] = None  # the registry artifact the model files came from (`model_digest` names it)
+    platform_images: Tuple[PlatformImage, ...] = ()
 
     def to_dict(self) -> Dict[str, Any]:
         return {
@@ -101,6 +126,7 @@ class BuildRecord:
             **({"omlmd_digest": self.omlmd_digest, "omlmd_layout": self.omlmd_layout} if self.omlmd_digest else {}),
             **({"attestations": self.attestations.to_dict()} if self.attestations else {}),
             **({"model_artifact": self.model_artifact} if self.model_artifact else {}),
+            **({"platform_images": [p.to_dict() for p in self.platform_images]} if self.platform_images else {}),
             "layers": [{"digest": layer.digest, "size": layer.size, "media_type": layer.media_type,
                         "created_by": layer.created_by} for layer in self.layers],
         }
@@ -126,6 +152,7 @@ class BuildRecord:
                 omlmd_digest=doc.get("omlmd_digest"), omlmd_layout=doc.get("omlmd_layout"),
                 attestations=RecordedAttestations.from_dict(doc["attestations"]) if "attestations" in doc else None,
                 model_artifact=doc.get("model_artifact"),
+                platform_images=tuple(PlatformImage.from_dict(p) for p in doc.get("platform_images", [])),
             )
         except (ValueError, KeyError, TypeError) as e:
             raise BuildRecordError(f"{file}: not an omi build record ({type(e).__name__}: {e}) "

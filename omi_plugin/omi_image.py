@@ -17,7 +17,7 @@ from omi_plugin.metadata.model_yaml import ModelMetadata
 from omi_plugin.oci import media_types as mt
 from omi_plugin.oci.compression import algorithm_of, with_algorithm
 from omi_plugin.oci.descriptor import Blob, Descriptor
-from omi_plugin.oci.image import Layer, RuntimeConfig, build_config, build_index, build_manifest
+from omi_plugin.oci.image import Layer, RuntimeConfig, build_config, build_image_index, build_index, build_manifest
 from omi_plugin.oci.platforms import AMD64, Platform
 
 
@@ -214,6 +214,35 @@ def assemble(metadata: ModelMetadata, base: BaseImageConfig, base_layers: Sequen
                               subject=model_subject(mp_manifest))
     index_json = build_index([(manifest.descriptor, tags)])
     return AssembledImage(config, manifest, index_json, mp_config, mp_manifest, mp_index, tags, tuple(layers))
+
+
+@dataclass(frozen=True)
+class AssembledIndex:
+    """The image index of a several-platform build: each platform's image as a one-platform build makes it."""
+
+    index: Blob
+    index_json: bytes  # the layout's, naming the index under the images' tags
+    images: Tuple[Tuple[Platform, AssembledImage], ...]
+
+    @property
+    def tags(self) -> Tuple[str, ...]:
+        return self.images[0][1].tags
+
+
+def assemble_index(images: Sequence[Tuple[Platform, AssembledImage]]) -> AssembledIndex:
+    """The index of `images` (one model artifact, one set of tags between them): its annotations are those every
+    image has with the same value (the base's digest, which differs, is left to each image), and its subject is the
+    model artifact, so the registry lists the index among the model's referrers as it lists each image."""
+    first = images[0][1]
+    for platform, image in images[1:]:
+        if image.tags != first.tags or image.modelpack_manifest.descriptor != first.modelpack_manifest.descriptor:
+            raise ValueError(f"the {platform.name} image serves another model artifact or tags than the "
+                             f"{images[0][0].name} image")
+    manifests = [json.loads(image.manifest.data).get("annotations") or {} for _, image in images]
+    shared = {k: v for k, v in manifests[0].items() if all(m.get(k) == v for m in manifests[1:])}
+    index = build_image_index([(image.manifest.descriptor, platform) for platform, image in images],
+                              annotations=shared, subject=model_subject(first.modelpack_manifest))
+    return AssembledIndex(index, build_index([(index.descriptor, first.tags)]), tuple(images))
 
 
 def build_record(assembled: AssembledImage, *, repository: str, layout: str, modelpack_layout: str,

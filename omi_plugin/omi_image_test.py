@@ -1,11 +1,14 @@
 import json
 
+import pytest
+
 from omi_contract import image as contract
 from omi_plugin.metadata.model_yaml import load_model_yaml
 from omi_plugin.oci import media_types as mt
 from omi_plugin.oci.descriptor import Descriptor, sha256_digest
 from omi_plugin.oci.image import Layer, RuntimeConfig
-from omi_plugin.omi_image import BaseImageConfig, assemble
+from omi_plugin.oci.platforms import AMD64, ARM64
+from omi_plugin.omi_image import BaseImageConfig, assemble, assemble_index
 
 METADATA = load_model_yaml(
     "name: digits\nversion: '1'\nrun_id: run-7\nformat: sklearn\nfiles: [model.joblib]\n"
@@ -89,3 +92,27 @@ def test_the_image_names_its_model_artifact_as_subject_and_the_artifact_names_no
     assert "subject" not in json.loads(image.modelpack_manifest.data)
     refs = [m["annotations"][mt.ANNOTATION_REF_NAME] for m in json.loads(image.modelpack_index_json)["manifests"]]
     assert refs == ["run-7-model", "v1-model"]
+
+
+def test_an_index_lists_each_platforms_image_under_the_run_id() -> None:
+    arm64_base = BaseImageConfig("base", sha256_digest(b"arm64-base-manifest"), BASE.runtime, BASE.python,
+                                 platform=ARM64)
+    arm64 = assemble(METADATA, arm64_base, [_layer("arm64 base")], runtime_layers=[_layer("arm64 deps"), _layer("app")],
+                     model_layers=[("model.joblib", _layer("model"))], record_layer=_layer("record"),
+                     http_port="9000", spec_version="1.0", extra_tags=["v1"])
+    amd64 = _assemble(extra_tags=["v1"])
+    index = assemble_index([(AMD64, amd64), (ARM64, arm64)])
+    value = json.loads(index.index.data)
+    assert value["mediaType"] == mt.INDEX
+    assert [(m["digest"], m["platform"]) for m in value["manifests"]] == [
+        (amd64.manifest.descriptor.digest, {"architecture": "amd64", "os": "linux"}),
+        (arm64.manifest.descriptor.digest, {"architecture": "arm64", "os": "linux", "variant": "v8"})]
+    assert value["subject"]["digest"] == amd64.modelpack_manifest.descriptor.digest
+    # The annotations the images share; the base digests differ and stay with each image.
+    assert value["annotations"][contract.ANNOTATION_RUN_ID] == "run-7"
+    assert mt.ANNOTATION_BASE_DIGEST not in value["annotations"]
+    layout = json.loads(index.index_json)
+    assert [(m["digest"], m["mediaType"], m["annotations"][mt.ANNOTATION_REF_NAME]) for m in layout["manifests"]] == [
+        (index.index.descriptor.digest, mt.INDEX, "run-7"), (index.index.descriptor.digest, mt.INDEX, "v1")]
+    with pytest.raises(ValueError, match="another model artifact or tags"):
+        assemble_index([(AMD64, amd64), (ARM64, _assemble())])

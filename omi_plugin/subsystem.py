@@ -55,10 +55,10 @@ class OmiSubsystem(Subsystem):
         default=["linux/amd64"],
         help=help_text(  # type: ignore[arg-type]  # Pants types help_text as str-or-callable
             """
-            The platform `omi_model` targets that set no `platforms` build their image for: `linux/amd64` or
-            `linux/arm64`, from any build machine and without emulation (the Debian base from that architecture's
-            lock, the Python dependencies resolved for it, bytecode compiled by the build machine's twin
-            interpreter). One platform per image so far.
+            The platforms `omi_model` targets that set no `platforms` build their image for: `linux/amd64`,
+            `linux/arm64` or both, from any build machine and without emulation (the Debian base from that
+            architecture's lock, the Python dependencies resolved for it, bytecode compiled by the build machine's
+            twin interpreter). Two platforms make one OCI image index of the two images.
             """
         ),
     )

@@ -255,12 +255,14 @@ class PlatformsField(StringSequenceField):
     alias = "platforms"
     help = help_text(
         """
-        The platform the image is built for, e.g. `["linux/arm64"]` (default: `[omi].platforms`, `linux/amd64`).
-        `linux/amd64` and `linux/arm64` (arm64 images say `variant: v8`) are built from any build machine without
-        emulation: omi's default base from that architecture's Debian lock, the Python dependencies resolved for it
-        from the lockfile's wheels, bytecode compiled by the build machine's twin interpreter (CPython writes the
-        same bytecode on both). A platform other than the build machine's needs omi's default base. One platform
-        per image so far.
+        The platforms the image is built for, e.g. `["linux/arm64"]` or `["linux/amd64", "linux/arm64"]` (default:
+        `[omi].platforms`, `linux/amd64`). `linux/amd64` and `linux/arm64` (arm64 images say `variant: v8`) are
+        built from any build machine without emulation: omi's default base from that architecture's Debian lock,
+        the Python dependencies resolved for it from the lockfile's wheels, bytecode compiled by the build machine's
+        twin interpreter (CPython writes the same bytecode on both). A platform other than the build machine's
+        needs omi's default base. With two platforms, `pants package` writes one OCI image index tagged with the
+        run id, listing each platform's image (the same image a one-platform build writes; the model layers are
+        the same blobs in both).
         """
     )
 
@@ -271,14 +273,17 @@ class PlatformsField(StringSequenceField):
 
 def platforms_problem(value: Tuple[str, ...]) -> Optional[FieldProblem]:
     """What is wrong with a list of platforms, from the field or from `[omi].platforms`."""
+    parsed = []
     for text in value:
         try:
-            platforms.parse(text)
+            parsed.append(platforms.parse(text))
         except platforms.PlatformError as e:
             return str(e), "use linux/amd64 or linux/arm64"
-    if len(value) != 1:
-        return (f"names {len(value)} platforms", "name one: an image index of several platforms from one target is "
-                                                 "not built yet (declare one omi_model per platform)")
+    if not parsed:
+        return "names no platform", "name linux/amd64, linux/arm64 or both, or leave the field out"
+    if len(set(parsed)) != len(parsed):
+        return (f"names {parsed[0].name if parsed.count(parsed[0]) > 1 else parsed[1].name} twice",
+                "name each platform once")
     return None
 
 

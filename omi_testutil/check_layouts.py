@@ -8,12 +8,13 @@ only the rule under test fires.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from omi_contract.image import DEPENDENCY_LAYER_NOTE, RECORD_FILE
 from omi_plugin.metadata.model_yaml import ModelMetadata, load_model_yaml
@@ -23,8 +24,9 @@ from omi_plugin.oci.descriptor import Descriptor, sha256_digest
 from omi_plugin.oci.hashing import stream_sha256
 from omi_plugin.oci.image import Layer, RuntimeConfig
 from omi_plugin.oci.layout import oci_layout_bytes
+from omi_plugin.oci.platforms import AMD64, Platform
 from omi_plugin.oci.tar import Entry, write_layer
-from omi_plugin.omi_image import BaseImageConfig, assemble, model_layer_path
+from omi_plugin.omi_image import AssembledImage, BaseImageConfig, assemble, assemble_index, model_layer_path
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES_DIR = os.path.join(REPO_ROOT, "tests", "check_fixtures")
@@ -81,14 +83,12 @@ def _write_layout(root: str, blobs: List[bytes], index_json: bytes) -> None:
         _write_blob(root, data)
 
 
-def build_layouts(directory: str, spec_version: str = "1.0") -> Tuple[str, str]:
-    """A valid image layout and ModelPack layout for MODEL_YAML under `directory`; returns their paths."""
+def build_layouts(directory: str, spec_version: str = "1.0",
+                  platforms: Sequence[Platform] = ()) -> Tuple[str, str]:
+    """A valid image layout and ModelPack layout for MODEL_YAML under `directory`; returns their paths. With
+    `platforms`, the image layout holds an image index of one image per platform (each with its own base and
+    dependency layers), as a several-platform `pants package` writes it."""
     meta = metadata()
-    base, base_bytes = _layer([Entry.file("etc/os-release", b"ID=tests\n")], "base")
-    deps, deps_bytes = _layer([Entry.file("opt/omi/site-packages/dep.py", b"X = 1\n"),
-                               *(Entry.file(f"opt/omi/site-packages/{d}.dist-info/METADATA", b"Metadata-Version: 2.1\n")
-                                 for d in DISTRIBUTIONS)], DEPENDENCY_LAYER_NOTE)
-    app, app_bytes = _layer([Entry.file(f"opt/omi/app/{p}", b"# source\n") for p in SOURCE_FILES], "app")
     model_layers, model_bytes = [], []
     for rel, data in MODEL_FILES.items():
         layer, raw = _layer([Entry.file(model_layer_path(meta, rel), data)], f"omi: model file {rel}")
@@ -96,11 +96,29 @@ def build_layouts(directory: str, spec_version: str = "1.0") -> Tuple[str, str]:
         model_bytes.append(raw)
     record, record_bytes = _layer([Entry.file(model_layer_path(meta, RECORD_FILE), meta.record_json())],
                                   "omi: model record omi-model.json")
-    image = assemble(meta, BASE, [base], [deps, app], model_layers, record, http_port="8080",
-                     spec_version=spec_version, extra_tags=[])
+    app, app_bytes = _layer([Entry.file(f"opt/omi/app/{p}", b"# source\n") for p in SOURCE_FILES], "app")
+    image_blobs: List[bytes] = []
+    images: List[Tuple[Platform, AssembledImage]] = []
+    for platform in platforms or (AMD64,):
+        arch = f"# {platform.architecture}\n".encode() if platforms else b""  # each platform's own bytes
+        base, base_bytes = _layer([Entry.file("etc/os-release", b"ID=tests\n" + arch)], "base")
+        deps, deps_bytes = _layer([Entry.file("opt/omi/site-packages/dep.py", b"X = 1\n" + arch),
+                                   *(Entry.file(f"opt/omi/site-packages/{d}.dist-info/METADATA",
+                                                b"Metadata-Version: 2.1\n") for d in DISTRIBUTIONS)],
+                                  DEPENDENCY_LAYER_NOTE)
+        image = assemble(meta, dataclasses.replace(BASE, platform=platform) if platforms else BASE, [base],
+                         [deps, app], model_layers, record, http_port="8080", spec_version=spec_version,
+                         extra_tags=[])
+        images.append((platform, image))
+        image_blobs += [base_bytes, deps_bytes, image.config.data, image.manifest.data]
+    image = images[0][1]
     image_dir, modelpack_dir = os.path.join(directory, IMAGE_NAME), os.path.join(directory, MODELPACK_NAME)
-    _write_layout(image_dir, [base_bytes, deps_bytes, *model_bytes, record_bytes, app_bytes, image.config.data,
-                              image.manifest.data], image.index_json)
+    index_json = image.index_json
+    if platforms:
+        index = assemble_index(images)
+        image_blobs.append(index.index.data)
+        index_json = index.index_json
+    _write_layout(image_dir, [*image_blobs, *model_bytes, record_bytes, app_bytes], index_json)
     _write_layout(modelpack_dir, [*model_bytes, record_bytes, image.modelpack_config.data,
                                   image.modelpack_manifest.data], image.modelpack_index_json)
     return image_dir, modelpack_dir
@@ -325,13 +343,32 @@ def build_attestations(directory: str, image_dir: str, modelpack_dir: str,
     model = Descriptor(model.media_type, model.digest, model.size)
     python = tuple(sbom.PythonDistribution(d.rsplit("-", 1)[0], d.rsplit("-", 1)[1], f"{d}-py3-none-any.whl")
                    for d in distributions)
-    contents = sbom.ImageContents("tests/tiny", "tiny-run-1", image.digest, BASE.name, BASE.manifest_digest, (),
-                                  python, (), "0.0.0")
-    document = sbom.spdx_bytes(sbom.spdx_document(contents, ["Tool: tests"]))
     facts = provenance.BuildFacts(TARGET, "tiny-run-1", "tiny", "1.0.0", (), (), None, (("omi", "0.0.0"),))
-    statement = json.dumps(provenance.statement([provenance.Subject("tests/tiny", image.digest),
-                                                 provenance.Subject("tests/tiny model", model.digest)], facts)).encode()
-    made = [referrers.referrer(mt.SPDX_JSON, document, image)]
+
+    def sbom_of(subject: Descriptor) -> referrers.Referrer:
+        contents = sbom.ImageContents("tests/tiny", "tiny-run-1", subject.digest, BASE.name, BASE.manifest_digest,
+                                      (), python, (), "0.0.0")
+        return referrers.referrer(mt.SPDX_JSON, sbom.spdx_bytes(sbom.spdx_document(contents, ["Tool: tests"])),
+                                  subject)
+
+    def statement_of(*subjects: Descriptor) -> bytes:
+        return json.dumps(provenance.statement([provenance.Subject("tests/tiny", s.digest) for s in subjects],
+                                               facts)).encode()
+
+    if image.media_type == mt.INDEX:  # each platform's image as a one-platform build attests it, and the index
+        index = image
+        images = [Descriptor.from_json(m) for m in _read_json(_blob_path(image_dir, index.digest))["manifests"]]
+        made = [sbom_of(Descriptor(i.media_type, i.digest, i.size)) for i in images]
+        for i in images:
+            plain = Descriptor(i.media_type, i.digest, i.size)
+            made += [referrers.referrer(mt.IN_TOTO_JSON, statement_of(plain, model), subject)
+                     for subject in (plain, model)]
+        made.append(referrers.referrer(mt.IN_TOTO_JSON, statement_of(index, *images, model), index))
+        root = os.path.join(directory, ATTESTATIONS_NAME)
+        _write_layout(root, [data for _, data in referrers.layout_files(made)], referrers.layout_index(made))
+        return root
+    statement = statement_of(image, model)
+    made = [sbom_of(image)]
     if key is None:
         made += [referrers.referrer(mt.IN_TOTO_JSON, statement, image),
                  referrers.referrer(mt.IN_TOTO_JSON, statement, model)]

@@ -39,6 +39,10 @@ def check_attestations(out: Collector, scan: LayoutScan, image: Optional[LayoutS
     """`model`: the model artifact this build made, or None when the model came from a registry artifact (the
     attestations then speak of the image alone)."""
     image_digests, model_digests = _digests(image), _digests(model)
+    # A several-platform build: the index is a subject too, and each platform's image has its own SBOM.
+    indexes = {i.digest: set(i.children) for i in image.indexes} if image else {}
+    products = image_digests | set(indexes)
+    sbom_subjects: Set[str] = set()
     kinds: Dict[str, int] = {}
     public_key = None
     if verify_key is not None:
@@ -55,7 +59,7 @@ def check_attestations(out: Collector, scan: LayoutScan, image: Optional[LayoutS
         if manifest is None:
             continue
         subject = object_field(manifest, "subject").get("digest")
-        if subject not in image_digests | model_digests:
+        if subject not in products | model_digests:
             out.add("OMI501", "subject.digest", f"is {subject!r}, neither the image nor the model artifact of this "
                     "build", FIX, where=entry.where)
         artifact_type = manifest.get("artifactType")
@@ -77,12 +81,12 @@ def check_attestations(out: Collector, scan: LayoutScan, image: Optional[LayoutS
             signed.add(str(predicate))
             if predicate == provenance.SLSA_PROVENANCE_V1:
                 kinds[mt.IN_TOTO_JSON] = kinds.get(mt.IN_TOTO_JSON, 0) + 1
-                _check_provenance(out, statement, payload_where, entry, image_digests, model_digests)
+                _check_provenance(out, statement, payload_where, entry, image_digests, model_digests, indexes)
             elif predicate == signing.IMAGE_SIGNATURE_PREDICATE:
                 named = provenance.subject_digests(statement)
-                if named != [subject] or subject not in image_digests:
+                if named != [subject] or subject not in products:
                     out.add("OMI507", "subject", f"names {', '.join(named) or 'nothing'}, not the image "
-                            f"({', '.join(sorted(image_digests))})", FIX, where=payload_where)
+                            f"({', '.join(sorted(products))})", FIX, where=payload_where)
             elif predicate == signing.MODEL_SIGNING_PREDICATE:
                 if model is not None:
                     _check_model_signature(out, statement, payload_where, model)
@@ -96,11 +100,15 @@ def check_attestations(out: Collector, scan: LayoutScan, image: Optional[LayoutS
         if document is None:
             continue
         if artifact_type == mt.SPDX_JSON:
-            _check_sbom(out, document, payload_where, image)
+            sbom_subjects.add(str(subject))
+            _check_sbom(out, document, payload_where, image, str(subject))
         else:
-            _check_provenance(out, document, payload_where, entry, image_digests, model_digests)
+            _check_provenance(out, document, payload_where, entry, image_digests, model_digests, indexes)
     if not kinds.get(mt.SPDX_JSON):
         out.add("OMI501", "manifests", "no SBOM refers to the image", FIX, where=scan.name)
+    elif indexes:
+        for digest in sorted(image_digests - sbom_subjects):
+            out.add("OMI501", "manifests", f"no SBOM refers to the image {digest} of the index", FIX, where=scan.name)
     if unreadable:
         return
     if kinds.get(mt.IN_TOTO_JSON, 0) < (1 if model is None else 2):
@@ -170,11 +178,12 @@ def _check_model_signature(out: Collector, statement: Mapping[str, Any], where: 
                     f"the model artifact has {actual[name][:12]}…", FIX, where=where)
 
 
-def _check_sbom(out: Collector, document: Dict[str, Any], where: str, image: Optional[LayoutScan]) -> None:
+def _check_sbom(out: Collector, document: Dict[str, Any], where: str, image: Optional[LayoutScan],
+                subject: Optional[str] = None) -> None:
     for error in sorted(jsonschema.Draft7Validator(sbom.schema()).iter_errors(document), key=lambda e: list(e.path)):
         field = ".".join(str(p) for p in error.absolute_path) or "(document)"
         out.add("OMI502", field, f"is not valid SPDX 2.3: {error.message}", FIX, where=where)
-    installed = dependency_layer_distributions(image) if image else None
+    installed = dependency_layer_distributions(image, subject) if image else None
     if installed is None:
         return
     listed = sbom.python_distributions_in(document)
@@ -188,10 +197,13 @@ def _check_sbom(out: Collector, document: Dict[str, Any], where: str, image: Opt
                 where=where)
 
 
-def dependency_layer_distributions(image: LayoutScan) -> Optional[Dict[str, str]]:
-    """(PEP 503 name -> version) of every `.dist-info` directory in the image's dependency layer, or None when the
-    image has no such layer (the image rules report why)."""
+def dependency_layer_distributions(image: LayoutScan, digest: Optional[str] = None) -> Optional[Dict[str, str]]:
+    """(PEP 503 name -> version) of every `.dist-info` directory in the image's dependency layer (of the image
+    `digest` names, in a layout of several), or None when the image has no such layer (the image rules report
+    why)."""
     for entry in image.manifests:
+        if digest is not None and entry.digest != digest and len(image.manifests) > 1:
+            continue
         manifest = entry.manifest or {}
         config_digest = object_field(manifest, "config").get("digest")
         layers = [layer for layer in manifest.get("layers") or [] if isinstance(layer, dict)]
@@ -227,15 +239,20 @@ def _dist_infos(path: str, media_type: str) -> Dict[str, str]:
 
 
 def _check_provenance(out: Collector, document: Mapping[str, Any], where: str, entry: ManifestEntry,
-                      image_digests: Set[str], model_digests: Set[str]) -> None:
+                      image_digests: Set[str], model_digests: Set[str],
+                      indexes: Optional[Mapping[str, Set[str]]] = None) -> None:
     if document.get("_type") != provenance.STATEMENT_TYPE or document.get("predicateType") != \
             provenance.SLSA_PROVENANCE_V1:
         out.add("OMI504", "predicateType", f"is {document.get('predicateType')!r} in a {document.get('_type')!r}, not "
                 f"SLSA provenance v1 in an in-toto v1 statement", FIX, where=where)
         return
     subjects = set(provenance.subject_digests(document))
-    expected = (image_digests | model_digests)
-    if subjects != expected:
+    # What one statement may be about: one image and the model artifact; or an index, each of its images and the
+    # model artifact.
+    groups = [{image} | model_digests for image in sorted(image_digests)] if indexes else [image_digests | model_digests]
+    groups += [{index} | children | model_digests for index, children in sorted((indexes or {}).items())]
+    if subjects not in groups:
+        expected = next((g for g in groups if g & subjects - model_digests), groups[0] if groups else model_digests)
         out.add("OMI504", "subject", f"names {', '.join(sorted(subjects)) or 'nothing'}, not the image and the model "
                 f"artifact ({', '.join(sorted(expected))})", FIX, where=where)
     referred = object_field(entry.manifest or {}, "subject").get("digest")

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from omi_plugin.check.catalog import RULES
 from omi_plugin.check.checker import CheckRequest, run_checks
+from omi_plugin.oci.platforms import AMD64, ARM64
 from omi_plugin.supply_chain import signing
 from omi_testutil import check_layouts as testutil
 
@@ -149,3 +150,38 @@ def test_unsigned_attestations_fail_when_a_key_asks_for_signatures(layouts, tmp_
 def test_every_attestation_rule_is_exercised():
     # Runs after the tests above (pytest keeps file order).
     assert {rule for rule in RULES if rule.startswith("OMI5")} <= COVERED
+
+
+@pytest.fixture
+def index_layouts(tmp_path) -> Tuple[str, str]:
+    return testutil.build_layouts(str(tmp_path), platforms=(AMD64, ARM64))
+
+
+def test_an_image_index_and_its_attestations_pass(index_layouts, tmp_path):
+    image, modelpack = index_layouts
+    assert _check(image, modelpack, testutil.build_attestations(str(tmp_path), image, modelpack)) == []
+
+
+def test_an_index_platform_without_its_sbom_is_one_line(index_layouts, tmp_path):
+    image, modelpack = index_layouts
+    attestations = testutil.build_attestations(str(tmp_path), image, modelpack)
+    index_path = os.path.join(attestations, "index.json")
+    index = json.load(open(index_path))
+    arm64_sbom = index["manifests"].pop(1)  # the SBOMs come first, amd64's then arm64's
+    with open(index_path, "w") as f:
+        json.dump(index, f)
+    image_index = json.load(open(os.path.join(image, "index.json")))["manifests"][0]["digest"]
+    arm64 = json.load(open(os.path.join(image, "blobs", "sha256", image_index.split(":")[1])))["manifests"][1]
+    assert arm64_sbom["artifactType"] == "application/spdx+json"
+    assert _check(image, modelpack, attestations) == [
+        f"OMI501 {testutil.TARGET}: {testutil.ATTESTATIONS_NAME}: manifests: no SBOM refers to the image "
+        f"{arm64['digest']} of the index (run `pants package` for the target again)"]
+
+
+def test_an_index_provenance_that_leaves_out_a_platform_is_refused(index_layouts, tmp_path):
+    image, modelpack = index_layouts
+    attestations = testutil.build_attestations(str(tmp_path), image, modelpack)
+    last = len(json.load(open(os.path.join(attestations, "index.json")))["manifests"]) - 1
+    _rewrite_payload(attestations, last, lambda doc: doc["subject"].pop(2))  # the index's: drop the arm64 image
+    lines = _check(image, modelpack, attestations)
+    assert len(lines) == 1 and lines[0].startswith("OMI504 ") and "not the image and the model artifact" in lines[0]

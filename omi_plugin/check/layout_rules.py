@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Set
+from typing import Any, Dict, List, Mapping, Optional
 
 from omi_contract.violation import Collector
 from omi_plugin.check import schemas
@@ -34,11 +34,25 @@ class ManifestEntry:
 
 
 @dataclass
+class IndexEntry:
+    """An image index reachable from index.json: the image manifests it lists, by digest."""
+
+    digest: str
+    where: str
+    children: List[str] = field(default_factory=list)
+
+
+@dataclass
 class LayoutScan:
     root: str
     name: str
     store: BlobStore
     manifests: List[ManifestEntry] = field(default_factory=list)
+    indexes: List[IndexEntry] = field(default_factory=list)
+
+    def platform_images(self, index_digest: str) -> List[str]:
+        """The image manifests an index of this layout lists."""
+        return next((i.children for i in self.indexes if i.digest == index_digest), [])
 
     def where(self, kind: str, digest: str) -> str:
         return f"{self.name} {kind} {digest[:19]}"
@@ -126,20 +140,24 @@ def _check_refs(out: Collector, index: Mapping[str, Any], where: str) -> None:
 
 
 def _walk_index(out: Collector, scan: LayoutScan, index: Mapping[str, Any], where: str, depth: int,
-                seen: Dict[str, ManifestEntry], visited: Set[str]) -> None:
+                seen: Dict[str, ManifestEntry], visited: Dict[str, IndexEntry], inherited: List[str]) -> List[str]:
+    """Scan the entries of `index`; the image manifests of a nested index carry that index's ref names (a tag names
+    every platform's image). Returns the digests of the image manifests it lists."""
+    listed: List[str] = []
     for i, entry in enumerate(index.get("manifests") or []):
         if not isinstance(entry, dict) or not isinstance(entry.get("digest"), str):
             continue
         media_type, digest = entry.get("mediaType"), entry["digest"]
         annotations = object_field(entry, "annotations")
         ref = annotations.get(mt.ANNOTATION_REF_NAME)
+        refs = [*([ref] if isinstance(ref, str) else []), *inherited]
         if media_type == mt.MANIFEST:
+            listed.append(digest)
             if digest in seen:
-                if isinstance(ref, str):
-                    seen[digest].refs.append(ref)
+                seen[digest].refs.extend(r for r in refs if r not in seen[digest].refs)
                 continue
             manifest_where = scan.where("manifest", digest)
-            item = ManifestEntry(digest, manifest_where, [ref] if isinstance(ref, str) else [])
+            item = ManifestEntry(digest, manifest_where, refs)
             seen[digest] = item
             scan.manifests.append(item)
             if verify_blob(out, scan, entry, where, f"manifests[{i}]"):
@@ -147,18 +165,24 @@ def _walk_index(out: Collector, scan: LayoutScan, index: Mapping[str, Any], wher
                 if item.manifest is not None:
                     _schema_violations(out, "OMI202", schemas.IMAGE_MANIFEST, item.manifest, manifest_where)
         elif media_type == mt.INDEX:
-            if digest in visited or depth >= MAX_INDEX_DEPTH:
+            if digest in visited:
+                for child in visited[digest].children:
+                    seen[child].refs.extend(r for r in refs if r not in seen[child].refs)
                 continue
-            visited.add(digest)
+            if depth >= MAX_INDEX_DEPTH:
+                continue
             nested_where = scan.where("index", digest)
+            found = visited[digest] = IndexEntry(digest, nested_where)
+            scan.indexes.append(found)
             if verify_blob(out, scan, entry, where, f"manifests[{i}]"):
                 nested = scan.read_json(out, "OMI201", digest, nested_where)
                 if nested is not None:
                     _schema_violations(out, "OMI201", schemas.IMAGE_INDEX, nested, nested_where)
-                    _walk_index(out, scan, nested, nested_where, depth + 1, seen, visited)
+                    found.children = _walk_index(out, scan, nested, nested_where, depth + 1, seen, visited, refs)
         elif isinstance(media_type, str):
             out.add("OMI201", f"manifests[{i}].mediaType", f"{media_type!r} is neither an image manifest nor an index",
                     f"use {mt.MANIFEST}", where=where)
+    return listed
 
 
 def scan_layout(out: Collector, root: str, name: str, tagged: bool = True) -> Optional[LayoutScan]:
@@ -184,5 +208,5 @@ def scan_layout(out: Collector, root: str, name: str, tagged: bool = True) -> Op
     _schema_violations(out, "OMI201", schemas.IMAGE_INDEX, index, where)
     if tagged:
         _check_refs(out, index, where)
-    _walk_index(out, scan, index, where, 0, {}, set())
+    _walk_index(out, scan, index, where, 0, {}, {}, [])
     return scan

@@ -27,7 +27,7 @@ from pants.engine.unions import UnionRule
 from pants.util.logging import LogLevel
 
 from omi_contract.violation import summary
-from omi_plugin.goals.package import OmiImage, OmiImageRequest, OmiModelFieldSet, image_platform
+from omi_plugin.goals.package import OmiImage, OmiImageRequest, OmiModelFieldSet, image_platforms
 from omi_plugin.metadata.model_yaml import ModelYamlError, parse_yaml
 from omi_plugin.oci import platforms
 from omi_plugin.subsystem import OmiSubsystem
@@ -222,9 +222,8 @@ async def check_omi_target(request: OmiTargetCheck, omi: OmiSubsystem, pex_env: 
     for m, smoke in zip(models.all, smokes):
         header = f"MODEL_NAME={m.metadata.name}:\n" if models.bundled else ""
         output += header + smoke.stdout.decode() + smoke.stderr.decode()
-    platform = image_platform(fs, omi)
-    if platform is not None:
-        host = platforms.build_machine()
+    host = platforms.build_machine()
+    for platform in (p for p in image_platforms(fs, omi) if p is not None):
         output += (f"omi smoke: ran with this machine's {host.name if host else ''} interpreter and the same locked "
                    f"versions; the {platform.name} image's own interpreter was not started (run the image under "
                    "qemu-user-static to ask it)\n").replace("machine's  ", "machine's ")

@@ -8,6 +8,7 @@ The layers come from `util_rules/image_layers.py` (runtime and model) and the ba
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -40,7 +41,7 @@ from pants.vcs.git import GitWorktreeRequest, MaybeGitWorktree
 from omi_contract import formats
 from omi_contract.interfaces import DEFAULT_HTTP_PORT
 from omi_plugin.blob_store.store import BlobStore
-from omi_plugin.build_record import BuildRecord, RecordedAttestations
+from omi_plugin.build_record import BuildRecord, PlatformImage, RecordedAttestations
 from omi_plugin.oci import compression, platforms
 from omi_plugin.oci.descriptor import Blob
 from omi_plugin.oci.image import Layer
@@ -50,6 +51,7 @@ from omi_plugin.omi_image import (
     AssembledImage,
     SourceArtifact,
     assemble,
+    assemble_index,
     build_record,
     model_subject,
     omlmd_artifact_tag,
@@ -72,7 +74,12 @@ from omi_plugin.target_types import (
     RepositoryField,
     platforms_problem,
 )
-from omi_plugin.util_rules.attestations import Attestations, AttestationsRequest
+from omi_plugin.util_rules.attestations import (
+    Attestations,
+    AttestationsRequest,
+    IndexAttestations,
+    IndexAttestationsRequest,
+)
 from omi_plugin.util_rules.base_image import BaseImage, BaseImageRequest
 from omi_plugin.util_rules.image_layers import (
     ModelFileLayer,
@@ -121,18 +128,20 @@ class OmiModelFieldSet(PackageFieldSet):
     platforms: PlatformsField
 
 
-def image_platform(fs: OmiModelFieldSet, omi: OmiSubsystem) -> Optional[Platform]:
-    """The platform to build for, from the target's `platforms` or else `[omi].platforms`; None: the build
-    machine's, as before there was a choice (the field is judged with the other fields; the option here)."""
+def image_platforms(fs: OmiModelFieldSet, omi: OmiSubsystem) -> Tuple[Optional[Platform], ...]:
+    """The platforms to build for, from the target's `platforms` or else `[omi].platforms`, in omi's order (amd64
+    first, whatever order they are named in, so the index is one whatever the spelling); None stands for the build
+    machine's, built as before there was a choice (the field is judged with the other fields; the option here)."""
     chosen = fs.platforms.value if fs.platforms.value is not None else tuple(omi.platforms)
     problem = platforms_problem(tuple(chosen))
     if problem is not None:
         raise OmiPackageError(f"{fs.address}: [omi].platforms: {problem[0]} ({problem[1]})")
-    if platforms.build_machine() is None:
+    host = platforms.build_machine()
+    if host is None:
         raise OmiPackageError(f"{fs.address}: omi builds images on x86_64 and aarch64 machines, not on "
                               f"{platforms.machine_name()}")
-    platform = platforms.parse(chosen[0])
-    return None if platform == platforms.build_machine() else platform
+    named = {platforms.parse(text) for text in chosen}
+    return tuple(None if p == host else p for p in platforms.PLATFORMS if p in named)
 
 
 def compression_settings(fs: OmiModelFieldSet, omi: OmiSubsystem) -> Tuple[compression.Setting, compression.Setting]:
@@ -180,8 +189,17 @@ async def distribution_layers(request: DistributionLayersRequest) -> Distributio
 
 @dataclass(frozen=True)
 class OmiImageRequest:
+    """The target's image: one platform's, or the image index of its several platforms'."""
+
     field_set: OmiModelFieldSet
     signed: bool = True  # sign the attestations when `[omi].signing_key` is set
+
+
+@dataclass(frozen=True)
+class OmiPlatformImageRequest:
+    field_set: OmiModelFieldSet
+    platform: Optional[Platform]  # None: the build machine's
+    signed: bool = True
 
 
 @dataclass(frozen=True)
@@ -196,6 +214,10 @@ class OmiImage:
     attestations_layout: Optional[Digest] = None  # SBOM and provenance referrers
     sbom: Optional[bytes] = None
     model_signature: Optional[bytes] = None  # the model files' `model_signing` bundle
+    # One platform's image, for an index to be made of: what was assembled and attested.
+    assembled: Optional[AssembledImage] = None
+    attestations: Optional[Attestations] = None
+    platform_sboms: Tuple[Tuple[str, bytes], ...] = ()  # an index's: (dist/ path, SPDX document) of each platform
 
 
 @dataclass(frozen=True)
@@ -289,7 +311,59 @@ def source_artifact(stored: StoredArtifact, store_root: str) -> SourceArtifact:
 
 
 @rule(desc="Build an OMI model image", level=LogLevel.DEBUG)
-async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem, location: BlobStoreLocation) -> OmiImage:
+async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiImage:
+    fs = request.field_set
+    chosen = image_platforms(fs, omi)
+    if len(chosen) == 1:
+        return await Get(OmiImage, OmiPlatformImageRequest(fs, chosen[0], request.signed))
+    # Each platform's image is the one a one-platform build makes, byte for byte; the index only lists them.
+    images = await MultiGet(Get(OmiImage, OmiPlatformImageRequest(fs, p, request.signed)) for p in chosen)
+    named = [p or platforms.build_machine() or platforms.AMD64 for p in chosen]
+    try:
+        index = assemble_index([(p, cast(AssembledImage, image.assembled)) for p, image in zip(named, images)])
+    except ValueError as e:
+        raise OmiPackageError(f"{fs.address}: platforms: {e}") from None
+    first = images[0]
+    descriptor = index.index.descriptor
+    json_blobs, *image_blobs = await MultiGet(
+        Get(Digest, CreateDigest([FileContent("oci-layout", oci_layout_bytes()),
+                                  FileContent("index.json", index.index_json),
+                                  FileContent(blob_path(descriptor.digest), index.index.data)])),
+        *(Get(Digest, DigestSubset(image.layout, PathGlobs(["blobs/**"]))) for image in images),
+    )
+    layout = await Get(Digest, LayoutBlobs((*image_blobs, json_blobs)))
+    output_base = fs.output_path.value_or_default(file_ending=None)
+    sbom_paths = [f"{output_base}.{p.architecture}.spdx.json" for p in named]
+    recorded = first.record.attestations
+    attestations_layout = None
+    if first.attestations is not None and recorded is not None:
+        attested = await Get(IndexAttestations, IndexAttestationsRequest(
+            fs.address, index, first.record.repository, tuple(cast(Attestations, i.attestations) for i in images),
+            foreign_model=first.record.model_artifact is not None, signed=request.signed))
+        attestations_layout = attested.layout
+        recorded = dataclasses.replace(
+            recorded, sbom=sbom_paths[0],
+            provenance_digests=(*attested.provenance_digests,
+                                *(d for i in images for d in cast(Attestations, i.attestations).provenance_digests)),
+            signature_digests=(*attested.signature_digests,
+                               *(d for i in images for d in cast(Attestations, i.attestations).signature_digests)))
+    record = dataclasses.replace(
+        first.record, image_digest=descriptor.digest, attestations=recorded,
+        platform_images=tuple(
+            PlatformImage(p.name, i.record.image_digest, i.record.config_digest, i.record.base_digest,
+                          path if i.attestations else None,
+                          i.attestations.sbom_digest if i.attestations else None)
+            for p, i, path in zip(named, images, sbom_paths)))
+    summary = (f"{record.repository}:{record.tags[0]}@{descriptor.digest} (an index of "
+               f"{', '.join(p.name for p in named)})")
+    return OmiImage(layout, first.modelpack_layout, first.omlmd_layout, record, summary, attestations_layout,
+                    None, first.model_signature,
+                    platform_sboms=tuple((path, i.sbom) for path, i in zip(sbom_paths, images) if i.sbom))
+
+
+@rule(desc="Build one platform's OMI model image", level=LogLevel.DEBUG)
+async def build_omi_platform_image(request: OmiPlatformImageRequest, omi: OmiSubsystem,
+                                   location: BlobStoreLocation) -> OmiImage:
     fs = request.field_set
     models = await Get(ImageModels, ImageModelsRequest(fs.address))
     inputs = models.own
@@ -298,7 +372,7 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem, location:
     base_address = (await Get(ResolvedBaseImage, ResolveBaseImageRequest(
         fs.address, fs.base_image.value or omi.default_base_image))).address
     layer_setting, model_setting = compression_settings(fs, omi)
-    platform = image_platform(fs, omi)
+    platform = request.platform
     wanted = platform or platforms.build_machine() or platforms.AMD64
     modelcar = fs.modelcar.value if fs.modelcar.value is not None else omi.modelcar
     if modelcar and wanted != platforms.AMD64:
@@ -427,7 +501,7 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem, location:
     )
     summary = f"{repository}:{assembled.tags[0]}@{assembled.manifest.descriptor.digest}"
     return OmiImage(layout, modelpack_layout, omlmd.layout if omlmd else None, record, summary,
-                    attested.layout, attested.sbom, attested.model_signature)
+                    attested.layout, attested.sbom, attested.model_signature, assembled, attested)
 
 
 @dataclass(frozen=True)
@@ -486,6 +560,7 @@ async def package_omi_model(field_set: OmiModelFieldSet) -> BuiltPackage:
     placed = await MultiGet(
         Get(Digest, CreateDigest([FileContent(record_path, image.record.to_json().encode())])),
         *([Get(Digest, CreateDigest([FileContent(f"{output_base}.spdx.json", image.sbom)]))] if image.sbom else []),
+        *(Get(Digest, CreateDigest([FileContent(path, sbom)])) for path, sbom in image.platform_sboms),
         *([Get(Digest, CreateDigest([FileContent(f"{output_base}.model.sig", image.model_signature)]))]
           if image.model_signature else []),
     )
@@ -497,6 +572,7 @@ async def package_omi_model(field_set: OmiModelFieldSet) -> BuiltPackage:
         BuiltPackageArtifact(f"{output_base}.oci", extra_log_lines=(
             f"    image: {image.summary}",
             f"    tags: {', '.join(record.tags)}; interfaces: {', '.join(record.interfaces)}",
+            *(f"    {p.platform}: {p.image_digest}" for p in record.platform_images),
             *([f"    models by MODEL_NAME: {', '.join([record.model_name, *(m.name for m in record.bundled_models)])}"
                f" (default {record.model_name})"] if record.bundled_models else []),
         )),
@@ -510,7 +586,8 @@ async def package_omi_model(field_set: OmiModelFieldSet) -> BuiltPackage:
         *([BuiltPackageArtifact(record.attestations.layout, extra_log_lines=(
             f"    SBOM (SPDX 2.3) {record.attestations.sbom_digest} and provenance (SLSA v1) "
             f"{', '.join(record.attestations.provenance_digests)}, referrers of the image and the model",
-        )), BuiltPackageArtifact(record.attestations.sbom)] if record.attestations else []),
+        )), *(BuiltPackageArtifact(path) for path in [p for p, _ in image.platform_sboms] or [record.attestations.sbom])]
+          if record.attestations else []),
         *([BuiltPackageArtifact(record.attestations.model_signature, extra_log_lines=(
             f"    signed: the image, the model files and the provenance "
             f"({', '.join(record.attestations.signature_digests)})",

@@ -111,6 +111,23 @@ def build_manifest(config: Descriptor, layers: Sequence[Descriptor], *,
     return Blob.of_json(media_types.MANIFEST, manifest)
 
 
+def build_image_index(images: Sequence[Tuple[Descriptor, Platform]], *,
+                      annotations: Optional[Mapping[str, str]] = None,
+                      subject: Optional[Descriptor] = None) -> Blob:
+    """An image index (a blob, not a layout's `index.json`): one entry per platform's image, with its `platform`."""
+    index: Dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": media_types.INDEX,
+        "manifests": [Descriptor(d.media_type, d.digest, d.size, platform=platform.to_oci()).to_json()
+                      for d, platform in images],
+    }
+    if annotations:
+        index["annotations"] = dict(annotations)
+    if subject is not None:
+        index["subject"] = subject.to_json()
+    return Blob.of_json(media_types.INDEX, index)
+
+
 def build_index(manifests: Sequence[Tuple[Descriptor, Sequence[str]]]) -> bytes:
     """An OCI layout `index.json`: one entry per (manifest, ref name), in the order given."""
     from omi_plugin.oci import canonical_json

@@ -170,7 +170,9 @@ def _plan_manifest(plan: PushPlan, layout: Layout, descriptor: Descriptor, role:
     if media_type in _INDEXES:
         for child in value.get("manifests") or []:
             _plan_manifest(plan, layout, Descriptor.from_json(child), role)
-        item = ManifestToPush(INDEX if role == IMAGE else role, data, media_type, descriptor.digest)
+        subject = Descriptor.from_json(value["subject"]) if isinstance(value.get("subject"), dict) else None
+        item = ManifestToPush(INDEX if role == IMAGE else role, data, media_type, descriptor.digest, subject=subject,
+                              artifact_type=value.get("artifactType"), annotations=dict(value.get("annotations") or {}))
     elif media_type in _IMAGE_MANIFESTS:
         for raw in [value["config"], *(value.get("layers") or [])] if value.get("config") else []:
             plan.add_blob(_layout_blob(layout, Descriptor.from_json(raw)))
@@ -317,8 +319,11 @@ class Pusher:
             if item.digest in known:
                 continue
             entry: Dict[str, Any] = {"mediaType": item.media_type, "digest": item.digest, "size": len(item.data)}
-            artifact_type = item.artifact_type or json.loads(item.data)["config"]["mediaType"]
-            entry["artifactType"] = artifact_type
+            # OCI 1.1: a manifest without artifactType is listed by its config's media type, an index without one
+            # with none.
+            artifact_type = item.artifact_type or (json.loads(item.data).get("config") or {}).get("mediaType")
+            if artifact_type:
+                entry["artifactType"] = artifact_type
             if item.annotations:
                 entry["annotations"] = item.annotations
             entries.append(entry)
@@ -406,7 +411,9 @@ def push(layout_dir: str, *, registry: str, repository: str, tags: Sequence[str]
         if not modelpack_layout:
             raise LayoutError("the attestations refer to the image and the model artifact: give the ModelPack layout too")
         attested = plan_artifacts(plan, attestations_layout, ATTESTATION, ())
-        check_subjects(attested, [*images, *models], attestations_layout, f"{layout_dir} or {modelpack_layout}")
+        # An index's images are subjects too: each platform's SBOM refers to its own image.
+        check_subjects(attested, [m for m in plan.manifests if m.role in (IMAGE, INDEX, MODEL)], attestations_layout,
+                       f"{layout_dir} or {modelpack_layout}")
         result.attestation_digests = [m.digest for m in attested]
     plan.manifests.sort(key=lambda m: _PUSH_ORDER[m.role])  # stable: an index's children stay before it
     for item in plan.manifests:

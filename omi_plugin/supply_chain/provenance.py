@@ -82,6 +82,31 @@ def statement(subjects: Sequence[Subject], facts: BuildFacts) -> Dict[str, Any]:
     }
 
 
+def index_statement(statements: Sequence[Mapping[str, Any]], subjects: Sequence[Subject],
+                    platforms: Sequence[str]) -> Dict[str, Any]:
+    """The statement about an image index: the platforms' statements made one, naming `subjects` (the index, each
+    platform's image, the model artifact) and every material any platform's image was built from, each once."""
+    first = statements[0]
+    dependencies: List[Dict[str, Any]] = []
+    for document in statements:
+        for dependency in document["predicate"]["buildDefinition"]["resolvedDependencies"]:
+            if dependency not in dependencies:
+                dependencies.append(dependency)
+    definition = first["predicate"]["buildDefinition"]
+    return {
+        **first,
+        "subject": [{"name": s.name, "digest": _digest_set(s.digest)} for s in subjects],
+        "predicate": {
+            **first["predicate"],
+            "buildDefinition": {
+                **definition,
+                "internalParameters": {**definition["internalParameters"], "platforms": ",".join(platforms)},
+                "resolvedDependencies": dependencies,
+            },
+        },
+    }
+
+
 def subject_digests(document: Mapping[str, Any]) -> List[str]:
     """`sha256:<hex>` of each subject of a statement, for checking them against the layouts."""
     out = []

@@ -31,3 +31,17 @@ def test_without_a_git_worktree_there_is_no_source_entry():
     doc = provenance.statement(SUBJECTS, facts)
     assert "source" not in doc["predicate"]["buildDefinition"]["externalParameters"]
     assert all(d["name"] != "source" for d in doc["predicate"]["buildDefinition"]["resolvedDependencies"])
+
+
+def test_an_index_statement_names_every_product_and_every_platforms_materials_once():
+    arm64 = provenance.BuildFacts(**{**FACTS.__dict__, "materials": (
+        FACTS.materials[0], provenance.Material("base image", "3rdparty/debian:py-arm64", "sha256:" + "c" * 64))})
+    per_platform = [provenance.statement(SUBJECTS, FACTS), provenance.statement(SUBJECTS, arm64)]
+    subjects = [provenance.Subject("examples/digits", "sha256:" + "9" * 64), *SUBJECTS]
+    doc = provenance.index_statement(per_platform, subjects, ["linux/amd64", "linux/arm64"])
+    assert provenance.subject_digests(doc) == ["sha256:" + "9" * 64, "sha256:" + "1" * 64, "sha256:" + "2" * 64]
+    definition = doc["predicate"]["buildDefinition"]
+    assert [d["uri"] for d in definition["resolvedDependencies"]] == [
+        "examples/digits/model.yaml", "3rdparty/debian:py", "git", "3rdparty/debian:py-arm64"]
+    assert definition["internalParameters"] == {"layer_compression": "gzip", "platforms": "linux/amd64,linux/arm64"}
+    assert per_platform[0]["predicate"]["buildDefinition"]["internalParameters"] == {"layer_compression": "gzip"}

@@ -6,7 +6,7 @@ config, an `artifactType` naming what it is. The layout holding them lists each 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from omi_plugin.oci import canonical_json
 from omi_plugin.oci import media_types as mt
@@ -33,9 +33,13 @@ def referrer(artifact_type: str, payload: bytes, subject: Descriptor, *, payload
     return Referrer(manifest, layer, artifact_type)
 
 
-def layout_index(referrers: Sequence[Referrer]) -> bytes:
-    """index.json of a layout of referrers: each manifest with its artifactType, and no ref name."""
-    entries = []
+def layout_index(referrers: Sequence[Referrer], listed: Sequence[Mapping[str, Any]] = ()) -> bytes:
+    """index.json of a layout of referrers: each manifest with its artifactType, and no ref name; after the entries
+    of `listed` (another such layout's), each digest once."""
+    entries: List[Dict[str, Any]] = []
+    for entry in listed:
+        if all(e["digest"] != entry["digest"] for e in entries):
+            entries.append(dict(entry))
     for r in referrers:
         d = r.manifest.descriptor
         entries.append(Descriptor(d.media_type, d.digest, d.size, artifact_type=r.artifact_type).to_json())

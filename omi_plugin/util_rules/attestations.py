@@ -12,12 +12,12 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 from pants.backend.python.util_rules.pex_from_targets import ChosenPythonResolve, ChosenPythonResolveRequest
 from pants.core.util_rules.system_binaries import GitBinaryException
 from pants.engine.addresses import Address, Addresses
-from pants.engine.fs import CreateDigest, Digest, DigestContents, FileContent, PathGlobs
+from pants.engine.fs import CreateDigest, Digest, DigestContents, DigestSubset, FileContent, MergeDigests, PathGlobs
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.logging import LogLevel
 from pants.vcs.git import GitWorktreeRequest, MaybeGitWorktree
@@ -28,7 +28,7 @@ from omi_contract.version import OMI_VERSION
 from omi_plugin.oci import media_types as mt
 from omi_plugin.oci.descriptor import Descriptor
 from omi_plugin.oci.layout import oci_layout_bytes
-from omi_plugin.omi_image import AssembledImage, model_layer_path, model_subject
+from omi_plugin.omi_image import AssembledImage, AssembledIndex, model_layer_path, model_subject
 from omi_plugin.subsystem import OmiSubsystem
 from omi_plugin.supply_chain import provenance, referrers, sbom, signing
 from omi_plugin.supply_chain.python_lock import PythonLockError, artifact_hashes
@@ -71,6 +71,7 @@ class Attestations:
     # itself (a `model_signing` bundle) for dist/.
     signature_digests: Tuple[str, ...] = ()
     model_signature: Optional[bytes] = None
+    statement: bytes = b""  # the provenance statement, for an image index's to be made of
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,72 @@ async def attestations(request: AttestationsRequest, omi: OmiSubsystem) -> Attes
     ]))
     return Attestations(layout, sbom_data, made[0].manifest.descriptor.digest,
                         tuple(m.manifest.descriptor.digest for m in made[1:]),
-                        tuple(s.manifest.descriptor.digest for s in signatures), model_signature)
+                        tuple(s.manifest.descriptor.digest for s in signatures), model_signature, statement_data)
+
+
+@dataclass(frozen=True)
+class IndexAttestationsRequest:
+    address: Address
+    index: AssembledIndex
+    repository: str
+    platforms: Tuple[Attestations, ...]  # each platform's image's, in the index's order
+    foreign_model: bool  # the model artifact is someone else's: a material, not a product
+    signed: bool = True
+
+
+@dataclass(frozen=True)
+class IndexAttestations:
+    """The referrers of every platform's image and of the index, in one layout."""
+
+    layout: Digest
+    provenance_digests: Tuple[str, ...]  # the index's provenance referrer
+    signature_digests: Tuple[str, ...]  # the index's signature (with `[omi].signing_key`)
+
+
+@rule(desc="Write the provenance of an OMI image index", level=LogLevel.DEBUG)
+async def index_attestations(request: IndexAttestationsRequest, omi: OmiSubsystem) -> IndexAttestations:
+    """Each platform's SBOM, provenance and signatures stay as a one-platform build writes them; the index gets a
+    provenance of its own naming the index, each platform's image and the model artifact, built from every
+    platform's materials, and (signed) a signature like an image's."""
+    index = request.index.index.descriptor
+    first = request.index.images[0][1]
+    subjects = [provenance.Subject(request.repository, index.digest),
+                *(provenance.Subject(f"{request.repository} ({platform.name})", image.manifest.descriptor.digest)
+                  for platform, image in request.index.images)]
+    if not request.foreign_model:
+        subjects.append(provenance.Subject(f"{request.repository} (model artifact)",
+                                           first.modelpack_manifest.descriptor.digest))
+    statement = provenance.index_statement([json.loads(a.statement) for a in request.platforms], subjects,
+                                           [platform.name for platform, _ in request.index.images])
+    statement_data = json.dumps(statement, sort_keys=True, indent=2).encode() + b"\n"
+    attached = Descriptor(index.media_type, index.digest, index.size)
+    made: List[referrers.Referrer] = []
+    signatures: List[referrers.Referrer] = []
+    if not (omi.signing_key if request.signed else ""):
+        made.append(referrers.referrer(mt.IN_TOTO_JSON, statement_data, attached, annotations={
+            mt.ANNOTATION_IN_TOTO_PREDICATE_TYPE: provenance.SLSA_PROVENANCE_V1}))
+    else:
+        signed = dict((await Get(SignedStatements, SignStatementsRequest(request.address, (
+            ("provenance", statement_data),
+            ("image", json.dumps(signing.image_statement(request.repository, index.digest)).encode()),
+        )))).bundles)
+        made.append(referrers.referrer(signing.BUNDLE_MEDIA_TYPE, signed["provenance"], attached, annotations={
+            signing.ANNOTATION_PREDICATE_TYPE: provenance.SLSA_PROVENANCE_V1}))
+        signatures.append(referrers.referrer(signing.BUNDLE_MEDIA_TYPE, signed["image"], attached, annotations={
+            signing.ANNOTATION_PREDICATE_TYPE: signing.IMAGE_SIGNATURE_PREDICATE}))
+    indexes = await MultiGet(Get(DigestContents, DigestSubset(a.layout, PathGlobs(["index.json"])))
+                             for a in request.platforms)
+    platform_entries = [entry for contents in indexes for entry in json.loads(contents[0].content)["manifests"]]
+    platform_blobs = await MultiGet(Get(Digest, DigestSubset(a.layout, PathGlobs(["blobs/**"])))
+                                    for a in request.platforms)
+    own = await Get(Digest, CreateDigest([
+        FileContent("oci-layout", oci_layout_bytes()),
+        FileContent("index.json", referrers.layout_index([*made, *signatures], platform_entries)),
+        *(FileContent(path, data) for path, data in referrers.layout_files([*made, *signatures])),
+    ]))
+    return IndexAttestations(await Get(Digest, MergeDigests([*platform_blobs, own])),
+                             tuple(m.manifest.descriptor.digest for m in made),
+                             tuple(s.manifest.descriptor.digest for s in signatures))
 
 
 def _model_file_uri(model: ModelInputs, file: ModelFile) -> str:

@@ -111,14 +111,19 @@ def test_a_model_file_hidden_as_a_symlink_out_of_the_repository(rule_runner: Rul
 def test_platforms_omi_does_not_build_and_model_artifacts_by_tag(rule_runner: RuleRunner) -> None:
     rule_runner.write_files({"m/BUILD": _model("typo", platforms='["linux/s390x"]')
                              + _model("two", platforms='["linux/amd64", "linux/arm64"]')
+                             + _model("twice", platforms='["linux/arm64", "linux/aarch64"]')
+                             + _model("none", platforms='[]')
                              + _model("arm", platforms='["linux/arm64/v8"]')
                              + _model("tagged", model_artifact='"registry.example.com/ml/m:v1"')})
     assert _problems(rule_runner, "m", "typo") == (
         "m:typo: m/BUILD: platforms: 'linux/s390x' is not a platform omi builds images for (it builds linux/amd64, "
         "linux/arm64) (use linux/amd64 or linux/arm64)",)
-    assert _problems(rule_runner, "m", "two") == (
-        "m:two: m/BUILD: platforms: names 2 platforms (name one: an image index of several platforms from one "
-        "target is not built yet (declare one omi_model per platform))",)
+    assert _problems(rule_runner, "m", "two") == ()
+    assert _problems(rule_runner, "m", "twice") == (
+        "m:twice: m/BUILD: platforms: names linux/arm64 twice (name each platform once)",)
+    assert _problems(rule_runner, "m", "none") == (
+        "m:none: m/BUILD: platforms: names no platform (name linux/amd64, linux/arm64 or both, or leave the field "
+        "out)",)
     assert _problems(rule_runner, "m", "arm") == ()
     assert _problems(rule_runner, "m", "tagged") == (
         "m:tagged: m/BUILD: model_artifact: 'registry.example.com/ml/m:v1' is not pinned by digest (pin the model "

@@ -1,7 +1,8 @@
 """An arm64 image built on this machine without emulation (`platforms=["linux/arm64"]`), then run under Debian's
 qemu-aarch64-static (binfmt_misc is not mounted here, so qemu is the container's entrypoint) and asked over each
 interface by the real clients; its bytecode, compiled by the build machine's twin interpreter, is what the arm64
-interpreter itself writes."""
+interpreter itself writes. The image index of both platforms lists those very images, is the same in another clone,
+and reaches a registry whose clients pick either platform from it."""
 
 from __future__ import annotations
 
@@ -18,8 +19,11 @@ import pytest
 import tritonclient.grpc as triton
 from conftest import PODMAN, RUN_FLAGS, Clone, free_port, modzy_run_json, run, wait_for
 
+from omi_testutil.registry import registry  # noqa: F401 - pytest fixture
+
 ARM64 = ("examples/digits", "digits-arm64")
 AMD64 = ("examples/digits", "digits")
+BOTH = ("examples/digits", "digits-multiarch")
 QEMU = "/usr/bin/qemu-aarch64-static"
 ZERO = [0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 11, 8, 0, 0, 4, 12, 0, 0, 8, 8, 0,
         0, 5, 8, 0, 0, 9, 8, 0, 0, 4, 11, 0, 1, 12, 7, 0, 0, 2, 14, 5, 10, 12, 0, 0, 0, 0, 6, 13, 10, 0, 0, 0]
@@ -135,3 +139,84 @@ def test_the_twin_wrote_the_bytecode_the_arm64_interpreter_writes(arm64_image: s
     subprocess.run(["podman", "rm", "-f", name], capture_output=True)
     compared, differ = done.stdout.strip().split(" ", 1)
     assert int(compared) > 100 and differ == "[]", done.stdout[-2000:]
+
+
+def _blob(layout: Path, digest: str) -> Dict[str, Any]:
+    return json.loads((layout / "blobs/sha256" / digest[7:]).read_text())
+
+
+def test_the_index_lists_the_one_platform_images_byte_for_byte(packaged_clone: Clone) -> None:
+    record, layout = packaged_clone.record(*BOTH), packaged_clone.layout(*BOTH)
+    entries = json.loads((layout / "index.json").read_text())["manifests"]
+    assert [(e["digest"], e["mediaType"], e["annotations"]["org.opencontainers.image.ref.name"]) for e in entries] == [
+        (record["image_digest"], "application/vnd.oci.image.index.v1+json", record["tags"][0])]
+    index = _blob(layout, record["image_digest"])
+    one_platform = {"linux/amd64": packaged_clone.record(*AMD64)["image_digest"],
+                    "linux/arm64": packaged_clone.record(*ARM64)["image_digest"]}
+    assert [(m["digest"], m["platform"]) for m in index["manifests"]] == [
+        (one_platform["linux/amd64"], {"architecture": "amd64", "os": "linux"}),
+        (one_platform["linux/arm64"], {"architecture": "arm64", "os": "linux", "variant": "v8"})]
+    assert {p["platform"]: p["image_digest"] for p in record["platform_images"]} == one_platform
+    # One model artifact for both: the index and each image name it as their subject.
+    assert index["subject"]["digest"] == record["model_digest"]
+    assert all(_blob(layout, d)["subject"]["digest"] == record["model_digest"] for d in one_platform.values())
+    assert index["annotations"]["dev.omi.model.run-id"] == record["model"]["run_id"]
+    # Each platform's SBOM lists that platform's Debian packages.
+    sboms = {p["platform"]: json.loads((packaged_clone.root / "dist" / p["sbom"]).read_text())
+             for p in record["platform_images"]}
+    for platform, document in sboms.items():
+        arch, other = platform.split("/")[1], "amd64" if platform == "linux/arm64" else "arm64"
+        debs = [r["referenceLocator"] for p in document["packages"] for r in p.get("externalRefs", [])
+                if r["referenceLocator"].startswith("pkg:deb/")]
+        assert any(f"arch={arch}&" in d for d in debs) and not any(f"arch={other}&" in d for d in debs), platform
+
+
+def test_the_index_is_the_same_in_another_clone_built_cold(packaged_clone: Clone, clone_factory) -> None:
+    other = clone_factory("clone-multiarch")
+    other.pants("--no-local-cache", "package", ":".join(BOTH), umask=0o077, env={"TZ": "Asia/Kathmandu"})
+    assert other.record(*BOTH)["image_digest"] == packaged_clone.record(*BOTH)["image_digest"]
+
+
+def test_published_index_gives_each_platform_its_image(packaged_clone: Clone, registry, tmp_path) -> None:  # noqa: F811
+    record = packaged_clone.record(*BOTH)
+    out = tmp_path / "published.json"
+    result = packaged_clone.pants("publish", ":".join(BOTH), f"--publish-output={out}", env={
+        "PANTS_OMI_REGISTRIES": repr({"local": {"address": registry.host, "default": True}})})
+    published = json.loads(out.read_text())
+    assert published[0]["published"] is True and published[0]["image_digest"] == record["image_digest"], \
+        result.output[-3000:]
+    ref = f"{registry.host}/examples/digits-multiarch:{record['tags'][0]}"
+    platforms = {p["platform"]: p for p in record["platform_images"]}
+    raw = run(["skopeo", "inspect", "--tls-verify=false", "--raw", f"docker://{ref}"]).stdout
+    assert json.loads(raw)["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    for arch in ("amd64", "arm64"):
+        inspected = json.loads(run(["skopeo", "inspect", "--tls-verify=false", "--override-arch", arch,
+                                    f"docker://{ref}"]).stdout)
+        manifest = _blob(packaged_clone.layout(*BOTH), platforms[f"linux/{arch}"]["image_digest"])
+        assert inspected["Architecture"] == arch
+        assert inspected["Layers"] == [layer["digest"] for layer in manifest["layers"]]
+    name = f"{ref}-pulled"
+    try:
+        run([*PODMAN, "pull", "-q", "--tls-verify=false", "--arch", "arm64", ref])
+        image = json.loads(run([*PODMAN, "image", "inspect", ref]).stdout)[0]
+        assert image["Architecture"] == "arm64"
+        assert f"sha256:{image['Id']}" == platforms["linux/arm64"]["config_digest"]
+    finally:
+        subprocess.run([*PODMAN, "rmi", "-f", ref, name], capture_output=True)
+    # The model artifact's referrers list the index and both images; the index's, its own provenance.
+    model_referrers = _registry_json(registry.host, f"manifests/sha256-{record['model_digest'][7:]}")["manifests"]
+    assert {record["image_digest"], *(p["image_digest"] for p in platforms.values())} <= {
+        m["digest"] for m in model_referrers}
+    index_referrers = _registry_json(registry.host, f"manifests/sha256-{record['image_digest'][7:]}")["manifests"]
+    assert [m["artifactType"] for m in index_referrers] == ["application/vnd.in-toto+json"]
+    statement_manifest = _registry_json(registry.host, f"manifests/{index_referrers[0]['digest']}")
+    statement = _registry_json(registry.host, f"blobs/{statement_manifest['layers'][0]['digest']}")
+    assert {f"sha256:{s['digest']['sha256']}" for s in statement["subject"]} == {
+        record["image_digest"], record["model_digest"], *(p["image_digest"] for p in platforms.values())}
+
+
+def _registry_json(host: str, path: str) -> Dict[str, Any]:
+    accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json"
+    request = urllib.request.Request(f"http://{host}/v2/examples/digits-multiarch/{path}", headers={"Accept": accept})
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read())
