@@ -15,15 +15,13 @@ and the image's read-only root filesystem never needs a write at import time.
 from __future__ import annotations
 
 import os
-import posixpath
 import subprocess
 import sys
-import tarfile
-from typing import Any, Iterator, List, Mapping, Union
+from typing import Any, Iterator, List, Mapping
 
-from omi_plugin.oci import compression
 from omi_plugin.oci.image import Layer
 from omi_plugin.oci.layer_output import run_spec_tool, write_layer_output
+from omi_plugin.oci.rootfs import RootfsError, interpreter_argv, unpack_layer
 from omi_plugin.oci.tar import Entry
 
 # Runs inside the image's interpreter. Sorted traversal and a fixed hash seed keep the output byte-stable.
@@ -36,37 +34,6 @@ ok = compileall.compile_dir(sys.argv[1], stripdir=sys.argv[1], prependdir="/", q
 
 class BytecodeError(RuntimeError):
     """The interpreter could not be started from the base layers."""
-
-
-def resolve_in_root(root: str, path: str, depth: int = 0) -> str:
-    """Follow symlinks inside an unpacked root filesystem, reading absolute targets relative to `root`."""
-    if depth > 40:
-        raise BytecodeError(f"too many symlinks resolving {path}")
-    parts = [p for p in path.split("/") if p]
-    resolved = ""
-    for i, part in enumerate(parts):
-        candidate = posixpath.join(resolved, part) if resolved else part
-        full = os.path.join(root, candidate)
-        if os.path.islink(full):
-            target = os.readlink(full)
-            base = "" if target.startswith("/") else resolved
-            rest = "/".join(parts[i + 1:])
-            joined = posixpath.normpath(posixpath.join(base, target.lstrip("/"), rest))
-            return resolve_in_root(root, joined, depth + 1)
-        resolved = candidate
-    return resolved
-
-
-def _unpack(layer: Union[str, Mapping[str, str]], root: str, only_python: bool) -> None:
-    """Unpack a layer given as its path (an uncompressed tar) or as {"path", "media_type"} (any compression)."""
-    path, media_type = (layer, "") if isinstance(layer, str) else (layer["path"], layer["media_type"])
-    with compression.open_uncompressed(path, media_type) as f, tarfile.open(fileobj=f, mode="r|") as archive:
-        for member in archive:
-            if only_python and not (member.isfile() and member.name.endswith(".py")):
-                continue
-            if member.isdev():
-                continue
-            archive.extract(member, root, set_attrs=False)
 
 
 def _pyc_entries(stage: str) -> Iterator[Entry]:
@@ -84,15 +51,13 @@ def compile_layer(spec: Mapping[str, Any], out_dir: str, work: str) -> Layer:
     os.makedirs(rootfs)
     os.makedirs(stage)
     for layer in spec["interpreter_layers"]:
-        _unpack(layer, rootfs, only_python=False)
-    _unpack(spec["source_layer"], stage, only_python=True)
-
-    loader = os.path.join(rootfs, resolve_in_root(rootfs, spec["loader"]))
-    python = os.path.join(rootfs, resolve_in_root(rootfs, spec["python"]))
-    for executable in (loader, python):
-        os.chmod(executable, 0o755)  # unpacked without attributes: only these two need to run
-    library_path = ":".join(os.path.join(rootfs, resolve_in_root(rootfs, p)) for p in spec["library_path"])
-    argv = [loader, "--library-path", library_path, python, "-I", "-S", "-c", _COMPILE, stage]
+        unpack_layer(layer, rootfs)
+    unpack_layer(spec["source_layer"], stage, only_python=True)
+    try:
+        interpreter = interpreter_argv(rootfs, spec["loader"], spec["library_path"], spec["python"])
+    except RootfsError as e:
+        raise BytecodeError(f"the base image cannot compile bytecode: {e}") from None
+    argv = [*interpreter, "-I", "-S", "-c", _COMPILE, stage]
     result = subprocess.run(argv, env={"PYTHONHASHSEED": "0", "LC_ALL": "C.UTF-8"}, capture_output=True, text=True)
     if result.returncode != 0:
         raise BytecodeError(f"compiling with {spec['python']} from the base image failed: "

@@ -29,8 +29,8 @@ from pants.util.logging import LogLevel
 from omi_contract.violation import summary
 from omi_plugin.goals.package import OmiImage, OmiImageRequest, OmiModelFieldSet, image_platforms
 from omi_plugin.metadata.model_yaml import ModelYamlError, parse_yaml
-from omi_plugin.oci import platforms
 from omi_plugin.subsystem import OmiSubsystem
+from omi_plugin.util_rules.foreign_smoke import ForeignSmokeRequest, ForeignSmokeResult
 from omi_plugin.util_rules.image_models import ImageModels, ImageModelsRequest
 from omi_plugin.util_rules.model_inputs import (
     ModelsDirectory,
@@ -222,12 +222,20 @@ async def check_omi_target(request: OmiTargetCheck, omi: OmiSubsystem, pex_env: 
     for m, smoke in zip(models.all, smokes):
         header = f"MODEL_NAME={m.metadata.name}:\n" if models.bundled else ""
         output += header + smoke.stdout.decode() + smoke.stderr.decode()
-    host = platforms.build_machine()
-    for platform in (p for p in image_platforms(fs, omi) if p is not None):
-        output += (f"omi smoke: ran with this machine's {host.name if host else ''} interpreter and the same locked "
-                   f"versions; the {platform.name} image's own interpreter was not started (run the image under "
-                   "qemu-user-static to ask it)\n").replace("machine's  ", "machine's ")
-    return OmiTargetCheckResult(max(exit_code, *(smoke.exit_code for smoke in smokes)), output)
+    # Each image of another platform than the machine's: its own interpreter under qemu-user, when installed.
+    foreign = [p for p in image_platforms(fs, omi) if p is not None]
+    by_platform = {p.platform: p.image_digest for p in image.record.platform_images}
+    foreign_results = await MultiGet(Get(ForeignSmokeResult, ForeignSmokeRequest(
+        fs.address, image.layout, by_platform.get(p.name, image.record.image_digest), p, venv_pex,
+        ("--model", m.metadata.name, "--target", str(fs.address), "--interfaces", json.dumps(m.metadata.interfaces),
+         "--timeout", "900", "--start-timeout", "300", "--call-timeout", "120"),
+        f"omi check (smoke test of the {p.name} image under qemu): {fs.address}"
+        + (f" with MODEL_NAME={m.metadata.name}" if models.bundled else ""),
+    )) for p in foreign for m in models.all)
+    for result in foreign_results:
+        output += result.output
+    smoke_codes = [*(smoke.exit_code for smoke in smokes), *(r.exit_code for r in foreign_results)]
+    return OmiTargetCheckResult(max(exit_code, *smoke_codes), output)
 
 
 @dataclass(frozen=True)

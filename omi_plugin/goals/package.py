@@ -586,6 +586,11 @@ async def package_omi_model(field_set: OmiModelFieldSet) -> BuiltPackage:
         *([BuiltPackageArtifact(record.attestations.layout, extra_log_lines=(
             f"    SBOM (SPDX 2.3) {record.attestations.sbom_digest} and provenance (SLSA v1) "
             f"{', '.join(record.attestations.provenance_digests)}, referrers of the image and the model",
+        ) if not record.platform_images else (
+            f"    SBOMs (SPDX 2.3) of each platform's image: "
+            f"{', '.join(f'{p.platform} {p.sbom_digest}' for p in record.platform_images)}",
+            f"    provenance (SLSA v1) of the index {record.attestations.provenance_digests[0]} and of each image "
+            f"{', '.join(record.attestations.provenance_digests[1:])}, referrers of the images and the model",
         )), *(BuiltPackageArtifact(path) for path in [p for p, _ in image.platform_sboms] or [record.attestations.sbom])]
           if record.attestations else []),
         *([BuiltPackageArtifact(record.attestations.model_signature, extra_log_lines=(

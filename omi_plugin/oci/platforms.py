@@ -24,6 +24,7 @@ class Platform:
     multiarch: str  # the GNU triplet Debian installs libraries under
     loader: str  # the dynamic loader, relative to the image root
     machine: str  # what `platform.machine()` says on it
+    qemu: str  # Debian qemu-user-static's emulator of it, to run its images on another machine
 
     @property
     def name(self) -> str:
@@ -41,8 +42,10 @@ class Platform:
         return out
 
 
-AMD64 = Platform("linux", "amd64", None, "amd64", "x86_64-linux-gnu", "lib64/ld-linux-x86-64.so.2", "x86_64")
-ARM64 = Platform("linux", "arm64", "v8", "arm64", "aarch64-linux-gnu", "lib/ld-linux-aarch64.so.1", "aarch64")
+AMD64 = Platform("linux", "amd64", None, "amd64", "x86_64-linux-gnu", "lib64/ld-linux-x86-64.so.2", "x86_64",
+                 "qemu-x86_64-static")
+ARM64 = Platform("linux", "arm64", "v8", "arm64", "aarch64-linux-gnu", "lib/ld-linux-aarch64.so.1", "aarch64",
+                 "qemu-aarch64-static")
 PLATFORMS = (AMD64, ARM64)
 _SPELLINGS = {"linux/amd64": AMD64, "linux/x86_64": AMD64, "linux/arm64": ARM64, "linux/arm64/v8": ARM64,
               "linux/aarch64": ARM64}

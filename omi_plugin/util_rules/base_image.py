@@ -18,7 +18,7 @@ from pants.engine.target import FieldSet, WrappedTarget, WrappedTargetRequest
 from pants.engine.unions import UnionMembership, union
 
 from omi_plugin.oci.image import Layer
-from omi_plugin.oci.platforms import Platform
+from omi_plugin.oci.platforms import AMD64, Platform, build_machine
 from omi_plugin.omi_image import BaseImageConfig
 from omi_plugin.supply_chain.sbom import DebianPackage
 
@@ -55,7 +55,18 @@ class BaseImage:
 
 @union(in_scope_types=[EnvironmentName])  # its members run processes, in the caller's environment
 class BaseImageFieldSet(FieldSet):
-    """One kind of base image: its members each have a rule `(their field set) -> BaseImage`."""
+    """One kind of base image: its members each have a rule `(their field set) -> BaseImage`, and those that can
+    hold several platforms (an image index) a rule `PlatformBaseImageRequest -> BaseImage` too."""
+
+    several_platforms = False
+
+
+@dataclass(frozen=True)
+class PlatformBaseImageRequest:
+    """A base that can hold several platforms, for one of them."""
+
+    field_set: BaseImageFieldSet
+    platform: Platform
 
 
 @rule(desc="Resolve a base image")
@@ -68,7 +79,11 @@ async def base_image(request: BaseImageRequest, union_membership: UnionMembershi
     if not kinds:
         raise BaseImageError(f"{request.address}: is a `{target.alias}`, not a base image (point base_image at an "
                              "omi_debian_base, omi_oci_base or omi_oci_archive_base target)")
-    return await Get(BaseImage, BaseImageFieldSet, kinds[0].create(target))
+    field_set = kinds[0].create(target)
+    if field_set.several_platforms:
+        chosen = request.platform or build_machine() or AMD64
+        return await Get(BaseImage, PlatformBaseImageRequest(field_set, chosen))
+    return await Get(BaseImage, BaseImageFieldSet, field_set)
 
 
 def rules():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Tuple, cast
 
 from pants.engine.addresses import Address
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
@@ -34,7 +34,7 @@ from omi_plugin.target_types import (
     OciArchiveSourceField,
     OciImageReferenceField,
 )
-from omi_plugin.util_rules.base_image import BaseImage, BaseImageError, BaseImageFieldSet
+from omi_plugin.util_rules.base_image import BaseImage, BaseImageError, BaseImageFieldSet, PlatformBaseImageRequest
 from omi_plugin.util_rules.sandbox_tools import LAYER_TOOLS, REGISTRY_TOOLS, ToolProcessRequest, last_error_line
 from omi_plugin.util_rules.target_fields import TargetFieldProblems, TargetFieldsRequest
 
@@ -49,6 +49,8 @@ _DOCKER_TO_OCI = {
 @dataclass(frozen=True)
 class PulledBaseFieldSet(BaseImageFieldSet):
     required_fields = (OciImageReferenceField,)
+
+    several_platforms = True  # pinned by an index digest, it holds the manifest of each platform
 
     image: OciImageReferenceField
     insecure: InsecureRegistryField
@@ -76,9 +78,16 @@ class BaseFromLayoutRequest:
 
 @rule(desc="Pull a base image by digest", level=LogLevel.DEBUG)
 async def pull_base_image(request: PulledBaseFieldSet) -> BaseImage:
+    return await Get(BaseImage, PlatformBaseImageRequest(request, platforms.build_machine() or platforms.AMD64))
+
+
+@rule(desc="Pull a base image by digest, for one platform", level=LogLevel.DEBUG)
+async def pull_platform_base_image(platform_request: PlatformBaseImageRequest) -> BaseImage:
+    """An image manifest is taken as it is (its config says its platform); from an index, the platform's manifest."""
+    request = cast(PulledBaseFieldSet, platform_request.field_set)
     (await Get(TargetFieldProblems, TargetFieldsRequest(request.address))).raise_first()
     reference = request.image.value or ""  # a required field, judged just above
-    args = ["pull", "--reference", reference, "--out", _PULLED]
+    args = ["pull", "--reference", reference, "--out", _PULLED, "--platform", platform_request.platform.name]
     if request.insecure.value:
         args.append("--insecure")
     env = await Get(EnvironmentVars, EnvironmentVarsRequest(["DOCKER_CONFIG", "HOME"]))

@@ -1,10 +1,12 @@
+"""Unpacking layers into a root filesystem, whatever their compression."""
+
 import io
 
 import pytest
 
-from omi_plugin.bytecode.compile_layer import _unpack
 from omi_plugin.oci import compression
 from omi_plugin.oci import media_types as mt
+from omi_plugin.oci.rootfs import unpack_layer
 from omi_plugin.oci.tar import Entry, write_layer
 
 
@@ -21,7 +23,7 @@ def test_base_layers_unpack_whatever_their_compression(tmp_path, algorithm: str)
         data = compression.compress_bytes(data, compression.Setting(algorithm))
     (tmp_path / "layer").write_bytes(data)
     layer = {"path": str(tmp_path / "layer"), "media_type": compression.with_algorithm(mt.LAYER_TAR, algorithm)}
-    _unpack(layer, str(tmp_path / "root"), only_python=False)
+    unpack_layer(layer, str(tmp_path / "root"))
     assert (tmp_path / "root/usr/lib/python3.11/os.py").read_bytes() == b"import sys\n"
-    _unpack(layer, str(tmp_path / "py"), only_python=True)
+    unpack_layer(layer, str(tmp_path / "py"), only_python=True)
     assert not (tmp_path / "py/usr/bin/readme").exists() and (tmp_path / "py/usr/lib/python3.11/os.py").exists()
