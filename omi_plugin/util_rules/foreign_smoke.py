@@ -2,8 +2,8 @@
 interpreter under Debian's qemu-user-static, asked by the same smoke test as the host run.
 
 One typed request in (the packaged image, the platform, the smoke test's venv), one typed result out (what to print
-and the exit code). The sandbox process is `omi_plugin/check/foreign_smoke.py`; it reads only that platform's
-blobs, so a one-platform arm64 image and the arm64 image of an index share one cached run.
+and the exit code). The sandbox process is `omi_plugin/check/foreign_smoke.py`; its input is that platform's
+image alone (the blobs its manifest names), not the rest of an index.
 """
 
 from __future__ import annotations

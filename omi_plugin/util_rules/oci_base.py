@@ -10,12 +10,23 @@ reference, so it runs once per base.
 from __future__ import annotations
 
 import json
+import posixpath
 from dataclasses import dataclass
 from typing import Tuple, cast
 
 from pants.engine.addresses import Address
 from pants.engine.env_vars import EnvironmentVars, EnvironmentVarsRequest
-from pants.engine.fs import EMPTY_DIGEST, Digest, DigestContents, DigestSubset, PathGlobs, RemovePrefix
+from pants.engine.fs import (
+    EMPTY_DIGEST,
+    CreateDigest,
+    Digest,
+    DigestContents,
+    DigestSubset,
+    FileContent,
+    MergeDigests,
+    PathGlobs,
+    RemovePrefix,
+)
 from pants.engine.process import FallibleProcessResult, Process
 from pants.engine.rules import Get, collect_rules, rule
 from pants.engine.target import HydratedSources, HydrateSourcesRequest
@@ -131,6 +142,24 @@ async def archive_base_image(request: ArchiveBaseFieldSet) -> BaseImage:
         tuple(request.library_path.value or ())))
 
 
+async def _debian_python_version(request: BaseFromLayoutRequest, layers: Tuple[Layer, ...], blobs: Digest) -> str:
+    spec = [{"path": blob_path(layer.descriptor.digest), "media_type": layer.descriptor.media_type} for layer in layers]
+    spec_digest = await Get(Digest, CreateDigest([FileContent("__layers.json", json.dumps(spec).encode())]))
+    process = await Get(Process, ToolProcessRequest(
+        packages=LAYER_TOOLS,
+        module="omi_plugin.oci.dpkg_version",
+        args=(f"{posixpath.basename(request.python)}-minimal", "__layers.json"),
+        input_digest=await Get(Digest, MergeDigests([spec_digest, blobs])),
+        description=f"Read the CPython version of {request.name}",
+        with_libraries=True,  # zstd layers
+    ))
+    result = await Get(FallibleProcessResult, Process, process)
+    if result.exit_code != 0:
+        raise BaseImageError(f"{request.address}: the base's layers cannot be read: "
+                             f"{last_error_line(result, 'reading failed')}")
+    return result.stdout.decode().strip()
+
+
 @rule(desc="Read a base image layout", level=LogLevel.DEBUG)
 async def base_from_layout(request: BaseFromLayoutRequest) -> BaseImage:
     layout = request.layout
@@ -165,10 +194,16 @@ async def base_from_layout(request: BaseFromLayoutRequest) -> BaseImage:
         platform = platforms.for_oci(str(config.get("os", "")), str(config.get("architecture", "")))
     except platforms.PlatformError as e:
         raise BaseImageError(f"{request.address}: the base's config: {e}") from None
+    python_version = ""
+    if platform != platforms.build_machine():
+        # The build machine's twin interpreter compiles this base's bytecode only if it is the same CPython: the
+        # version Debian's package of the interpreter records in the base (`python3.11-minimal`).
+        python_version = await _debian_python_version(request, layers, blobs)
     base = BaseImageConfig(name=request.name, manifest_digest=manifest_descriptor.digest, runtime=runtime,
                            python=request.python, library_path=request.library_path, loader=platform.loader,
-                           platform=platform)
+                           platform=platform, python_version=python_version)
     return BaseImage(base, layers, blobs)
+
 
 
 def rules():
