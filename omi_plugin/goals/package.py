@@ -343,10 +343,13 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
         attestations_layout = attested.layout
         recorded = dataclasses.replace(
             recorded, sbom=sbom_paths[0],
-            provenance_digests=(*attested.provenance_digests,
-                                *(d for i in images for d in cast(Attestations, i.attestations).provenance_digests)),
-            signature_digests=(*attested.signature_digests,
-                               *(d for i in images for d in cast(Attestations, i.attestations).signature_digests)))
+            provenance_digests=tuple(dict.fromkeys((
+                *attested.provenance_digests,
+                *(d for i in images for d in cast(Attestations, i.attestations).provenance_digests)))),
+            # The model files' signature is one for every platform: the same files, signed deterministically.
+            signature_digests=tuple(dict.fromkeys((
+                *attested.signature_digests,
+                *(d for i in images for d in cast(Attestations, i.attestations).signature_digests)))))
     record = dataclasses.replace(
         first.record, image_digest=descriptor.digest, attestations=recorded,
         platform_images=tuple(

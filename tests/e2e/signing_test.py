@@ -21,6 +21,7 @@ from omi_testutil.check_layouts import rewrite_referrer_payload
 from omi_testutil.registry import registry  # noqa: F401 - pytest fixture
 
 DIGITS = ("examples/digits", "digits")
+MULTIARCH = ("examples/digits", "digits-multiarch")
 MODEL_SIGNING = ("model-signing==1.1.1", "pyOpenSSL==26.4.0")  # model-signing 1.1.1 imports OpenSSL undeclared
 BUNDLE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 
@@ -75,6 +76,25 @@ def test_package_signs_and_check_verifies_and_a_wrong_key_fails(signed_clone: Cl
     # One line per signature: four bundles (the provenance twice, the image, the model files), each the same reason.
     assert len(lines) == 4 and all("signed with another key than the one configured" in line for line in lines), \
         wrong.output[-3000:]
+
+
+def test_an_index_is_signed_with_each_of_its_images(signed_clone: Clone, packaged_clone: Clone) -> None:
+    clone = signed_clone
+    clone.pants("package", ":".join(MULTIARCH), env=_env(clone))
+    record = clone.record(*MULTIARCH)
+    assert record["image_digest"] == packaged_clone.record(*MULTIARCH)["image_digest"]
+    # The index's signature, each platform's image's, and the model files' (one for both: the same files, signed
+    # deterministically).
+    assert len(record["attestations"]["signature_digests"]) == 4
+    checked = clone.pants("check", ":".join(MULTIARCH), env=_env(clone))
+    assert "omi check: OK" in checked.output, checked.output[-3000:]
+    wrong = clone.pants("check", ":".join(MULTIARCH), env=_env(clone, verify="other"), check=False)
+    lines = [line for line in wrong.output.splitlines()
+             if line.startswith("examples/digits:digits-multiarch: attestations")]
+    # Every bundle: the index's provenance and signature, each platform's provenance (twice) and image signature,
+    # and the model files' signature.
+    assert wrong.returncode != 0 and len(lines) == 9, wrong.output[-3000:]
+    assert all("signed with another key than the one configured" in line for line in lines)
 
 
 def test_tampering_with_the_packaged_attestations_is_one_line_each(signed_clone: Clone, tmp_path) -> None:
