@@ -10,9 +10,13 @@ interpreter (CPython 3.11), with the requirement strings and lockfile Pants deri
 
 from __future__ import annotations
 
+import itertools
 import json
+import posixpath
+import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import List
 
 from pants.backend.python.util_rules.interpreter_constraints import InterpreterConstraints
 from pants.backend.python.util_rules.pex import PexLayout, PexRequest, PythonExecutable, ReqStrings
@@ -99,13 +103,30 @@ async def foreign_dependencies(request: ForeignDependenciesRequest) -> ForeignDe
     ))
     if result.exit_code != 0:
         raise ForeignWheelsError(f"{request.address}: platforms: the {request.platform.name} wheels cannot be "
-                                 f"chosen: {_pex_error(result.stderr.decode(errors='replace'))}")
+                                 f"chosen: {pex_error(result.stderr.decode(errors='replace'), request.platform.name)}")
     return ForeignDependencies(result.output_digest)
 
 
-def _pex_error(stderr: str) -> str:
-    """Pex's reason, in one line (its last non-blank lines, joined)."""
+_NO_ARTIFACT = re.compile(r"^\d+\.\) (?P<project>\S+) (?P<version>\S+) \(via: [^)]*\) does not have any "
+                          r"compatible artifacts")
+
+
+def pex_error(stderr: str, platform: str) -> str:
+    """Pex's reason, in one line: the locked distributions without a file for `platform`, each with the platforms
+    its files are for; else Pex's last lines."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    missing: List[str] = []
+    for i, line in enumerate(lines):
+        found = _NO_ARTIFACT.match(line)
+        if not found:
+            continue
+        files = list(itertools.takewhile(lambda u: "://" in u, lines[i + 1:]))
+        tags = sorted({posixpath.basename(u)[:-len(".whl")].split("-")[-1] for u in files if u.endswith(".whl")})
+        wheels = f" (its wheels are for {', '.join(tags)})" if tags else ""
+        missing.append(f"{found['project']} {found['version']}{wheels}")
+    if missing:
+        return (f"the lockfile has no {platform} wheel of {'; '.join(missing)} (lock a version that ships one, or "
+                "leave this platform out)")
     return " ".join(lines[-3:])[-600:] if lines else "Pex failed without a message"
 
 
