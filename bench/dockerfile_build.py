@@ -1,6 +1,12 @@
 """Build the digits image with omi and with a two-stage Dockerfile under `podman build`, in the same run; print ratios.
 
     python3 bench/dockerfile_build.py --bgd /tmp/bgd-venv   # --repeats N for the warm measurements, --keep the temp dir
+    python3 bench/dockerfile_build.py --platform linux/arm64 --repeats 1 --large-model 0   # arm64, theirs under qemu
+
+With `--platform linux/arm64` both sides build the arm64 image on this amd64 machine: ours is
+`examples/digits:digits-arm64` (no emulation), theirs is `podman build --platform linux/arm64`, whose `RUN pip
+install` runs under Debian's qemu-aarch64-static through binfmt_misc (mounted and registered by this script when it
+runs as root and they are not; the wheels are aarch64 ones).
 
 The baseline is what users do today: a pinned requirements file (what pip-compile writes), a build stage that
 `pip install`s it, and a final stage that copies the installed packages, the serving code and the model. Both sides
@@ -60,7 +66,8 @@ from large_model import parse_size, write_random
 from remote_cache import remote_cache_flags, resolve_bgd, start_buildgrid, stop_group
 from repo_copy import copy_repo
 
-TARGET = "examples/digits:digits"
+TARGETS = {"linux/amd64": "examples/digits:digits", "linux/arm64": "examples/digits:digits-arm64"}
+WHEEL_MACHINES = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
 ONNX_TARGET = "examples/digits_onnx:digits-onnx"
 PODMAN = ["podman", "--runtime", "runc", "--cgroup-manager=cgroupfs"]
 BUILD_FLAGS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"]
@@ -115,19 +122,20 @@ def run(argv: List[str], cwd: Optional[Path] = None, env: Optional[Dict[str, str
 
 
 class Ours:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, target: str = TARGETS["linux/amd64"]) -> None:
         self.root = root
+        self.target = target
         self.env = {k: v for k, v in os.environ.items() if k != "PANTS_BUILDROOT_OVERRIDE"}
 
     def package(self, *flags: str) -> float:
-        elapsed, _ = run(["./pants", "--no-dynamic-ui", *flags, "package", TARGET], cwd=self.root, env=self.env)
+        elapsed, _ = run(["./pants", "--no-dynamic-ui", *flags, "package", self.target], cwd=self.root, env=self.env)
         return elapsed
 
     def package_other(self, target: str) -> None:
         run(["./pants", "--no-dynamic-ui", "--no-pantsd", "package", target], cwd=self.root, env=self.env)
 
-    def record(self, target: str = TARGET) -> Dict:
-        spec_path, name = target.split(":")
+    def record(self, target: Optional[str] = None) -> Dict:
+        spec_path, name = (target or self.target).split(":")
         return json.loads((self.root / "dist" / spec_path.replace("/", ".") / f"{name}.omi.json").read_text())
 
     def blob(self, digest: str) -> Path:
@@ -139,7 +147,8 @@ class Ours:
         raise FileNotFoundError(digest)
 
     def config(self) -> Dict:
-        layout = self.root / "dist/examples.digits/digits.oci"
+        spec_path, name = self.target.split(":")
+        layout = self.root / "dist" / spec_path.replace("/", ".") / f"{name}.oci"
         index = json.loads((layout / "index.json").read_text())
         manifest = json.loads(self.blob(index["manifests"][0]["digest"]).read_text())
         return json.loads(self.blob(manifest["config"]["digest"]).read_text())
@@ -149,14 +158,16 @@ class Ours:
 
 
 class Theirs:
-    def __init__(self, ctx: Path, run_id: str) -> None:
+    def __init__(self, ctx: Path, run_id: str, platform: str = "linux/amd64") -> None:
         self.ctx = ctx
         self.run_id = run_id
+        self.platform = platform
         self.base = f"localhost/omi-bench-df-base:{run_id}"
         self.tag = f"localhost/omi-bench-df:{run_id}"
 
     def build(self, *flags: str) -> float:
-        elapsed, _ = run([*PODMAN, "build", *BUILD_FLAGS, "--network=none", *flags, "-t", self.tag,
+        elapsed, _ = run([*PODMAN, "build", *BUILD_FLAGS, "--platform", self.platform, "--network=none", *flags,
+                          "-t", self.tag,
                           "-f", str(self.ctx / "Dockerfile"), str(self.ctx)])
         return elapsed
 
@@ -186,7 +197,7 @@ def third_party_pins(blob: Callable[[str], Path], record: Dict) -> List[str]:
     return pins
 
 
-def prepare_theirs(ours: Ours, ctx: Path, run_id: str) -> Tuple[Theirs, List[str]]:
+def prepare_theirs(ours: Ours, ctx: Path, run_id: str, platform: str) -> Tuple[Theirs, List[str]]:
     record, config = ours.record(), ours.config()
     layers = record["layers"]
     assert layers[0]["created_by"].startswith("omi_debian_base"), layers[0]
@@ -202,13 +213,15 @@ def prepare_theirs(ours: Ours, ctx: Path, run_id: str) -> Tuple[Theirs, List[str
     wheels.mkdir()
     (wheels / "requirements.txt").write_text("".join(p + "\n" for p in pins))
 
-    # Wheels for CPython 3.11 on glibc x86_64, downloaded on the host (pip in a container fails TLS here).
-    log(f"downloading {len(pins)} pinned wheels and pip on the host")
+    # Wheels for CPython 3.11 on glibc x86_64 (or aarch64), downloaded on the host (pip in a container fails TLS here).
+    machine = WHEEL_MACHINES[platform]
+    log(f"downloading {len(pins)} pinned {machine} wheels and pip on the host")
     pip_env = {**os.environ, "PIP_CONFIG_FILE": "/dev/null"}
     dl = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--cert", CA_BUNDLE,
           "--only-binary=:all:", "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311",
           "--abi", "abi3", "--abi", "none",
-          *[a for p in ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux2014_x86_64", "any")
+          *[a for p in (f"manylinux_2_28_{machine}", f"manylinux_2_27_{machine}", f"manylinux2014_{machine}",
+                        f"manylinux_2_17_{machine}", "any")
             for a in ("--platform", p)], "-d", str(wheels)]
     run([*dl, "-r", str(wheels / "requirements.txt"), "pip"], env=pip_env)
     pip_wheel = sorted(p.name for p in wheels.glob("pip-*.whl"))[-1]
@@ -217,9 +230,9 @@ def prepare_theirs(ours: Ours, ctx: Path, run_id: str) -> Tuple[Theirs, List[str
     shutil.copy(ours.blob(layers[0]["digest"]), ctx / "debian-base.tar")
     shutil.copy(ours.blob(layers[1]["digest"]), ctx / "stdlib-bytecode.tar")
     (ctx / "Base.Dockerfile").write_text(BASE_DOCKERFILE.format(run_id=run_id))
-    theirs = Theirs(ctx, run_id)
-    run([*PODMAN, "build", *BUILD_FLAGS, "--network=none", "-t", theirs.base, "-f", str(ctx / "Base.Dockerfile"),
-         str(ctx)])
+    theirs = Theirs(ctx, run_id, platform)
+    run([*PODMAN, "build", *BUILD_FLAGS, "--platform", platform, "--network=none", "-t", theirs.base,
+         "-f", str(ctx / "Base.Dockerfile"), str(ctx)])
     (ctx / "debian-base.tar").unlink()
     (ctx / "stdlib-bytecode.tar").unlink()
 
@@ -268,7 +281,7 @@ def fresh_ci_runner(ours: Ours, tmp: Path, bgd: Path) -> Tuple[float, str]:
         log("ours: populating the remote cache from this clone (--no-pantsd, empty local store; not timed)")
         ours.package("--no-pantsd", f"--local-store-dir={tmp / 'store-populate'}", *remote_cache_flags(port),
                      "--remote-cache-write")
-        runner = Ours(tmp / "ci-runner")
+        runner = Ours(tmp / "ci-runner", ours.target)
         copy_repo(runner.root)
         log("ours: fresh CI runner: another clone, empty local store and named caches, remote cache read-only")
         seconds = runner.package("--no-pantsd", f"--local-store-dir={tmp / 'store-ci'}",
@@ -294,6 +307,25 @@ def timed_model_changes(ours: Ours, theirs: Theirs, filename: str, repeats: int,
     return ours_times, theirs_times
 
 
+def ensure_binfmt_aarch64() -> None:
+    """Their arm64 `RUN` steps need the kernel to hand aarch64 binaries to qemu: binfmt_misc mounted and Debian's
+    qemu-aarch64 entry registered (with the F flag, so that containers find the emulator)."""
+    binfmt = Path("/proc/sys/fs/binfmt_misc")
+    if (binfmt / "qemu-aarch64").exists():
+        return
+    conf = Path("/usr/lib/binfmt.d/qemu-aarch64.conf")
+    if not conf.exists():
+        raise SystemExit("qemu-user-static is not installed (apt-get install qemu-user-static)")
+    try:
+        if not (binfmt / "register").exists():
+            subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(binfmt)], check=True, capture_output=True)
+        (binfmt / "register").write_text(conf.read_text().strip())
+    except (OSError, subprocess.CalledProcessError) as e:
+        raise SystemExit(f"cannot register qemu-aarch64 with binfmt_misc ({e}); as root: mount -t binfmt_misc "
+                         f"binfmt_misc {binfmt} && cat {conf} > {binfmt}/register") from None
+    log("registered qemu-aarch64-static with binfmt_misc")
+
+
 def fmt_s(x: float) -> str:
     return f"{x:.2f} s"
 
@@ -304,6 +336,8 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (copy, build context, Dockerfile)")
     parser.add_argument("--large-model", default="1G", help="size of the large model file for the model-only change "
                         "of a large model (e.g. 1G; 0 skips it)")
+    parser.add_argument("--platform", choices=sorted(TARGETS), default="linux/amd64",
+                        help="the image's platform; linux/arm64 runs their build under qemu (binfmt_misc)")
     parser.add_argument("--bgd", help="BuildGrid's `bgd` executable or venv: also measure a fresh CI runner served by "
                         "a remote cache (see remote_cache.py for the venv)")
     args = parser.parse_args()
@@ -314,7 +348,9 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="omi-bench-df-"))
     run_id = uuid.uuid4().hex[:12]
-    ours = Ours(tmp / "repo")
+    ours = Ours(tmp / "repo", TARGETS[args.platform])
+    if args.platform == "linux/arm64":
+        ensure_binfmt_aarch64()
     theirs: Optional[Theirs] = None
     try:
         ours.root.mkdir()
@@ -330,7 +366,7 @@ def main() -> int:
         size_ours = sum(layer["size"] for layer in ours.record()["layers"])
 
         log("theirs: preparing the build context (not timed)")
-        theirs, pins = prepare_theirs(ours, tmp / "ctx", run_id)
+        theirs, pins = prepare_theirs(ours, tmp / "ctx", run_id, args.platform)
         cold_theirs, ids_theirs, digests_theirs = [], [], []
         for i in range(2):
             log(f"theirs: cold build {i + 1}/2 (podman build --no-cache)")
@@ -384,7 +420,8 @@ def main() -> int:
             rows.append(("fresh CI runner, warm remote cache (vs their cold build, mean of 2)", fresh,
                          statistics.mean(cold_theirs)))
         print()
-        print(f"omi vs a two-stage Dockerfile under `podman build`, digits example, {time.strftime('%Y-%m-%d')}, "
+        print(f"omi vs a two-stage Dockerfile under `podman build`, digits example for {args.platform}, "
+              f"{time.strftime('%Y-%m-%d')}, "
               f"{len(pins)} pinned distributions on both sides")
         print()
         print("| measurement | omi | Dockerfile | omi/Dockerfile |")
