@@ -75,8 +75,9 @@ async def foreign_smoke(request: ForeignSmokeRequest) -> ForeignSmokeResult:
     process = Process(
         argv=(*wrapper.argv, *smoke.argv),
         input_digest=await Get(Digest, MergeDigests([wrapper.input_digest, smoke.input_digest])),
-        immutable_input_digests={**(wrapper.immutable_input_digests or {}), **(smoke.immutable_input_digests or {})},
-        append_only_caches={**(wrapper.append_only_caches or {}), **(smoke.append_only_caches or {})},
+        immutable_input_digests={**dict(wrapper.immutable_input_digests or {}),
+                                 **dict(smoke.immutable_input_digests or {})},
+        append_only_caches={**dict(wrapper.append_only_caches or {}), **dict(smoke.append_only_caches or {})},
         env=wrapper.env,
         description=request.description,
         level=LogLevel.DEBUG,
