@@ -105,19 +105,18 @@ def test_checked_in_default_lock_is_valid_and_canonical():
         p.name for p in lock.packages}
 
 
-def test_the_default_locks_of_both_architectures_pin_the_same_versions():
+@pytest.mark.parametrize("name", ["python3.11-bookworm", "busybox-bookworm"])
+def test_the_shipped_locks_of_both_architectures_pin_the_same_versions(name: str) -> None:
     import dataclasses
     import os
 
     from omi_plugin.base_images.generate_lock import version_disagreements
 
     directory = os.path.join(os.path.dirname(__file__), "locks")
-    amd64, arm64 = (load_lock(os.path.join(directory, name)) for name in (
-        "python3.11-bookworm.lock.json", "python3.11-bookworm-arm64.lock.json"))
+    amd64, arm64 = (load_lock(os.path.join(directory, f)) for f in (f"{name}.lock.json", f"{name}-arm64.lock.json"))
     assert (amd64.architecture, arm64.architecture) == ("amd64", "arm64")
     # One request, resolved per architecture: the same packages at the same versions (`generate_lock --refresh` both).
     assert dataclasses.replace(arm64, architecture="amd64", packages=()) == dataclasses.replace(amd64, packages=())
     assert [p.name for p in amd64.packages] == [p.name for p in arm64.packages]
     assert version_disagreements([("amd64", amd64), ("arm64", arm64)]) == []
     assert {p.architecture for p in arm64.packages} <= {"arm64", "all"}
-

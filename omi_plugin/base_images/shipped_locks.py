@@ -16,7 +16,16 @@ _DIRECTORY = "locks"
 
 def default_base(debian_architecture: str) -> str:
     """The name of the default base's lock for an architecture (amd64's has none in its name)."""
-    return DEFAULT_BASE if debian_architecture == "amd64" else f"{DEFAULT_BASE}-{debian_architecture}"
+    return _for_architecture(DEFAULT_BASE, debian_architecture)
+
+
+def modelcar_busybox(debian_architecture: str) -> str:
+    """The name of the ModelCar busybox lock for an architecture."""
+    return _for_architecture(MODELCAR_BUSYBOX, debian_architecture)
+
+
+def _for_architecture(name: str, debian_architecture: str) -> str:
+    return name if debian_architecture == "amd64" else f"{name}-{debian_architecture}"
 
 
 @dataclass(frozen=True)

@@ -378,9 +378,6 @@ async def build_omi_platform_image(request: OmiPlatformImageRequest, omi: OmiSub
     platform = request.platform
     wanted = platform or platforms.build_machine() or platforms.AMD64
     modelcar = fs.modelcar.value if fs.modelcar.value is not None else omi.modelcar
-    if modelcar and wanted != platforms.AMD64:
-        raise OmiPackageError(f"{fs.address}: modelcar: a ModelCar image carries an amd64 busybox so far, not a "
-                              f"{wanted.name} one (turn modelcar off for this target)")
     # One MultiGet, so that the model layers are written while the runtime resolves.
     gets: List[Get[Any]] = [
         Get(BaseImage, BaseImageRequest(base_address, platform)),
@@ -403,7 +400,7 @@ async def build_omi_platform_image(request: OmiPlatformImageRequest, omi: OmiSub
     modelcar_layer: Optional[ModelCarLayer] = None
     if modelcar:
         modelcar_layer = await Get(ModelCarLayer, ModelCarLayerRequest(fs.address, metadata.source_file,
-                                                                       metadata.name, tuple(metadata.files)))
+                                                                       metadata.name, tuple(metadata.files), wanted))
         base_layers.append(modelcar_layer.built.layer)
         base_layer_blobs.append(modelcar_layer.built.blobs)
 

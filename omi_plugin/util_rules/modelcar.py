@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Tuple
 
@@ -12,7 +13,8 @@ from pants.util.logging import LogLevel
 
 from omi_plugin.base_images.build_layer import BuildError
 from omi_plugin.base_images.modelcar_layer import model_links
-from omi_plugin.base_images.shipped_locks import MODELCAR_BUSYBOX, shipped_lock
+from omi_plugin.base_images.shipped_locks import modelcar_busybox, shipped_lock
+from omi_plugin.oci.platforms import AMD64, Platform
 from omi_plugin.subsystem import OmiSubsystem
 from omi_plugin.supply_chain.sbom import DebianPackage
 from omi_plugin.util_rules.debian_base import LockedDebs, LockedDebsRequest
@@ -30,6 +32,7 @@ class ModelCarLayerRequest:
     model_yaml: str  # its path, for errors
     model_name: str
     entries: Tuple[str, ...]  # model.yaml's `files`
+    platform: Platform = AMD64  # the image's: its busybox is that architecture's
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,9 @@ async def modelcar_layer(request: ModelCarLayerRequest, omi: OmiSubsystem) -> Mo
     except BuildError as e:
         raise ModelCarError(f"{request.address}: {request.model_yaml}: files: {e}") from None
     lock_path = omi.modelcar_lockfile
+    architecture = request.platform.debian_architecture
     if not lock_path:
-        shipped = shipped_lock(MODELCAR_BUSYBOX)
+        shipped = shipped_lock(modelcar_busybox(architecture))
         locked_request = LockedDebsRequest(f"{request.address}: modelcar", shipped.origin, shipped.content,
                                            shipped=shipped.name)
     else:
@@ -55,8 +59,18 @@ async def modelcar_layer(request: ModelCarLayerRequest, omi: OmiSubsystem) -> Mo
         if not found:
             raise ModelCarError(
                 f"{request.address}: modelcar: the busybox lock [omi].modelcar_lockfile = {lock_path!r} does not "
-                f"exist (create it: python -m omi_plugin.base_images.generate_lock --suite bookworm --arch amd64 "
-                f"--package busybox-static --output {lock_path}, or unset the option for the lock omi ships)")
+                f"exist (create it: python -m omi_plugin.base_images.generate_lock --suite bookworm --arch "
+                f"{architecture} --package busybox-static --output {lock_path}, or unset the option for the locks "
+                "omi ships)")
+        try:
+            locked_architecture = json.loads(found[0].content).get("architecture")
+        except ValueError:
+            locked_architecture = None  # the lock's own reader says what is wrong with it
+        if locked_architecture not in (None, architecture):
+            raise ModelCarError(
+                f"{request.address}: modelcar: the busybox lock [omi].modelcar_lockfile = {lock_path!r} is for "
+                f"{locked_architecture}, and the image is {request.platform.name} (unset the option for the locks omi "
+                f"ships, or build this target for {locked_architecture})")
         locked_request = LockedDebsRequest(f"{request.address}: modelcar", lock_path, found[0].content)
     locked = await Get(LockedDebs, LockedDebsRequest, locked_request)
     entries = [arg for entry in request.entries for arg in ("--entry", entry)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
+import tarfile
 import urllib.request
 import uuid
 from pathlib import Path
@@ -109,6 +110,62 @@ def test_the_image_is_arm64_and_shares_the_model_layers_with_amd64(packaged_clon
     assert arm["omi: third-party Python packages"] != amd["omi: third-party Python packages"]
     assert arm_manifest["layers"][0]["digest"] != amd_manifest["layers"][0]["digest"]
     assert "arm64" in arm_config["history"][0]["created_by"]
+
+
+EM_X86_64, EM_AARCH64 = 62, 183  # ELF e_machine
+
+
+def _elf_machines(layout: Path, manifest: Dict[str, Any], config: Dict[str, Any], wanted: Dict[str, str]) -> Dict[str, int]:
+    """The ELF machine of each `wanted` file (path in the image -> the history note of the layer holding it)."""
+    found: Dict[str, int] = {}
+    for history, layer in zip(config["history"], manifest["layers"]):
+        paths = [p for p, note in wanted.items() if note == history["created_by"]]
+        if not paths:
+            continue
+        with tarfile.open(layout / "blobs/sha256" / layer["digest"][7:]) as tar:
+            for member in tar:
+                name = member.name.lstrip("./")
+                for path in paths:
+                    if name == path or (path.endswith("*") and name.startswith(path[:-1]) and name.endswith(".so")):
+                        extracted = tar.extractfile(member)
+                        assert extracted is not None, name
+                        header = extracted.read(20)
+                        assert header[:4] == b"\x7fELF", name
+                        found.setdefault(path, int.from_bytes(header[18:20], "little"))
+    return found
+
+
+def test_each_platforms_binaries_are_its_own_and_an_arm64_modelcar_gets_an_arm64_shell(packaged_clone: Clone,
+                                                                                       clone_factory) -> None:
+    arm_manifest, arm_config = _image(packaged_clone.layout(*ARM64))
+    amd_manifest, amd_config = _image(packaged_clone.layout(*AMD64))
+    for (manifest, config, layout), machine in (((arm_manifest, arm_config, packaged_clone.layout(*ARM64)), EM_AARCH64),
+                                                ((amd_manifest, amd_config, packaged_clone.layout(*AMD64)), EM_X86_64)):
+        base, deps = config["history"][0]["created_by"], "omi: third-party Python packages"
+        found = _elf_machines(layout, manifest, config, {"usr/bin/python3.11": base,
+                                                         "opt/omi/site-packages/numpy/_core/_multiarray_umath*": deps})
+        assert found == {"usr/bin/python3.11": machine, "opt/omi/site-packages/numpy/_core/_multiarray_umath*": machine}
+
+    clone = clone_factory("clone-arm64-modelcar")
+    clone.write("examples/digits/BUILD", (clone.root / "examples/digits/BUILD").read_text() + """
+omi_model(name="digits-arm64-modelcar", model_files=["model.joblib"], platforms=["linux/arm64"], modelcar=True,
+          repository="examples/digits-arm64-modelcar")
+""")
+    clone.pants("package", "examples/digits:digits-arm64-modelcar")
+    layout = clone.layout("examples/digits", "digits-arm64-modelcar")
+    manifest, config = _image(layout)
+    note = next(h["created_by"] for h in config["history"] if "ModelCar" in h["created_by"])
+    assert _elf_machines(layout, manifest, config, {"usr/bin/busybox": note}) == {"usr/bin/busybox": EM_AARCH64}
+    # The busybox runs there: KServe's sidecar command, under qemu.
+    tag = clone.record("examples/digits", "digits-arm64-modelcar")["tags"][0]
+    image = f"localhost/omi-e2e-arm64-modelcar:{tag}"
+    run(["skopeo", "copy", "-q", f"oci:{layout}:{tag}", f"containers-storage:{image}"])
+    try:
+        listed = run([*PODMAN, "run", "--arch", "arm64", *RUN_FLAGS, "-v", f"{QEMU}:/qemu:ro",
+                      "--entrypoint", "/qemu", image, "/usr/bin/sh", "-c", "ls /models"]).stdout.split()
+        assert listed == ["digits", "model.joblib"], listed
+    finally:
+        subprocess.run(["podman", "rmi", "-f", image], capture_output=True)
 
 
 def test_arm64_image_answers_each_interface_under_qemu(arm64_image: str) -> None:
