@@ -263,6 +263,9 @@ def _edit(layouts: Layouts, op: Mapping[str, Any]) -> None:
     if doc_name == "index":
         path = os.path.join(root, "index.json")
         document = _read_json(path)
+    elif doc_name == "image_index":  # the image index index.json names, in a layout of several platforms
+        path = _blob_path(root, layouts.manifest_digest(prefix))
+        document = _read_json(path)
     elif doc_name == "manifest":
         document = layouts.manifest(prefix)
     else:
@@ -276,6 +279,10 @@ def _edit(layouts: Layouts, op: Mapping[str, Any]) -> None:
     if doc_name == "index":
         with open(path, "wb") as f:
             f.write(data)
+    elif doc_name == "image_index":
+        old, new = layouts.manifest_digest(prefix), _write_blob(root, data)
+        os.remove(path)
+        _repoint_index(root, old, new, len(data))
     elif not op.get("relink", True):
         # Rewrite in place: the stored bytes no longer match the digest that names them.
         path = _blob_path(root, layouts.manifest_digest(prefix)) if doc_name == "manifest" else path
@@ -293,9 +300,14 @@ def placeholders(layouts: Layouts) -> Dict[str, str]:
     for prefix, name in (("", IMAGE_NAME), ("mp_", MODELPACK_NAME)):
         try:
             digest = layouts.manifest_digest(prefix)
+            manifest = _read_json(_blob_path(layouts.root(prefix), digest))
+            if manifest.get("mediaType") == mt.INDEX:  # a layout of several platforms: the index, its images
+                values[f"{prefix}index"] = f"{name} index {digest[:19]}"
+                for i, child in enumerate(manifest.get("manifests") or []):
+                    values[f"{prefix}image{i}_digest"] = child["digest"]
+                continue
             values[f"{prefix}manifest"] = f"{name} manifest {digest[:19]}"
             values[f"{prefix}manifest_digest"] = digest
-            manifest = _read_json(_blob_path(layouts.root(prefix), digest))
             if isinstance(manifest.get("subject"), dict):
                 values[f"{prefix}subject"] = manifest["subject"].get("digest", "")
             values[f"{prefix}config"] = f"{name} config {manifest['config']['digest'][:19]}"

@@ -52,6 +52,7 @@ RULES: Dict[str, str] = {
     "OMI218": "OMI 1.1: ml.openmodel.port equals HTTP_PORT",
     "OMI219": "OMI 1.1: ml.openml.model_name equals the model name",
     "OMI220": "the image and ModelPack manifests' annotation dev.omi.model.run-id, where present, equals the run id",
+    "OMI221": "an image index lists each image under the platform (os, architecture, variant) its config says",
     # ModelPack artifact
     "OMI301": "the ModelPack config matches the model-spec v0.0.7 config schema (date-times really checked)",
     "OMI302": "config.paramSize matches ^\\d+(\\.\\d)?[QqTtBbMmKk]$",

@@ -21,6 +21,7 @@ import yaml
 from omi_contract.violation import Violation
 from omi_plugin.check.catalog import RULES
 from omi_plugin.check.checker import CheckRequest, run_checks
+from omi_plugin.oci.platforms import parse as parse_platform
 from omi_testutil import check_layouts as testutil
 
 _PLACEHOLDER_RE = re.compile(r"\{(\w+)\}")
@@ -60,11 +61,14 @@ _PRISTINE: Dict[str, Tuple[str, str]] = {}
 
 def run_layout_fixture(spec: Mapping[str, Any], directory: str) -> Tuple[List[Violation], Dict[str, str]]:
     version = str(spec.get("spec", "1.0"))
-    if version not in _PRISTINE:
-        _PRISTINE[version] = testutil.build_layouts(os.path.join(directory, f"pristine-{version}"), version)
-    image, modelpack = (os.path.join(directory, "case", os.path.basename(p)) for p in _PRISTINE[version])
-    shutil.copytree(_PRISTINE[version][0], image)
-    shutil.copytree(_PRISTINE[version][1], modelpack)
+    platforms = tuple(spec.get("platforms") or ())  # an image index of these platforms' images
+    key = f"{version}-{'-'.join(p.replace('/', '_') for p in platforms)}"
+    if key not in _PRISTINE:
+        _PRISTINE[key] = testutil.build_layouts(os.path.join(directory, f"pristine-{key}"), version,
+                                                tuple(parse_platform(p) for p in platforms))
+    image, modelpack = (os.path.join(directory, "case", os.path.basename(p)) for p in _PRISTINE[key])
+    shutil.copytree(_PRISTINE[key][0], image)
+    shutil.copytree(_PRISTINE[key][1], modelpack)
     layouts = testutil.Layouts(image, modelpack)
     for op in spec.get("tamper") or []:
         testutil.apply(layouts, substitute(op, testutil.placeholders(layouts)))

@@ -64,6 +64,7 @@ def _check_manifest(out: Collector, scan: LayoutScan, entry: ManifestEntry, expe
     labels = object_field(runtime, "Labels")
 
     _check_diff_ids(out, scan, layers, present, config, config_where)
+    _check_platform(out, entry, config)
     _check_omi_keys(out, "OMI209", annotations, "annotations", where, expect, env)
     _check_omi_keys(out, "OMI210", labels, "config.Labels", config_where, expect, env)
     _check_env(out, env, config_where, expect)
@@ -74,6 +75,19 @@ def _check_manifest(out: Collector, scan: LayoutScan, entry: ManifestEntry, expe
         out.add("OMI216", "manifests[].annotations[org.opencontainers.image.ref.name]",
                 f"the run id {expect.run_id!r} is not among the image's tags: {tags}",
                 "tag the image with the model's run id, its OMI origin tag", where=f"{scan.name}/index.json")
+
+
+def _check_platform(out: Collector, entry: ManifestEntry, config: Mapping[str, Any]) -> None:
+    """OMI221: an image index says of each image the platform its config says (runtimes pick by the index's)."""
+    if entry.platform is None:
+        return
+    listed = {k: entry.platform.get(k) for k in ("os", "architecture", "variant") if entry.platform.get(k)}
+    actual = {k: config.get(k) for k in ("os", "architecture", "variant") if config.get(k)}
+    if listed != actual:
+        shown = lambda p: "/".join(str(p.get(k)) for k in ("os", "architecture", "variant") if p.get(k))  # noqa: E731
+        out.add("OMI221", "manifests[].platform", f"lists {entry.digest} as {shown(listed) or 'no platform'}, "
+                f"but its config says {shown(actual) or 'none'}", "list each image under its own platform "
+                "(rebuild the index)", where=entry.index_where)
 
 
 def check_run_id_annotation(out: Collector, annotations: Mapping[str, Any], expect: Expectations, where: str) -> None:

@@ -31,6 +31,8 @@ class ManifestEntry:
     where: str
     refs: List[str] = field(default_factory=list)
     manifest: Optional[Dict[str, Any]] = None
+    platform: Optional[Dict[str, Any]] = None  # what the image index listing it says its platform is
+    index_where: str = ""  # that index, for messages
 
 
 @dataclass
@@ -157,7 +159,9 @@ def _walk_index(out: Collector, scan: LayoutScan, index: Mapping[str, Any], wher
                 seen[digest].refs.extend(r for r in refs if r not in seen[digest].refs)
                 continue
             manifest_where = scan.where("manifest", digest)
-            item = ManifestEntry(digest, manifest_where, refs)
+            platform = entry.get("platform")
+            item = ManifestEntry(digest, manifest_where, refs, None, platform if isinstance(platform, dict) else None,
+                                 where)
             seen[digest] = item
             scan.manifests.append(item)
             if verify_blob(out, scan, entry, where, f"manifests[{i}]"):
