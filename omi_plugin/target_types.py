@@ -259,10 +259,11 @@ class PlatformsField(StringSequenceField):
         `[omi].platforms`, `linux/amd64`). `linux/amd64` and `linux/arm64` (arm64 images say `variant: v8`) are
         built from any build machine without emulation: omi's default base from that architecture's Debian lock,
         the Python dependencies resolved for it from the lockfile's wheels, bytecode compiled by the build machine's
-        twin interpreter (CPython writes the same bytecode on both). A platform other than the build machine's
-        needs omi's default base. With two platforms, `pants package` writes one OCI image index tagged with the
-        run id, listing each platform's image (the same image a one-platform build writes; the model layers are
-        the same blobs in both).
+        twin interpreter (CPython writes the same bytecode on both). A base of a platform other than the build
+        machine's must hold the twin's CPython (omi's default base does; an `omi_oci_base` pinned by an index digest
+        gives each platform its manifest). With two platforms, `pants package` writes one OCI image index tagged
+        with the run id, listing each platform's image (the same image a one-platform build writes; the model
+        layers are the same blobs in both).
         """
     )
 
