@@ -123,8 +123,9 @@ class OmiSubsystem(Subsystem):
         help=help_text(  # type: ignore[arg-type]  # Pants types help_text as str-or-callable
             """
             Debian lock (repository-relative path) pinning `busybox-static`, whose static busybox gives ModelCar
-            images their shell. Empty: the lock the plugin ships. Create your own with
-            `python -m omi_plugin.base_images.generate_lock`.
+            images their shell, for one architecture: ModelCar images of another platform are refused in one line.
+            Empty: the locks the plugin ships, one per platform (amd64, arm64). Create your own with
+            `python -m omi_plugin.base_images.generate_lock --arch <amd64|arm64>`.
             """
         ),
     )

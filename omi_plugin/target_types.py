@@ -446,11 +446,11 @@ class BasePythonField(StringField):
 
 class BaseLibraryPathField(StringSequenceField):
     alias = "library_path"
-    default = ("usr/lib/x86_64-linux-gnu", "usr/local/lib")
     help = help_text(
         """
         Directories of the base image (relative to its root) holding the interpreter's shared libraries: used to run
-        the base's own Python at build time to compile bytecode.
+        the base's own Python at build time to compile bytecode. Default: the Debian directory of the image's
+        platform and `usr/local/lib` (`usr/lib/x86_64-linux-gnu` or `usr/lib/aarch64-linux-gnu`).
         """
     )
 

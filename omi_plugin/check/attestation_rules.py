@@ -43,6 +43,8 @@ def check_attestations(out: Collector, scan: LayoutScan, image: Optional[LayoutS
     indexes = {i.digest: set(i.children) for i in image.indexes} if image else {}
     products = image_digests | set(indexes)
     sbom_subjects: Set[str] = set()
+    attested: Set[str] = set()  # subjects of provenance statements
+    signed_images: Set[str] = set()  # subjects of image signatures
     kinds: Dict[str, int] = {}
     public_key = None
     if verify_key is not None:
@@ -81,8 +83,10 @@ def check_attestations(out: Collector, scan: LayoutScan, image: Optional[LayoutS
             signed.add(str(predicate))
             if predicate == provenance.SLSA_PROVENANCE_V1:
                 kinds[mt.IN_TOTO_JSON] = kinds.get(mt.IN_TOTO_JSON, 0) + 1
+                attested.add(str(subject))
                 _check_provenance(out, statement, payload_where, entry, image_digests, model_digests, indexes)
             elif predicate == signing.IMAGE_SIGNATURE_PREDICATE:
+                signed_images.add(str(subject))
                 named = provenance.subject_digests(statement)
                 if named != [subject] or subject not in products:
                     out.add("OMI507", "subject", f"names {', '.join(named) or 'nothing'}, not the image "
@@ -103,6 +107,7 @@ def check_attestations(out: Collector, scan: LayoutScan, image: Optional[LayoutS
             sbom_subjects.add(str(subject))
             _check_sbom(out, document, payload_where, image, str(subject))
         else:
+            attested.add(str(subject))
             _check_provenance(out, document, payload_where, entry, image_digests, model_digests, indexes)
     if not kinds.get(mt.SPDX_JSON):
         out.add("OMI501", "manifests", "no SBOM refers to the image", FIX, where=scan.name)
@@ -111,6 +116,15 @@ def check_attestations(out: Collector, scan: LayoutScan, image: Optional[LayoutS
             out.add("OMI501", "manifests", f"no SBOM refers to the image {digest} of the index", FIX, where=scan.name)
     if unreadable:
         return
+    # An index: each platform's image and the index itself have their provenance, and (signed) their signature.
+    for digest in sorted(products - attested) if indexes else []:
+        out.add("OMI501", "manifests", f"no provenance refers to {digest}, "
+                f"{'the index' if digest in indexes else 'an image of the index'}", FIX, where=scan.name)
+    if indexes and public_key is not None:
+        for digest in sorted(products - signed_images):
+            out.add("OMI505", "manifests", f"{digest}, {'the index' if digest in indexes else 'an image of the index'}"
+                    ", is not signed, though [omi].verify_key asks for signatures",
+                    "set [omi].signing_key and run `pants package` again", where=scan.name)
     if kinds.get(mt.IN_TOTO_JSON, 0) < (1 if model is None else 2):
         out.add("OMI501", "manifests", "the provenance does not refer to both the image and the model artifact",
                 FIX, where=scan.name)

@@ -185,3 +185,19 @@ def test_an_index_provenance_that_leaves_out_a_platform_is_refused(index_layouts
     _rewrite_payload(attestations, last, lambda doc: doc["subject"].pop(2))  # the index's: drop the arm64 image
     lines = _check(image, modelpack, attestations)
     assert len(lines) == 1 and lines[0].startswith("OMI504 ") and "not the image and the model artifact" in lines[0]
+
+
+def test_an_index_without_the_provenance_of_one_of_its_images_is_one_line(index_layouts, tmp_path):
+    image, modelpack = index_layouts
+    attestations = testutil.build_attestations(str(tmp_path), image, modelpack)
+    index_path = os.path.join(attestations, "index.json")
+    index = json.load(open(index_path))
+    image_index = json.load(open(os.path.join(image, "index.json")))["manifests"][0]["digest"]
+    arm64 = json.load(open(os.path.join(image, "blobs", "sha256", image_index.split(":")[1])))["manifests"][1]
+    # The arm64 image's own provenance (the referrers after the two SBOMs: amd64's two, then arm64's two).
+    del index["manifests"][4]
+    with open(index_path, "w") as f:
+        json.dump(index, f)
+    assert _check(image, modelpack, attestations) == [
+        f"OMI501 {testutil.TARGET}: {testutil.ATTESTATIONS_NAME}: manifests: no provenance refers to "
+        f"{arm64['digest']}, an image of the index (run `pants package` for the target again)"]

@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 from typing import Any, Dict, List, Mapping, Sequence
 
 from omi_contract import image as contract
@@ -51,8 +52,12 @@ def server_argv(spec: Mapping[str, Any], root: str) -> List[str]:
     if command[1:3] != ["-m", "omi_runtime"]:
         raise ForeignSmokeError(f"the {spec['platform']} image does not start `python -m omi_runtime` "
                                 f"({' '.join(command) or 'no command'})")
-    for layer in found["manifest"].get("layers") or []:
-        unpack_layer({"path": layout.blob_file(layer["digest"]), "media_type": layer["mediaType"]}, root)
+    try:
+        for layer in found["manifest"].get("layers") or []:
+            unpack_layer({"path": layout.blob_file(layer["digest"]), "media_type": layer["mediaType"]}, root)
+    except (OSError, tarfile.TarError, ValueError, KeyError) as e:
+        raise ForeignSmokeError(f"the {spec['platform']} image's layers cannot be unpacked: "
+                                f"{type(e).__name__}: {e}") from None
     env = dict(entry.split("=", 1) for entry in runtime.get("Env") or [] if "=" in entry)
     path = ":".join(os.path.join(os.path.abspath(root), p.lstrip("/")) for p in env.get("PYTHONPATH", "").split(":") if p)
     try:

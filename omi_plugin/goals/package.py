@@ -102,7 +102,12 @@ from omi_plugin.util_rules.stored_layers import (
     StoredFileBlobRequest,
     store_links,
 )
-from omi_plugin.util_rules.target_fields import ResolveBaseImageRequest, ResolvedBaseImage
+from omi_plugin.util_rules.target_fields import (
+    ResolveBaseImageRequest,
+    ResolvedBaseImage,
+    TargetFieldProblems,
+    TargetFieldsRequest,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -313,6 +318,8 @@ def source_artifact(stored: StoredArtifact, store_root: str) -> SourceArtifact:
 @rule(desc="Build an OMI model image", level=LogLevel.DEBUG)
 async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiImage:
     fs = request.field_set
+    # A field's own problem (a `platforms` typo among them) is named as the BUILD file's, before the option's.
+    (await Get(TargetFieldProblems, TargetFieldsRequest(fs.address))).raise_first()
     chosen = image_platforms(fs, omi)
     if len(chosen) == 1:
         return await Get(OmiImage, OmiPlatformImageRequest(fs, chosen[0], request.signed))
@@ -589,8 +596,8 @@ async def package_omi_model(field_set: OmiModelFieldSet) -> BuiltPackage:
         ) if not record.platform_images else (
             f"    SBOMs (SPDX 2.3) of each platform's image: "
             f"{', '.join(f'{p.platform} {p.sbom_digest}' for p in record.platform_images)}",
-            f"    provenance (SLSA v1) of the index {record.attestations.provenance_digests[0]} and of each image "
-            f"{', '.join(record.attestations.provenance_digests[1:])}, referrers of the images and the model",
+            f"    provenance (SLSA v1) of the index {record.attestations.provenance_digests[0]} and of each image and "
+            f"the model {', '.join(record.attestations.provenance_digests[1:])}",
         )), *(BuiltPackageArtifact(path) for path in [p for p, _ in image.platform_sboms] or [record.attestations.sbom])]
           if record.attestations else []),
         *([BuiltPackageArtifact(record.attestations.model_signature, extra_log_lines=(

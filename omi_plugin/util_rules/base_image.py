@@ -55,8 +55,9 @@ class BaseImage:
 
 @union(in_scope_types=[EnvironmentName])  # its members run processes, in the caller's environment
 class BaseImageFieldSet(FieldSet):
-    """One kind of base image: its members each have a rule `(their field set) -> BaseImage`, and those that can
-    hold several platforms (an image index) a rule `PlatformBaseImageRequest -> BaseImage` too."""
+    """One kind of base image: its members each have a rule `(their field set) -> BaseImage`. A member that can hold
+    several platforms (`several_platforms`: an `omi_oci_base` pinned by an index digest, the only one so far) is
+    asked for one through `PlatformBaseImageRequest`, whose one rule is that kind's."""
 
     several_platforms = False
 

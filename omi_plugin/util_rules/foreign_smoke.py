@@ -60,7 +60,9 @@ async def foreign_smoke(request: ForeignSmokeRequest) -> ForeignSmokeResult:
     platform_layout = await Get(Digest, AddPrefix(await Get(Digest, DigestSubset(request.layout, PathGlobs(blobs))),
                                                   LAYOUT_DIR))
     smoke = await Get(Process, VenvPexProcess(request.smoke, argv=request.smoke_args, description="(smoke test)"))
+    # The emulator's fingerprint is in the key: another qemu runs the image anew.
     spec = {"layout": LAYOUT_DIR, "manifest": request.manifest_digest, "qemu": qemu.first_path.path,
+            "qemu_fingerprint": qemu.first_path.fingerprint,
             "loader": platform.loader, "library_path": list(platform.library_path), "platform": platform.name,
             "env": dict(smoke.env)}
     spec_digest = await Get(Digest, CreateDigest([FileContent(SPEC_FILE, json.dumps(spec, sort_keys=True).encode())]))

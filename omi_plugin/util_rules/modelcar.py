@@ -63,9 +63,11 @@ async def modelcar_layer(request: ModelCarLayerRequest, omi: OmiSubsystem) -> Mo
                 f"{architecture} --package busybox-static --output {lock_path}, or unset the option for the locks "
                 "omi ships)")
         try:
-            locked_architecture = json.loads(found[0].content).get("architecture")
+            document = json.loads(found[0].content)
         except ValueError:
-            locked_architecture = None  # the lock's own reader says what is wrong with it
+            document = None
+        # A lock that is not one: its own reader says what is wrong with it.
+        locked_architecture = document.get("architecture") if isinstance(document, dict) else None
         if locked_architecture not in (None, architecture):
             raise ModelCarError(
                 f"{request.address}: modelcar: the busybox lock [omi].modelcar_lockfile = {lock_path!r} is for "

@@ -200,7 +200,9 @@ async def base_from_layout(request: BaseFromLayoutRequest) -> BaseImage:
         # version Debian's package of the interpreter records in the base (`python3.11-minimal`).
         python_version = await _debian_python_version(request, layers, blobs)
     base = BaseImageConfig(name=request.name, manifest_digest=manifest_descriptor.digest, runtime=runtime,
-                           python=request.python, library_path=request.library_path, loader=platform.loader,
+                           python=request.python,
+                           library_path=request.library_path or (*platform.library_path, "usr/local/lib"),
+                           loader=platform.loader,
                            platform=platform, python_version=python_version)
     return BaseImage(base, layers, blobs)
 
