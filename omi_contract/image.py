@@ -44,6 +44,10 @@ ANNOTATION_RUN_ID = "dev.omi.model.run-id"
 # The history note (`created_by`) of the image layer holding the third-party Python distributions: the SBOM lists
 # what that layer holds, and `pants check` compares the two.
 DEPENDENCY_LAYER_NOTE = "omi: third-party Python packages"
+# The history notes of the layers holding a model's files (`<note> <path in model.yaml>`) and its record: `pants
+# check` of an image of another platform serves those files from the build machine's copy instead of unpacking them.
+MODEL_FILE_LAYER_NOTE = "omi: model file"
+MODEL_RECORD_LAYER_NOTE = "omi: model record"
 
 # The model artifact (ModelPack) goes with the image under the image's tags plus this suffix, in the same repository;
 # the image manifest's `subject` names it.

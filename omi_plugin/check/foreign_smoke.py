@@ -5,11 +5,12 @@ image's own interpreter, libraries and model files, started under qemu-user and 
 
 SPEC: {"layout": "__platform.oci", "manifest": "sha256:...", "qemu": "/usr/bin/qemu-aarch64-static",
        "loader": "lib/ld-linux-aarch64.so.1", "library_path": ["usr/lib/aarch64-linux-gnu"],
-       "platform": "linux/arm64", "env": {...the smoke test's own environment...}}
+       "platform": "linux/arm64", "models_dir": "models", "env": {...the smoke test's own environment...}}
 
-The image's layers are unpacked into a root filesystem in the sandbox; the smoke test (`SMOKE_ARGV`, run on the
-machine's own interpreter) then starts `qemu <loader> --library-path <libraries> <the image's python> -m
-omi_runtime` for each interface, with the image's `PYTHONPATH` and the image's own `/models`.
+The image's layers but its model files and records are unpacked into a root filesystem in the sandbox (the model
+files, gigabytes for some models, are the same bytes as the build machine's `models_dir`, which the host smoke test
+serves too); the smoke test (`SMOKE_ARGV`, run on the machine's own interpreter) then starts `qemu <loader>
+--library-path <libraries> <the image's python> -m omi_runtime` for each interface, with the image's `PYTHONPATH`.
 """
 
 from __future__ import annotations
@@ -52,9 +53,14 @@ def server_argv(spec: Mapping[str, Any], root: str) -> List[str]:
     if command[1:3] != ["-m", "omi_runtime"]:
         raise ForeignSmokeError(f"the {spec['platform']} image does not start `python -m omi_runtime` "
                                 f"({' '.join(command) or 'no command'})")
+    notes = [h.get("created_by", "") for h in found["config"].get("history") or [] if not h.get("empty_layer")]
+    layers = found["manifest"].get("layers") or []
+    if len(notes) != len(layers):
+        notes = [""] * len(layers)  # unpack every layer when the history does not say which is which
     try:
-        for layer in found["manifest"].get("layers") or []:
-            unpack_layer({"path": layout.blob_file(layer["digest"]), "media_type": layer["mediaType"]}, root)
+        for layer, note in zip(layers, notes):
+            if not note.startswith((f"{contract.MODEL_FILE_LAYER_NOTE} ", f"{contract.MODEL_RECORD_LAYER_NOTE} ")):
+                unpack_layer({"path": layout.blob_file(layer["digest"]), "media_type": layer["mediaType"]}, root)
     except (OSError, tarfile.TarError, ValueError, KeyError) as e:
         raise ForeignSmokeError(f"the {spec['platform']} image's layers cannot be unpacked: "
                                 f"{type(e).__name__}: {e}") from None
@@ -78,7 +84,7 @@ def main(argv: Sequence[str]) -> int:
     except ForeignSmokeError as e:
         print(f"omi smoke: {e}")
         return 1
-    models_dir = os.path.join(ROOTFS, contract.MODELS_DIR.lstrip("/"))
+    models_dir = spec["models_dir"]
     print(f"omi smoke: the {spec['platform']} image's own interpreter, under {os.path.basename(spec['qemu'])}:",
           flush=True)
     done = subprocess.run([*argv[2:], "--models-dir", models_dir, "--", *server], env=spec["env"])

@@ -226,7 +226,7 @@ async def check_omi_target(request: OmiTargetCheck, omi: OmiSubsystem, pex_env: 
     foreign = [p for p in image_platforms(fs, omi) if p is not None]
     by_platform = {p.platform: p.image_digest for p in image.record.platform_images}
     foreign_results = await MultiGet(Get(ForeignSmokeResult, ForeignSmokeRequest(
-        fs.address, image.layout, by_platform.get(p.name, image.record.image_digest), p, venv_pex,
+        fs.address, image.layout, by_platform.get(p.name, image.record.image_digest), p, venv_pex, models_dir,
         ("--model", m.metadata.name, "--target", str(fs.address), "--interfaces", json.dumps(m.metadata.interfaces),
          "--timeout", "900", "--start-timeout", "300", "--call-timeout", "120"),
         f"omi check (smoke test of the {p.name} image under qemu): {fs.address}"

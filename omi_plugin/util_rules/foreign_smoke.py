@@ -22,6 +22,7 @@ from pants.util.logging import LogLevel
 
 from omi_plugin.oci.layout import blob_path
 from omi_plugin.oci.platforms import Platform
+from omi_plugin.util_rules.model_inputs import ModelsDirectory
 from omi_plugin.util_rules.sandbox_tools import CHECK_TOOLS, ToolProcessRequest
 
 SPEC_FILE = "__foreign_smoke.json"
@@ -36,6 +37,7 @@ class ForeignSmokeRequest:
     manifest_digest: str  # the platform's image manifest in it
     platform: Platform
     smoke: VenvPex  # the smoke test, on the build machine's interpreter
+    models: ModelsDirectory  # the models the image carries, as the host smoke test serves them
     smoke_args: Tuple[str, ...]  # its arguments, without `--models-dir` and the command: the image gives both
     description: str
 
@@ -64,13 +66,13 @@ async def foreign_smoke(request: ForeignSmokeRequest) -> ForeignSmokeResult:
     spec = {"layout": LAYOUT_DIR, "manifest": request.manifest_digest, "qemu": qemu.first_path.path,
             "qemu_fingerprint": qemu.first_path.fingerprint,
             "loader": platform.loader, "library_path": list(platform.library_path), "platform": platform.name,
-            "env": dict(smoke.env)}
+            "models_dir": request.models.path, "env": dict(smoke.env)}
     spec_digest = await Get(Digest, CreateDigest([FileContent(SPEC_FILE, json.dumps(spec, sort_keys=True).encode())]))
     wrapper = await Get(Process, ToolProcessRequest(
         packages=CHECK_TOOLS,
         module="omi_plugin.check.foreign_smoke",
         args=(SPEC_FILE, "--"),
-        input_digest=await Get(Digest, MergeDigests([spec_digest, platform_layout])),
+        input_digest=await Get(Digest, MergeDigests([spec_digest, platform_layout, request.models.digest])),
         description=request.description,
         with_libraries=True,  # zstd layers
     ))
@@ -84,8 +86,8 @@ async def foreign_smoke(request: ForeignSmokeRequest) -> ForeignSmokeResult:
         description=request.description,
         level=LogLevel.DEBUG,
         timeout_seconds=1200,
-        # The model files are links into the blob store named by their sha256s in the manifest: the key names the
-        # bytes the run reads.
+        # The model files are links into the blob store (or the repository), named by their sha256s in the manifest
+        # and in `MODEL_FILE_DIGESTS` of the models directory: the key names the bytes the run reads.
         cache_scope=ProcessCacheScope.SUCCESSFUL,
     )
     result = await Get(FallibleProcessResult, Process, process)

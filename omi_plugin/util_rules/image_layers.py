@@ -18,7 +18,14 @@ from pants.engine.fs import CreateDigest, Digest, DigestEntries, DigestSubset, F
 from pants.engine.rules import Get, MultiGet, collect_rules, rule
 from pants.util.logging import LogLevel
 
-from omi_contract.image import APP_DIR, DEPENDENCY_LAYER_NOTE, RECORD_FILE, SITE_PACKAGES_DIR
+from omi_contract.image import (
+    APP_DIR,
+    DEPENDENCY_LAYER_NOTE,
+    MODEL_FILE_LAYER_NOTE,
+    MODEL_RECORD_LAYER_NOTE,
+    RECORD_FILE,
+    SITE_PACKAGES_DIR,
+)
 from omi_plugin.oci import compression, platforms
 from omi_plugin.oci.platforms import Platform
 from omi_plugin.omi_image import model_layer_path
@@ -159,14 +166,14 @@ async def model_layers(request: ModelLayersRequest) -> ModelLayers:
     record_digest = await Get(Digest, CreateDigest([FileContent(RECORD_FILE, metadata.record_json())]))
     gets: List[Get[Any]] = [
         Get(BuiltLayer, BuildLayerRequest, BuildLayerRequest.of({
-            "created_by": f"omi: model record {RECORD_FILE}",
+            "created_by": f"{MODEL_RECORD_LAYER_NOTE} {RECORD_FILE}",
             "files": [{"src": RECORD_FILE, "dest": model_layer_path(metadata, RECORD_FILE)}],
         }, record_digest, f"Layer: model record of {inputs.address}")),
         *(Get(StoredModelLayer, StoredModelLayerRequest(
-            f.sandbox_path, model_layer_path(metadata, f.relpath), f"omi: model file {f.relpath}", setting))
+            f.sandbox_path, model_layer_path(metadata, f.relpath), f"{MODEL_FILE_LAYER_NOTE} {f.relpath}", setting))
           for f in on_disk),
         *(Get(BuiltLayer, BuildLayerRequest, BuildLayerRequest.of({
-            "created_by": f"omi: model file {f.relpath}",
+            "created_by": f"{MODEL_FILE_LAYER_NOTE} {f.relpath}",
             "files": [{"src": f.sandbox_path, "dest": model_layer_path(metadata, f.relpath)}],
         }, cast(Digest, f.digest), f"Layer: model file {f.sandbox_path}")) for f in downloaded),
     ]
