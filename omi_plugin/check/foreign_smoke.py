@@ -20,9 +20,10 @@ import os
 import subprocess
 import sys
 import tarfile
-from typing import Any, Dict, List, Mapping, Sequence
+from typing import Any, List, Mapping, Sequence
 
 from omi_contract import image as contract
+from omi_plugin.oci.image import parse_env
 from omi_plugin.oci.layout import Layout, LayoutError
 from omi_plugin.oci.rootfs import RootfsError, interpreter_argv, unpack_layer
 
@@ -36,25 +37,22 @@ class ForeignSmokeError(RuntimeError):
     """The image cannot be started this way, in one line."""
 
 
-def _config(layout: Layout, manifest_digest: str) -> Dict[str, Any]:
-    manifest = layout.read_json_blob(manifest_digest)
-    return {"manifest": manifest, "config": layout.read_json_blob(manifest["config"]["digest"])}
-
-
 def server_argv(spec: Mapping[str, Any], root: str) -> List[str]:
-    """Unpack the image into `root`; the argv that serves it from there as its own entrypoint would."""
+    """Unpack the image into `root` (absolute: the server runs wherever the smoke test starts it); the argv that
+    serves it from there as its own entrypoint would."""
     layout = Layout(spec["layout"])
     try:
-        found = _config(layout, spec["manifest"])
+        manifest = layout.read_json_blob(spec["manifest"])
+        config = layout.read_json_blob(manifest["config"]["digest"])
     except (LayoutError, KeyError) as e:
         raise ForeignSmokeError(f"the {spec['platform']} image cannot be read: {e}") from None
-    runtime = found["config"].get("config") or {}
+    runtime = config.get("config") or {}
     command = [*(runtime.get("Entrypoint") or []), *(runtime.get("Cmd") or [])]
     if command[1:3] != ["-m", "omi_runtime"]:
         raise ForeignSmokeError(f"the {spec['platform']} image does not start `python -m omi_runtime` "
                                 f"({' '.join(command) or 'no command'})")
-    notes = [h.get("created_by", "") for h in found["config"].get("history") or [] if not h.get("empty_layer")]
-    layers = found["manifest"].get("layers") or []
+    notes = [h.get("created_by", "") for h in config.get("history") or [] if not h.get("empty_layer")]
+    layers = manifest.get("layers") or []
     if len(notes) != len(layers):
         notes = [""] * len(layers)  # unpack every layer when the history does not say which is which
     try:
@@ -64,13 +62,13 @@ def server_argv(spec: Mapping[str, Any], root: str) -> List[str]:
     except (OSError, tarfile.TarError, ValueError, KeyError) as e:
         raise ForeignSmokeError(f"the {spec['platform']} image's layers cannot be unpacked: "
                                 f"{type(e).__name__}: {e}") from None
-    env = dict(entry.split("=", 1) for entry in runtime.get("Env") or [] if "=" in entry)
-    path = ":".join(os.path.join(os.path.abspath(root), p.lstrip("/")) for p in env.get("PYTHONPATH", "").split(":") if p)
+    env = dict(parse_env(runtime.get("Env") or []))
+    path = ":".join(os.path.join(root, p.lstrip("/")) for p in env.get("PYTHONPATH", "").split(":") if p)
     try:
         python = interpreter_argv(root, spec["loader"], spec["library_path"], command[0])
     except RootfsError as e:
         raise ForeignSmokeError(f"the {spec['platform']} image cannot be started: {e}") from None
-    return [spec["qemu"], *(os.path.abspath(p) if os.path.exists(p) else p for p in python), "-c", _START, path]
+    return [spec["qemu"], *python, "-c", _START, path]
 
 
 def main(argv: Sequence[str]) -> int:
@@ -80,7 +78,7 @@ def main(argv: Sequence[str]) -> int:
     with open(argv[0], "rb") as f:
         spec = json.load(f)
     try:
-        server = server_argv(spec, ROOTFS)
+        server = server_argv(spec, os.path.abspath(ROOTFS))
     except ForeignSmokeError as e:
         print(f"omi smoke: {e}")
         return 1

@@ -325,7 +325,7 @@ async def build_omi_image(request: OmiImageRequest, omi: OmiSubsystem) -> OmiIma
         return await Get(OmiImage, OmiPlatformImageRequest(fs, chosen[0], request.signed))
     # Each platform's image is the one a one-platform build makes, byte for byte; the index only lists them.
     images = await MultiGet(Get(OmiImage, OmiPlatformImageRequest(fs, p, request.signed)) for p in chosen)
-    named = [p or platforms.build_machine() or platforms.AMD64 for p in chosen]
+    named = [platforms.or_build_machine(p) for p in chosen]
     try:
         index = assemble_index([(p, cast(AssembledImage, image.assembled)) for p, image in zip(named, images)])
     except ValueError as e:
@@ -383,7 +383,7 @@ async def build_omi_platform_image(request: OmiPlatformImageRequest, omi: OmiSub
         fs.address, fs.base_image.value or omi.default_base_image))).address
     layer_setting, model_setting = compression_settings(fs, omi)
     platform = request.platform
-    wanted = platform or platforms.build_machine() or platforms.AMD64
+    wanted = platforms.or_build_machine(platform)
     modelcar = fs.modelcar.value if fs.modelcar.value is not None else omi.modelcar
     # One MultiGet, so that the model layers are written while the runtime resolves.
     gets: List[Get[Any]] = [

@@ -84,3 +84,9 @@ def machine_name() -> str:
 def build_machine() -> Optional[Platform]:
     """The platform of the machine the build runs on, when omi builds for it."""
     return next((p for p in PLATFORMS if p.machine == host.machine()), None)
+
+
+def or_build_machine(platform: Optional[Platform]) -> Platform:
+    """`platform`, or for None (a request's "the build machine's") the build machine's; amd64 on a machine omi does
+    not build on, where packaging has already said so in one line."""
+    return platform or build_machine() or AMD64

@@ -18,7 +18,7 @@ from pants.engine.target import FieldSet, WrappedTarget, WrappedTargetRequest
 from pants.engine.unions import UnionMembership, union
 
 from omi_plugin.oci.image import Layer
-from omi_plugin.oci.platforms import AMD64, Platform, build_machine
+from omi_plugin.oci.platforms import Platform, or_build_machine
 from omi_plugin.omi_image import BaseImageConfig
 from omi_plugin.supply_chain.sbom import DebianPackage
 
@@ -82,8 +82,7 @@ async def base_image(request: BaseImageRequest, union_membership: UnionMembershi
                              "omi_debian_base, omi_oci_base or omi_oci_archive_base target)")
     field_set = kinds[0].create(target)
     if field_set.several_platforms:
-        chosen = request.platform or build_machine() or AMD64
-        return await Get(BaseImage, PlatformBaseImageRequest(field_set, chosen))
+        return await Get(BaseImage, PlatformBaseImageRequest(field_set, or_build_machine(request.platform)))
     return await Get(BaseImage, BaseImageFieldSet, field_set)
 
 

@@ -113,7 +113,7 @@ class DebianLockBaseRequest:
 
 @rule(desc="Build omi's default base image", level=LogLevel.DEBUG)
 async def default_base_image(request: DefaultBaseImageRequest) -> BaseImage:
-    platform = request.platform or platforms.build_machine() or platforms.AMD64
+    platform = platforms.or_build_machine(request.platform)
     lock = shipped_lock(default_base(platform.debian_architecture))
     return await Get(BaseImage, DebianLockBaseRequest(lock.image_name, LockedDebsRequest(
         f"the default base image ({lock.image_name})", lock.origin, lock.content, shipped=lock.name)))

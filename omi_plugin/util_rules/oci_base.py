@@ -89,7 +89,7 @@ class BaseFromLayoutRequest:
 
 @rule(desc="Pull a base image by digest", level=LogLevel.DEBUG)
 async def pull_base_image(request: PulledBaseFieldSet) -> BaseImage:
-    return await Get(BaseImage, PlatformBaseImageRequest(request, platforms.build_machine() or platforms.AMD64))
+    return await Get(BaseImage, PlatformBaseImageRequest(request, platforms.or_build_machine(None)))
 
 
 @rule(desc="Pull a base image by digest, for one platform", level=LogLevel.DEBUG)
