@@ -49,8 +49,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from cold_start import RUN_FLAGS, NotUp, free_port, listening, v1_rest
-from dockerfile_build import PODMAN, TARGET, Ours, Theirs, prepare_theirs
+from dockerfile_build import PODMAN, TARGETS, Ours, Theirs, prepare_theirs
 from repo_copy import copy_repo
+
+TARGET = TARGETS["linux/amd64"]
 
 UNCOMPRESSED_DIGITS_MB = 376.0  # the digits image with uncompressed layers (README, before compression)
 TIMEOUT_SECONDS = 120.0
@@ -200,7 +202,7 @@ def main() -> int:
         log("ours: package and publish with gzip layers (the default)")
         pushed = [publish_ours(ours, "omi, gzip layers", registries[0])]
         log("theirs: preparing the build context from omi's base layers, then podman build and push")
-        theirs, pins = prepare_theirs(ours, tmp / "ctx", run_id)
+        theirs, pins = prepare_theirs(ours, tmp / "ctx", run_id, "linux/amd64")
         theirs.build()
         log("ours: package and publish with zstd layers")
         pushed.append(publish_ours(ours, "omi, zstd layers", registries[1], "--omi-layer-compression=zstd"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import posixpath
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 FORMAT = "huggingface"
 
@@ -366,10 +366,15 @@ class DirectoryFacts:
     graphs: Mapping[str, Tuple[Tuple[str, ...], str]] = field(default_factory=dict)
 
     @staticmethod
-    def read(files: Sequence[Tuple[str, str]]) -> "DirectoryFacts":
-        """From disk: `files` pairs each model file's relative path with where it is. Only the settings files are
-        read (a Pooling module's is a config.json too), whole and strictly as UTF-8, as the runtime reads them."""
+    def read(files: Sequence[Tuple[str, str]], open_file: Optional[Callable[[str], BinaryIO]] = None
+             ) -> "DirectoryFacts":
+        """From disk: `files` pairs each model file's relative path with where it is (opened by `open_file`). Only
+        the settings files are read (a Pooling module's is a config.json too), whole and strictly as UTF-8, as the
+        runtime reads them, and each ONNX graph's inputs."""
+        from omi_contract.model_files import open_binary
         from omi_contract.onnx_graph import OnnxGraphError, graph_io
+
+        opener = open_file or open_binary
 
         documents: Dict[str, Optional[str]] = {}
         graphs: Dict[str, Tuple[Tuple[str, ...], str]] = {}
@@ -377,14 +382,14 @@ class DirectoryFacts:
             rel = posixpath.normpath(rel)
             try:
                 if posixpath.basename(rel) in SETTINGS_FILES:
-                    with open(path, "rb") as f:
+                    with opener(path) as f:
                         data = f.read()
                     try:
                         documents[rel] = data.decode("utf-8")
                     except UnicodeDecodeError:
                         documents[rel] = None  # judged by `parse_json`, as the runtime would
                 elif rel.endswith(".onnx"):
-                    graphs[rel] = (tuple(graph_io(path)[0]), "")
+                    graphs[rel] = (tuple(graph_io(path, opener)[0]), "")
             except OnnxGraphError as e:
                 graphs[rel] = ((), str(e))
             except OSError:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import struct
 from dataclasses import dataclass
-from typing import List, Mapping, Optional, Sequence, Tuple
+from typing import BinaryIO, Callable, List, Mapping, Optional, Sequence, Tuple
 
 from omi_contract import formats
 
@@ -264,11 +264,17 @@ def load_failure(format_name: str, relpath: str, sample: Sample, error: BaseExce
             + (f": {text}" if text else ""))
 
 
-def read_sample(path: str, head_bytes: int = HEAD_BYTES) -> Sample:
+def open_binary(path: str) -> BinaryIO:
+    """A model file on disk. Readers take another opener for a file that is a slice of a blob (a file of a registry
+    artifact kept inside its image layer)."""
+    return open(path, "rb")
+
+
+def read_sample(path: str, head_bytes: int = HEAD_BYTES, open_file: Callable[[str], BinaryIO] = open_binary) -> Sample:
     """The first `head_bytes` of a file, its size, and its last TAIL_BYTES when the head does not reach them."""
-    with open(path, "rb") as f:
+    with open_file(path) as f:
         head = f.read(head_bytes)
-        size = os.fstat(f.fileno()).st_size
+        size = f.seek(0, os.SEEK_END)
         tail = b""
         if size > len(head) and head_bytes >= HEAD_BYTES:
             f.seek(max(len(head), size - TAIL_BYTES))

@@ -9,7 +9,9 @@ out: what remains is what a caller feeds. Standard library only, Python 3.9.
 from __future__ import annotations
 
 import os
-from typing import BinaryIO, Iterator, List, Tuple, Union
+from typing import BinaryIO, Callable, Iterator, List, Tuple, Union
+
+from omi_contract.model_files import open_binary
 
 _MODEL_GRAPH = 7
 _GRAPH_INITIALIZER, _GRAPH_INPUT, _GRAPH_OUTPUT = 5, 11, 12
@@ -70,10 +72,10 @@ def _string(f: BinaryIO, start: int, end: int, number: int) -> str:
     return ""
 
 
-def graph_io(path: str) -> Tuple[List[str], List[str]]:
-    """(input names a caller feeds, output names) of the ONNX model at `path`."""
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
+def graph_io(path: str, open_file: Callable[[str], BinaryIO] = open_binary) -> Tuple[List[str], List[str]]:
+    """(input names a caller feeds, output names) of the ONNX model at `path` (opened by `open_file`)."""
+    with open_file(path) as f:
+        size = f.seek(0, os.SEEK_END)
         graph = next((v for n, w, v in _fields(f, 0, size) if n == _MODEL_GRAPH and isinstance(v, tuple)), None)
         if graph is None:
             raise OnnxGraphError("no graph (ModelProto field 7): not an ONNX model")

@@ -48,8 +48,13 @@ class AssembledImage:
     layers: Tuple[Layer, ...]
 
 
+def model_dir_in_image(name: str) -> str:
+    """`models/<name>`: where a model's files are in the image, as layer paths are written (relative)."""
+    return posixpath.join(contract.MODELS_DIR.lstrip("/"), name)
+
+
 def model_layer_path(metadata: ModelMetadata, relpath: str) -> str:
-    return posixpath.join(contract.MODELS_DIR.lstrip("/"), metadata.name, relpath)
+    return posixpath.join(model_dir_in_image(metadata.name), relpath)
 
 
 def omi_labels(metadata: ModelMetadata, spec_version: str, http_port: str) -> Dict[str, str]:

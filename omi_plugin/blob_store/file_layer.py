@@ -4,6 +4,10 @@ The source is read in a single pass that feeds the normalised tar writer, which 
 layer is compressed), which feeds the store's temporary file: the file's sha256, the tar's (the diff_id) and the
 blob's are all hashed on the way. A `layers/` record remembers which blob a file's bytes became under a given
 spec, so an unchanged file (by the stat cache in `sources.py`) costs one `stat` and no read on the next build.
+
+A file of a registry artifact is downloaded straight into its layer (`write_streamed`): the layer is then the only
+copy of its bytes in the store, and a `tars/` record names it by the file's sha256 and its path, so the image's layer
+costs no write at all. Its bytes are read back, when something needs them, as a slice of that layer.
 """
 
 from __future__ import annotations
@@ -12,18 +16,20 @@ import hashlib
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Dict, List, Mapping, Optional, Tuple, cast
+from typing import Any, BinaryIO, Dict, Iterable, List, Mapping, Optional, Tuple, cast
 
 from omi_plugin.blob_store import sources
 from omi_plugin.blob_store.store import BlobStore, read_json, write_json_atomically
 from omi_plugin.oci import canonical_json, compression, media_types
 from omi_plugin.oci.descriptor import Descriptor
-from omi_plugin.oci.hashing import file_sha256
+from omi_plugin.oci.hashing import HashingWriter, file_sha256
 from omi_plugin.oci.image import Layer
-from omi_plugin.oci.tar import Entry, Segment, layer_segments, write_layer
+from omi_plugin.oci.tar import Entry, LayerError, Segment, layer_segments, write_layer
 
 FORMAT = 2  # of the layer records: bump when the bytes written for the same spec change
 LAYERS = "layers"
+TARS = "tars"  # an uncompressed one-file layer, by the file's sha256, its path and mode: compression aside
+ARTIFACT_FILE_MODE = 0o644  # a file of a registry artifact (its blob is read-only: no executable bit to keep)
 
 
 @dataclass(frozen=True)
@@ -32,16 +38,30 @@ class FileLayerSpec:
     dest: str  # its path in the image, relative (`models/<name>/<file>`)
     created_by: str
     setting: compression.Setting
+    # Bytes of the store whose sha256 is known (a file of a registry artifact, verified as it was downloaded):
+    # `size` bytes of `source` from `offset`, never hashed again. Empty: `source` is a file of the repository, whole.
+    file_digest: str = ""
+    offset: int = 0
+    size: int = -1
 
     def to_json(self) -> Dict[str, Any]:
+        known = {"file_digest": self.file_digest, "offset": self.offset, "size": self.size} if self.file_digest else {}
         return {"source": self.source, "dest": self.dest, "created_by": self.created_by,
-                "compression": self.setting.to_json()}
+                "compression": self.setting.to_json(), **known}
 
     @staticmethod
     def from_json(data: Mapping[str, Any]) -> "FileLayerSpec":
         c = data["compression"]
         return FileLayerSpec(str(data["source"]), str(data["dest"]), str(data["created_by"]),
-                             compression.Setting(str(c["algorithm"]), int(c.get("level", 0)), bool(c.get("probe"))))
+                             compression.Setting(str(c["algorithm"]), int(c.get("level", 0)), bool(c.get("probe"))),
+                             str(data.get("file_digest", "")), int(data.get("offset", 0)), int(data.get("size", -1)))
+
+    def open(self) -> BinaryIO:
+        """The file's bytes, from their first (a stream that may go on past them: readers take `size` bytes)."""
+        f = open(self.source, "rb")
+        if self.offset:
+            f.seek(self.offset)
+        return f
 
 
 @dataclass(frozen=True)
@@ -78,9 +98,63 @@ def _recorded_layer(store: BlobStore, spec: FileLayerSpec, file_digest: str, mod
     return stored if store.has(stored.layer.descriptor.digest) else None
 
 
+def _tar_key(file_digest: str, dest: str, mode: int) -> str:
+    return canonical_json.dumps({"format": FORMAT, "file": file_digest, "mode": mode, "dest": dest}).decode()
+
+
+def remember_tar(store: BlobStore, file_digest: str, dest: str, mode: int, blob: Descriptor) -> None:
+    """Record an uncompressed one-file layer (its digest is its diff_id), whatever history note a build gives it."""
+    write_json_atomically(store.record_path(TARS, _tar_key(file_digest, dest, mode)), blob.to_json())
+
+
+def find_tar(store: BlobStore, file_digest: str, dest: str, mode: int) -> Optional[Descriptor]:
+    """The uncompressed one-file layer of these bytes at `dest`, when the store has it."""
+    record = read_json(store.record_path(TARS, _tar_key(file_digest, dest, mode)))
+    try:
+        found = Descriptor.from_json(record) if record is not None else None
+    except (KeyError, TypeError, ValueError):
+        return None
+    return found if found is not None and found.media_type == media_types.LAYER_TAR and store.has(found.digest) \
+        else None
+
+
+def data_offset(dest: str, size: int, mode: int = ARTIFACT_FILE_MODE) -> int:
+    """Where a file's bytes start in its one-file layer: after the headers of its parent directories and its own."""
+    offset = 0
+    for segment in layer_segments([Entry.file(dest, b"", size=size, mode=mode)]):
+        if not isinstance(segment, bytes):
+            return offset
+        offset += len(segment)
+    return offset  # an empty file: no bytes anywhere
+
+
+def write_streamed(store: BlobStore, dest: str, size: int, chunks: Iterable[bytes]) -> Descriptor:
+    """Write the uncompressed one-file layer of a file that arrives as `chunks` (a download), without the file ever
+    being a blob of its own: one write. `chunks` must give exactly `size` bytes and raise when they are not the bytes
+    the caller expects (a digest checked as they stream); then nothing is left in the store."""
+    def tar(sink: BinaryIO) -> Tuple[str, int]:
+        out = HashingWriter(sink)
+        for segment in layer_segments([Entry.file(dest, b"", size=size, mode=ARTIFACT_FILE_MODE)]):
+            if isinstance(segment, bytes):
+                out.write(segment)
+                continue
+            written = 0
+            for chunk in chunks:
+                out.write(chunk)
+                written += len(chunk)
+            if written != size:
+                raise LayerError(f"{dest}: {written} bytes arrived, {size} were announced")
+        return "sha256:" + out.sha256.hexdigest(), out.size
+
+    digest, total = store.write_hashed(tar)
+    return Descriptor(media_types.LAYER_TAR, digest, total)
+
+
 def find(store: BlobStore, spec: FileLayerSpec) -> Optional[StoredFileLayer]:
     """The layer, when the store has it for the file as it is now, without reading the file (a racy file is hashed,
     never rewritten). None: the layer must be written."""
+    if spec.file_digest:
+        return _recorded_layer(store, spec, spec.file_digest, ARTIFACT_FILE_MODE)
     st = os.stat(spec.source)
     known = sources.known_digest(store, spec.source)
     if known is None:
@@ -96,9 +170,9 @@ def find(store: BlobStore, spec: FileLayerSpec) -> Optional[StoredFileLayer]:
     return stored
 
 
-def _layer_ratio(entry: Entry) -> float:
+def _layer_ratio(entry: Entry, source_offset: int = 0) -> float:
     """The probe's estimate over the layer's tar, as the sandboxed compressor probes a built layer, from the file and
-    the tar's structure, without writing the tar."""
+    the tar's structure, without writing the tar (the file's bytes start at `source_offset` of `entry.content`)."""
     spans: List[Tuple[int, int, Segment]] = []
     end = 0
     for segment in layer_segments([entry]):
@@ -115,7 +189,7 @@ def _layer_ratio(entry: Entry) -> float:
                 if isinstance(segment, bytes):
                     out += segment[low - start:high - start]
                 else:
-                    f.seek(low - start)
+                    f.seek(source_offset + low - start)
                     out += f.read(high - low)
             return bytes(out)
 
@@ -161,20 +235,31 @@ def build(store: BlobStore, spec: FileLayerSpec) -> StoredFileLayer:
     found = find(store, spec)
     if found is not None:
         return found
-    st = os.stat(spec.source)
-    before, mode = sources.Identity.of(st), _mode(st)
+    known = spec.file_digest
+    if known:
+        size, mode, before = spec.size, ARTIFACT_FILE_MODE, None
+    else:
+        st = os.stat(spec.source)
+        size, mode, before = st.st_size, _mode(st), sources.Identity.of(st)
     setting = spec.setting
     compress = setting.algorithm != compression.NONE and (
-        not setting.probe or _layer_ratio(Entry.file(spec.dest, spec.source, size=st.st_size, mode=mode))
+        not setting.probe or _layer_ratio(Entry.file(spec.dest, spec.source, size=size, mode=mode), spec.offset)
         <= compression.WORTH_IT)
+    tar_blob = find_tar(store, known, spec.dest, mode) if known and not compress else None
+    if tar_blob is not None:  # downloaded straight into this very layer: nothing to write
+        stored = StoredFileLayer(Layer(tar_blob, tar_blob.digest, spec.created_by), known, size)
+        write_json_atomically(store.record_path(LAYERS, _record_key(spec, known, mode)), stored.to_json())
+        return stored
     readers = []
 
     def open_source() -> BinaryIO:
+        if known:
+            return spec.open()  # a verified blob of the store: its sha256 is known
         reader = _HashingReader(open(spec.source, "rb"))
         readers.append(reader)
         return reader  # type: ignore[return-value]
 
-    entry = Entry.file(spec.dest, open_source, size=st.st_size, mode=mode)
+    entry = Entry.file(spec.dest, open_source, size=size, mode=mode)
 
     def tar(sink: BinaryIO) -> Tuple[str, int]:
         info = write_layer([entry], sink)
@@ -192,11 +277,14 @@ def build(store: BlobStore, spec: FileLayerSpec) -> StoredFileLayer:
     else:  # the blob is the tar: its digest is the diff_id, hashed once
         blob_digest, blob_size = store.write_hashed(tar)
         diff_id = blob_digest
-    file_digest = readers[0].digest() if readers else "sha256:" + hashlib.sha256().hexdigest()
-    sources.remember(store, spec.source, before, file_digest)
+    file_digest = known or (readers[0].digest() if readers else "sha256:" + hashlib.sha256().hexdigest())
+    if before is not None:
+        sources.remember(store, spec.source, before, file_digest)
     media_type = compression.with_algorithm(media_types.LAYER_TAR, setting.algorithm) if compress \
         else media_types.LAYER_TAR
     stored = StoredFileLayer(Layer(Descriptor(media_type, blob_digest, blob_size), diff_id, spec.created_by),
-                             file_digest, st.st_size)
+                             file_digest, size)
+    if not compress:
+        remember_tar(store, file_digest, spec.dest, mode, stored.layer.descriptor)
     write_json_atomically(store.record_path(LAYERS, _record_key(spec, file_digest, mode)), stored.to_json())
     return stored

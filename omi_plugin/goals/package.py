@@ -306,6 +306,21 @@ async def omlmd_layout(request: OmlmdLayoutRequest) -> OmlmdLayout:
     return OmlmdLayout(layout, artifact.manifest.descriptor.digest)
 
 
+async def _artifact_copy_blobs(artifact: StoredArtifact, model: ModelLayers, store_root: str,
+                               own: Sequence[str]) -> List[str]:
+    """The blobs of the copy of a registry artifact in `dist/`: all of it, as it came, but the raw layers downloaded
+    straight into the image's own layers. Those stay in the registry (the layout spec lets a blob be "fulfilled by an
+    external blob store"), and `pants publish` sends them from the image's layer where the registry lacks them. A raw
+    layer kept in a layer the image does not carry (another model name, a compressed model layer, a file model.yaml
+    does not list) is copied out as a blob of its own."""
+    store = BlobStore(store_root)
+    in_image = {f.built.layer.descriptor.digest for f in model.files}
+    elsewhere = [f for f in artifact.files if f.within and f.within not in in_image]
+    await MultiGet(Get(StoredFileBlob, StoredFileBlobRequest(f.held_in(store), f.digest, f.offset, f.size))
+                   for f in elsewhere)
+    return [d for d in (*artifact.blobs, *(f.digest for f in elsewhere)) if d not in own]
+
+
 def source_artifact(stored: StoredArtifact, store_root: str) -> SourceArtifact:
     """The artifact's manifest and config, read from the blob store by digest (content-addressed, so what a cached
     rule reads here cannot change under it)."""
@@ -465,10 +480,9 @@ async def build_omi_platform_image(request: OmiPlatformImageRequest, omi: OmiSub
         FileContent(blob_path(assembled.modelpack_manifest.descriptor.digest), assembled.modelpack_manifest.data),
     ]))
     model_blobs = [*(f.built.blobs for f in model.files), model.record.blobs]
-    # A registry artifact is copied whole: its layers are blobs of the blob store, as they came.
-    artifact_blobs = [await Get(Digest, CreateDigest(store_links(location.root, [
-        d for d in inputs.artifact.blobs if d not in (assembled.modelpack_manifest.descriptor.digest,
-                                                      assembled.modelpack_config.descriptor.digest)])))
+    artifact_blobs = [await Get(Digest, CreateDigest(store_links(location.root, await _artifact_copy_blobs(
+        inputs.artifact, model, location.root, (assembled.modelpack_manifest.descriptor.digest,
+                                                assembled.modelpack_config.descriptor.digest)))))
     ] if inputs.artifact else model_blobs
     layout, modelpack_layout = await MultiGet(
         Get(Digest, LayoutBlobs((*(b.blobs for b in (*base_dist.layers, *runtime_dist.layers)), *model_blobs,

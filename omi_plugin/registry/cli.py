@@ -6,7 +6,8 @@
         [--select REF ...] [--expect-digest sha256:...] [--expect-model-digest sha256:...] [--output result.json]
     python -m omi_plugin.registry pull --reference REGISTRY/REPO@sha256:... --out DIR [--platform linux/amd64]
         [--insecure] [--ref-name NAME] [--output result.json]
-    python -m omi_plugin.registry fetch-model --reference REGISTRY/REPO@sha256:... --store DIR [--insecure]
+    python -m omi_plugin.registry fetch-model --reference REGISTRY/REPO@sha256:... --store DIR [--model-dir D]
+        [--insecure]
         [--output result.json]
 
 Exit status 0 on success, 1 on any failure with a single line on stderr (never a traceback, never a secret).
@@ -59,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     fetch.add_argument("--store", required=True, help="the blob store's directory")
     fetch.add_argument("--insecure", action="store_true", help="allow unverified TLS / plain HTTP to this registry")
     fetch.add_argument("--output", help="write the JSON result here (default: stdout)")
+    fetch.add_argument("--model-dir", default="", help="the model's directory in the image (models/NAME): each raw "
+                       "layer is downloaded straight into the image layer of its file")
     return parser
 
 
@@ -86,7 +89,7 @@ def run(argv: List[str]) -> Dict[str, Any]:
         _emit(result.to_json(), args.output)
         return result.to_json()
     if args.verb == "fetch-model":
-        return _fetch_model(args.reference, args.store, args.insecure, args.output)
+        return _fetch_model(args.reference, args.store, args.insecure, args.output, args.model_dir)
     from omi_plugin.registry.pull import pull
 
     os_name, _, arch = args.platform.partition("/")
@@ -96,7 +99,8 @@ def run(argv: List[str]) -> Dict[str, Any]:
     return pulled.to_json()
 
 
-def _fetch_model(reference: str, store_root: str, insecure: bool, output: Optional[str]) -> Dict[str, Any]:
+def _fetch_model(reference: str, store_root: str, insecure: bool, output: Optional[str],
+                 model_dir: str = "") -> Dict[str, Any]:
     from omi_plugin.blob_store.store import BlobStore
     from omi_plugin.registry.client import Registry
     from omi_plugin.registry.model_fetch import fetch_to_store
@@ -105,7 +109,7 @@ def _fetch_model(reference: str, store_root: str, insecure: bool, output: Option
     store = BlobStore(store_root)
     client = Registry(require_digest(reference).registry, insecure=insecure)
     try:
-        found = fetch_to_store(client, reference, store).to_json()
+        found = fetch_to_store(client, reference, store, model_dir=model_dir).to_json()
     finally:
         client.close()
     found["problems"] = list(store.problems)

@@ -10,7 +10,8 @@ by digest, never by tag. Its manifest is fetched, verified against that digest a
 
 A container image, an index, or anything else is one line naming the media types found. `fetch_blob_to_store`
 downloads a layer straight into the blob store, verified while it streams, once: the next build finds it there by
-digest. Pants-free; its tests use a real registry.
+digest; `fetch_blob_into_layer` downloads a raw layer straight into the image layer of its file. Pants-free; its
+tests use a real registry.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import posixpath
-import re
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Dict, List, Mapping, Optional, Tuple
 
 from omi_contract.record import points_outside
+from omi_plugin.blob_store import file_layer
 from omi_plugin.blob_store.store import BlobStore
 from omi_plugin.oci import media_types
 from omi_plugin.oci.descriptor import Descriptor, DescriptorError
@@ -31,8 +32,6 @@ from omi_plugin.registry.errors import RegistryError
 from omi_plugin.registry.pull import require_digest, verified_manifest, with_retries
 from omi_plugin.registry.reference import Reference
 
-MODELPACK_LAYER = re.compile(r"^application/vnd\.cncf\.model\.(weight|weight\.config|doc|code|dataset)\.v1\."
-                             r"(raw|tar|tar\+gzip|tar\+zstd)$")
 OMLMD_MODEL = "application/x-mlmodel"
 OMLMD_CONFIG = "application/x-config"
 _IMAGE_CONFIGS = (media_types.CONFIG, "application/vnd.docker.container.image.v1+json")
@@ -65,14 +64,6 @@ class ModelArtifact:
         return next((f for f in self.files if f.path == wanted), None)
 
 
-def _packing(media_type: str) -> Tuple[str, str]:
-    found = MODELPACK_LAYER.match(media_type)
-    if found:
-        form = found.group(2)
-        return ("raw", "") if form == "raw" else ("tar", form.partition("+")[2])
-    return "raw", ""
-
-
 def _path(layer: Mapping[str, Any], index: int, where: str, keys: Tuple[str, ...]) -> str:
     annotations = layer.get("annotations") or {}
     value = next((annotations[k] for k in keys if isinstance(annotations.get(k), str) and annotations[k]), None)
@@ -100,10 +91,10 @@ def read_model_artifact(manifest: Mapping[str, Any], reference: str, where: str)
         raise RegistryError(where, f"{reference} is a container image (config {config_type}), not a model artifact",
                             _FIX)
     types = [str(l.get("mediaType")) for l in layers]
-    if any(MODELPACK_LAYER.match(t) for t in types):
+    if any(media_types.MODELPACK_LAYER.match(t) for t in types):
         kind = "modelpack"
         keys: Tuple[str, ...] = (media_types.ANNOTATION_MODEL_FILEPATH, media_types.ANNOTATION_TITLE)
-        chosen = [bool(MODELPACK_LAYER.match(t)) for t in types]
+        chosen = [bool(media_types.MODELPACK_LAYER.match(t)) for t in types]
     elif OMLMD_MODEL in types:
         kind, keys = "omlmd", (media_types.ANNOTATION_TITLE,)
         chosen = [t in (OMLMD_MODEL, OMLMD_CONFIG) for t in types]
@@ -127,7 +118,7 @@ def read_model_artifact(manifest: Mapping[str, Any], reference: str, where: str)
         if path in files:
             raise RegistryError(where, f"layers[{index}]: path {path!r} is also layer "
                                 f"{files[path].layer.digest}", "push each model file once")
-        packing, compression = _packing(descriptor.media_type)
+        packing, compression = media_types.modelpack_packing(descriptor.media_type)
         files[path] = ArtifactFile(path, descriptor, packing, compression)
     artifact_type = manifest.get("artifactType") or config_type or None
     return ModelArtifact(reference, kind, tuple(files.values()), config_descriptor, tuple(descriptors),
@@ -168,3 +159,22 @@ def fetch_blob_to_store(client: Registry, ref: Reference, descriptor: Descriptor
 
     with_retries(client, ref, descriptor, attempt)
     return True
+
+
+def fetch_blob_into_layer(client: Registry, ref: Reference, descriptor: Descriptor, store: BlobStore,
+                          dest: str) -> Descriptor:
+    """Stream a raw layer (one file's bytes) straight into the image layer that holds that file at `dest`, verified
+    while it streams: the file is written once, as the layer, never as a blob of its own. A download that fails
+    verification or is cut for good leaves nothing."""
+    written: List[Descriptor] = []
+
+    def attempt() -> None:
+        response = client.open_blob(ref.repository, descriptor.digest)
+        try:
+            written.append(file_layer.write_streamed(store, dest, descriptor.size,
+                                                     iter_verified(response, descriptor, ref.where)))
+        finally:
+            response.close()
+
+    with_retries(client, ref, descriptor, attempt)
+    return written[-1]

@@ -3,15 +3,19 @@ files, the next build finds them with no network, and a download cut half way re
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
+import os
 import tarfile
 from typing import Dict, List, Tuple
 
 import pytest
 
+from omi_plugin.blob_store import file_layer
+from omi_plugin.blob_store.file_blob import copy_into
 from omi_plugin.blob_store.store import BlobStore, write_json_atomically
-from omi_plugin.oci import media_types
+from omi_plugin.oci import compression, media_types
 from omi_plugin.registry.client import Registry
 from omi_plugin.registry.errors import RegistryError
 from omi_plugin.registry.model_artifact_test import FILEPATH, _layer, _push
@@ -161,3 +165,63 @@ def test_identical_files_are_one_blob_and_a_record_of_another_digest_is_not_trus
     other = "sha256:" + "1" * 64
     write_json_atomically(_record_path(store, other), fetched.to_json())
     assert find_stored(store, f"{registry.host}/models/twins@{other}") is None
+
+
+def test_with_the_model_directory_a_raw_layer_is_written_once_as_its_image_layer(registry, proxy_factory,
+                                                                                tmp_path) -> None:
+    digest, weights, _ = _artifact(Registry(registry.host, load_docker_config=False, retry=FAST_RETRY))
+    proxy = proxy_factory(registry)
+    reference = f"{proxy.host}/models/text@{digest}"
+    store = BlobStore(str(tmp_path / "store"))
+    fetched = fetch_to_store(Registry(proxy.host, load_docker_config=False, retry=FAST_RETRY), reference, store,
+                             log=lambda _: None, model_dir="models/text")
+    model = next(f for f in fetched.files if f.path == "model.onnx")
+    # The raw bytes are no blob of their own: they are the data of the image layer of models/text/model.onnx ...
+    assert model.within and not store.has(model.digest) and model.digest not in fetched.blobs
+    with tarfile.open(model.held_in(store)) as layer:
+        members = layer.getmembers()
+        assert [m.name for m in members] == ["models", "models/text", "models/text/model.onnx"]
+        assert members[-1].offset_data == model.offset and members[-1].mode == 0o644
+    with model.open(store) as f:
+        assert f.read() == weights
+        assert f.seek(0, 2) == len(weights)
+    # ... which the image's layer step then takes as it is: no write.
+    spec = file_layer.FileLayerSpec(model.held_in(store), "models/text/model.onnx", "omi: model file model.onnx",
+                                    compression.Setting("none"), model.digest, model.offset, model.size)
+    built = file_layer.build(store, spec)
+    assert built.layer.descriptor.digest == model.within and built.file_digest == model.digest
+    # The tar layer (and the layer step's own write, elsewhere) are the same bytes.
+    elsewhere = file_layer.build(store, dataclasses.replace(spec, dest="models/other/model.onnx"))
+    with tarfile.open(store.blob(elsewhere.layer.descriptor.digest)) as layer:
+        member = layer.getmember("models/other/model.onnx")
+        assert layer.extractfile(member).read() == weights  # type: ignore[union-attr]
+    # Found again with no network; a process that needs the file gets it as a blob of its own, once.
+    asked = len(proxy.log)
+    again = find_stored(BlobStore(store.root), reference)
+    assert again is not None and again.files == fetched.files and len(proxy.log) == asked
+    assert copy_into(store, model.held_in(store), model.digest, model.offset, model.size)
+    with open(store.blob(model.digest), "rb") as f:
+        assert f.read() == weights
+
+
+def test_a_raw_layer_that_is_not_its_digest_leaves_no_image_layer(registry, tmp_path) -> None:
+    client = Registry(registry.host, load_docker_config=False, retry=FAST_RETRY)
+    weights = b"w" * 5000
+    manifest = {"schemaVersion": 2, "mediaType": media_types.MANIFEST,
+                "artifactType": media_types.MODELPACK_ARTIFACT,
+                "config": _layer(media_types.MODELPACK_CONFIG, CONFIG),
+                "layers": [_layer("application/vnd.cncf.model.weight.v1.raw", weights, **{FILEPATH: "model.bin"})]}
+    digest = _push(client, "models/lying", manifest, [CONFIG, weights])
+    # The registry's copy of the layer is replaced by other bytes of the same size under the same name.
+    blob = manifest["layers"][0]["digest"]
+    os.chmod(registry.blob_data_path(blob), 0o644)
+    with open(registry.blob_data_path(blob), "wb") as f:
+        f.write(b"x" * len(weights))
+    store = BlobStore(str(tmp_path / "store"))
+    with pytest.raises(RegistryError, match="failed verification"):
+        fetch_to_store(client, f"{registry.host}/models/lying@{digest}", store, log=lambda _: None,
+                       model_dir="models/lying")
+    # Only the manifest and the config are in the store: no layer, no record, nothing half-written.
+    assert sorted(d for d, _, _ in store.blobs()) == sorted([digest, manifest["config"]["digest"]])
+    assert find_stored(store, f"{registry.host}/models/lying@{digest}") is None
+    assert os.listdir(os.path.join(store.root, "tmp")) == []

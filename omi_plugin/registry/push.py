@@ -16,10 +16,12 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tarfile
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from omi_contract.image import MODEL_ARTIFACT_TAG_SUFFIX, OMLMD_ARTIFACT_TAG_SUFFIX
+from omi_plugin.blob_store.file_blob import open_slice
 from omi_plugin.oci import canonical_json, media_types
 from omi_plugin.oci.descriptor import Descriptor, digest_hex, sha256_digest
 from omi_plugin.oci.layout import Layout, LayoutError
@@ -53,8 +55,11 @@ def human_bytes(n: int) -> str:
 class BlobToPush:
     descriptor: Descriptor
     path: str  # the blob's file in its layout
+    offset: int = -1  # a file inside an image layer of the push: its bytes, from here in `path`
 
     def opener(self) -> Opener:
+        if self.offset >= 0:
+            return lambda: open_slice(self.path, self.offset, self.descriptor.size)
         return lambda: open(self.path, "rb")
 
 
@@ -140,16 +145,42 @@ class PushResult:
 
 # -- planning: what to push, read from layouts (no network) -------------------------------------------------------
 
-def _layout_blob(layout: Layout, descriptor: Descriptor) -> BlobToPush:
+def _layout_blob(layout: Layout, descriptor: Descriptor, images: Optional[PushPlan] = None) -> BlobToPush:
     path = layout.blob_file(descriptor.digest)
     try:
         size = os.stat(path).st_size
     except FileNotFoundError:
+        inside = _inside_image_layer(images, descriptor) if images is not None else None
+        if inside is not None:
+            return inside
         raise LayoutError(f"{layout.root}: missing blob {descriptor.digest}") from None
     if size != descriptor.size:
         raise LayoutError(f"{layout.root}: blob {descriptor.digest} is {size} bytes, its descriptor says "
                           f"{descriptor.size} (rebuild the layout)")
     return BlobToPush(descriptor, path)
+
+
+_FILE_PATH_ANNOTATIONS = ("org.cncf.model.filepath", "org.opencontainers.image.title")
+
+
+def _inside_image_layer(plan: PushPlan, descriptor: Descriptor) -> Optional[BlobToPush]:
+    """A raw layer of a registry artifact that the build kept only inside the image layer it was downloaded into
+    (the copy of the artifact in `dist/` leaves it out): that layer's bytes, when an uncompressed one-file layer of
+    the image holds a file of its path and size. The registry checks the digest of what is sent."""
+    path = next((descriptor.annotations[k] for k in _FILE_PATH_ANNOTATIONS if descriptor.annotations.get(k)), "")
+    for blob in list(plan.blobs.values()):
+        if blob.descriptor.media_type != media_types.LAYER_TAR or blob.offset >= 0 or \
+                blob.descriptor.size < descriptor.size:
+            continue
+        try:
+            with tarfile.open(blob.path, "r:") as archive:
+                member = next((m for m in archive if not m.isdir()), None)
+        except (tarfile.TarError, OSError):
+            continue
+        if member is not None and member.isreg() and member.size == descriptor.size and \
+                (not path or member.name.endswith("/" + path.lstrip("./"))):
+            return BlobToPush(descriptor, blob.path, member.offset_data)
+    return None
 
 
 def _manifest_json(layout: Layout, descriptor: Descriptor) -> Tuple[bytes, Dict[str, Any]]:
@@ -175,7 +206,7 @@ def _plan_manifest(plan: PushPlan, layout: Layout, descriptor: Descriptor, role:
                               artifact_type=value.get("artifactType"), annotations=dict(value.get("annotations") or {}))
     elif media_type in _IMAGE_MANIFESTS:
         for raw in [value["config"], *(value.get("layers") or [])] if value.get("config") else []:
-            plan.add_blob(_layout_blob(layout, Descriptor.from_json(raw)))
+            plan.add_blob(_layout_blob(layout, Descriptor.from_json(raw), plan if role == MODEL else None))
         subject = Descriptor.from_json(value["subject"]) if isinstance(value.get("subject"), dict) else None
         item = ManifestToPush(role, data, media_type, descriptor.digest, subject=subject,
                               artifact_type=value.get("artifactType"),

@@ -11,10 +11,20 @@ from typing import List
 import pytest
 
 from omi_plugin.oci import media_types
+from omi_plugin.oci.descriptor import Blob, Descriptor, sha256_digest
+from omi_plugin.oci.image import build_manifest
+from omi_plugin.oci.layout import LayoutError
 from omi_plugin.omi_image import model_subject
 from omi_plugin.registry.client import Registry
 from omi_plugin.registry.push import push
-from omi_testutil.registry import FAST_RETRY, make_attestations, make_image, make_modelpack, make_omlmd
+from omi_testutil.registry import (
+    FAST_RETRY,
+    make_attestations,
+    make_image,
+    make_modelpack,
+    make_omlmd,
+    write_layout,
+)
 
 SKOPEO = shutil.which("skopeo")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -258,3 +268,32 @@ def test_push_packaged_digits_example(registry, tmp_path):
     assert sorted(registry.tags(record["repository"])) == sorted(
         [tag, f"{tag}-model", *flavour, *attested, "sha256-" + record["model_digest"].split(":")[1]])
     print(f"digits: first push uploaded {first.blobs.uploaded_bytes} bytes, re-push {again.blobs.uploaded_bytes}")
+
+
+def test_a_raw_model_layer_left_out_of_the_artifact_copy_is_sent_from_the_image_layer_holding_it(registry, tmp_path):
+    weights = os.urandom(300_000)
+    raw = Descriptor(media_types.MODELPACK_WEIGHT_RAW, sha256_digest(weights), len(weights),
+                     {media_types.ANNOTATION_MODEL_FILEPATH: "model.bin"})
+    config = Blob.of_json(media_types.MODELPACK_CONFIG, {"descriptor": {"name": "m"}, "config": {},
+                                                        "modelfs": {"type": "layers", "diffIds": [raw.digest]}})
+    manifest = build_manifest(config.descriptor, [raw], artifact_type=media_types.MODELPACK_ARTIFACT)
+    mp = str(tmp_path / "mp")
+    write_layout(mp, [(manifest.descriptor, ["run-1-model"])])
+    for blob in (config, manifest):  # the raw layer's own blob is not in the copy
+        with open(os.path.join(mp, "blobs", "sha256", blob.descriptor.digest.split(":")[1]), "wb") as f:
+            f.write(blob.data)
+    image = make_image(str(tmp_path / "img"), [{"app/x.py": b"print()"}, {"models/m/model.bin": weights}],
+                       subject=model_subject(manifest))
+    c = client(registry.host)
+    result = push(image.root, registry=registry.host, repository="models/m", tags=["run-1"], modelpack_layout=mp,
+                  client=c, log=lambda _: None)
+    assert result.model_digest == manifest.descriptor.digest
+    sent = c.open_blob("models/m", raw.digest)  # the registry checked the digest of what it was sent
+    assert b"".join(sent.chunks()) == weights
+    sent.close()
+    # Without an image layer holding the file, the copy is incomplete: one line, before any upload.
+    other = make_image(str(tmp_path / "other"), [{"models/m/other.bin": weights}], subject=model_subject(manifest))
+    with pytest.raises(LayoutError, match=f"missing blob {raw.digest}"):
+        push(other.root, registry=registry.host, repository="models/n", tags=["run-1"], modelpack_layout=mp,
+             client=client(registry.host), log=lambda _: None)
+    assert client(registry.host).blob_size("models/n", other.layers[0].descriptor.digest) is None

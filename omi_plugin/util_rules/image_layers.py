@@ -170,8 +170,8 @@ async def model_layers(request: ModelLayersRequest) -> ModelLayers:
             "files": [{"src": RECORD_FILE, "dest": model_layer_path(metadata, RECORD_FILE)}],
         }, record_digest, f"Layer: model record of {inputs.address}")),
         *(Get(StoredModelLayer, StoredModelLayerRequest(
-            f.sandbox_path, model_layer_path(metadata, f.relpath), f"{MODEL_FILE_LAYER_NOTE} {f.relpath}", setting))
-          for f in on_disk),
+            f.sandbox_path, model_layer_path(metadata, f.relpath), f"{MODEL_FILE_LAYER_NOTE} {f.relpath}", setting,
+            f.stored)) for f in on_disk),
         *(Get(BuiltLayer, BuildLayerRequest, BuildLayerRequest.of({
             "created_by": f"{MODEL_FILE_LAYER_NOTE} {f.relpath}",
             "files": [{"src": f.sandbox_path, "dest": model_layer_path(metadata, f.relpath)}],

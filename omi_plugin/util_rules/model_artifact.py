@@ -37,6 +37,7 @@ class ModelArtifactError(ValueError):
 class StoredModelArtifactRequest:
     address: Address
     reference: str  # digest-pinned (the field's problem is judged before this is asked)
+    model_dir: str = ""  # the model's directory in the image: raw layers are downloaded into their image layers
 
 
 @_uncacheable_rule(desc="Fetch a model artifact into the blob store", level=LogLevel.DEBUG)
@@ -56,7 +57,8 @@ async def stored_model_artifact(request: StoredModelArtifactRequest, location: B
     process = await Get(Process, ToolProcessRequest(
         packages=REGISTRY_TOOLS,
         module="omi_plugin.registry",
-        args=("fetch-model", "--reference", request.reference, "--store", store.root, "--output", _RESULT),
+        args=("fetch-model", "--reference", request.reference, "--store", store.root, "--output", _RESULT,
+              *(("--model-dir", request.model_dir) if request.model_dir else ())),
         input_digest=EMPTY_DIGEST,
         description=f"Fetch model artifact {request.reference} (into the blob store)",
         output_files=(_RESULT,),

@@ -7,7 +7,7 @@ import os
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, cast
+from typing import Any, BinaryIO, Callable, Dict, Mapping, Optional, Sequence, Tuple, cast
 
 from pants.base.build_root import BuildRoot
 from pants.core.target_types import FileSourceField, ResourceSourceField
@@ -42,6 +42,7 @@ from pants.option.global_options import UnmatchedBuildFileGlobs
 
 from omi_contract import formats, huggingface, model_files
 from omi_contract.image import RECORD_FILE
+from omi_plugin.blob_store.file_blob import open_slice
 from omi_plugin.blob_store.store import BlobStore
 from omi_plugin.metadata.model_yaml import (
     ModelMetadata,
@@ -51,7 +52,8 @@ from omi_plugin.metadata.model_yaml import (
     parse_yaml,
     run_id_from_path,
 )
-from omi_plugin.registry.model_fetch import StoredArtifact
+from omi_plugin.omi_image import model_dir_in_image
+from omi_plugin.registry.model_fetch import StoredArtifact, StoredFile
 from omi_plugin.target_types import (
     ModelArtifactField,
     ModelFilesField,
@@ -60,7 +62,13 @@ from omi_plugin.target_types import (
 )
 from omi_plugin.util_rules.model_artifact import ModelArtifactError, StoredModelArtifactRequest
 from omi_plugin.util_rules.runtime_library import RuntimeLibraryError, ServerAddresses, ServerAddressesRequest
-from omi_plugin.util_rules.stored_layers import BlobStoreLocation, ModelFileDigests, ModelFileDigestsRequest
+from omi_plugin.util_rules.stored_layers import (
+    BlobStoreLocation,
+    ModelFileDigests,
+    ModelFileDigestsRequest,
+    StoredFileBlob,
+    StoredFileBlobRequest,
+)
 from omi_plugin.util_rules.target_fields import TargetFieldProblems, TargetFieldsRequest
 
 
@@ -72,7 +80,18 @@ class OmiModelError(Exception):
 class ModelFile:
     relpath: str  # relative to the model directory, as listed in model.yaml `files`
     digest: Optional[Digest]  # a downloaded file: a digest holding only it, at `sandbox_path`; None: on disk
-    sandbox_path: str  # relative to the build root
+    sandbox_path: str  # relative to the build root; a file of a registry artifact: its blob's absolute path
+    # A file of a registry artifact, and the blob of the store its bytes are in: its own (`sandbox_path`), or the
+    # image layer it was downloaded into, which holds them from `stored.offset` (then `sandbox_path` is made only
+    # when a process needs the file: `ModelsDirectory`).
+    stored: Optional[StoredFile] = None
+    held_in: str = ""
+
+    def open(self, build_root: str) -> BinaryIO:
+        """Its bytes, as a file."""
+        if self.stored is not None and self.stored.within:
+            return open_slice(self.held_in, self.stored.offset, self.stored.size)
+        return open(os.path.join(build_root, self.sandbox_path), "rb")
 
 
 @dataclass(frozen=True)
@@ -156,17 +175,21 @@ async def model_sources(request: ModelSourcesRequest, build_root: BuildRoot, unm
 
     python_targets = [t for t in dependencies if t not in file_targets]
     candidates: Dict[str, Tuple[str, Optional[Snapshot]]] = {}
+    in_store: Dict[str, StoredFile] = {}  # a file of a registry artifact, by its blob's path
     artifact = None
     reference = target[ModelArtifactField].value
     if reference and (await Get(TargetFieldProblems, TargetFieldsRequest(address))).lines == ():
+        name = _string(fields, "name")
+        model_dir = model_dir_in_image(name) if _PLAIN_NAME.match(name) else ""  # a bad name is model.yaml's error
         try:
-            artifact = await Get(StoredArtifact, StoredModelArtifactRequest(address, reference))
+            artifact = await Get(StoredArtifact, StoredModelArtifactRequest(address, reference, model_dir))
         except ModelArtifactError as e:
             raise OmiModelError(str(e)) from None
         store = BlobStore(location.root)
         for file in artifact.files:
             candidates[file.path] = (store.blob(file.digest), None)
             sizes[store.blob(file.digest)] = file.size
+            in_store[store.blob(file.digest)] = file
     for path in own_files.files:
         candidates[posixpath.relpath(path, model_dir)] = (path, None)
     for t, paths in zip(on_disk, listed):
@@ -187,11 +210,15 @@ async def model_sources(request: ModelSourcesRequest, build_root: BuildRoot, unm
     available = tuple((rel, path, digests.get(path), sizes[path]) for rel, (path, _) in ordered)
 
     handler_format = "" if _string(fields, "handler") else _string(fields, "format")
-    samples = tuple((rel, _read_sample(build_root.path, path, rel, handler_format))
+    def open_file(path: str) -> BinaryIO:
+        stored = in_store.get(path)
+        return stored.open(BlobStore(location.root)) if stored is not None else open(path, "rb")
+
+    samples = tuple((rel, _read_sample(build_root.path, path, rel, handler_format, open_file))
                     for rel, path, digest, _ in available if digest is None)
     # A directory with downloaded files is judged when the model loads (`pants check`'s smoke test included).
     text_model_facts = huggingface.DirectoryFacts.read(
-        [(rel, os.path.join(build_root.path, path)) for rel, path, _, _ in available]
+        [(rel, os.path.join(build_root.path, path)) for rel, path, _, _ in available], open_file
     ).to_json() if handler_format == huggingface.FORMAT and all(d is None for _, _, d, _ in available) else ""
     try:
         server = await Get(ServerAddresses, ServerAddressesRequest(address, handler_format))
@@ -204,20 +231,21 @@ async def model_sources(request: ModelSourcesRequest, build_root: BuildRoot, unm
                         python_addresses, samples, text_model_facts, artifact)
 
 
-def _read_sample(build_root: str, path: str, name: str, format_name: str) -> model_files.Sample:
+def _read_sample(build_root: str, path: str, name: str, format_name: str,
+                 open_file: Callable[[str], BinaryIO]) -> model_files.Sample:
     """As much of a model file as `model_files` needs: more of a file the format may load than of the others (a
     file that cannot be read is reported by the step that reads it)."""
     fmt = formats.lookup(format_name)
     wanted = model_files.HEAD_BYTES if fmt is not None and name.lower().endswith(fmt.model_suffixes) else \
         model_files.LFS_HEAD
     try:
-        return model_files.read_sample(os.path.join(build_root, path), wanted)
+        return model_files.read_sample(os.path.join(build_root, path), wanted, open_file)
     except OSError:
         return model_files.Sample(b"", -1)
 
 
 @rule(desc="Read model.yaml and collect model files")
-async def model_inputs(request: ModelInputsRequest) -> ModelInputs:
+async def model_inputs(request: ModelInputsRequest, location: BlobStoreLocation) -> ModelInputs:
     field_problems, sources = await MultiGet(
         Get(TargetFieldProblems, TargetFieldsRequest(request.address)),
         Get(ModelSources, ModelSourcesRequest(request.address)),
@@ -230,6 +258,8 @@ async def model_inputs(request: ModelInputsRequest) -> ModelInputs:
         raise OmiModelError(f"{address}: {e}") from None
 
     available = {posixpath.normpath(rel): (path, digest, size) for rel, path, digest, size in sources.available}
+    store = BlobStore(location.root)
+    in_store = {store.blob(f.digest): f for f in sources.artifact.files} if sources.artifact else {}
     files = []
     for expanded in expand_files(metadata.files, available):
         i, entry = expanded.index, expanded.entry
@@ -251,7 +281,8 @@ async def model_inputs(request: ModelInputsRequest) -> ModelInputs:
             if size == 0 and expanded.is_file:
                 raise OmiModelError(f"{address}: {path}: files[{i}]: model file is empty "
                                     "(export the trained model again)")
-            files.append(ModelFile(rel, digest, path))
+            stored = in_store.get(path)
+            files.append(ModelFile(rel, digest, path, stored, stored.held_in(store) if stored else ""))
     samples = {posixpath.normpath(rel): sample for rel, sample in sources.samples if sample.size >= 0}
     wrong = model_files.problems(metadata.record.format if not metadata.record.handler else "",
                                  {f.relpath: samples[f.relpath] for f in files if f.relpath in samples})
@@ -278,10 +309,13 @@ class ModelsDirectory:
 @rule(desc="Lay out the model directory")
 async def models_directory(inputs: ModelInputs, build_root: BuildRoot) -> ModelsDirectory:
     """Model files on disk are absolute links to them, with their sha256s beside (`MODEL_FILE_DIGESTS`), so a process
-    that reads them through the links is keyed by their bytes, not only by their paths."""
+    that reads them through the links is keyed by their bytes, not only by their paths. A file of a registry artifact
+    kept only inside its image layer is copied out as a blob of its own first, once (a process needs a file)."""
     name = inputs.metadata.name
     on_disk = [f for f in inputs.files if f.digest is None]
     downloaded = [f for f in inputs.files if f.digest is not None]
+    await MultiGet(Get(StoredFileBlob, StoredFileBlobRequest(f.held_in, f.stored.digest, f.stored.offset, f.stored.size))
+                   for f in on_disk if f.stored is not None and f.stored.within)
     hashed, *relocated = await MultiGet(
         Get(ModelFileDigests, ModelFileDigestsRequest(tuple(f.sandbox_path for f in on_disk))),
         *(Get(Digest, RemovePrefix(f.digest, f.sandbox_path[: -len(f.relpath)].rstrip("/")))
@@ -312,19 +346,21 @@ async def single_file_digests(files: Sequence[ModelFile]) -> Tuple[Digest, ...]:
     metadata files."""
     return tuple(await MultiGet(
         Get(Digest, MergeDigests([f.digest])) if f.digest is not None else
-        Get(Digest, CreateDigest([FileContent(f.relpath, _read_blob(f.sandbox_path))]))
-        if os.path.isabs(f.sandbox_path) else Get(Digest, PathGlobs([f.sandbox_path]))
+        Get(Digest, CreateDigest([FileContent(f.relpath, _read_stored(f))]))
+        if f.stored is not None else Get(Digest, PathGlobs([f.sandbox_path]))
         for f in files
     ))
 
 
-def _read_blob(path: str) -> bytes:
-    """A file of a registry artifact: a blob of the blob store, named by its sha256, so reading it from a cached rule
-    reads the same bytes every time."""
-    with open(path, "rb") as f:
+def _read_stored(file: ModelFile) -> bytes:
+    """A file of a registry artifact: bytes of the blob store, named by their sha256, so reading them from a cached
+    rule reads the same bytes every time."""
+    with file.open("/") as f:
         return f.read()
 
 
+# Enough to keep a name out of other paths; model.schema.json says what a name may be, and reports it.
+_PLAIN_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _ABSOLUTE_LINK = re.compile(r'Failed to read link "([^"]+)": Absolute symlink: "([^"]+)"')
 _ESCAPING_GLOB = re.compile(r'Globs may not traverse outside of the buildroot: "([^"]+)"')
 _FIELD_FILES = re.compile(r"The '(\w+)' field in target \S+ (.+?)\.?$", re.M)

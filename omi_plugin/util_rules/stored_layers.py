@@ -30,6 +30,7 @@ from omi_plugin.blob_store.store import BlobStore, BlobStoreError, default_root
 from omi_plugin.blob_store.write_file_layer import STORED_JSON
 from omi_plugin.oci import canonical_json, compression
 from omi_plugin.oci.layout import blob_path
+from omi_plugin.registry.model_fetch import StoredFile
 from omi_plugin.subsystem import OmiSubsystem
 from omi_plugin.util_rules.layers import BuiltLayer
 from omi_plugin.util_rules.sandbox_tools import STORE_TOOLS, ToolProcessRequest
@@ -109,6 +110,8 @@ class StoredModelLayerRequest:
     dest: str  # its path in the image
     created_by: str
     setting: compression.Setting
+    # A file of a registry artifact: its sha256 is known, and its bytes may be kept inside another layer
+    stored: Optional[StoredFile] = None
 
 
 @dataclass(frozen=True)
@@ -122,8 +125,11 @@ class StoredModelLayer:
 async def stored_model_layer(request: StoredModelLayerRequest, location: BlobStoreLocation,
                              build_root: BuildRoot) -> StoredModelLayer:
     store = BlobStore(location.root)
+    known = request.stored
     spec = file_layer.FileLayerSpec(os.path.join(build_root.path, request.path), request.dest, request.created_by,
-                                    request.setting)
+                                    request.setting) if known is None else \
+        file_layer.FileLayerSpec(known.held_in(store), request.dest, request.created_by, request.setting,
+                                 known.digest, known.offset, known.size)
     try:
         stored = file_layer.find(store, spec)
     except (OSError, BlobStoreError) as e:
@@ -142,6 +148,9 @@ async def stored_model_layer(request: StoredModelLayerRequest, location: BlobSto
 class StoredFileBlobRequest:
     path: str  # the model file, relative to the build root
     digest: str  # "sha256:<hex>" of its bytes, as its layer found them in this session
+    # Bytes kept inside another blob of the store (a file of a registry artifact, in its image layer): from here
+    offset: int = 0
+    size: int = -1
 
 
 @dataclass(frozen=True)
@@ -152,13 +161,15 @@ class StoredFileBlob:
 @_uncacheable_rule(desc="Copy a model file into the blob store", level=LogLevel.DEBUG)
 async def stored_file_blob(request: StoredFileBlobRequest, location: BlobStoreLocation,
                            build_root: BuildRoot) -> StoredFileBlob:
-    """The model file's own bytes as a blob (the omlmd flavour's layers are the raw files), copied into the store once
-    by an uncached process and found there by its name afterwards."""
+    """The model file's own bytes as a blob (the omlmd flavour's layers are the raw files; a process reading a file of
+    a registry artifact), copied into the store once by an uncached process and found there by its name afterwards."""
     store = BlobStore(location.root)
     if not store.has(request.digest):
         report(store)
+        part = {"offset": request.offset, "size": request.size} if request.size >= 0 else {}
         await _run_store_tool(write_file_blob.__name__, {
             "store": store.root, "source": os.path.join(build_root.path, request.path), "digest": request.digest,
+            **part,
         }, f"Copy model file {request.path} (into the blob store)")
     return StoredFileBlob(await Get(Digest, CreateDigest(store_links(store.root, [request.digest]))))
 

@@ -67,8 +67,9 @@ def pushed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tuple[RunningRe
 def _write_targets(clone: Clone, host: str, modelpack_digest: str, omlmd_digest: str) -> None:
     """Two omi_models whose files come from the artifacts; model.yaml is the examples' own (it names the files by
     their paths in the artifacts, which are the same)."""
-    clone.write("served/digits/BUILD", f'omi_model(name="digits", repository="models/digits",\n'
-                                       f'          model_artifact="{host}/models/digits@{modelpack_digest}")\n')
+    # Uncompressed model layers: the weights' raw layer is downloaded straight into the image's layer, the only copy.
+    clone.write("served/digits/BUILD", f'omi_model(name="digits", repository="models/digits", model_compression="none",'
+                                       f'\n          model_artifact="{host}/models/digits@{modelpack_digest}")\n')
     clone.write("served/digits/model.yaml", (DIGITS / "model.yaml").read_text())
     clone.write("served/digits_onnx/BUILD", f'omi_model(name="digits-onnx", repository="served/digits-onnx",\n'
                                             f'          model_artifact="{host}/models/digits-onnx@{omlmd_digest}")\n')
@@ -98,7 +99,7 @@ def packaged(clone_factory, pushed, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def test_the_image_names_the_artifact_as_its_subject(packaged, pushed) -> None:
-    clone, _ = packaged
+    clone, env = packaged
     registry, modelpack_digest, omlmd_digest = pushed
     for target, digest, repository in ((("served/digits", "digits")), modelpack_digest, "models/digits"), \
             ((("served/digits_onnx", "digits-onnx")), omlmd_digest, "models/digits-onnx"):
@@ -128,6 +129,17 @@ def test_the_image_names_the_artifact_as_its_subject(packaged, pushed) -> None:
         # Someone else's artifact is an input of this build, not one of its products: only the image is a subject.
         assert [s["digest"]["sha256"] for s in statement["subject"]] == [record["image_digest"][7:]]
         assert len(record["attestations"]["provenance_digests"]) == 1
+    # The weights of the uncompressed digits image were written once, as the image's model layer: the raw layer is no
+    # blob of the store, and the copy of the artifact leaves it to the registry.
+    store = Path(env["PANTS_OMI_BLOB_STORE"])
+    copy = clone.layout("served/digits", "digits").parent / "digits.modelpack.oci"
+    weights = json.loads((copy / "blobs/sha256" / modelpack_digest[7:]).read_text())["layers"][0]
+    assert not (copy / "blobs/sha256" / weights["digest"][7:]).exists()
+    assert not (store / "blobs/sha256" / weights["digest"][7:]).exists()
+    model_layers = [layer for layer in json.loads((clone.layout("served/digits", "digits") / "blobs/sha256" / json.loads(
+        (clone.layout("served/digits", "digits") / "index.json").read_text())["manifests"][0]["digest"][7:]).read_text()
+    )["layers"] if layer["mediaType"] == "application/vnd.oci.image.layer.v1.tar"]
+    assert any(layer["size"] > weights["size"] for layer in model_layers)
 
 
 def test_pants_check_is_green(packaged) -> None:
@@ -160,7 +172,7 @@ def test_served_under_podman(packaged) -> None:
                 container.stop()
 
 
-def test_published_the_image_is_a_referrer_of_the_artifact(packaged, pushed) -> None:
+def test_published_the_image_is_a_referrer_of_the_artifact(packaged, pushed, tmp_path: Path) -> None:
     clone, env = packaged
     registry, modelpack_digest, omlmd_digest = pushed
     clone.pants("publish", "served::", env={
@@ -173,6 +185,18 @@ def test_published_the_image_is_a_referrer_of_the_artifact(packaged, pushed) -> 
     onnx = clone.record("served/digits_onnx", "digits-onnx")
     assert _manifest(registry.host, "served/digits-onnx", omlmd_digest)["layers"]
     assert onnx["image_digest"] in _referrers(registry.host, "served/digits-onnx", omlmd_digest)
+    # Into another registry: the artifact is uploaded, its raw weights layer (left out of the copy in dist/) sent from
+    # the image layer that holds the file; the registry checks every digest.
+    other = start_registry(str(tmp_path / "other-registry"))
+    try:
+        clone.pants("publish", "served/digits:digits", env={
+            **env, "PANTS_OMI_REGISTRIES": repr({"other": {"address": other.host, "default": True}})})
+        copied = _manifest(other.host, "models/digits", modelpack_digest)
+        weights = copied["layers"][0]
+        assert os.path.getsize(other.blob_data_path(weights["digest"])) == weights["size"]
+        assert digits["image_digest"] in _referrers(other.host, "models/digits", modelpack_digest)
+    finally:
+        stop_registry(other)
 
 
 def test_a_dropped_download_fails_in_one_line_and_the_next_build_gives_the_same_image(
