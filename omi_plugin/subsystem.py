@@ -68,11 +68,17 @@ class OmiSubsystem(Subsystem):
             Registries to publish to, by alias: in pants.toml a table per registry, e.g. `[omi.registries.local]`
             with `address = "127.0.0.1:5000"` and `default = true`; on the command line a Python dict, e.g.
             `--omi-registries="{'local': {'address': '127.0.0.1:5000', 'default': True}}"`.
-            `insecure: true` allows plain HTTP for a non-loopback registry (loopback always may use it).
-            Credentials come from the Docker config (`DOCKER_CONFIG` or `~/.docker/config.json`).
+            `insecure: true` allows plain HTTP for a non-loopback registry (loopback always may use it), for publishing
+            to it and for fetching a `model_artifact` from it. Credentials come from the Docker config
+            (`DOCKER_CONFIG` or `~/.docker/config.json`).
             """
         ),
     )
+
+    def insecure_registry(self, address: str) -> bool:
+        """Whether `[omi].registries` marks the registry at `address` (host[:port]) `insecure`."""
+        return any(isinstance(c, dict) and c.get("address") == address and bool(c.get("insecure"))
+                   for c in self.registries.values())
     smoke_checker = StrOption(
         default="",
         help=help_text(  # type: ignore[arg-type]  # Pants types help_text as str-or-callable

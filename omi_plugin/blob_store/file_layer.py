@@ -22,7 +22,7 @@ from omi_plugin.blob_store import sources
 from omi_plugin.blob_store.store import BlobStore, read_json, write_json_atomically
 from omi_plugin.oci import canonical_json, compression, media_types
 from omi_plugin.oci.descriptor import Descriptor
-from omi_plugin.oci.hashing import HashingWriter, file_sha256
+from omi_plugin.oci.hashing import file_sha256
 from omi_plugin.oci.image import Layer
 from omi_plugin.oci.tar import Entry, LayerError, Segment, layer_segments, write_layer
 
@@ -133,18 +133,21 @@ def write_streamed(store: BlobStore, dest: str, size: int, chunks: Iterable[byte
     being a blob of its own: one write. `chunks` must give exactly `size` bytes and raise when they are not the bytes
     the caller expects (a digest checked as they stream); then nothing is left in the store."""
     def tar(sink: BinaryIO) -> Tuple[str, int]:
-        out = HashingWriter(sink)
-        for segment in layer_segments([Entry.file(dest, b"", size=size, mode=ARTIFACT_FILE_MODE)]):
-            if isinstance(segment, bytes):
-                out.write(segment)
-                continue
-            written = 0
-            for chunk in chunks:
-                out.write(chunk)
-                written += len(chunk)
-            if written != size:
-                raise LayerError(f"{dest}: {written} bytes arrived, {size} were announced")
-        return "sha256:" + out.sha256.hexdigest(), out.size
+        # The caller hashes the file's bytes as they arrive; the tar's hash runs beside it, on the other core.
+        sha256, total, content = _BackgroundSha256(), 0, 0
+        try:
+            for segment in layer_segments([Entry.file(dest, b"", size=size, mode=ARTIFACT_FILE_MODE)]):
+                for data in (segment,) if isinstance(segment, bytes) else chunks:
+                    sink.write(data)
+                    sha256.update(data)
+                    total += len(data)
+                    content += 0 if isinstance(segment, bytes) else len(data)
+            content += sum(len(rest) for rest in chunks)  # an empty file has no data segment: its check runs here
+            if content != size:
+                raise LayerError(f"{dest}: {content} bytes arrived, {size} were announced")
+            return sha256.digest(), total
+        finally:
+            sha256.close()
 
     digest, total = store.write_hashed(tar)
     return Descriptor(media_types.LAYER_TAR, digest, total)
@@ -196,21 +199,18 @@ def _layer_ratio(entry: Entry, source_offset: int = 0) -> float:
         return compression.estimated_ratio_of(read_at, end)
 
 
-class _HashingReader:
-    """The model file, read for the tar and hashed on a second thread: the file's sha256 and the tar's are two
-    passes over the same bytes, and hashlib releases the GIL, so on two cores they take the time of one."""
+class _BackgroundSha256:
+    """A sha256 fed on a second thread, one chunk in flight (memory stays one chunk): two hashes of the same bytes
+    (a file's and its tar's) take the time of one on two cores, as hashlib releases the GIL."""
 
-    def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
+    def __init__(self) -> None:
         self._sha256 = hashlib.sha256()
         self._pool = ThreadPoolExecutor(1)
         self._pending: Optional["Future[None]"] = None
 
-    def read(self, n: int = -1) -> bytes:
-        data = self._stream.read(n)
-        self._wait()  # one chunk in flight: memory stays one chunk
+    def update(self, data: bytes) -> None:
+        self._wait()
         self._pending = self._pool.submit(self._sha256.update, data)
-        return data
 
     def _wait(self) -> None:
         if self._pending is not None:
@@ -221,12 +221,31 @@ class _HashingReader:
         self._wait()
         return "sha256:" + self._sha256.hexdigest()
 
+    def close(self) -> None:
+        self._wait()
+        self._pool.shutdown()
+
+
+class _HashingReader:
+    """The model file, read for the tar and hashed on a second thread."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._sha256 = _BackgroundSha256()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._stream.read(n)
+        self._sha256.update(data)
+        return data
+
+    def digest(self) -> str:
+        return self._sha256.digest()
+
     def __enter__(self) -> "_HashingReader":
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._wait()
-        self._pool.shutdown()
+        self._sha256.close()
         self._stream.close()
 
 

@@ -64,7 +64,8 @@ RULES: Dict[str, str] = {
     "OMI308": "every ModelPack layer is the same blob as one of the image's layers",
     "OMI309": "every model file of model.yaml is a layer of the artifact (by its filepath annotation)",
     "OMI310": "the image manifest's subject is this ModelPack artifact's manifest (digest, size, media type)",
-    "OMI311": "a model from a registry artifact: the model artifact layout is that artifact, every blob it holds whole (a raw layer may be left to the registry)",
+    "OMI311": "a model from a registry artifact: the model artifact layout is that artifact, every blob it holds whole "
+              "(a raw layer may be left to the registry)",
     # Attestations (SBOM and provenance referrers)
     "OMI501": "each attestation (SBOM, provenance, signature) refers to this build's image or model artifact; "
               "the SBOM and the provenance are there",

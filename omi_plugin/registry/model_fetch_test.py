@@ -207,13 +207,13 @@ def test_with_the_model_directory_a_raw_layer_is_written_once_as_its_image_layer
 def test_a_raw_layer_that_is_not_its_digest_leaves_no_image_layer(registry, tmp_path) -> None:
     client = Registry(registry.host, load_docker_config=False, retry=FAST_RETRY)
     weights = b"w" * 5000
+    config, layer = _layer(media_types.MODELPACK_CONFIG, CONFIG), \
+        _layer("application/vnd.cncf.model.weight.v1.raw", weights, **{FILEPATH: "model.bin"})
     manifest = {"schemaVersion": 2, "mediaType": media_types.MANIFEST,
-                "artifactType": media_types.MODELPACK_ARTIFACT,
-                "config": _layer(media_types.MODELPACK_CONFIG, CONFIG),
-                "layers": [_layer("application/vnd.cncf.model.weight.v1.raw", weights, **{FILEPATH: "model.bin"})]}
+                "artifactType": media_types.MODELPACK_ARTIFACT, "config": config, "layers": [layer]}
     digest = _push(client, "models/lying", manifest, [CONFIG, weights])
     # The registry's copy of the layer is replaced by other bytes of the same size under the same name.
-    blob = manifest["layers"][0]["digest"]
+    blob = layer["digest"]
     os.chmod(registry.blob_data_path(blob), 0o644)
     with open(registry.blob_data_path(blob), "wb") as f:
         f.write(b"x" * len(weights))
@@ -222,6 +222,6 @@ def test_a_raw_layer_that_is_not_its_digest_leaves_no_image_layer(registry, tmp_
         fetch_to_store(client, f"{registry.host}/models/lying@{digest}", store, log=lambda _: None,
                        model_dir="models/lying")
     # Only the manifest and the config are in the store: no layer, no record, nothing half-written.
-    assert sorted(d for d, _, _ in store.blobs()) == sorted([digest, manifest["config"]["digest"]])
+    assert sorted(d for d, _, _ in store.blobs()) == sorted([digest, config["digest"]])
     assert find_stored(store, f"{registry.host}/models/lying@{digest}") is None
     assert os.listdir(os.path.join(store.root, "tmp")) == []

@@ -22,7 +22,9 @@ from pants.util.logging import LogLevel
 from omi_plugin.blob_store.store import BlobStore
 from omi_plugin.registry.errors import RegistryError
 from omi_plugin.registry.model_fetch import StoredArtifact, find_stored
+from omi_plugin.registry.pull import require_digest
 from omi_plugin.registry.reference import ReferenceError
+from omi_plugin.subsystem import OmiSubsystem
 from omi_plugin.util_rules.sandbox_tools import REGISTRY_TOOLS, ToolProcessRequest, last_error_line
 from omi_plugin.util_rules.stored_layers import BlobStoreLocation, report
 
@@ -41,11 +43,13 @@ class StoredModelArtifactRequest:
 
 
 @_uncacheable_rule(desc="Fetch a model artifact into the blob store", level=LogLevel.DEBUG)
-async def stored_model_artifact(request: StoredModelArtifactRequest, location: BlobStoreLocation) -> StoredArtifact:
+async def stored_model_artifact(request: StoredModelArtifactRequest, location: BlobStoreLocation,
+                                omi: OmiSubsystem) -> StoredArtifact:
     store = BlobStore(location.root)
     where = f"{request.address}: model_artifact"
     try:
         found = find_stored(store, request.reference)
+        insecure = omi.insecure_registry(require_digest(request.reference).registry)
     except (RegistryError, ReferenceError) as e:
         raise ModelArtifactError(f"{where}: {e}") from None
     except OSError as e:
@@ -58,7 +62,8 @@ async def stored_model_artifact(request: StoredModelArtifactRequest, location: B
         packages=REGISTRY_TOOLS,
         module="omi_plugin.registry",
         args=("fetch-model", "--reference", request.reference, "--store", store.root, "--output", _RESULT,
-              *(("--model-dir", request.model_dir) if request.model_dir else ())),
+              *(("--model-dir", request.model_dir) if request.model_dir else ()),
+              *(("--insecure",) if insecure else ())),
         input_digest=EMPTY_DIGEST,
         description=f"Fetch model artifact {request.reference} (into the blob store)",
         output_files=(_RESULT,),

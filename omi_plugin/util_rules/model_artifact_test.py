@@ -1,8 +1,11 @@
 """The model artifact rule with real Pants (RuleRunner) and a real registry: the artifact fetched into the blob store
-by the sandboxed tool, found there in the next session with the registry gone, and a missing digest one line."""
+by the sandboxed tool (its weights straight into their image layer), found there in the next session with the registry
+gone, plain HTTP to another host only when `[omi].registries` marks it insecure, and a missing digest one line."""
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from pathlib import Path
 
 import pytest
@@ -49,3 +52,39 @@ def test_a_digest_the_registry_does_not_have_is_one_line(rule_runner: RuleRunner
         rule_runner.request(StoredArtifact, [StoredModelArtifactRequest(ADDRESS, reference)])
     assert (f"m:m: model_artifact: {registry.host}/models/text: manifest sha256:{'0' * 64} not found (check the "
             "reference and the repository)") in str(caught.value)
+
+
+def test_with_the_model_directory_the_weights_are_written_once_as_their_image_layer(
+        rule_runner: RuleRunner, registry, tmp_path: Path) -> None:  # noqa: F811
+    digest, weights, _ = _artifact(Registry(registry.host, load_docker_config=False, retry=FAST_RETRY))
+    reference = f"{registry.host}/models/text@{digest}"
+    stored = rule_runner.request(StoredArtifact, [StoredModelArtifactRequest(ADDRESS, reference, "models/text")])
+    store = BlobStore(str(tmp_path / "store"))
+    weights_file = next(f for f in stored.files if f.path == "model.onnx")
+    assert weights_file.within and not store.has(weights_file.digest)
+    with weights_file.open(store) as f:
+        assert f.read() == weights
+
+
+def _name_of_this_machine() -> str:
+    """A name of this machine that resolves to loopback but is no loopback name to omi (it needs `insecure`)."""
+    name = socket.gethostname()
+    try:
+        if not ipaddress.ip_address(socket.gethostbyname(name)).is_loopback:
+            pytest.skip(f"{name} does not resolve to a loopback address here")
+    except OSError:
+        pytest.skip(f"{name} does not resolve here")
+    return name
+
+
+def test_plain_http_to_another_host_only_when_the_registry_is_marked_insecure(
+        rule_runner: RuleRunner, registry, tmp_path: Path) -> None:  # noqa: F811
+    digest, _, _ = _artifact(Registry(registry.host, load_docker_config=False, retry=FAST_RETRY))
+    host = f"{_name_of_this_machine()}:{registry.host.rsplit(':', 1)[1]}"
+    reference = f"{host}/models/text@{digest}"
+    with pytest.raises(Exception) as caught:
+        rule_runner.request(StoredArtifact, [StoredModelArtifactRequest(ADDRESS, reference)])
+    assert f"m:m: model_artifact: {host}/models/text" in str(caught.value)
+    rule_runner.set_options([f"--omi-blob-store={tmp_path / 'store'}",
+                             f"--omi-registries={{'mirror': {{'address': '{host}', 'insecure': True}}}}"])
+    assert rule_runner.request(StoredArtifact, [StoredModelArtifactRequest(ADDRESS, reference)]).manifest.digest == digest
