@@ -42,8 +42,10 @@ class _Slice(io.RawIOBase):
         return n
 
     def seek(self, position: int, whence: int = os.SEEK_SET) -> int:
-        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._at, os.SEEK_END: self._size}[whence]
-        self._at = max(base + position, 0)
+        bases = {os.SEEK_SET: 0, os.SEEK_CUR: self._at, os.SEEK_END: self._size}
+        if whence not in bases or bases[whence] + position < 0:
+            raise ValueError(f"cannot seek to {position} from {whence}")
+        self._at = bases[whence] + position
         return self._at
 
     def tell(self) -> int:
@@ -60,7 +62,7 @@ def open_slice(path: str, offset: int = 0, size: Optional[int] = None) -> Binary
         return open(path, "rb")
     if size is None:
         size = os.stat(path).st_size - offset
-    return cast(BinaryIO, io.BufferedReader(_Slice(path, offset, size), CHUNK))
+    return cast(BinaryIO, io.BufferedReader(_Slice(path, offset, size)))
 
 
 def copy_into(store: BlobStore, source: str, expected: str, offset: int = 0, size: Optional[int] = None) -> bool:

@@ -157,7 +157,9 @@ def find(store: BlobStore, spec: FileLayerSpec) -> Optional[StoredFileLayer]:
     """The layer, when the store has it for the file as it is now, without reading the file (a racy file is hashed,
     never rewritten). None: the layer must be written."""
     if spec.file_digest:
-        return _recorded_layer(store, spec, spec.file_digest, ARTIFACT_FILE_MODE)
+        # Whether `auto` compresses a layer is the layer writer's to judge (the probe runs in its process).
+        return _recorded_layer(store, spec, spec.file_digest, ARTIFACT_FILE_MODE) or \
+            (_downloaded_into(store, spec) if spec.setting.algorithm == compression.NONE else None)
     st = os.stat(spec.source)
     known = sources.known_digest(store, spec.source)
     if known is None:
@@ -249,6 +251,25 @@ class _HashingReader:
         self._stream.close()
 
 
+def _compresses(spec: FileLayerSpec, size: int, mode: int) -> bool:
+    setting = spec.setting
+    return setting.algorithm != compression.NONE and (
+        not setting.probe or _layer_ratio(Entry.file(spec.dest, spec.source, size=size, mode=mode), spec.offset)
+        <= compression.WORTH_IT)
+
+
+def _downloaded_into(store: BlobStore, spec: FileLayerSpec) -> Optional[StoredFileLayer]:
+    """The layer a file of a registry artifact was downloaded into, when it is this very layer (at this path; the
+    caller knows the layer is uncompressed): nothing to write."""
+    tar_blob = find_tar(store, spec.file_digest, spec.dest, ARTIFACT_FILE_MODE)
+    if tar_blob is None:
+        return None
+    stored = StoredFileLayer(Layer(tar_blob, tar_blob.digest, spec.created_by), spec.file_digest, spec.size)
+    write_json_atomically(store.record_path(LAYERS, _record_key(spec, spec.file_digest, ARTIFACT_FILE_MODE)),
+                          stored.to_json())
+    return stored
+
+
 def build(store: BlobStore, spec: FileLayerSpec) -> StoredFileLayer:
     """The layer of `spec.source`: found in the store, or written to it in one pass over the file."""
     found = find(store, spec)
@@ -261,14 +282,10 @@ def build(store: BlobStore, spec: FileLayerSpec) -> StoredFileLayer:
         st = os.stat(spec.source)
         size, mode, before = st.st_size, _mode(st), sources.Identity.of(st)
     setting = spec.setting
-    compress = setting.algorithm != compression.NONE and (
-        not setting.probe or _layer_ratio(Entry.file(spec.dest, spec.source, size=size, mode=mode), spec.offset)
-        <= compression.WORTH_IT)
-    tar_blob = find_tar(store, known, spec.dest, mode) if known and not compress else None
-    if tar_blob is not None:  # downloaded straight into this very layer: nothing to write
-        stored = StoredFileLayer(Layer(tar_blob, tar_blob.digest, spec.created_by), known, size)
-        write_json_atomically(store.record_path(LAYERS, _record_key(spec, known, mode)), stored.to_json())
-        return stored
+    compress = _compresses(spec, size, mode)
+    reused = _downloaded_into(store, spec) if known and not compress else None
+    if reused is not None:
+        return reused
     readers = []
 
     def open_source() -> BinaryIO:

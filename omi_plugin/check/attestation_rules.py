@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import base64
 import json
+import posixpath
 import re
 import tarfile
-from typing import Any, Dict, Mapping, Optional, Set
+from typing import Any, Dict, Mapping, Optional, Set, cast
 
 import jsonschema
 
@@ -21,7 +22,7 @@ from omi_contract.image import DEPENDENCY_LAYER_NOTE, SITE_PACKAGES_DIR
 from omi_contract.violation import Collector
 from omi_plugin.check.json_fields import object_field
 from omi_plugin.check.layout_rules import LayoutScan, ManifestEntry, verify_blob
-from omi_plugin.oci import compression
+from omi_plugin.oci import compression, layer_slices
 from omi_plugin.oci import media_types as mt
 from omi_plugin.oci.hashing import stream_sha256
 from omi_plugin.supply_chain import provenance, sbom, signing
@@ -35,10 +36,12 @@ def _digests(scan: Optional[LayoutScan]) -> Set[str]:
 
 
 def check_attestations(out: Collector, scan: LayoutScan, image: Optional[LayoutScan],
-                       model: Optional[LayoutScan], verify_key: Optional[bytes] = None) -> None:
-    """`model`: the model artifact this build made, or None when the model came from a registry artifact (the
-    attestations then speak of the image alone)."""
+                       model: Optional[LayoutScan], verify_key: Optional[bytes] = None,
+                       foreign: Optional[LayoutScan] = None) -> None:
+    """`model`: the model artifact this build made, or None when the model came from a registry artifact,
+    `foreign` (the provenance then speaks of the image alone; the model files' signature refers to that artifact)."""
     image_digests, model_digests = _digests(image), _digests(model)
+    foreign_digests = _digests(foreign)
     # A several-platform build: the index is a subject too, and each platform's image has its own SBOM.
     indexes = {i.digest: set(i.children) for i in image.indexes} if image else {}
     products = image_digests | set(indexes)
@@ -61,7 +64,7 @@ def check_attestations(out: Collector, scan: LayoutScan, image: Optional[LayoutS
         if manifest is None:
             continue
         subject = object_field(manifest, "subject").get("digest")
-        if subject not in products | model_digests:
+        if subject not in products | model_digests | foreign_digests:
             out.add("OMI501", "subject.digest", f"is {subject!r}, neither the image nor the model artifact of this "
                     "build", FIX, where=entry.where)
         artifact_type = manifest.get("artifactType")
@@ -92,8 +95,9 @@ def check_attestations(out: Collector, scan: LayoutScan, image: Optional[LayoutS
                     out.add("OMI507", "subject", f"names {', '.join(named) or 'nothing'}, not the image "
                             f"({', '.join(sorted(products))})", FIX, where=payload_where)
             elif predicate == signing.MODEL_SIGNING_PREDICATE:
-                if model is not None:
-                    _check_model_signature(out, statement, payload_where, model)
+                if model is not None or foreign is not None:
+                    _check_model_signature(out, statement, payload_where, model_file_digests(model) if model
+                                           else artifact_file_digests(cast(LayoutScan, foreign)))
             else:
                 out.add("OMI501", "predicateType", f"is {predicate!r}, which omi does not sign", FIX,
                         where=payload_where)
@@ -132,7 +136,8 @@ def check_attestations(out: Collector, scan: LayoutScan, image: Optional[LayoutS
         missing = [what for what, predicate in (("the image", signing.IMAGE_SIGNATURE_PREDICATE),
                                                 ("the model files", signing.MODEL_SIGNING_PREDICATE),
                                                 ("the provenance", provenance.SLSA_PROVENANCE_V1))
-                   if predicate not in signed and (model is not None or predicate != signing.MODEL_SIGNING_PREDICATE)]
+                   if predicate not in signed and (model is not None or foreign is not None
+                                                   or predicate != signing.MODEL_SIGNING_PREDICATE)]
         if missing:
             out.add("OMI505", "manifests", f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not signed, "
                     "though [omi].verify_key asks for signatures", "set [omi].signing_key and run `pants package` "
@@ -164,22 +169,41 @@ def model_file_digests(model: LayoutScan) -> Dict[str, str]:
         for layer in (entry.manifest or {}).get("layers") or []:
             if not isinstance(layer, dict) or model.store.facts(str(layer.get("digest"))) is None:
                 continue
-            path = model.store.path(str(layer["digest"]))
-            with compression.open_uncompressed(path, str(layer.get("mediaType"))) as stream, \
-                    tarfile.open(fileobj=stream, mode="r|") as tar:
-                for member in tar:
-                    if member.isfile():
-                        extracted = tar.extractfile(member)
-                        assert extracted is not None
-                        name = member.name[2:] if member.name.startswith("./") else member.name
-                        found[name] = stream_sha256(extracted)[0].split(":")[1]
+            found.update(_tar_file_digests(model.store.path(str(layer["digest"])), str(layer.get("mediaType"))))
     return found
 
 
-def _check_model_signature(out: Collector, statement: Mapping[str, Any], where: str, model: LayoutScan) -> None:
+def artifact_file_digests(artifact: LayoutScan) -> Dict[str, str]:
+    """(path in the artifact -> sha256 hex) of every file of a registry artifact: a raw layer is one file, named by
+    its annotation, whose digest is the layer's (its blob may be left to the registry); a tar layer holds files."""
+    found: Dict[str, str] = {}
+    for entry in artifact.manifests:
+        for layer in (entry.manifest or {}).get("layers") or []:
+            if not isinstance(layer, dict) or not isinstance(layer.get("digest"), str):
+                continue
+            packing, _ = mt.modelpack_packing(str(layer.get("mediaType")))
+            name = layer_slices.annotated_path(object_field(layer, "annotations"))
+            if packing == "raw" and name:
+                found[name] = layer["digest"].split(":", 1)[-1]
+            elif packing == "tar" and artifact.store.facts(layer["digest"]) is not None:
+                found.update(_tar_file_digests(artifact.store.path(layer["digest"]), str(layer.get("mediaType"))))
+    return found
+
+
+def _tar_file_digests(path: str, media_type: str) -> Dict[str, str]:
+    found: Dict[str, str] = {}
+    with compression.open_uncompressed(path, media_type) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+        for member in tar:
+            if member.isfile():
+                extracted = tar.extractfile(member)
+                assert extracted is not None
+                found[posixpath.normpath(member.name)] = stream_sha256(extracted)[0].split(":")[1]
+    return found
+
+
+def _check_model_signature(out: Collector, statement: Mapping[str, Any], where: str, actual: Mapping[str, str]) -> None:
     resources = {str(r.get("name")): str(r.get("digest")) for r in
                  (statement.get("predicate") or {}).get("resources") or [] if isinstance(r, dict)}
-    actual = model_file_digests(model)
     for name in sorted(set(resources) | set(actual)):
         if name not in actual:
             out.add("OMI506", "predicate.resources", f"signs {name}, which the model artifact does not hold", FIX,

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
+import tarfile
 from typing import List, Optional, Set, Tuple
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from omi_contract.violation import Collector
+from omi_plugin.check.attestation_rules import artifact_file_digests
 from omi_plugin.check.catalog import RULES
 from omi_plugin.check.checker import CheckRequest, run_checks
+from omi_plugin.check.layout_rules import scan_layout
+from omi_plugin.oci import media_types as mt
+from omi_plugin.oci.descriptor import Blob, Descriptor, sha256_digest
+from omi_plugin.oci.image import build_manifest
 from omi_plugin.oci.platforms import AMD64, ARM64
 from omi_plugin.supply_chain import signing
 from omi_testutil import check_layouts as testutil
+from omi_testutil.registry import write_layout
 
 COVERED: Set[str] = set()
 
@@ -201,3 +211,31 @@ def test_an_index_without_the_provenance_of_one_of_its_images_is_one_line(index_
     assert _check(image, modelpack, attestations) == [
         f"OMI501 {testutil.TARGET}: {testutil.ATTESTATIONS_NAME}: manifests: no provenance refers to "
         f"{arm64['digest']}, an image of the index (run `pants package` for the target again)"]
+
+
+def test_the_files_of_a_registry_artifact_are_its_raw_layers_and_its_tar_layers_files(tmp_path):
+    """A raw layer is one file named by its annotation, whose digest is the layer's even when its blob was left to
+    the registry; a tar layer's files are read from it."""
+    root = str(tmp_path / "artifact")
+    weights = b"weights" * 100
+    tokenizer = io.BytesIO()
+    with tarfile.open(fileobj=tokenizer, mode="w") as tar:
+        info = tarfile.TarInfo("./tokenizer/vocab.txt")
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"[UNK"))
+    config = Blob.of_json(mt.MODELPACK_CONFIG, {"descriptor": {}, "config": {}, "modelfs": {}})
+    tar_layer = Blob(Descriptor(mt.MODELPACK_WEIGHT_CONFIG_TAR, sha256_digest(tokenizer.getvalue()),
+                                len(tokenizer.getvalue()), {mt.ANNOTATION_MODEL_FILEPATH: "tokenizer"}),
+                     tokenizer.getvalue())
+    raw = Descriptor(mt.MODELPACK_WEIGHT_RAW, sha256_digest(weights), len(weights),
+                     {mt.ANNOTATION_MODEL_FILEPATH: "model.onnx"})
+    manifest = build_manifest(config.descriptor, [raw, tar_layer.descriptor], artifact_type=mt.MODELPACK_ARTIFACT)
+    write_layout(root, [(manifest.descriptor, ["v1"])])
+    for blob in (config, tar_layer, manifest):  # the raw layer's blob is left to the registry
+        with open(os.path.join(root, "blobs", "sha256", blob.descriptor.digest[7:]), "wb") as f:
+            f.write(blob.data)
+    out = Collector(testutil.TARGET, "artifact")
+    scan = scan_layout(out, root, "artifact")
+    assert scan is not None and not out.violations
+    assert artifact_file_digests(scan) == {"model.onnx": hashlib.sha256(weights).hexdigest(),
+                                           "tokenizer/vocab.txt": hashlib.sha256(b"[UNK").hexdigest()}

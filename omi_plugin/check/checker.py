@@ -124,5 +124,6 @@ def run_checks(request: CheckRequest) -> List[Violation]:
                             lambda: scan_layout(out, request.attestations_layout or "", name, tagged=False))
         if attested is not None:
             _guarded(out, "attestation rules", name, lambda: check_attestations(
-                out, attested, image, None if request.model_artifact else artifact, request.verify_key))
+                out, attested, image, None if request.model_artifact else artifact, request.verify_key,
+                artifact if request.model_artifact else None))
     return out.violations

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from typing import Any, Mapping, Optional, Sequence, Set
+from typing import Any, Mapping, Optional, Sequence, Set, cast
 
 from omi_contract.violation import Collector
 from omi_plugin.check import schemas
@@ -22,6 +22,7 @@ from omi_plugin.check.expectations import Expectations
 from omi_plugin.check.image_rules import check_run_id_annotation
 from omi_plugin.check.json_fields import object_field
 from omi_plugin.check.layout_rules import LayoutScan, ManifestEntry, verify_blob
+from omi_plugin.oci import layer_slices
 from omi_plugin.oci import media_types as mt
 
 PARAM_SIZE_RE = re.compile(r"^\d+(\.\d)?[QqTtBbMmKk]\Z")
@@ -55,7 +56,7 @@ def check_modelpack(out: Collector, scan: LayoutScan, expect: Expectations, imag
         if entry.manifest is None:
             continue
         if source_artifact is not None:
-            _check_source_copy(out, scan, entry, source_artifact)
+            _check_source_copy(out, scan, entry, source_artifact, image)
         else:
             _check_artifact(out, scan, entry, expect, shared, image.name if image else "")
     if image is not None:
@@ -90,7 +91,8 @@ def check_image_subjects(out: Collector, image: LayoutScan, artifact: LayoutScan
                     "bytes", fix, where=entry.where)
 
 
-def _check_source_copy(out: Collector, scan: LayoutScan, entry: ManifestEntry, reference: str) -> None:
+def _check_source_copy(out: Collector, scan: LayoutScan, entry: ManifestEntry, reference: str,
+                       image: Optional[LayoutScan]) -> None:
     """OMI311: the layout holds the very artifact the target names, every blob of it whole, but the raw layers the
     build wrote only into the image's layers."""
     manifest, where = entry.manifest or {}, entry.where
@@ -99,13 +101,36 @@ def _check_source_copy(out: Collector, scan: LayoutScan, entry: ManifestEntry, r
         out.add("OMI311", "manifest", f"is {entry.digest}, not the model artifact {reference}",
                 "package the target again: the artifact is copied from the blob store by its digest", where=where)
     verify_blob(out, scan, object_field(manifest, "config"), where, "config")
-    for i, layer in enumerate(layer for layer in manifest.get("layers") or [] if isinstance(layer, dict)):
-        # A file's own bytes (a raw layer) may be left in the registry the artifact came from (the OCI layout spec
-        # lets blobs be "fulfilled by an external blob store"): the build wrote them only into the image's layer.
-        left_in_registry = isinstance(layer.get("digest"), str) and scan.store.facts(layer["digest"]) is None and \
-            mt.modelpack_packing(str(layer.get("mediaType")))[0] == "raw"
-        if not left_in_registry:
+    layers = [layer for layer in manifest.get("layers") or [] if isinstance(layer, dict)]
+    for i, layer in enumerate(layers):
+        digest = layer.get("digest")
+        if isinstance(digest, str) and scan.store.facts(digest) is None and \
+                mt.modelpack_packing(str(layer.get("mediaType")))[0] == "raw" and SHA256_DIGEST_RE.match(digest):
+            _check_left_in_registry(out, layers, i, image, where)
+        else:
             verify_blob(out, scan, layer, where, f"layers[{i}]")
+
+
+def _check_left_in_registry(out: Collector, layers: Sequence[Mapping[str, Any]], i: int, image: Optional[LayoutScan],
+                            where: str) -> None:
+    """A file's own bytes (a raw layer) may be left to the registry the artifact came from (the OCI layout spec lets
+    blobs be "fulfilled by an external blob store") when the build wrote them into the image's layer of that file:
+    that layer must hold them, byte for byte."""
+    layer = layers[i]
+    digest, size = str(layer["digest"]), layer.get("size")
+    paths = {layer_slices.annotated_path(other.get("annotations") or {}) for other in layers
+             if other.get("digest") == digest} - {""}
+    manifests = [e.manifest for e in image.manifests if e.manifest is not None] if image is not None else []
+    blobs = [image.store.path(d) for d in layer_slices.uncompressed_layers(manifests)
+             if image is not None and image.store.facts(d) is not None]
+    found = layer_slices.find_file(blobs, size, paths) if isinstance(size, int) else None
+    fix = "package the target again: a raw layer left out of the copy is the data of the image's layer of its file"
+    if found is None:
+        out.add("OMI311", f"layers[{i}].digest", f"blob {digest} is missing from blobs/sha256, and no uncompressed "
+                f"layer of the image holds {', '.join(sorted(paths)) or 'its file'}", fix, where=where)
+    elif layer_slices.slice_sha256(found[0], found[1], int(cast(int, size))) != digest:
+        out.add("OMI311", f"layers[{i}].digest", f"blob {digest} is missing from blobs/sha256, and the image's layer "
+                f"holding {', '.join(sorted(paths)) or 'its file'} has other bytes", fix, where=where)
 
 
 def _check_artifact(out: Collector, scan: LayoutScan, entry: ManifestEntry, expect: Expectations,

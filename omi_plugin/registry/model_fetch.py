@@ -120,7 +120,7 @@ def find_stored(store: BlobStore, reference: str) -> Optional[StoredArtifact]:
         sound = found.manifest.digest == ref.digest and ref.digest in found.blobs and \
             all(not points_outside(f.path) and f.path not in ("", ".") for f in found.files) and \
             all(store.has(d) for d in (*found.blobs, *(f.within or f.digest for f in found.files)))
-    except (KeyError, TypeError, ValueError, DescriptorError, OSError):
+    except (KeyError, IndexError, TypeError, ValueError, DescriptorError, OSError):
         return None
     # The same bytes may be named by another repository: the record speaks for the digest, the reference is ours.
     return StoredArtifact(reference, found.kind, found.manifest, found.config, found.blobs, found.files) \

@@ -16,13 +16,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tarfile
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Collection, Dict, List, Optional, Sequence, Set, Tuple
 
 from omi_contract.image import MODEL_ARTIFACT_TAG_SUFFIX, OMLMD_ARTIFACT_TAG_SUFFIX
 from omi_plugin.blob_store.file_blob import open_slice
-from omi_plugin.oci import canonical_json, media_types
+from omi_plugin.oci import canonical_json, layer_slices, media_types
 from omi_plugin.oci.descriptor import Descriptor, digest_hex, sha256_digest
 from omi_plugin.oci.layout import Layout, LayoutError
 from omi_plugin.registry.client import DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Opener, Registry
@@ -145,12 +144,13 @@ class PushResult:
 
 # -- planning: what to push, read from layouts (no network) -------------------------------------------------------
 
-def _layout_blob(layout: Layout, descriptor: Descriptor, images: Optional[PushPlan] = None) -> BlobToPush:
+def _layout_blob(layout: Layout, descriptor: Descriptor, images: Optional[PushPlan] = None,
+                 paths: Collection[str] = ()) -> BlobToPush:
     path = layout.blob_file(descriptor.digest)
     try:
         size = os.stat(path).st_size
     except FileNotFoundError:
-        inside = _inside_image_layer(images, descriptor) if images is not None else None
+        inside = _inside_image_layer(images, descriptor, paths) if images is not None else None
         if inside is not None:
             return inside
         raise LayoutError(f"{layout.root}: missing blob {descriptor.digest}") from None
@@ -160,27 +160,18 @@ def _layout_blob(layout: Layout, descriptor: Descriptor, images: Optional[PushPl
     return BlobToPush(descriptor, path)
 
 
-_FILE_PATH_ANNOTATIONS = ("org.cncf.model.filepath", "org.opencontainers.image.title")
-
-
-def _inside_image_layer(plan: PushPlan, descriptor: Descriptor) -> Optional[BlobToPush]:
+def _inside_image_layer(plan: PushPlan, descriptor: Descriptor, paths: Collection[str]) -> Optional[BlobToPush]:
     """A raw layer of a registry artifact that the build kept only inside the image layer it was downloaded into
-    (the copy of the artifact in `dist/` leaves it out): that layer's bytes, when an uncompressed one-file layer of
-    the image holds a file of its path and size. The registry checks the digest of what is sent."""
-    path = next((descriptor.annotations[k] for k in _FILE_PATH_ANNOTATIONS if descriptor.annotations.get(k)), "")
-    for blob in list(plan.blobs.values()):
-        if blob.descriptor.media_type != media_types.LAYER_TAR or blob.offset >= 0 or \
-                blob.descriptor.size < descriptor.size:
-            continue
-        try:
-            with tarfile.open(blob.path, "r:") as archive:
-                member = next((m for m in archive if not m.isdir()), None)
-        except (tarfile.TarError, OSError):
-            continue
-        if member is not None and member.isreg() and member.size == descriptor.size and \
-                (not path or member.name.endswith("/" + path.lstrip("./"))):
-            return BlobToPush(descriptor, blob.path, member.offset_data)
-    return None
+    (the copy of the artifact in `dist/` leaves it out): those bytes, in an uncompressed one-file layer of the image
+    holding a file of its size at one of `paths` (the paths the artifact gives these bytes). They are hashed before
+    they are sent (`Pusher.push_blob`)."""
+    planned = plan.blobs.get(descriptor.digest)
+    if planned is not None:
+        return planned  # the same bytes at another path of the artifact
+    candidates = [b.path for b in plan.blobs.values()
+                  if b.descriptor.media_type == media_types.LAYER_TAR and b.offset < 0 and b.descriptor.size > descriptor.size]
+    found = layer_slices.find_file(candidates, descriptor.size, paths)
+    return BlobToPush(descriptor, found[0], found[1]) if found is not None else None
 
 
 def _manifest_json(layout: Layout, descriptor: Descriptor) -> Tuple[bytes, Dict[str, Any]]:
@@ -205,8 +196,14 @@ def _plan_manifest(plan: PushPlan, layout: Layout, descriptor: Descriptor, role:
         item = ManifestToPush(INDEX if role == IMAGE else role, data, media_type, descriptor.digest, subject=subject,
                               artifact_type=value.get("artifactType"), annotations=dict(value.get("annotations") or {}))
     elif media_type in _IMAGE_MANIFESTS:
-        for raw in [value["config"], *(value.get("layers") or [])] if value.get("config") else []:
-            plan.add_blob(_layout_blob(layout, Descriptor.from_json(raw), plan if role == MODEL else None))
+        blobs = [Descriptor.from_json(raw) for raw in [value["config"], *(value.get("layers") or [])]] \
+            if value.get("config") else []
+        paths: Dict[str, Set[str]] = {}  # a model artifact's layers: each digest's file paths
+        for blob in blobs[1:] if role == MODEL else []:
+            paths.setdefault(blob.digest, set()).add(layer_slices.annotated_path(blob.annotations))
+        for blob in blobs:
+            plan.add_blob(_layout_blob(layout, blob, plan if role == MODEL else None,
+                                       paths.get(blob.digest, set()) - {""}))
         subject = Descriptor.from_json(value["subject"]) if isinstance(value.get("subject"), dict) else None
         item = ManifestToPush(role, data, media_type, descriptor.digest, subject=subject,
                               artifact_type=value.get("artifactType"),
@@ -303,6 +300,9 @@ class Pusher:
                 self.log(f"{self.where}: {short} mounted from {source}")
                 return
             break  # the registry opened an upload session instead: use it rather than opening another
+        if blob.offset >= 0 and layer_slices.slice_sha256(blob.path, blob.offset, d.size) != d.digest:
+            raise LayoutError(f"{blob.path}: the bytes at {blob.offset} of this image layer are not the model "
+                              f"artifact's blob {d.digest} (run `pants package` again)")
         step = max(d.size // 4, 1)
         next_mark = [step]
 

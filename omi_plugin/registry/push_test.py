@@ -274,9 +274,11 @@ def test_a_raw_model_layer_left_out_of_the_artifact_copy_is_sent_from_the_image_
     weights = os.urandom(300_000)
     raw = Descriptor(media_types.MODELPACK_WEIGHT_RAW, sha256_digest(weights), len(weights),
                      {media_types.ANNOTATION_MODEL_FILEPATH: "model.bin"})
+    # The same bytes at a second path of the artifact, which the image does not carry: one blob, sent once.
+    twin = Descriptor(raw.media_type, raw.digest, raw.size, {media_types.ANNOTATION_MODEL_FILEPATH: "copy/model.bin"})
     config = Blob.of_json(media_types.MODELPACK_CONFIG, {"descriptor": {"name": "m"}, "config": {},
                                                         "modelfs": {"type": "layers", "diffIds": [raw.digest]}})
-    manifest = build_manifest(config.descriptor, [raw], artifact_type=media_types.MODELPACK_ARTIFACT)
+    manifest = build_manifest(config.descriptor, [twin, raw], artifact_type=media_types.MODELPACK_ARTIFACT)
     mp = str(tmp_path / "mp")
     write_layout(mp, [(manifest.descriptor, ["run-1-model"])])
     for blob in (config, manifest):  # the raw layer's own blob is not in the copy
@@ -291,6 +293,7 @@ def test_a_raw_model_layer_left_out_of_the_artifact_copy_is_sent_from_the_image_
     sent = c.open_blob("models/m", raw.digest)  # the registry checked the digest of what it was sent
     assert b"".join(sent.chunks()) == weights
     sent.close()
+    assert result.blobs.uploaded == 5  # the image's config and two layers, the artifact's config, the weights once
     # Without an image layer holding the file, the copy is incomplete: one line, before any upload.
     other = make_image(str(tmp_path / "other"), [{"models/m/other.bin": weights}], subject=model_subject(manifest))
     with pytest.raises(LayoutError, match=f"missing blob {raw.digest}"):

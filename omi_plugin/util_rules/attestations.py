@@ -169,7 +169,8 @@ async def attestations(request: AttestationsRequest, omi: OmiSubsystem) -> Attes
         revision=revision.revision, versions=(("omi", OMI_VERSION), ("pants", PANTS_VERSION)))
     model = model_subject(assembled.modelpack_manifest)
     # A model artifact someone else pushed is a material of this build, not one of its products: the provenance names
-    # the image only, is attached to the image only, and the model files' signature is the artifact publisher's.
+    # the image only and is attached to the image only. Signed, the artifact's files are signed as the artifact holds
+    # them (by their paths in it, as a pull of it lays them out), and the signature refers to the artifact.
     foreign = own.artifact is not None
     products = [provenance.Subject(request.repository, image_digest)]
     if not foreign:
@@ -188,15 +189,17 @@ async def attestations(request: AttestationsRequest, omi: OmiSubsystem) -> Attes
                  for subject in attached]
     else:
         # Signed, the provenance is the same statement in a bundle; the image and the model files get their own.
-        record_sha = hashlib.sha256(own.metadata.record_json()).hexdigest()
-        model_files = [(model_layer_path(own.metadata, f.relpath), sha.split(":", 1)[1])
-                       for f, (sha, _) in zip(own.files, digests[0])]
-        model_files.append((model_layer_path(own.metadata, RECORD_FILE), record_sha))
+        if own.artifact is not None:
+            model_files = [(f.path, f.digest.split(":", 1)[1]) for f in own.artifact.files]
+        else:
+            record_sha = hashlib.sha256(own.metadata.record_json()).hexdigest()
+            model_files = [(model_layer_path(own.metadata, f.relpath), sha.split(":", 1)[1])
+                           for f, (sha, _) in zip(own.files, digests[0])]
+            model_files.append((model_layer_path(own.metadata, RECORD_FILE), record_sha))
         signed = dict((await Get(SignedStatements, SignStatementsRequest(request.address, (
             ("provenance", statement_data),
             ("image", json.dumps(signing.image_statement(request.repository, image_digest)).encode()),
-            *([] if foreign else [
-                ("model", json.dumps(signing.model_files_statement(own.metadata.name, model_files)).encode())]),
+            ("model", json.dumps(signing.model_files_statement(own.metadata.name, model_files)).encode()),
         )))).bundles)
         bundle = lambda predicate: {signing.ANNOTATION_PREDICATE_TYPE: predicate}  # noqa: E731
         made += [referrers.referrer(signing.BUNDLE_MEDIA_TYPE, signed["provenance"], subject,
@@ -204,10 +207,10 @@ async def attestations(request: AttestationsRequest, omi: OmiSubsystem) -> Attes
         signatures = (
             referrers.referrer(signing.BUNDLE_MEDIA_TYPE, signed["image"], image,
                                annotations=bundle(signing.IMAGE_SIGNATURE_PREDICATE)),
-            *([] if foreign else [referrers.referrer(signing.BUNDLE_MEDIA_TYPE, signed["model"], model,
-                                                     annotations=bundle(signing.MODEL_SIGNING_PREDICATE))]),
+            referrers.referrer(signing.BUNDLE_MEDIA_TYPE, signed["model"], model,
+                               annotations=bundle(signing.MODEL_SIGNING_PREDICATE)),
         )
-        model_signature = None if foreign else signed["model"]
+        model_signature = signed["model"]
     everything = (*made, *signatures)
     layout = await Get(Digest, CreateDigest([
         FileContent("oci-layout", oci_layout_bytes()),

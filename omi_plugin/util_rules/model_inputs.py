@@ -52,10 +52,13 @@ from omi_plugin.metadata.model_yaml import (
     parse_yaml,
     run_id_from_path,
 )
+from omi_plugin.oci.compression import AUTO, NONE
 from omi_plugin.omi_image import model_dir_in_image
 from omi_plugin.registry.model_fetch import StoredArtifact, StoredFile
+from omi_plugin.subsystem import OmiSubsystem
 from omi_plugin.target_types import (
     ModelArtifactField,
+    ModelCompressionField,
     ModelFilesField,
     ModelYamlSourceField,
     OmiModelDependenciesField,
@@ -138,7 +141,7 @@ class ModelSourcesRequest:
 
 @_uncacheable_rule(desc="Collect model.yaml and model files")
 async def model_sources(request: ModelSourcesRequest, build_root: BuildRoot, unmatched: UnmatchedBuildFileGlobs,
-                        location: BlobStoreLocation) -> ModelSources:
+                        location: BlobStoreLocation, omi: OmiSubsystem) -> ModelSources:
     """Model files on disk are listed, not read: their bytes go to the blob store (see `stored_layers.py`), never
     to Pants's store. Only a downloaded file (`http_source`) is a digest. Uncacheable: sizes come from `stat`."""
     address = request.address
@@ -180,7 +183,10 @@ async def model_sources(request: ModelSourcesRequest, build_root: BuildRoot, unm
     reference = target[ModelArtifactField].value
     if reference and (await Get(TargetFieldProblems, TargetFieldsRequest(address))).lines == ():
         name = _string(fields, "name")
-        model_dir = model_dir_in_image(name) if _PLAIN_NAME.match(name) else ""  # a bad name is model.yaml's error
+        # Raw layers are downloaded straight into the image's layers of their files when those may be uncompressed
+        # (a bad name is model.yaml's error; compressed layers are written from the downloaded files).
+        compressed = (target[ModelCompressionField].value or omi.model_compression) not in (AUTO, NONE)
+        model_dir = model_dir_in_image(name) if _PLAIN_NAME.match(name) and not compressed else ""
         try:
             artifact = await Get(StoredArtifact, StoredModelArtifactRequest(address, reference, model_dir))
         except ModelArtifactError as e:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import urllib.request
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 from conftest import Clone, Container, free_port, pulled_image, run, wait_for
+from signing_test import model_signing_cli  # noqa: F401 - pytest fixture
 
 from omi_testutil.registry import RunningRegistry, proxy_factory, start_registry, stop_registry  # noqa: F401
 
@@ -229,3 +231,32 @@ def test_a_dropped_download_fails_in_one_line_and_the_next_build_gives_the_same_
     assert (f"served/missing:missing: served/missing/model.yaml: files[0]: 'weights.joblib' is not in the model "
             f"artifact {registry.host}/models/digits@{modelpack_digest} (it holds model.joblib; name a path the "
             "artifact holds)") in missing.output
+
+
+def test_signed_the_artifact_files_verify_with_model_signing_as_a_client_pulls_them(
+        packaged, pushed, model_signing_cli, tmp_path: Path) -> None:  # noqa: F811
+    clone, env = packaged
+    registry, modelpack_digest, _ = pushed
+    keys = clone.root / "keys"
+    keys.mkdir(exist_ok=True)
+    run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(keys / "signing.pem")])
+    run(["openssl", "ec", "-in", str(keys / "signing.pem"), "-pubout", "-out", str(keys / "signing.pub.pem")])
+    signed = {**env, "PANTS_OMI_SIGNING_KEY": str(keys / "signing.pem"), "PANTS_OMI_VERIFY_KEY": "keys/signing.pub.pem"}
+    clone.pants("package", "served/digits:digits", env=signed)
+    checked = clone.pants("check", "served/digits:digits", env=signed)
+    assert "omi check: OK" in checked.output, checked.output[-3000:]
+    record = clone.record("served/digits", "digits")
+    # The model files are signed as the artifact holds them, and the signature refers to the artifact itself.
+    attestations = clone.root / "dist" / record["attestations"]["layout"]
+    index = json.loads((attestations / "index.json").read_text())
+    referrers = [json.loads((attestations / "blobs/sha256" / m["digest"][7:]).read_text()) for m in index["manifests"]]
+    subjects = [r["subject"]["digest"] for r in referrers if (r.get("annotations") or {}).get(
+        "dev.sigstore.bundle.predicateType") == "https://model_signing/signature/v1.0"]
+    assert subjects == [modelpack_digest]
+    pulled = tmp_path / "pulled"
+    run([sys.executable, "-m", "modelpack_client", "--insecure", "pull", f"{registry.host}/models/digits@{modelpack_digest}",
+         str(pulled)])
+    verify = [model_signing_cli, "verify", "key", "--signature", str(clone.root / "dist" /
+              record["attestations"]["model_signature"]), "--public_key", str(keys / "signing.pub.pem"), str(pulled)]
+    accepted = subprocess.run(verify, capture_output=True, text=True)
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
