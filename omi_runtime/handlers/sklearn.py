@@ -3,16 +3,18 @@
 Inputs: the first declared input is X (several inputs are concatenated column-wise, in declared order).
 Outputs map to estimator methods by name (`predict`, `predict_proba`, `predict_log_proba`, `decision_function`,
 `transform`, `score_samples`; aliases `label(s)` -> predict, `probabilities`/`proba`/`scores` -> predict_proba);
-other names fall back by position: first output -> predict, second -> predict_proba.
+other names fall back by position: first output -> predict, second -> predict_proba. A linear model's predict and
+decision_function skip scikit-learn's per-call checks where they have nothing to check (`sklearn_linear.py`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from omi_runtime.handlers.base import Handler, ModelContext, feature_matrix
+from omi_runtime.handlers.sklearn_linear import linear_method
 
 _METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function", "transform", "score_samples")
 _ALIASES = {"label": "predict", "labels": "predict", "probabilities": "predict_proba", "proba": "predict_proba",
@@ -27,7 +29,7 @@ class SklearnHandler(Handler):
     def __init__(self) -> None:
         self.model: Any = None
         self.input_names: list[str] = []
-        self.plan: list[tuple[str, str]] = []  # (output name, estimator method)
+        self.plan: list[tuple[str, Callable[[np.ndarray], Any]]] = []  # (output name, estimator method)
 
     def load(self, context: ModelContext) -> None:
         import joblib  # joblib.load also reads plain pickles
@@ -43,8 +45,8 @@ class SklearnHandler(Handler):
                 method = _BY_POSITION[index]
             if not callable(getattr(self.model, method, None)):
                 raise ValueError(f"output {spec.name!r}: {type(self.model).__name__} has no method {method}()")
-            self.plan.append((spec.name, method))
+            self.plan.append((spec.name, linear_method(self.model, method) or getattr(self.model, method)))
 
     def predict(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         x = feature_matrix(inputs, self.input_names)
-        return {name: np.asarray(getattr(self.model, method)(x)) for name, method in self.plan}
+        return {name: np.asarray(method(x)) for name, method in self.plan}
