@@ -78,7 +78,8 @@ class Batcher:
             self._draining = True
             if self._inline_now():
                 try:
-                    await asyncio.sleep(0)  # requests that arrived with this one queue up and join its batch
+                    if _others_ready(loop):
+                        await asyncio.sleep(0)  # requests that arrived with this one queue up and join its batch
                 finally:
                     self._serve_here()  # no task, no thread: the caller serves its batch (even if it gave up)
             else:
@@ -192,6 +193,14 @@ class Batcher:
                 _settle(job, await self._in_thread(job.inputs))
             except Exception as e:
                 _settle(job, error=e)
+
+
+def _others_ready(loop: asyncio.AbstractEventLoop) -> bool:
+    """Whether other callbacks will run in this turn of the loop (a request among them may join the batch). A yield
+    lets only those run before the caller resumes: with none ready, it would coalesce nothing and cost a turn of the
+    loop. A loop that does not show its queue is always yielded to."""
+    ready = getattr(loop, "_ready", None)
+    return ready is None or len(ready) > 0
 
 
 def _settle(job: _Job, result: Arrays | None = None, error: Exception | None = None) -> None:

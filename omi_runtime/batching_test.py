@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from omi_runtime.batching import Batcher
+from omi_runtime.batching import Batcher, _others_ready
 
 
 def run(coro):
@@ -194,3 +194,15 @@ def test_bytes_requests_are_coalesced_and_each_gets_its_own_answer():
     assert first["n"].tolist() == [1]
     assert [r["n"].tolist() for r in rest] == [[2 * i, 1] for i in range(1, 4)]  # what one-by-one calls give
     assert calls == [1, 6]
+
+
+def test_the_loop_is_yielded_to_only_when_something_else_is_ready():
+    """A lone request (nothing else ready in this turn of the loop) is served without a yield, which would coalesce
+    nothing; with another callback ready, a request among them may join, so the caller yields."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        alone = _others_ready(loop)
+        loop.call_soon(lambda: None)
+        return alone, _others_ready(loop)
+
+    assert run(main()) == (False, True)
