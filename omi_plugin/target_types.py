@@ -93,9 +93,11 @@ class ModelArtifactField(StringField):
         modctl, `modelpack-client`; raw or tar layers, gzip or zstd) and omlmd artifacts are read; model.yaml's
         `files` name paths inside the artifact (`org.cncf.model.filepath`, or omlmd's file titles). The artifact is
         downloaded once, each layer verified against its digest while it streams, into omi's blob store, where the
-        next build finds it with no network. The image names the artifact as its OCI `subject`, so the registry
+        next build finds it with no network; a file's own (raw) layer is written straight into the image layer
+        that holds the file, its only copy. The image names the artifact as its OCI `subject`, so the registry
         lists the image among the artifact's referrers. Credentials come from the Docker config (`DOCKER_CONFIG` or
-        `~/.docker/config.json`); plain HTTP is used for a registry on loopback only.
+        `~/.docker/config.json`); plain HTTP is used for a registry on loopback, or one `[omi].registries` marks
+        `insecure`.
         """
     )
 
